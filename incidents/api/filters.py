@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters as filters
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from incidents.models import Incident
+from incidents.selectors import desk_user, search_incidents, sla_breached_q
+
+
+class IncidentFilter(filters.FilterSet):
+    state = filters.MultipleChoiceFilter(choices=Incident.State.choices)
+    priority = filters.MultipleChoiceFilter(choices=[(p, str(p)) for p in range(1, 6)])
+    domain = filters.CharFilter(field_name="domain__slug")
+    category = filters.CharFilter(method="filter_category", help_text="A category path; includes its subcategories.")
+    team = filters.CharFilter(field_name="team__slug")
+    assignee = filters.CharFilter(method="filter_assignee", help_text="A username, or `none` for unassigned.")
+    reporter = filters.CharFilter(method="filter_reporter", help_text="A username or an e-mail address.")
+    sla = filters.ChoiceFilter(choices=[("breached", "breached")], method="filter_sla")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    q = filters.CharFilter(method="filter_q", max_length=200, help_text="Text search, or a reference.")
+
+    class Meta:
+        model = Incident
+        fields: list[str] = []
+
+    def filter_category(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
+        path = value.strip("/")
+        return qs.filter(Q(category__path=path) | Q(category__path__startswith=f"{path}/"))
+
+    def filter_assignee(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
+        return qs.filter(assignee__isnull=True) if value == "none" else qs.filter(assignee__username=value)
+
+    def filter_reporter(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
+        match = Q(reporter__username=value) | Q(reporter_email__iexact=value)
+        me = desk_user(self.request.user if self.request else None)
+        if not me.sees_confidential:
+            # Filtering by reporter must not reveal who reported a confidential incident.
+            match &= Q(confidential=False) | Q(reporter_id=me.user_id)
+        return qs.filter(match)
+
+    def filter_sla(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
+        return qs.filter(sla_breached_q(timezone.now()))
+
+    def filter_q(self, qs: QuerySet[Incident], name: str, value: Any) -> QuerySet[Incident]:
+        return search_incidents(qs, value)

@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from incidents import timeline
+from incidents.lifecycle import allowed_actions
+from incidents.models import Attachment, Category, Comment, Domain, Incident, Team, TimelineEntry
+from incidents.selectors import desk_user, incidents_visible_to, sla_status
+
+User = get_user_model()
+MAX_TEXT = 100_000
+
+
+def _viewer(serializer: serializers.BaseSerializer) -> Any:
+    request = serializer.context.get("request")
+    return request.user if request is not None else None
+
+
+class SlaSerializer(serializers.Serializer):
+    response = serializers.ChoiceField(choices=["pending", "warning", "breached", "met", "paused"], allow_null=True)
+    resolution = serializers.ChoiceField(choices=["pending", "warning", "breached", "met", "paused"], allow_null=True)
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    reference = serializers.CharField(read_only=True)
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    category = serializers.SlugRelatedField(slug_field="path", read_only=True)
+    reporter = serializers.SerializerMethodField()
+    parent = serializers.SerializerMethodField()
+    duplicate_of = serializers.SerializerMethodField()
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    sla = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Incident
+        fields = [
+            "reference", "url", "title", "description", "description_html", "state", "domain", "category",
+            "outcome", "harm_level", "impact", "urgency", "priority", "priority_override_reason", "channel",
+            "reporter", "reporter_email", "confidential", "parent", "team", "assignee", "escalation_level",
+            "reopen_count", "hold_reason", "received_at", "classified_at", "responded_at", "resolved_at",
+            "closed_at", "cancelled_at", "response_due_at", "resolution_due_at", "sla", "resolution_summary",
+            "cause", "measures", "resolution_code", "auto_closed", "cancel_reason", "duplicate_of", "problem",
+            "version", "allowed_actions", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_reporter(self, obj: Incident) -> str | None:
+        if obj.reporter is not None:
+            return obj.reporter.get_username()
+        return obj.reporter_email or None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_parent(self, obj: Incident) -> str | None:
+        return obj.parent.reference if obj.parent_id and obj.parent else None
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_duplicate_of(self, obj: Incident) -> str | None:
+        return obj.duplicate_of.reference if obj.duplicate_of_id and obj.duplicate_of else None
+
+    @extend_schema_field(SlaSerializer)
+    def get_sla(self, obj: Incident) -> dict[str, str | None]:
+        return sla_status(obj, now=self.context.setdefault("now", timezone.now()))
+
+    def get_allowed_actions(self, obj: Incident) -> list[str]:
+        return allowed_actions(obj, _viewer(self))
+
+    def get_url(self, obj: Incident) -> str:
+        return reverse("api:incident-detail", kwargs={"reference": obj.reference})
+
+    def to_representation(self, instance: Incident) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not desk_user(_viewer(self)).can_see_reporter(instance):
+            # Confidential report: the fields are absent, not empty.
+            data.pop("reporter")
+            data.pop("reporter_email")
+        return data
+
+
+class CategoryPathField(serializers.CharField):
+    """A category addressed by its slash path; resolved against the domain in `validate`."""
+
+
+def resolve_category(path: str, domain: Domain | None) -> tuple[Category, Domain]:
+    qs = Category.objects.select_related("domain").filter(path=path.strip().strip("/"))
+    if domain is not None:
+        qs = qs.filter(domain=domain)
+    matches = list(qs[:2])
+    if not matches:
+        where = f" in domain {domain.slug}" if domain is not None else ""
+        raise serializers.ValidationError({"category": [f"Unknown category {path!r}{where}."]})
+    if len(matches) > 1:
+        raise serializers.ValidationError({"category": [f"Category {path!r} exists in several domains; give the domain."]})
+    return matches[0], matches[0].domain
+
+
+class IncidentCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=MAX_TEXT, allow_blank=True, required=False, default="")
+    domain = serializers.SlugRelatedField(slug_field="slug", queryset=Domain.objects.all(), required=False)
+    category = CategoryPathField(max_length=400, required=False)
+    impact = serializers.ChoiceField(choices=Incident.Impact.choices, required=False)
+    urgency = serializers.ChoiceField(choices=Incident.Urgency.choices, required=False)
+    outcome = serializers.ChoiceField(choices=Incident.Outcome.choices, required=False, default="")
+    harm_level = serializers.ChoiceField(choices=Incident.HarmLevel.choices, required=False, default="")
+    confidential = serializers.BooleanField(required=False, default=False)
+    reporter_email = serializers.EmailField(required=False, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("category"):
+            attrs["category"], attrs["domain"] = resolve_category(attrs["category"], attrs.get("domain"))
+        return attrs
+
+
+class IncidentEditSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1)
+    title = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(max_length=MAX_TEXT, allow_blank=True, required=False)
+    category = CategoryPathField(max_length=400, required=False)
+    impact = serializers.ChoiceField(choices=Incident.Impact.choices, required=False)
+    urgency = serializers.ChoiceField(choices=Incident.Urgency.choices, required=False)
+    outcome = serializers.ChoiceField(choices=Incident.Outcome.choices, required=False, allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "category" in attrs:
+            incident: Incident = self.context["incident"]
+            attrs["category"], _ = resolve_category(attrs["category"], incident.domain)
+        return attrs
+
+
+class VersionedInput(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, required=False, help_text="Refuse with 409 if it changed.")
+
+
+def _users() -> Any:
+    return User.objects.filter(is_active=True)
+
+
+class ClassifyInput(VersionedInput):
+    domain = serializers.SlugRelatedField(slug_field="slug", queryset=Domain.objects.all())
+    category = CategoryPathField(max_length=400)
+    impact = serializers.ChoiceField(choices=Incident.Impact.choices)
+    urgency = serializers.ChoiceField(choices=Incident.Urgency.choices)
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    assignee = serializers.SlugRelatedField(slug_field="username", queryset=_users(), required=False, allow_null=True)
+    outcome = serializers.ChoiceField(choices=Incident.Outcome.choices, required=False, default="")
+    harm_level = serializers.ChoiceField(choices=Incident.HarmLevel.choices, required=False, default="")
+    priority = serializers.IntegerField(min_value=1, max_value=5, required=False, allow_null=True)
+    priority_reason = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["category"], _ = resolve_category(attrs["category"], attrs["domain"])
+        return attrs
+
+
+class AcknowledgeInput(VersionedInput):
+    assignee = serializers.SlugRelatedField(slug_field="username", queryset=_users(), required=False, allow_null=True)
+
+
+class EscalateInput(VersionedInput):
+    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    reason = serializers.CharField(max_length=2000)
+    assignee = serializers.SlugRelatedField(slug_field="username", queryset=_users(), required=False, allow_null=True)
+
+
+class HoldInput(VersionedInput):
+    reason = serializers.ChoiceField(choices=Incident.HoldReason.choices)
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+class ResumeInput(VersionedInput):
+    pass
+
+
+class ResolveInput(VersionedInput):
+    summary = serializers.CharField(max_length=MAX_TEXT)
+
+
+class ReopenInput(VersionedInput):
+    reason = serializers.CharField(max_length=2000)
+
+
+class CloseInput(VersionedInput):
+    cause = serializers.CharField(max_length=MAX_TEXT)
+    measures = serializers.CharField(max_length=MAX_TEXT)
+    resolution_code = serializers.ChoiceField(choices=Incident.ResolutionCode.choices)
+
+
+class CancelInput(VersionedInput):
+    reason = serializers.ChoiceField(choices=Incident.CancelReason.choices)
+    duplicate_of = serializers.CharField(max_length=20, required=False, help_text="Reference of the surviving incident.")
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+    def validate_duplicate_of(self, value: str) -> Incident:
+        visible = incidents_visible_to(self.context["request"].user)
+        survivor = visible.by_reference(value).first()
+        if survivor is None:
+            raise serializers.ValidationError(f"No incident {value}.")
+        return survivor
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "body", "body_html", "public", "created_at"]
+        read_only_fields = ["id", "author", "body_html", "created_at"]
+        extra_kwargs = {"body": {"max_length": 50_000}, "public": {"default": False}}
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_author(self, obj: Comment) -> str | None:
+        return _actor_name(obj.author_id, obj.author, obj.incident, _viewer(self))
+
+
+def _actor_name(actor_id: int | None, actor: Any, incident: Incident, viewer: Any) -> str | None:
+    if actor_id is None:
+        return None
+    if actor_id == incident.reporter_id and not desk_user(viewer).can_see_reporter(incident):
+        return "reporter"
+    return actor.get_username()
+
+
+class TimelineEntrySerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+    data = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TimelineEntry
+        fields = ["id", "at", "kind", "action", "actor", "public", "data", "comment", "attachment"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_actor(self, obj: TimelineEntry) -> str | None:
+        return _actor_name(obj.actor_id, obj.actor, self.context["incident"], _viewer(self))
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_data(self, obj: TimelineEntry) -> dict[str, Any]:
+        if desk_user(_viewer(self)).is_responder:
+            return obj.data
+        return timeline.public_data(obj)
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    uploaded_by = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "content_type", "size", "sha256", "public", "uploaded_by", "created_at", "download_url"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_uploaded_by(self, obj: Attachment) -> str | None:
+        return _actor_name(obj.uploaded_by_id, obj.uploaded_by, self.context["incident"], _viewer(self))
+
+    def get_download_url(self, obj: Attachment) -> str:
+        return reverse(
+            "api:incident-attachment-download",
+            kwargs={"reference": self.context["incident"].reference, "attachment_id": obj.pk},
+        )
+
+
+class AttachmentUploadInput(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    public = serializers.BooleanField(required=False, default=True)
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    domains = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    members = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
+    manager = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["slug", "name", "tier", "email", "domains", "members", "manager"]
+        read_only_fields = fields

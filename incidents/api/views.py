@@ -1,0 +1,188 @@
+"""Incident API: ViewSets for reads; every write is an explicit action that calls a domain function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import FileResponse, Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api import CursorPagination, StrictOrderingFilter
+from incidents import lifecycle, selectors, services
+from incidents.models import Attachment, Incident, Team
+from incidents.selectors import desk_user
+
+from . import serializers as s
+from .filters import IncidentFilter
+
+
+class IsResponder(permissions.BasePermission):
+    message = "Only responders (members of a team) may use this endpoint."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return desk_user(request.user).is_responder
+
+
+class ChronologicalPagination(CursorPagination):
+    ordering = "at"
+
+
+class CommentPagination(CursorPagination):
+    ordering = "created_at"
+
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: `{field: [messages]}`"),
+    404: OpenApiResponse(description="Not found, or not visible to you"),
+    409: OpenApiResponse(description="`invalid_transition` (with `allowed_actions`) or `stale_version`"),
+}
+
+
+class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.IncidentSerializer
+    filterset_class = IncidentFilter
+    filter_backends = [*viewsets.GenericViewSet.filter_backends, StrictOrderingFilter]
+    ordering_fields = ["id", "created_at", "updated_at", "received_at", "priority", "state"]
+    ordering = ["-id"]
+    lookup_field = "reference"
+    lookup_value_regex = r"[A-Za-z]{3}-\d+"
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    def get_queryset(self) -> Any:
+        return selectors.incident_list(self.request.user)
+
+    def get_object(self) -> Incident:
+        incident = self.get_queryset().by_reference(self.kwargs["reference"]).first()
+        if incident is None:
+            raise Http404("No such incident.")
+        return incident
+
+    def _input(self, serializer_class: type[serializers.Serializer], **context: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data, context={"request": self.request, **context})
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def _respond(self, incident: Incident, status_code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=incident.pk)
+        return Response(self.get_serializer(fresh).data, status=status_code)
+
+    @extend_schema(request=s.IncidentCreateSerializer, responses={201: s.IncidentSerializer, 400: ERRORS[400]})
+    def create(self, request: Request) -> Response:
+        data = self._input(s.IncidentCreateSerializer)
+        incident = services.create_incident(reporter=request.user, channel=Incident.Channel.API, **data)
+        return self._respond(incident, status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.IncidentEditSerializer, responses={200: s.IncidentSerializer, **ERRORS})
+    def partial_update(self, request: Request, reference: str | None = None) -> Response:
+        incident = self.get_object()
+        data = self._input(s.IncidentEditSerializer, incident=incident)
+        incident = services.edit_incident(incident, actor=request.user, **data)
+        return self._respond(incident)
+
+    @extend_schema(request=s.CommentSerializer, responses={200: s.CommentSerializer(many=True), 201: s.CommentSerializer})
+    @action(detail=True, methods=["get", "post"], pagination_class=CommentPagination, filterset_class=None)
+    def comments(self, request: Request, reference: str | None = None) -> Response:
+        incident = self.get_object()
+        context = {"request": request}
+        if request.method == "POST":
+            data = self._input(s.CommentSerializer)
+            comment = services.add_comment(incident, author=request.user, body=data["body"], public=data["public"])
+            return Response(s.CommentSerializer(comment, context=context).data, status=status.HTTP_201_CREATED)
+        comments = incident.comments.select_related("author", "incident")
+        if not desk_user(request.user).is_responder:
+            comments = comments.filter(public=True)
+        page = self.paginate_queryset(comments)
+        return self.get_paginated_response(s.CommentSerializer(page, many=True, context=context).data)
+
+    @extend_schema(responses=s.TimelineEntrySerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=ChronologicalPagination, filterset_class=None)
+    def timeline(self, request: Request, reference: str | None = None) -> Response:
+        incident = self.get_object()
+        page = self.paginate_queryset(selectors.timeline_for(incident, request.user))
+        context = {"request": request, "incident": incident}
+        return self.get_paginated_response(s.TimelineEntrySerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        request={"multipart/form-data": s.AttachmentUploadInput},
+        responses={200: s.AttachmentSerializer(many=True), 201: s.AttachmentSerializer, 400: ERRORS[400]},
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=CommentPagination, filterset_class=None)
+    def attachments(self, request: Request, reference: str | None = None) -> Response:
+        incident = self.get_object()
+        context = {"request": request, "incident": incident}
+        if request.method == "POST":
+            data = self._input(s.AttachmentUploadInput)
+            attachment = services.add_attachment(
+                incident, uploaded_by=request.user, upload=data["file"], public=data["public"]
+            )
+            return Response(s.AttachmentSerializer(attachment, context=context).data, status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(self._attachments(incident))
+        return self.get_paginated_response(s.AttachmentSerializer(page, many=True, context=context).data)
+
+    def _attachments(self, incident: Incident) -> Any:
+        qs = Attachment.objects.filter(incident=incident).select_related("uploaded_by")
+        return qs if desk_user(self.request.user).is_responder else qs.filter(public=True)
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The file"), 404: ERRORS[404]})
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"attachments/(?P<attachment_id>\d+)",
+        url_name="attachment-download",
+        filterset_class=None,
+    )
+    def download(self, request: Request, reference: str | None = None, attachment_id: str | None = None) -> FileResponse:
+        incident = self.get_object()
+        attachment = self._attachments(incident).filter(pk=attachment_id).first()
+        if attachment is None:
+            raise Http404("No such attachment.")
+        response = FileResponse(
+            attachment.file.open("rb"), as_attachment=True, filename=attachment.filename,
+            content_type="application/octet-stream",
+        )  # fmt: skip
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
+
+def _action_view(name: lifecycle.Action, input_class: type[s.VersionedInput]) -> Callable[..., Response]:
+    domain_function = lifecycle.ACTIONS[name]
+
+    def view(self: IncidentViewSet, request: Request, reference: str | None = None) -> Response:
+        incident = self.get_object()
+        incident = domain_function(incident, actor=request.user, **self._input(input_class))
+        return self._respond(incident)
+
+    view.__name__ = str(name)
+    view.__doc__ = domain_function.__doc__
+    view = extend_schema(request=input_class, responses={200: s.IncidentSerializer, **ERRORS})(view)
+    return action(detail=True, methods=["post"], url_path=str(name), filterset_class=None)(view)
+
+
+ACTION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {
+    lifecycle.Action.CLASSIFY: s.ClassifyInput,
+    lifecycle.Action.ACKNOWLEDGE: s.AcknowledgeInput,
+    lifecycle.Action.ESCALATE: s.EscalateInput,
+    lifecycle.Action.HOLD: s.HoldInput,
+    lifecycle.Action.RESUME: s.ResumeInput,
+    lifecycle.Action.RESOLVE: s.ResolveInput,
+    lifecycle.Action.REOPEN: s.ReopenInput,
+    lifecycle.Action.CLOSE: s.CloseInput,
+    lifecycle.Action.CANCEL: s.CancelInput,
+}
+for _name, _input in ACTION_INPUTS.items():
+    setattr(IncidentViewSet, str(_name), _action_view(_name, _input))
+
+
+class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = s.TeamSerializer
+    permission_classes = [permissions.IsAuthenticated, IsResponder]
+    lookup_field = "slug"
+    pagination_class = type("TeamPagination", (CursorPagination,), {"ordering": "slug"})
+    queryset = Team.objects.select_related("manager").prefetch_related("domains", "members")

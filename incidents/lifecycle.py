@@ -1,0 +1,566 @@
+"""Incident state transitions. Nothing else assigns Incident.state.
+
+Each action locks the incident row, checks the version and the transition table, changes the
+incident, bumps its version and writes one timeline entry in the same transaction. Side effects
+(notifications) are queued after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import timeline
+from .models import Category, Domain, Incident, Team
+from .selectors import desk_user
+
+logger = logging.getLogger(__name__)
+State = Incident.State
+
+
+class Action(StrEnum):
+    CLASSIFY = "classify"
+    ACKNOWLEDGE = "acknowledge"
+    ESCALATE = "escalate"
+    HOLD = "hold"
+    RESUME = "resume"
+    RESOLVE = "resolve"
+    REOPEN = "reopen"
+    CLOSE = "close"
+    CANCEL = "cancel"
+
+
+# The whole transition table (SPEC section 2): action -> the states it may start from.
+ALLOWED_FROM: dict[Action, frozenset[str]] = {
+    Action.CLASSIFY: frozenset({State.RECEIVED, State.CLASSIFIED}),
+    Action.ACKNOWLEDGE: frozenset({State.CLASSIFIED, State.ESCALATED}),
+    Action.ESCALATE: frozenset({State.CLASSIFIED, State.RESPONDING, State.ESCALATED}),
+    Action.HOLD: frozenset({State.RESPONDING, State.ESCALATED}),
+    Action.RESUME: frozenset({State.ON_HOLD}),
+    Action.RESOLVE: frozenset({State.RESPONDING, State.ESCALATED}),
+    Action.REOPEN: frozenset({State.RESOLVED}),
+    Action.CLOSE: frozenset({State.RESOLVED}),
+    Action.CANCEL: frozenset({State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD}),
+}
+# What a reporter may do on their own incident; every other action needs a responder.
+REPORTER_ACTIONS = frozenset({Action.REOPEN})
+
+# Priority from impact (rows) and urgency (columns), SPEC section 3.
+PRIORITY_MATRIX: dict[tuple[int, int], int] = {
+    (1, 1): 1, (1, 2): 2, (1, 3): 3,
+    (2, 1): 2, (2, 2): 3, (2, 3): 4,
+    (3, 1): 3, (3, 2): 4, (3, 3): 5,
+}  # fmt: skip
+
+
+class InvalidTransition(Exception):
+    """The action is not allowed in the incident's state."""
+
+    def __init__(self, incident: Incident, action: str, allowed: list[str]) -> None:
+        self.action = action
+        self.state = incident.state
+        self.allowed_actions = allowed
+        super().__init__(
+            f"Cannot {action} an incident that is {incident.state}. "
+            + (f"Allowed actions: {', '.join(allowed)}." if allowed else "No action is allowed in this state.")
+        )
+
+
+class StaleVersion(Exception):
+    """Someone else changed the incident since the caller read it."""
+
+    def __init__(self, incident: Incident, version: int) -> None:
+        self.current_version = incident.version
+        super().__init__(
+            f"The incident was changed by someone else (you sent version {version}, it is now at "
+            f"version {incident.version}). Reload it and try again."
+        )
+
+
+def priority_for(impact: int, urgency: int) -> int:
+    return PRIORITY_MATRIX[(impact, urgency)]
+
+
+def allowed_actions(incident: Incident, user: Any = None) -> list[str]:
+    """The actions the user may take on the incident now (all of them by state when no user is given)."""
+    actions = [a for a in Action if incident.state in ALLOWED_FROM[a]]
+    if user is None:
+        return [str(a) for a in actions]
+    me = desk_user(user)
+    if me.is_responder:
+        return [str(a) for a in actions]
+    if incident.reporter_id is not None and incident.reporter_id == me.user_id:
+        return [str(a) for a in actions if a in REPORTER_ACTIONS]
+    return []
+
+
+def _lock(incident: Incident, action: str, actor: Any, version: int | None) -> Incident:
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if version is not None and version != locked.version:
+        raise StaleVersion(locked, version)
+    if action not in Action.__members__.values() or locked.state not in ALLOWED_FROM[Action(action)]:
+        raise InvalidTransition(locked, action, allowed_actions(locked))
+    if actor is not None and action not in allowed_actions(locked, actor):
+        raise PermissionDenied(f"You may not {action} this incident.")
+    return locked
+
+
+def _commit(
+    incident: Incident,
+    *,
+    actor: Any,
+    action: Action,
+    old_state: str,
+    fields: Iterable[str],
+    data: dict[str, Any],
+    now: datetime,
+) -> Incident:
+    incident.version += 1
+    incident.updated_at = now
+    incident.save(update_fields=sorted({*fields, "state", "version", "updated_at"}))
+    timeline.record_state_changed(
+        incident=incident, actor=actor, action=action, old=old_state, new=incident.state, data=data, at=now
+    )
+    return incident
+
+
+def _after_commit(func: Callable[..., Any], *args: Any) -> None:
+    """Queue a task after commit; a broker that is down never fails the change (the sweeps catch up)."""
+
+    def send() -> None:
+        try:
+            func.delay(*args)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - any broker failure is logged, never raised to the user
+            logger.exception("could not enqueue %s%r", getattr(func, "name", func), args)
+
+    transaction.on_commit(send)
+
+
+def _notify_reporter(incident: Incident, event: str) -> None:
+    from . import tasks
+
+    _after_commit(tasks.notify_reporter, incident.pk, event)
+
+
+def _require(errors: dict[str, str], **values: Any) -> None:
+    for field, value in values.items():
+        if value in (None, "") or (isinstance(value, str) and not value.strip()):
+            errors[field] = "This field is required."
+
+
+def _check_team_handles(errors: dict[str, str], team: Team | None, domain: Domain | None, field: str) -> None:
+    if team is not None and domain is not None and domain.restricted and not team.domains.filter(pk=domain.pk).exists():
+        errors[field] = f"Team {team.slug} does not handle {domain.slug} incidents."
+
+
+def _check_member(errors: dict[str, str], assignee: Any, team: Team | None, field: str = "assignee") -> None:
+    if assignee is not None and team is not None and not team.memberships.filter(user_id=assignee.pk).exists():
+        errors[field] = f"{assignee.get_username()} is not a member of team {team.slug}."
+
+
+def _raise(errors: dict[str, str]) -> None:
+    if errors:
+        raise ValidationError({field: [message] for field, message in errors.items()})
+
+
+@transaction.atomic
+def classify_incident(
+    incident: Incident,
+    *,
+    actor: Any,
+    domain: Domain,
+    category: Category,
+    impact: int,
+    urgency: int,
+    team: Team,
+    assignee: Any = None,
+    outcome: str = "",
+    harm_level: str = "",
+    priority: int | None = None,
+    priority_reason: str = "",
+    version: int | None = None,
+) -> Incident:
+    """Set domain, category, impact, urgency, priority and the responsible team.
+
+    Allowed from received and classified (reclassification). Classifying again with the same values
+    changes nothing. A priority other than the matrix's needs a reason, recorded in the timeline.
+    """
+    incident = _lock(incident, Action.CLASSIFY, actor, version)
+    errors: dict[str, str] = {}
+    _require(errors, domain=domain, category=category, impact=impact, urgency=urgency, team=team)
+    _raise(errors)
+    if category.domain_id != domain.pk:
+        errors["category"] = f"Category {category.path} is not in domain {domain.slug}."
+    if domain.requires_harm_level and not harm_level:
+        errors["harm_level"] = f"A patient-impact level is required for {domain.slug} incidents."
+    matrix = priority_for(impact, urgency)
+    if priority is not None and priority != matrix and not priority_reason.strip():
+        errors["priority_reason"] = "Overriding the priority of the matrix needs a reason."
+    _check_team_handles(errors, team, domain, "team")
+    _check_member(errors, assignee, team)
+    _raise(errors)
+
+    new_values: dict[str, Any] = {
+        "domain_id": domain.pk,
+        "category_id": category.pk,
+        "impact": impact,
+        "urgency": urgency,
+        "team_id": team.pk,
+        "priority": priority if priority is not None else matrix,
+        "priority_override_reason": priority_reason.strip() if priority not in (None, matrix) else "",
+    }
+    if assignee is not None:
+        new_values["assignee_id"] = assignee.pk
+    if outcome:
+        new_values["outcome"] = outcome
+    if harm_level:
+        new_values["harm_level"] = harm_level
+    changes = {k: [getattr(incident, k), v] for k, v in new_values.items() if getattr(incident, k) != v}
+    if incident.state == State.CLASSIFIED and not changes:
+        return incident
+
+    now = timezone.now()
+    old_state = incident.state
+    for field, value in new_values.items():
+        setattr(incident, field, value)
+    incident.state = State.CLASSIFIED
+    if incident.classified_at is None:
+        incident.classified_at = now
+    _commit(
+        incident,
+        actor=actor,
+        action=Action.CLASSIFY,
+        old_state=old_state,
+        fields=[*new_values, "classified_at"],
+        data={"changes": {k.removesuffix("_id"): v for k, v in changes.items()}},
+        now=now,
+    )
+    if incident.priority != matrix:
+        timeline.record_priority_overridden(
+            incident=incident, actor=actor, matrix=matrix, priority=incident.priority, reason=priority_reason
+        )
+    return incident
+
+
+@transaction.atomic
+def acknowledge_incident(
+    incident: Incident, *, actor: Any, assignee: Any = None, version: int | None = None
+) -> Incident:
+    """Take ownership: classified -> responding; an escalated incident stays escalated.
+
+    The first response time is recorded once. Acknowledging an escalated incident that was already
+    acknowledged since its last escalation, by the same assignee, changes nothing.
+    """
+    incident = _lock(incident, Action.ACKNOWLEDGE, actor, version)
+    assignee = assignee if assignee is not None else (actor if actor is not None and actor.is_authenticated else None)
+    errors: dict[str, str] = {}
+    _check_member(errors, assignee, incident.team)
+    _raise(errors)
+    if (
+        incident.state == State.ESCALATED
+        and incident.acknowledged_at is not None
+        and incident.escalated_at is not None
+        and incident.acknowledged_at >= incident.escalated_at
+        and (assignee is None or incident.assignee_id == assignee.pk)
+    ):
+        return incident
+
+    now = timezone.now()
+    old_state = incident.state
+    fields = ["acknowledged_at"]
+    incident.acknowledged_at = now
+    if incident.responded_at is None:
+        incident.responded_at = now
+        fields.append("responded_at")
+    if assignee is not None:
+        incident.assignee_id = assignee.pk
+        fields.append("assignee")
+    if incident.state == State.CLASSIFIED:
+        incident.state = State.RESPONDING
+    data = {"assignee": assignee.get_username() if assignee is not None else None}
+    return _commit(incident, actor=actor, action=Action.ACKNOWLEDGE, old_state=old_state, fields=fields, data=data, now=now)
+
+
+@transaction.atomic
+def escalate_incident(
+    incident: Incident,
+    *,
+    actor: Any,
+    team: Team,
+    reason: str,
+    assignee: Any = None,
+    version: int | None = None,
+) -> Incident:
+    """Hand the incident to a more specialised team (functional) or to management (hierarchical).
+
+    Raises the escalation level by one each time; the new team takes over and the assignee is
+    cleared unless one of its members is named.
+    """
+    incident = _lock(incident, Action.ESCALATE, actor, version)
+    errors: dict[str, str] = {}
+    _require(errors, team=team, reason=reason)
+    _raise(errors)
+    _check_team_handles(errors, team, incident.domain, "team")
+    _check_member(errors, assignee, team)
+    _raise(errors)
+
+    now = timezone.now()
+    old_state = incident.state
+    old_team = incident.team.slug if incident.team else None
+    incident.team = team
+    incident.assignee = assignee
+    incident.escalation_level += 1
+    incident.escalated_at = now
+    incident.state = State.ESCALATED
+    data = {
+        "from_team": old_team,
+        "team": team.slug,
+        "level": incident.escalation_level,
+        "reason": reason.strip(),
+        "assignee": assignee.get_username() if assignee is not None else None,
+    }
+    return _commit(
+        incident,
+        actor=actor,
+        action=Action.ESCALATE,
+        old_state=old_state,
+        fields=["team", "assignee", "escalation_level", "escalated_at"],
+        data=data,
+        now=now,
+    )
+
+
+@transaction.atomic
+def hold_incident(
+    incident: Incident, *, actor: Any, reason: str, note: str = "", version: int | None = None
+) -> Incident:
+    """Wait for the reporter or a vendor. SLA clocks pause until the incident is resumed."""
+    incident = _lock(incident, Action.HOLD, actor, version)
+    if reason not in Incident.HoldReason.values:
+        raise ValidationError({"reason": [f"Must be one of: {', '.join(Incident.HoldReason.values)}."]})
+    now = timezone.now()
+    old_state = incident.state
+    incident.held_from = old_state
+    incident.hold_reason = reason
+    incident.held_at = now
+    incident.state = State.ON_HOLD
+    return _commit(
+        incident,
+        actor=actor,
+        action=Action.HOLD,
+        old_state=old_state,
+        fields=["held_from", "hold_reason", "held_at"],
+        data={"reason": reason, "note": note.strip()},
+        now=now,
+    )
+
+
+@transaction.atomic
+def resume_incident(incident: Incident, *, actor: Any, version: int | None = None) -> Incident:
+    """Return to the state the incident was held from; running SLA deadlines move by the paused time."""
+    incident = _lock(incident, Action.RESUME, actor, version)
+    now = timezone.now()
+    old_state = incident.state
+    paused = now - incident.held_at if incident.held_at else None
+    fields = ["held_from", "hold_reason", "held_at"]
+    if paused is not None:
+        if incident.response_due_at is not None and incident.responded_at is None:
+            incident.response_due_at += paused
+            fields.append("response_due_at")
+        if incident.resolution_due_at is not None:
+            incident.resolution_due_at += paused
+            fields.append("resolution_due_at")
+    incident.state = incident.held_from or State.RESPONDING
+    incident.held_from = ""
+    incident.hold_reason = ""
+    incident.held_at = None
+    data = {"paused_seconds": int(paused.total_seconds()) if paused is not None else 0}
+    return _commit(incident, actor=actor, action=Action.RESUME, old_state=old_state, fields=fields, data=data, now=now)
+
+
+@transaction.atomic
+def resolve_incident(incident: Incident, *, actor: Any, summary: str, version: int | None = None) -> Incident:
+    """Service restored or harm contained. The reporter is notified; the auto-close period starts."""
+    incident = _lock(incident, Action.RESOLVE, actor, version)
+    errors: dict[str, str] = {}
+    _require(errors, summary=summary)
+    _raise(errors)
+    now = timezone.now()
+    old_state = incident.state
+    incident.state = State.RESOLVED
+    incident.resolved_at = now
+    incident.resolution_summary = summary.strip()
+    _commit(
+        incident,
+        actor=actor,
+        action=Action.RESOLVE,
+        old_state=old_state,
+        fields=["resolved_at", "resolution_summary"],
+        data={"summary": incident.resolution_summary},
+        now=now,
+    )
+    _notify_reporter(incident, "resolved")
+    return incident
+
+
+@transaction.atomic
+def reopen_incident(incident: Incident, *, actor: Any, reason: str, version: int | None = None) -> Incident:
+    """The fix did not hold: back to responding, a new resolution cycle, reopen count + 1."""
+    incident = _lock(incident, Action.REOPEN, actor, version)
+    errors: dict[str, str] = {}
+    _require(errors, reason=reason)
+    _raise(errors)
+    now = timezone.now()
+    old_state = incident.state
+    incident.state = State.RESPONDING
+    incident.reopen_count += 1
+    incident.resolved_at = None
+    return _commit(
+        incident,
+        actor=actor,
+        action=Action.REOPEN,
+        old_state=old_state,
+        fields=["reopen_count", "resolved_at"],
+        data={"reason": reason.strip()},
+        now=now,
+    )
+
+
+@transaction.atomic
+def close_incident(
+    incident: Incident,
+    *,
+    actor: Any,
+    cause: str,
+    measures: str,
+    resolution_code: str,
+    auto: bool = False,
+    version: int | None = None,
+) -> Incident:
+    """Record cause and measures and freeze the record; the reporter gets the short report.
+
+    ``auto`` marks a close by the quiet-period sweep, whose cause and measures come from the
+    resolution summary.
+    """
+    incident = _lock(incident, Action.CLOSE, actor, version)
+    errors: dict[str, str] = {}
+    _require(errors, cause=cause, measures=measures, resolution_code=resolution_code)
+    if resolution_code and resolution_code not in Incident.ResolutionCode.values:
+        errors["resolution_code"] = f"Must be one of: {', '.join(Incident.ResolutionCode.values)}."
+    _raise(errors)
+    now = timezone.now()
+    old_state = incident.state
+    incident.state = State.CLOSED
+    incident.closed_at = now
+    incident.cause = cause.strip()
+    incident.measures = measures.strip()
+    incident.resolution_code = resolution_code
+    incident.auto_closed = auto
+    _commit(
+        incident,
+        actor=actor,
+        action=Action.CLOSE,
+        old_state=old_state,
+        fields=["closed_at", "cause", "measures", "resolution_code", "auto_closed"],
+        data={"cause": incident.cause, "measures": incident.measures, "resolution_code": resolution_code, "auto": auto},
+        now=now,
+    )
+    _notify_reporter(incident, "closed")
+    return incident
+
+
+@transaction.atomic
+def cancel_incident(
+    incident: Incident,
+    *,
+    actor: Any,
+    reason: str,
+    duplicate_of: Incident | None = None,
+    note: str = "",
+    version: int | None = None,
+) -> Incident:
+    """Duplicate, spam, not an incident or withdrawn: final, timers stop."""
+    incident = _lock(incident, Action.CANCEL, actor, version)
+    errors: dict[str, str] = {}
+    if reason not in Incident.CancelReason.values:
+        errors["reason"] = f"Must be one of: {', '.join(Incident.CancelReason.values)}."
+    if duplicate_of is not None:
+        if reason != Incident.CancelReason.DUPLICATE:
+            errors["duplicate_of"] = "Only a duplicate names the surviving incident."
+        elif duplicate_of.pk == incident.pk:
+            errors["duplicate_of"] = "An incident cannot be a duplicate of itself."
+    _raise(errors)
+    now = timezone.now()
+    old_state = incident.state
+    incident.state = State.CANCELLED
+    incident.cancelled_at = now
+    incident.cancel_reason = reason
+    incident.duplicate_of = duplicate_of
+    data = {"reason": reason, "note": note.strip(), "duplicate_of": duplicate_of.reference if duplicate_of else None}
+    return _commit(
+        incident,
+        actor=actor,
+        action=Action.CANCEL,
+        old_state=old_state,
+        fields=["cancelled_at", "cancel_reason", "duplicate_of"],
+        data=data,
+        now=now,
+    )
+
+
+ACTIONS: dict[Action, Callable[..., Incident]] = {
+    Action.CLASSIFY: classify_incident,
+    Action.ACKNOWLEDGE: acknowledge_incident,
+    Action.ESCALATE: escalate_incident,
+    Action.HOLD: hold_incident,
+    Action.RESUME: resume_incident,
+    Action.RESOLVE: resolve_incident,
+    Action.REOPEN: reopen_incident,
+    Action.CLOSE: close_incident,
+    Action.CANCEL: cancel_incident,
+}
+
+
+def auto_close_resolved(*, now: datetime, quiet_period: Any, limit: int = 500) -> int:
+    """Close resolved incidents nobody reopened within the quiet period. Safe to run concurrently."""
+    cutoff = now - quiet_period
+    closed = 0
+    ids = list(
+        Incident.objects.filter(state=State.RESOLVED, resolved_at__lte=cutoff)
+        .order_by("resolved_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        incident = Incident(pk=pk)
+        with transaction.atomic():
+            locked = Incident.objects.select_for_update().get(pk=pk)
+            if locked.state != State.RESOLVED or locked.resolved_at is None or locked.resolved_at > cutoff:
+                continue
+            summary = locked.resolution_summary or "Resolved; no further information."
+            close_incident(
+                incident,
+                actor=None,
+                cause=f"(from the resolution summary) {summary}",
+                measures=f"(from the resolution summary) {summary}",
+                resolution_code=Incident.ResolutionCode.OTHER,
+                auto=True,
+            )
+            closed += 1
+    return closed
+
+
+__all__ = [
+    "ACTIONS",
+    "ALLOWED_FROM",
+    "Action",
+    "InvalidTransition",
+    "StaleVersion",
+    "allowed_actions",
+]

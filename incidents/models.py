@@ -1,0 +1,409 @@
+"""The incident core: domains, categories, teams, incidents and their append-only timeline."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import Storage, storages
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+REFERENCE_PREFIX = "INC-"
+REFERENCE_RE = re.compile(r"^INC-(\d{1,12})$", re.IGNORECASE)
+
+
+class Domain(models.Model):
+    """A field of incidents (IT service, security, medical). Admins may add more."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    restricted = models.BooleanField(
+        default=False,
+        help_text=_("Incidents of a restricted domain are visible only to teams that handle it."),
+    )
+    requires_harm_level = models.BooleanField(
+        default=False, help_text=_("Classifying needs a patient-impact level (medical incidents).")
+    )
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Team(models.Model):
+    class Tier(models.IntegerChoices):
+        DESK = 1, _("Tier 1 (service desk)")
+        SPECIALIST = 2, _("Tier 2 (specialists)")
+        EXPERT = 3, _("Tier 3 (experts and vendors)")
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.DESK)
+    email = models.EmailField(blank=True)
+    domains = models.ManyToManyField(Domain, blank=True, related_name="teams", help_text=_("Domains it handles."))
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_teams"
+    )
+
+    class Meta:
+        ordering = ["tier", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
+
+
+class Category(models.Model):
+    """A node of a domain's category tree, addressed by its slash path (``network/vpn``)."""
+
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="categories")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    slug = models.SlugField(max_length=60)
+    name = models.CharField(max_length=120)
+    path = models.CharField(max_length=400, editable=False)
+    default_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["domain__slug", "path"]
+        verbose_name_plural = "categories"
+        constraints = [models.UniqueConstraint(fields=["domain", "path"], name="category_path_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.domain.slug}:{self.path}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.path = f"{self.parent.path}/{self.slug}" if self.parent_id and self.parent else self.slug
+        super().save(*args, **kwargs)
+
+
+class Problem(models.Model):
+    """A common cause behind several incidents (problem management grows on this)."""
+
+    title = models.CharField(max_length=200)
+    root_cause = models.TextField(blank=True)
+    workaround = models.TextField(blank=True)
+    known_error = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IncidentQuerySet(models.QuerySet["Incident"]):
+    def open(self) -> IncidentQuerySet:
+        return self.exclude(state__in=Incident.FINAL_STATES)
+
+    def by_reference(self, reference: str) -> IncidentQuerySet:
+        pk = Incident.pk_from_reference(reference)
+        return self.filter(pk=pk) if pk is not None else self.none()
+
+
+STATE_VALUES = ["received", "classified", "responding", "escalated", "on_hold", "resolved", "closed", "cancelled"]
+
+
+class Incident(models.Model):
+    class State(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        CLASSIFIED = "classified", _("Classified")
+        RESPONDING = "responding", _("Responding")
+        ESCALATED = "escalated", _("Escalated")
+        ON_HOLD = "on_hold", _("On hold")
+        RESOLVED = "resolved", _("Resolved")
+        CLOSED = "closed", _("Closed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Outcome(models.TextChoices):
+        NEAR_MISS = "near_miss", _("Near miss (stopped before it happened)")
+        NO_HARM = "no_harm", _("Happened, no harm")
+        HARM = "harm", _("Harm done")
+
+    class HarmLevel(models.TextChoices):
+        L0 = "0", _("0 - did not reach the patient")
+        L1 = "1", _("1 - reached the patient, no harm")
+        L2 = "2", _("2 - observation needed")
+        L3A = "3a", _("3a - simple treatment")
+        L3B = "3b", _("3b - intensive treatment")
+        L4A = "4a", _("4a - lasting harm, no functional impairment")
+        L4B = "4b", _("4b - lasting harm with functional impairment")
+        L5 = "5", _("5 - death")
+
+    class Impact(models.IntegerChoices):
+        ORGANISATION = 1, _("Organisation-wide")
+        DEPARTMENT = 2, _("A department or many users")
+        USER = 3, _("One user")
+
+    class Urgency(models.IntegerChoices):
+        HIGH = 1, _("High")
+        MEDIUM = 2, _("Medium")
+        LOW = 3, _("Low")
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("Web form")
+        API = "api", _("API")
+        EMAIL = "email", _("E-mail")
+        MONITORING = "monitoring", _("Monitoring")
+        PHONE = "phone", _("Phone")
+        IMPORT = "import", _("Import")
+
+    class HoldReason(models.TextChoices):
+        AWAITING_REPORTER = "awaiting_reporter", _("Awaiting the reporter")
+        AWAITING_VENDOR = "awaiting_vendor", _("Awaiting a vendor")
+
+    class ResolutionCode(models.TextChoices):
+        FIXED = "fixed", _("Fixed")
+        WORKAROUND = "workaround", _("Workaround in place")
+        CONFIGURATION = "configuration", _("Configuration changed")
+        USER_ERROR = "user_error", _("User error / training")
+        THIRD_PARTY = "third_party", _("Fixed by a third party")
+        NO_FAULT_FOUND = "no_fault_found", _("No fault found")
+        OTHER = "other", _("Other")
+
+    class CancelReason(models.TextChoices):
+        DUPLICATE = "duplicate", _("Duplicate")
+        SPAM = "spam", _("Spam")
+        NOT_AN_INCIDENT = "not_an_incident", _("Not an incident")
+        WITHDRAWN = "withdrawn", _("Withdrawn by the reporter")
+
+    FINAL_STATES = (State.CLOSED, State.CANCELLED)
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    description_html = models.TextField(blank=True, editable=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
+
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents"
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    harm_level = models.CharField(max_length=2, choices=HarmLevel.choices, blank=True)
+    impact = models.PositiveSmallIntegerField(choices=Impact.choices, null=True, blank=True)
+    urgency = models.PositiveSmallIntegerField(choices=Urgency.choices, null=True, blank=True)
+    priority = models.PositiveSmallIntegerField(null=True, blank=True)
+    priority_override_reason = models.CharField(max_length=500, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_incidents"
+    )
+    reporter_email = models.EmailField(blank=True)
+    confidential = models.BooleanField(default=False)
+    tracking_token = models.CharField(max_length=64, unique=True, editable=False)
+
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_incidents"
+    )
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    reopen_count = models.PositiveSmallIntegerField(default=0)
+    hold_reason = models.CharField(max_length=24, choices=HoldReason.choices, blank=True)
+    held_from = models.CharField(max_length=16, choices=State.choices, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+
+    received_at = models.DateTimeField(default=timezone.now)
+    classified_at = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    response_due_at = models.DateTimeField(null=True, blank=True)
+    resolution_due_at = models.DateTimeField(null=True, blank=True)
+
+    resolution_summary = models.TextField(blank=True)
+    cause = models.TextField(blank=True)
+    measures = models.TextField(blank=True)
+    resolution_code = models.CharField(max_length=20, choices=ResolutionCode.choices, blank=True)
+    auto_closed = models.BooleanField(default=False)
+    cancel_reason = models.CharField(max_length=20, choices=CancelReason.choices, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
+    )
+    problem = models.ForeignKey(Problem, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    external_id = models.CharField(max_length=120, null=True, blank=True, unique=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    version = models.PositiveIntegerField(default=1)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("view_confidential_reporter", "Can see who reported a confidential incident")]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=STATE_VALUES), name="incident_state_valid"),
+            models.CheckConstraint(
+                condition=Q(priority__isnull=True) | Q(priority__gte=1, priority__lte=5), name="incident_priority_1_5"
+            ),
+            models.CheckConstraint(
+                condition=Q(impact__isnull=True) | Q(impact__gte=1, impact__lte=3), name="incident_impact_1_3"
+            ),
+            models.CheckConstraint(
+                condition=Q(urgency__isnull=True) | Q(urgency__gte=1, urgency__lte=3), name="incident_urgency_1_3"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "priority", "-received_at"], name="incident_queue_idx"),
+            models.Index(fields=["team", "state"], name="incident_team_state_idx"),
+            models.Index(fields=["assignee", "state"], name="incident_assignee_state_idx"),
+            models.Index(fields=["reporter", "-id"], name="incident_reporter_idx"),
+            models.Index(fields=["domain", "-id"], name="incident_domain_idx"),
+            models.Index(fields=["-created_at"], name="incident_created_idx"),
+            models.Index(fields=["state", "resolved_at"], name="incident_state_resolved_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.tracking_token:
+            self.tracking_token = secrets.token_urlsafe(32)  # 256 bits
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("api:incident-detail", kwargs={"reference": self.reference})
+
+    @property
+    def reference(self) -> str:
+        return f"{REFERENCE_PREFIX}{self.pk:06d}" if self.pk else ""
+
+    @staticmethod
+    def pk_from_reference(reference: str) -> int | None:
+        match = REFERENCE_RE.match(reference.strip())
+        return int(match.group(1)) if match else None
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+
+class TimelineQuerySet(models.QuerySet["TimelineEntry"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("The timeline is append-only: entries cannot be updated.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("The timeline is append-only: entries cannot be deleted.")
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class TimelineEntry(models.Model):
+    """One change to an incident. Written once, never edited or deleted (a PostgreSQL trigger enforces it too)."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Reported")
+        STATE_CHANGED = "state_changed", _("State changed")
+        FIELDS_CHANGED = "fields_changed", _("Fields changed")
+        ASSIGNED = "assigned", _("Assigned")
+        PRIORITY_OVERRIDDEN = "priority_overridden", _("Priority overridden")
+        COMMENT = "comment", _("Comment")
+        ATTACHMENT = "attachment", _("Attachment")
+        SLA = "sla", _("SLA")
+        NOTIFICATION = "notification", _("Notification sent")
+
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    action = models.CharField(max_length=20, blank=True)
+    public = models.BooleanField(default=False, help_text=_("Shown to the reporter."))
+    data = models.JSONField(default=dict, blank=True)
+    comment = models.ForeignKey("Comment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    attachment = models.ForeignKey("Attachment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    objects = TimelineQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name_plural = "timeline entries"
+        indexes = [models.Index(fields=["incident", "at", "id"], name="timeline_incident_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("The timeline is append-only: entries cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("The timeline is append-only: entries cannot be deleted.")
+
+
+class Comment(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    body = models.TextField()
+    body_html = models.TextField(editable=False)
+    public = models.BooleanField(default=False, help_text=_("Public comments are shown to the reporter."))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["incident", "created_at"], name="comment_incident_idx")]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on {self.incident_id}"
+
+
+def attachment_storage() -> Storage:
+    return storages["attachments"]
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    # Never the uploader's file name: a random name, sharded by incident.
+    return f"{instance.incident_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="attachments")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    file = models.FileField(upload_to=attachment_path, storage=attachment_storage, max_length=200)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    public = models.BooleanField(default=True, help_text=_("Visible to the reporter."))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+assert STATE_VALUES == Incident.State.values, "STATE_VALUES must list Incident.State in order"  # noqa: S101

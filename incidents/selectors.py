@@ -1,0 +1,145 @@
+"""Reads shared by the API, the console and reporting. Visibility lives here and only here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import BooleanField, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from .models import Incident, Membership, TimelineEntry
+
+
+SEARCH_DOCUMENT_SQL = (
+    "to_tsvector('english'::regconfig, "
+    "COALESCE(\"incidents_incident\".\"title\", '') || ' ' || COALESCE(\"incidents_incident\".\"description\", ''))"
+)
+
+
+@dataclass(frozen=True)
+class DeskUser:
+    """What one user may see and do, computed once per request."""
+
+    user_id: int | None
+    is_superuser: bool
+    team_ids: frozenset[int]
+    domain_ids: frozenset[int]
+    sees_confidential: bool
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def is_responder(self) -> bool:
+        """Agents, specialists and managers: members of at least one team (or superusers)."""
+        return self.is_superuser or bool(self.team_ids)
+
+    def can_see_reporter(self, incident: Incident) -> bool:
+        return not incident.confidential or self.sees_confidential or incident.reporter_id == self.user_id
+
+
+def desk_user(user: Any) -> DeskUser:
+    """The user's roles and reach, cached on the user object for the rest of the request."""
+    cached = getattr(user, "_desk_user", None)
+    if cached is not None:
+        return cached
+    if user is None or not user.is_authenticated:
+        result = DeskUser(None, False, frozenset(), frozenset(), False)
+    else:
+        rows = list(Membership.objects.filter(user_id=user.pk).values_list("team_id", "team__domains"))
+        result = DeskUser(
+            user_id=user.pk,
+            is_superuser=user.is_superuser,
+            team_ids=frozenset(team_id for team_id, _ in rows),
+            domain_ids=frozenset(domain_id for _, domain_id in rows if domain_id is not None),
+            sees_confidential=user.is_superuser or user.has_perm("incidents.view_confidential_reporter"),
+        )
+        user._desk_user = result
+    return result
+
+
+def incidents_visible_to(user: Any) -> QuerySet[Incident]:
+    """Every incident the user may see. Everything else answers 404.
+
+    Reporters see their own incidents. Responders see every incident except those of a restricted
+    domain that none of their teams handles. Superusers see everything.
+    """
+    me = desk_user(user)
+    qs = Incident.objects.all()
+    if not me.is_authenticated:
+        return qs.none()
+    if me.is_superuser:
+        return qs
+    own = Q(reporter_id=me.user_id)
+    if not me.is_responder:
+        return qs.filter(own)
+    return qs.filter(
+        own | Q(domain__isnull=True) | Q(domain__restricted=False) | Q(domain_id__in=sorted(me.domain_ids))
+    )
+
+
+def incident_list(user: Any) -> QuerySet[Incident]:
+    """Visible incidents with what a list or detail representation reads, in a fixed number of queries."""
+    return incidents_visible_to(user).select_related(
+        "domain", "category", "team", "assignee", "reporter", "parent", "problem", "duplicate_of"
+    )
+
+
+def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
+    """Text search over title and description; a reference (INC-000042) matches that incident.
+
+    PostgreSQL uses full-text search backed by a GIN expression index; SQLite falls back to LIKE.
+    """
+    text = text.strip()
+    if not text:
+        return qs
+    pk = Incident.pk_from_reference(text)
+    if pk is not None:
+        return qs.filter(pk=pk)
+    if connection.vendor == "postgresql":
+        # The same expression as the GIN index of migration 0002, so the planner can use it.
+        return qs.filter(RawSQL(f"{SEARCH_DOCUMENT_SQL} @@ websearch_to_tsquery('english', %s)", [text], BooleanField()))
+    return qs.filter(Q(title__icontains=text) | Q(description__icontains=text))
+
+
+def timeline_for(incident: Incident, user: Any) -> QuerySet[TimelineEntry]:
+    """The entries the user may read: all of them for responders, the public ones for the reporter."""
+    qs = incident.timeline.select_related("actor", "comment", "attachment")
+    if not desk_user(user).is_responder:
+        qs = qs.filter(public=True)
+    return qs
+
+
+
+def _clock(due: datetime | None, done: datetime | None, *, paused: bool, now: datetime) -> str | None:
+    if due is None:
+        return None
+    if done is not None:
+        return "met" if done <= due else "breached"
+    if paused:
+        return "paused"
+    return "breached" if now > due else "pending"
+
+
+def sla_status(incident: Incident, *, now: datetime) -> dict[str, str | None]:
+    """The state of the response and resolution clocks from the incident's deadlines (null: no target)."""
+    paused = incident.state == Incident.State.ON_HOLD
+    resolved = incident.resolved_at or incident.closed_at
+    return {
+        "response": _clock(incident.response_due_at, incident.responded_at, paused=paused, now=now),
+        "resolution": _clock(incident.resolution_due_at, resolved, paused=paused, now=now),
+    }
+
+
+def sla_breached_q(now: datetime) -> Q:
+    """Incidents whose response or resolution clock is breached (late, or done late)."""
+    return (
+        Q(responded_at__isnull=True, response_due_at__lt=now)
+        | Q(responded_at__gt=F("response_due_at"))
+        | Q(resolved_at__isnull=True, closed_at__isnull=True, resolution_due_at__lt=now)
+        | Q(resolved_at__gt=F("resolution_due_at"))
+    )

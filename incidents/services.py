@@ -1,0 +1,205 @@
+"""Writes other than state changes: reporting an incident, editing it, comments and attachments."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import filetype
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from . import timeline
+from .lifecycle import InvalidTransition, StaleVersion, allowed_actions, priority_for
+from .markup import render_markdown
+from .models import Attachment, Category, Comment, Domain, Incident
+from .selectors import desk_user
+
+EDITABLE_FIELDS = ("title", "description", "category", "impact", "urgency", "outcome")
+# Content that a browser could run if it were ever served inline: refused whatever the extension says.
+ACTIVE_CONTENT_MARKERS = (b"<script", b"<html", b"<svg", b"<!doctype html", b"<?php", b"<iframe")
+EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xca\xfe\xba\xbe", b"#!")
+
+
+def _check_category(domain: Domain | None, category: Category | None) -> None:
+    if category is not None and domain is not None and category.domain_id != domain.pk:
+        raise ValidationError({"category": [f"Category {category.path} is not in domain {domain.slug}."]})
+
+
+@transaction.atomic
+def create_incident(
+    *,
+    title: str,
+    description: str = "",
+    reporter: Any = None,
+    reporter_email: str = "",
+    domain: Domain | None = None,
+    category: Category | None = None,
+    impact: int | None = None,
+    urgency: int | None = None,
+    outcome: str = "",
+    harm_level: str = "",
+    confidential: bool = False,
+    channel: str = Incident.Channel.WEB,
+    external_id: str | None = None,
+) -> Incident:
+    """Report an incident; it starts in ``received`` with one timeline entry.
+
+    A category implies its domain. A preliminary priority is derived when impact and urgency are
+    both given; classification confirms or changes it. Calling it twice reports two incidents.
+    """
+    if reporter is not None and not reporter.is_authenticated:
+        reporter = None
+    if reporter is None and not reporter_email:
+        raise ValidationError({"reporter_email": ["An anonymous report needs an e-mail address."]})
+    if category is not None and domain is None:
+        domain = category.domain
+    _check_category(domain, category)
+    incident = Incident(
+        title=title.strip(),
+        description=description,
+        description_html=render_markdown(description),
+        reporter=reporter,
+        reporter_email=reporter_email or (reporter.email if reporter is not None else ""),
+        domain=domain,
+        category=category,
+        impact=impact,
+        urgency=urgency,
+        priority=priority_for(impact, urgency) if impact and urgency else None,
+        outcome=outcome,
+        harm_level=harm_level,
+        confidential=confidential,
+        channel=channel,
+        external_id=external_id,
+    )
+    incident.full_clean(exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"])
+    incident.save()
+    timeline.record_created(incident=incident, actor=reporter, at=incident.received_at)
+    return incident
+
+
+@transaction.atomic
+def edit_incident(incident: Incident, *, actor: Any, version: int, **changes: Any) -> Incident:
+    """Edit title, description, category, impact, urgency or outcome under optimistic locking.
+
+    ``version`` must match the stored one, or StaleVersion. A closed or cancelled record is frozen.
+    Sending the values it already has changes nothing and keeps the version.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({field: ["This field cannot be edited."] for field in sorted(unknown)})
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    if version != incident.version:
+        raise StaleVersion(incident, version)
+    if incident.is_final:
+        raise InvalidTransition(incident, "edit", allowed_actions(incident))
+    if not desk_user(actor).is_responder:
+        raise PermissionDenied("Only responders edit an incident.")
+    if "category" in changes and changes["category"] is not None:
+        _check_category(incident.domain, changes["category"])
+    diff = {}
+    for field, value in changes.items():
+        current = getattr(incident, field)
+        if current != value:
+            diff[field] = [str(current) if field == "category" and current else current, str(value) if field == "category" and value else value]
+            setattr(incident, field, value)
+    if not diff:
+        return incident
+    fields = set(diff)
+    if "description" in diff:
+        incident.description_html = render_markdown(incident.description)
+        fields.add("description_html")
+    if ({"impact", "urgency"} & fields) and incident.impact and incident.urgency and not incident.priority_override_reason:
+        incident.priority = priority_for(incident.impact, incident.urgency)
+        fields.add("priority")
+    incident.full_clean(exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"])
+    incident.version += 1
+    incident.updated_at = timezone.now()
+    incident.save(update_fields=sorted({*fields, "version", "updated_at"}))
+    timeline.record_fields_changed(incident=incident, actor=actor, changes=diff, at=incident.updated_at)
+    return incident
+
+
+@transaction.atomic
+def add_comment(incident: Incident, *, author: Any, body: str, public: bool) -> Comment:
+    """Add a Markdown comment. Reporters' comments are always public; internal notes are for responders.
+
+    A responder's first public reply counts as the first response. Each call adds a comment.
+    """
+    if not body.strip():
+        raise ValidationError({"body": ["This field is required."]})
+    me = desk_user(author)
+    if not me.is_responder:
+        public = True
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    comment = Comment.objects.create(
+        incident=locked, author=author, body=body, body_html=render_markdown(body), public=public
+    )
+    fields = ["updated_at"]
+    locked.updated_at = comment.created_at
+    if public and me.is_responder and locked.responded_at is None and locked.reporter_id != me.user_id:
+        locked.responded_at = comment.created_at
+        fields.append("responded_at")
+    locked.save(update_fields=fields)
+    timeline.record_comment(incident=locked, comment=comment)
+    return comment
+
+
+def validate_upload(upload: UploadedFile) -> tuple[str, str]:
+    """Check size, extension and content of an upload; return (safe file name, content type)."""
+    name = (upload.name or "file").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in "\u202e\u202d\u200f\u200e") or "file"
+    size = upload.size or 0
+    limit = settings.ATTACHMENT_MAX_BYTES
+    if size == 0:
+        raise ValidationError({"file": ["The file is empty."]})
+    if size > limit:
+        raise ValidationError({"file": [f"The file is larger than {limit // (1024 * 1024)} MB."]})
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    allowed = settings.ATTACHMENT_ALLOWED_EXTENSIONS
+    if extension not in allowed:
+        raise ValidationError({"file": [f"Files of type .{extension or '?'} are not accepted ({', '.join(allowed)})."]})
+    upload.seek(0)
+    head = upload.read(8192)
+    upload.seek(0)
+    lowered = head.lower()
+    if head.startswith(EXECUTABLE_MAGIC) or any(marker in lowered for marker in ACTIVE_CONTENT_MARKERS):
+        raise ValidationError({"file": ["The file holds executable or active content and is refused."]})
+    kind = filetype.guess(head)
+    if kind is not None:
+        if kind.extension not in allowed and not (kind.extension == "zip" and extension in allowed):
+            raise ValidationError({"file": [f"The content is {kind.mime}, which is not accepted."]})
+        if extension in {"png", "jpg", "jpeg", "gif", "webp", "pdf"} and kind.extension.replace("jpeg", "jpg") != extension.replace("jpeg", "jpg"):
+            raise ValidationError({"file": [f"The content ({kind.mime}) does not match the extension .{extension}."]})
+        return name, kind.mime
+    if extension in {"png", "jpg", "jpeg", "gif", "webp", "pdf", "zip"}:
+        raise ValidationError({"file": [f"The content does not look like a .{extension} file."]})
+    return name, "text/plain" if extension in {"txt", "log"} else f"application/{extension}" if extension != "csv" else "text/csv"
+
+
+@transaction.atomic
+def add_attachment(incident: Incident, *, uploaded_by: Any, upload: UploadedFile, public: bool = True) -> Attachment:
+    """Store an upload under a random name outside any public URL. Each call stores one file."""
+    name, content_type = validate_upload(upload)
+    if not desk_user(uploaded_by).is_responder:
+        public = True
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    attachment = Attachment(
+        incident=incident,
+        uploaded_by=uploaded_by if uploaded_by is not None and uploaded_by.is_authenticated else None,
+        filename=name[:255],
+        content_type=content_type,
+        size=upload.size or 0,
+        sha256=digest.hexdigest(),
+        public=public,
+    )
+    attachment.file.save(name, upload, save=False)
+    attachment.save()
+    timeline.record_attachment(incident=incident, attachment=attachment)
+    return attachment

@@ -1,0 +1,123 @@
+"""One small function per kind of timeline entry. The timeline is append-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+from .models import Attachment, Comment, Incident, TimelineEntry
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+# Keys of an entry's data that a reporter may see, by action. Everything else is internal.
+PUBLIC_DATA_KEYS: dict[str, set[str]] = {
+    "": {"from", "to"},
+    "resolve": {"from", "to", "summary"},
+    "close": {"from", "to", "cause", "measures", "auto"},
+    "reopen": {"from", "to", "reason"},
+    "hold": {"from", "to", "reason"},
+    "cancel": {"from", "to", "reason"},
+}
+
+
+def _actor(actor: Actor) -> Any:
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def _entry(incident: Incident, *, kind: str, actor: Actor, at: datetime | None = None, **fields: Any) -> TimelineEntry:
+    extra: dict[str, Any] = {"at": at} if at is not None else {}
+    return TimelineEntry.objects.create(incident=incident, kind=kind, actor=_actor(actor), **extra, **fields)
+
+
+def record_created(*, incident: Incident, actor: Actor, at: datetime | None = None) -> TimelineEntry:
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.CREATED,
+        actor=actor,
+        at=at,
+        public=True,
+        data={"to": incident.state, "channel": incident.channel},
+    )
+
+
+def record_state_changed(
+    *,
+    incident: Incident,
+    actor: Actor,
+    action: str,
+    old: str,
+    new: str,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TimelineEntry:
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.STATE_CHANGED,
+        actor=actor,
+        at=at,
+        action=action,
+        public=True,
+        data={"from": old, "to": new, **(data or {})},
+    )
+
+
+def record_fields_changed(
+    *, incident: Incident, actor: Actor, changes: dict[str, list[Any]], at: datetime | None = None
+) -> TimelineEntry:
+    return _entry(incident, kind=TimelineEntry.Kind.FIELDS_CHANGED, actor=actor, at=at, data={"changes": changes})
+
+
+def record_priority_overridden(
+    *, incident: Incident, actor: Actor, matrix: int, priority: int, reason: str
+) -> TimelineEntry:
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.PRIORITY_OVERRIDDEN,
+        actor=actor,
+        data={"matrix": matrix, "priority": priority, "reason": reason},
+    )
+
+
+def record_comment(*, incident: Incident, comment: Comment) -> TimelineEntry:
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.COMMENT,
+        actor=comment.author,
+        at=comment.created_at,
+        public=comment.public,
+        comment=comment,
+        data={"public": comment.public},
+    )
+
+
+def record_attachment(*, incident: Incident, attachment: Attachment) -> TimelineEntry:
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.ATTACHMENT,
+        actor=attachment.uploaded_by,
+        at=attachment.created_at,
+        public=attachment.public,
+        attachment=attachment,
+        data={"filename": attachment.filename, "size": attachment.size},
+    )
+
+
+def record_notification(
+    *, incident: Incident, channel: str, recipient: str, event: str, version: int
+) -> TimelineEntry:
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.NOTIFICATION,
+        actor=None,
+        data={"channel": channel, "recipient": recipient, "event": event, "version": version},
+    )
+
+
+def public_data(entry: TimelineEntry) -> dict[str, Any]:
+    """The part of an entry's data a reporter may see."""
+    if entry.kind not in (TimelineEntry.Kind.STATE_CHANGED, TimelineEntry.Kind.CREATED):
+        return {k: v for k, v in entry.data.items() if k in {"filename", "size", "public"}}
+    keys = PUBLIC_DATA_KEYS.get(entry.action, PUBLIC_DATA_KEYS[""])
+    return {k: v for k, v in entry.data.items() if k in keys}
