@@ -36,7 +36,11 @@ class StrictOrderingFilter(filters.OrderingFilter):
             bad = [f for f in fields if f.lstrip("-") not in valid]
             if bad:
                 raise exceptions.ValidationError(
-                    {self.ordering_param: [f"Unknown ordering {', '.join(bad)}; use one of {', '.join(sorted(valid))}."]}
+                    {
+                        self.ordering_param: [
+                            f"Unknown ordering {', '.join(bad)}; use one of {', '.join(sorted(valid))}."
+                        ]
+                    }
                 )
         return super().get_ordering(request, queryset, view)
 

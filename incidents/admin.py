@@ -60,8 +60,8 @@ class ProblemAdmin(admin.ModelAdmin):
 
 class TimelineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = TimelineEntry
-    fields = ["at", "kind", "action", "actor", "public", "data"]
-    readonly_fields = fields
+    fields = ("at", "kind", "action", "actor", "public", "data")
+    readonly_fields = ("at", "kind", "action", "actor", "public", "data")
     extra = 0
     can_delete = False
 
@@ -75,7 +75,16 @@ class IncidentAdmin(admin.ModelAdmin):
     search_fields = ["title", "description", "reporter_email", "external_id"]
     list_select_related = ["domain", "team", "assignee"]
     date_hierarchy = "received_at"
-    raw_id_fields = ["reporter", "assignee", "parent", "duplicate_of", "category", "team", "problem", "domain"]
+    raw_id_fields = [
+        "reporter",
+        "assignee",
+        "parent",
+        "duplicate_of",
+        "category",
+        "team",
+        "problem",
+        "domain",
+    ]
     inlines = [TimelineInline]
     readonly_fields = [
         "state", "version", "escalation_level", "reopen_count", "received_at", "classified_at", "responded_at",

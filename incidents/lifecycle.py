@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from . import timeline
 from .models import Category, Domain, Incident, Team
-from .selectors import desk_user
+from .selectors import desk_user, incidents_visible_to
 
 logger = logging.getLogger(__name__)
 State = Incident.State
@@ -47,7 +47,9 @@ ALLOWED_FROM: dict[Action, frozenset[str]] = {
     Action.RESOLVE: frozenset({State.RESPONDING, State.ESCALATED}),
     Action.REOPEN: frozenset({State.RESOLVED}),
     Action.CLOSE: frozenset({State.RESOLVED}),
-    Action.CANCEL: frozenset({State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD}),
+    Action.CANCEL: frozenset(
+        {State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD}
+    ),
 }
 # What a reporter may do on their own incident; every other action needs a responder.
 REPORTER_ACTIONS = frozenset({Action.REOPEN})
@@ -69,7 +71,11 @@ class InvalidTransition(Exception):
         self.allowed_actions = allowed
         super().__init__(
             f"Cannot {action} an incident that is {incident.state}. "
-            + (f"Allowed actions: {', '.join(allowed)}." if allowed else "No action is allowed in this state.")
+            + (
+                f"Allowed actions: {', '.join(allowed)}."
+                if allowed
+                else "No action is allowed in this state."
+            )
         )
 
 
@@ -107,8 +113,12 @@ def _lock(incident: Incident, action: str, actor: Any, version: int | None) -> I
         raise StaleVersion(locked, version)
     if action not in Action.__members__.values() or locked.state not in ALLOWED_FROM[Action(action)]:
         raise InvalidTransition(locked, action, allowed_actions(locked))
-    if actor is not None and action not in allowed_actions(locked, actor):
-        raise PermissionDenied(f"You may not {action} this incident.")
+    if actor is not None:
+        # The same predicate as every read: an actor never acts on what they may not see.
+        if not incidents_visible_to(actor).filter(pk=locked.pk).exists():
+            raise PermissionDenied("You may not see this incident.")
+        if action not in allowed_actions(locked, actor):
+            raise PermissionDenied(f"You may not {action} this incident.")
     return locked
 
 
@@ -137,7 +147,7 @@ def _after_commit(func: Callable[..., Any], *args: Any) -> None:
     def send() -> None:
         try:
             func.delay(*args)  # type: ignore[attr-defined]
-        except Exception:  # noqa: BLE001 - any broker failure is logged, never raised to the user
+        except Exception:
             logger.exception("could not enqueue %s%r", getattr(func, "name", func), args)
 
     transaction.on_commit(send)
@@ -146,7 +156,9 @@ def _after_commit(func: Callable[..., Any], *args: Any) -> None:
 def _notify_reporter(incident: Incident, event: str) -> None:
     from . import tasks
 
-    _after_commit(tasks.notify_reporter, incident.pk, event)
+    # The version names the change the mail is about: a retried task sends it once, and a second
+    # resolution after a reopen is a new mail.
+    _after_commit(tasks.notify_reporter, incident.pk, event, incident.version)
 
 
 def _require(errors: dict[str, str], **values: Any) -> None:
@@ -156,12 +168,21 @@ def _require(errors: dict[str, str], **values: Any) -> None:
 
 
 def _check_team_handles(errors: dict[str, str], team: Team | None, domain: Domain | None, field: str) -> None:
-    if team is not None and domain is not None and domain.restricted and not team.domains.filter(pk=domain.pk).exists():
+    if (
+        team is not None
+        and domain is not None
+        and domain.restricted
+        and not team.domains.filter(pk=domain.pk).exists()
+    ):
         errors[field] = f"Team {team.slug} does not handle {domain.slug} incidents."
 
 
 def _check_member(errors: dict[str, str], assignee: Any, team: Team | None, field: str = "assignee") -> None:
-    if assignee is not None and team is not None and not team.memberships.filter(user_id=assignee.pk).exists():
+    if (
+        assignee is not None
+        and team is not None
+        and not team.memberships.filter(user_id=assignee.pk).exists()
+    ):
         errors[field] = f"{assignee.get_username()} is not a member of team {team.slug}."
 
 
@@ -207,14 +228,15 @@ def classify_incident(
     _check_member(errors, assignee, team)
     _raise(errors)
 
+    final_priority = priority if priority is not None else matrix
     new_values: dict[str, Any] = {
         "domain_id": domain.pk,
         "category_id": category.pk,
         "impact": impact,
         "urgency": urgency,
         "team_id": team.pk,
-        "priority": priority if priority is not None else matrix,
-        "priority_override_reason": priority_reason.strip() if priority not in (None, matrix) else "",
+        "priority": final_priority,
+        "priority_override_reason": priority_reason.strip() if final_priority != matrix else "",
     }
     if assignee is not None:
         new_values["assignee_id"] = assignee.pk
@@ -242,9 +264,9 @@ def classify_incident(
         data={"changes": {k.removesuffix("_id"): v for k, v in changes.items()}},
         now=now,
     )
-    if incident.priority != matrix:
+    if final_priority != matrix and "priority" in changes:
         timeline.record_priority_overridden(
-            incident=incident, actor=actor, matrix=matrix, priority=incident.priority, reason=priority_reason
+            incident=incident, actor=actor, matrix=matrix, priority=final_priority, reason=priority_reason
         )
     return incident
 
@@ -259,7 +281,11 @@ def acknowledge_incident(
     acknowledged since its last escalation, by the same assignee, changes nothing.
     """
     incident = _lock(incident, Action.ACKNOWLEDGE, actor, version)
-    assignee = assignee if assignee is not None else (actor if actor is not None and actor.is_authenticated else None)
+    assignee = (
+        assignee
+        if assignee is not None
+        else (actor if actor is not None and actor.is_authenticated else None)
+    )
     errors: dict[str, str] = {}
     _check_member(errors, assignee, incident.team)
     _raise(errors)
@@ -285,7 +311,15 @@ def acknowledge_incident(
     if incident.state == State.CLASSIFIED:
         incident.state = State.RESPONDING
     data = {"assignee": assignee.get_username() if assignee is not None else None}
-    return _commit(incident, actor=actor, action=Action.ACKNOWLEDGE, old_state=old_state, fields=fields, data=data, now=now)
+    return _commit(
+        incident,
+        actor=actor,
+        action=Action.ACKNOWLEDGE,
+        old_state=old_state,
+        fields=fields,
+        data=data,
+        now=now,
+    )
 
 
 @transaction.atomic
@@ -382,7 +416,9 @@ def resume_incident(incident: Incident, *, actor: Any, version: int | None = Non
     incident.hold_reason = ""
     incident.held_at = None
     data = {"paused_seconds": int(paused.total_seconds()) if paused is not None else 0}
-    return _commit(incident, actor=actor, action=Action.RESUME, old_state=old_state, fields=fields, data=data, now=now)
+    return _commit(
+        incident, actor=actor, action=Action.RESUME, old_state=old_state, fields=fields, data=data, now=now
+    )
 
 
 @transaction.atomic
@@ -469,7 +505,12 @@ def close_incident(
         action=Action.CLOSE,
         old_state=old_state,
         fields=["closed_at", "cause", "measures", "resolution_code", "auto_closed"],
-        data={"cause": incident.cause, "measures": incident.measures, "resolution_code": resolution_code, "auto": auto},
+        data={
+            "cause": incident.cause,
+            "measures": incident.measures,
+            "resolution_code": resolution_code,
+            "auto": auto,
+        },
         now=now,
     )
     _notify_reporter(incident, "closed")
@@ -503,7 +544,11 @@ def cancel_incident(
     incident.cancelled_at = now
     incident.cancel_reason = reason
     incident.duplicate_of = duplicate_of
-    data = {"reason": reason, "note": note.strip(), "duplicate_of": duplicate_of.reference if duplicate_of else None}
+    data = {
+        "reason": reason,
+        "note": note.strip(),
+        "duplicate_of": duplicate_of.reference if duplicate_of else None,
+    }
     return _commit(
         incident,
         actor=actor,

@@ -49,10 +49,16 @@ class Team(models.Model):
     name = models.CharField(max_length=120)
     tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.DESK)
     email = models.EmailField(blank=True)
-    domains = models.ManyToManyField(Domain, blank=True, related_name="teams", help_text=_("Domains it handles."))
+    domains = models.ManyToManyField(
+        Domain, blank=True, related_name="teams", help_text=_("Domains it handles.")
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="teams")
     manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_teams"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_teams",
     )
 
     class Meta:
@@ -78,7 +84,9 @@ class Category(models.Model):
     """A node of a domain's category tree, addressed by its slash path (``network/vpn``)."""
 
     domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="categories")
-    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
     slug = models.SlugField(max_length=60)
     name = models.CharField(max_length=120)
     path = models.CharField(max_length=400, editable=False)
@@ -122,7 +130,16 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
         return self.filter(pk=pk) if pk is not None else self.none()
 
 
-STATE_VALUES = ["received", "classified", "responding", "escalated", "on_hold", "resolved", "closed", "cancelled"]
+STATE_VALUES = [
+    "received",
+    "classified",
+    "responding",
+    "escalated",
+    "on_hold",
+    "resolved",
+    "closed",
+    "cancelled",
+]
 
 
 class Incident(models.Model):
@@ -195,7 +212,9 @@ class Incident(models.Model):
     description_html = models.TextField(blank=True, editable=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
 
-    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
+    domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents"
+    )
     category = models.ForeignKey(
         Category, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents"
     )
@@ -208,7 +227,11 @@ class Incident(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEB)
 
     reporter = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_incidents"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reported_incidents",
     )
     reporter_email = models.EmailField(blank=True)
     confidential = models.BooleanField(default=False)
@@ -219,7 +242,11 @@ class Incident(models.Model):
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="incidents")
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_incidents"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_incidents",
     )
     escalation_level = models.PositiveSmallIntegerField(default=0)
     reopen_count = models.PositiveSmallIntegerField(default=0)
@@ -247,7 +274,9 @@ class Incident(models.Model):
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
     )
-    problem = models.ForeignKey(Problem, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
+    problem = models.ForeignKey(
+        Problem, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
     external_id = models.CharField(max_length=120, null=True, blank=True, unique=True)
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -262,13 +291,15 @@ class Incident(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(state__in=STATE_VALUES), name="incident_state_valid"),
             models.CheckConstraint(
-                condition=Q(priority__isnull=True) | Q(priority__gte=1, priority__lte=5), name="incident_priority_1_5"
+                condition=Q(priority__isnull=True) | Q(priority__gte=1, priority__lte=5),
+                name="incident_priority_1_5",
             ),
             models.CheckConstraint(
                 condition=Q(impact__isnull=True) | Q(impact__gte=1, impact__lte=3), name="incident_impact_1_3"
             ),
             models.CheckConstraint(
-                condition=Q(urgency__isnull=True) | Q(urgency__gte=1, urgency__lte=3), name="incident_urgency_1_3"
+                condition=Q(urgency__isnull=True) | Q(urgency__gte=1, urgency__lte=3),
+                name="incident_urgency_1_3",
             ),
         ]
         indexes = [
@@ -342,7 +373,9 @@ class TimelineEntry(models.Model):
     public = models.BooleanField(default=False, help_text=_("Shown to the reporter."))
     data = models.JSONField(default=dict, blank=True)
     comment = models.ForeignKey("Comment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    attachment = models.ForeignKey("Attachment", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    attachment = models.ForeignKey(
+        "Attachment", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     objects = TimelineQuerySet.as_manager()
 
@@ -406,4 +439,4 @@ class Attachment(models.Model):
         return self.filename
 
 
-assert STATE_VALUES == Incident.State.values, "STATE_VALUES must list Incident.State in order"  # noqa: S101
+assert Incident.State.values == STATE_VALUES, "STATE_VALUES must list Incident.State in order"  # noqa: S101

@@ -75,7 +75,9 @@ def create_incident(
         channel=channel,
         external_id=external_id,
     )
-    incident.full_clean(exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"])
+    incident.full_clean(
+        exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"]
+    )
     incident.save()
     timeline.record_created(incident=incident, actor=reporter, at=incident.received_at)
     return incident
@@ -104,7 +106,10 @@ def edit_incident(incident: Incident, *, actor: Any, version: int, **changes: An
     for field, value in changes.items():
         current = getattr(incident, field)
         if current != value:
-            diff[field] = [str(current) if field == "category" and current else current, str(value) if field == "category" and value else value]
+            diff[field] = [
+                str(current) if field == "category" and current else current,
+                str(value) if field == "category" and value else value,
+            ]
             setattr(incident, field, value)
     if not diff:
         return incident
@@ -112,15 +117,28 @@ def edit_incident(incident: Incident, *, actor: Any, version: int, **changes: An
     if "description" in diff:
         incident.description_html = render_markdown(incident.description)
         fields.add("description_html")
-    if ({"impact", "urgency"} & fields) and incident.impact and incident.urgency and not incident.priority_override_reason:
+    if (
+        ({"impact", "urgency"} & fields)
+        and incident.impact
+        and incident.urgency
+        and not incident.priority_override_reason
+    ):
         incident.priority = priority_for(incident.impact, incident.urgency)
         fields.add("priority")
-    incident.full_clean(exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"])
+    incident.full_clean(
+        exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"]
+    )
     incident.version += 1
     incident.updated_at = timezone.now()
     incident.save(update_fields=sorted({*fields, "version", "updated_at"}))
     timeline.record_fields_changed(incident=incident, actor=actor, changes=diff, at=incident.updated_at)
     return incident
+
+
+def _refuse_if_frozen(incident: Incident, action: str) -> None:
+    """A closed or cancelled record is frozen: no comment or attachment is added to it."""
+    if incident.is_final:
+        raise InvalidTransition(incident, action, allowed_actions(incident))
 
 
 @transaction.atomic
@@ -135,6 +153,7 @@ def add_comment(incident: Incident, *, author: Any, body: str, public: bool) -> 
     if not me.is_responder:
         public = True
     locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    _refuse_if_frozen(locked, "comment")
     comment = Comment.objects.create(
         incident=locked, author=author, body=body, body_html=render_markdown(body), public=public
     )
@@ -161,7 +180,9 @@ def validate_upload(upload: UploadedFile) -> tuple[str, str]:
     extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     allowed = settings.ATTACHMENT_ALLOWED_EXTENSIONS
     if extension not in allowed:
-        raise ValidationError({"file": [f"Files of type .{extension or '?'} are not accepted ({', '.join(allowed)})."]})
+        raise ValidationError(
+            {"file": [f"Files of type .{extension or '?'} are not accepted ({', '.join(allowed)})."]}
+        )
     upload.seek(0)
     head = upload.read(8192)
     upload.seek(0)
@@ -172,17 +193,27 @@ def validate_upload(upload: UploadedFile) -> tuple[str, str]:
     if kind is not None:
         if kind.extension not in allowed and not (kind.extension == "zip" and extension in allowed):
             raise ValidationError({"file": [f"The content is {kind.mime}, which is not accepted."]})
-        if extension in {"png", "jpg", "jpeg", "gif", "webp", "pdf"} and kind.extension.replace("jpeg", "jpg") != extension.replace("jpeg", "jpg"):
-            raise ValidationError({"file": [f"The content ({kind.mime}) does not match the extension .{extension}."]})
+        if extension in {"png", "jpg", "jpeg", "gif", "webp", "pdf"} and kind.extension.replace(
+            "jpeg", "jpg"
+        ) != extension.replace("jpeg", "jpg"):
+            raise ValidationError(
+                {"file": [f"The content ({kind.mime}) does not match the extension .{extension}."]}
+            )
         return name, kind.mime
     if extension in {"png", "jpg", "jpeg", "gif", "webp", "pdf", "zip"}:
         raise ValidationError({"file": [f"The content does not look like a .{extension} file."]})
-    return name, "text/plain" if extension in {"txt", "log"} else f"application/{extension}" if extension != "csv" else "text/csv"
+    return name, "text/plain" if extension in {
+        "txt",
+        "log",
+    } else f"application/{extension}" if extension != "csv" else "text/csv"
 
 
 @transaction.atomic
-def add_attachment(incident: Incident, *, uploaded_by: Any, upload: UploadedFile, public: bool = True) -> Attachment:
+def add_attachment(
+    incident: Incident, *, uploaded_by: Any, upload: UploadedFile, public: bool = True
+) -> Attachment:
     """Store an upload under a random name outside any public URL. Each call stores one file."""
+    _refuse_if_frozen(incident, "attach")
     name, content_type = validate_upload(upload)
     if not desk_user(uploaded_by).is_responder:
         public = True

@@ -17,14 +17,20 @@ SUBJECTS = {
 
 
 @shared_task(acks_late=True)
-def notify_reporter(incident_id: int, event: str) -> None:
-    """E-mail the reporter that their incident was resolved or closed, once per event and state change."""
+def notify_reporter(incident_id: int, event: str, version: int) -> None:
+    """E-mail the reporter that their incident was resolved or closed.
+
+    Sent once per (event, version): running the task twice sends one mail.
+    """
     incident = Incident.objects.select_related("domain").get(pk=incident_id)
     recipient = incident.reporter_email or (incident.reporter.email if incident.reporter else "")
     if not recipient or event not in SUBJECTS:
         return
     already = TimelineEntry.objects.filter(
-        incident=incident, kind=TimelineEntry.Kind.NOTIFICATION, data__event=event, data__version=incident.version
+        incident=incident,
+        kind=TimelineEntry.Kind.NOTIFICATION,
+        data__event=event,
+        data__version=version,
     ).exists()
     if already:
         return
@@ -42,9 +48,8 @@ def notify_reporter(incident_id: int, event: str) -> None:
         settings.DEFAULT_FROM_EMAIL,
         [recipient],
     )
-    # The version the mail was about, so that a retried task does not mail twice.
     timeline.record_notification(
-        incident=incident, channel="email", recipient=recipient, event=event, version=incident.version
+        incident=incident, channel="email", recipient=recipient, event=event, version=version
     )
 
 

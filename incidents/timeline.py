@@ -26,7 +26,9 @@ def _actor(actor: Actor) -> Any:
     return actor if actor is not None and actor.is_authenticated else None
 
 
-def _entry(incident: Incident, *, kind: str, actor: Actor, at: datetime | None = None, **fields: Any) -> TimelineEntry:
+def _entry(
+    incident: Incident, *, kind: str, actor: Actor, at: datetime | None = None, **fields: Any
+) -> TimelineEntry:
     extra: dict[str, Any] = {"at": at} if at is not None else {}
     return TimelineEntry.objects.create(incident=incident, kind=kind, actor=_actor(actor), **extra, **fields)
 
@@ -66,7 +68,9 @@ def record_state_changed(
 def record_fields_changed(
     *, incident: Incident, actor: Actor, changes: dict[str, list[Any]], at: datetime | None = None
 ) -> TimelineEntry:
-    return _entry(incident, kind=TimelineEntry.Kind.FIELDS_CHANGED, actor=actor, at=at, data={"changes": changes})
+    return _entry(
+        incident, kind=TimelineEntry.Kind.FIELDS_CHANGED, actor=actor, at=at, data={"changes": changes}
+    )
 
 
 def record_priority_overridden(

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -67,12 +68,17 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'incidentdesk.sqlite3'}")}
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'incidentdesk.sqlite3'}")
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server, the worker and the scheduler read while one of them writes;
     # IMMEDIATE takes the write lock at BEGIN so two writers queue instead of deadlocking.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "transaction_mode": "IMMEDIATE"}
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
     DATABASES["default"]["OPTIONS"].setdefault("timeout", 20)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
@@ -93,15 +99,18 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     # Attachments live outside any public URL and are served only through an authorised view.
     "attachments": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(env.path("ATTACHMENTS_ROOT", default=VAR_DIR / "attachments")), "base_url": None},
+        "OPTIONS": {
+            "location": str(env.path("ATTACHMENTS_ROOT", default=VAR_DIR / "attachments")),
+            "base_url": None,
+        },
     },
 }
 FILE_UPLOAD_PERMISSIONS = 0o640
@@ -134,9 +143,12 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # Celery: the broker transports prompts; deadlines and decisions live in the database.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=env("REDIS_URL", default="filesystem://"))
 if CELERY_BROKER_URL == "filesystem://":
-    _queue_dir = VAR_DIR / "celery-broker"
+    _queue_dir = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "celery-broker")))
     _queue_dir.mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(_queue_dir), "data_folder_out": str(_queue_dir)}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "data_folder_in": str(_queue_dir),
+        "data_folder_out": str(_queue_dir),
+    }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300, "unacked_restore_throttle": 1}
 CELERY_TASK_SERIALIZER = "json"
@@ -150,7 +162,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "auto-close-resolved-incidents": {
         "task": "incidents.tasks.auto_close_resolved",
-        "schedule": timedelta(minutes=1),
+        "schedule": timedelta(seconds=env.int("AUTO_CLOSE_SWEEP_SECONDS", default=60)),
     },
 }
 
@@ -186,6 +198,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "IncidentStateEnum": "incidents.models.Incident.State",
+        "SlaClockStateEnum": "incidents.selectors.SLA_CLOCK_STATES",
     },
 }
 

@@ -14,7 +14,9 @@ class IncidentFilter(filters.FilterSet):
     state = filters.MultipleChoiceFilter(choices=Incident.State.choices)
     priority = filters.MultipleChoiceFilter(choices=[(p, str(p)) for p in range(1, 6)])
     domain = filters.CharFilter(field_name="domain__slug")
-    category = filters.CharFilter(method="filter_category", help_text="A category path; includes its subcategories.")
+    category = filters.CharFilter(
+        method="filter_category", help_text="A category path; includes its subcategories."
+    )
     team = filters.CharFilter(field_name="team__slug")
     assignee = filters.CharFilter(method="filter_assignee", help_text="A username, or `none` for unassigned.")
     reporter = filters.CharFilter(method="filter_reporter", help_text="A username or an e-mail address.")

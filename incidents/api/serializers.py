@@ -12,7 +12,7 @@ from rest_framework import serializers
 from incidents import timeline
 from incidents.lifecycle import allowed_actions
 from incidents.models import Attachment, Category, Comment, Domain, Incident, Team, TimelineEntry
-from incidents.selectors import desk_user, incidents_visible_to, sla_status
+from incidents.selectors import SLA_CLOCK_STATES, desk_user, incidents_visible_to, sla_status
 
 User = get_user_model()
 MAX_TEXT = 100_000
@@ -24,8 +24,8 @@ def _viewer(serializer: serializers.BaseSerializer) -> Any:
 
 
 class SlaSerializer(serializers.Serializer):
-    response = serializers.ChoiceField(choices=["pending", "warning", "breached", "met", "paused"], allow_null=True)
-    resolution = serializers.ChoiceField(choices=["pending", "warning", "breached", "met", "paused"], allow_null=True)
+    response = serializers.ChoiceField(choices=SLA_CLOCK_STATES, allow_null=True)
+    resolution = serializers.ChoiceField(choices=SLA_CLOCK_STATES, allow_null=True)
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -70,7 +70,10 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SlaSerializer)
     def get_sla(self, obj: Incident) -> dict[str, str | None]:
-        return sla_status(obj, now=self.context.setdefault("now", timezone.now()))
+        # One "now" for a whole page, so that every row is judged at the same instant.
+        if not hasattr(self, "_now"):
+            self._now = timezone.now()
+        return sla_status(obj, now=self._now)
 
     def get_allowed_actions(self, obj: Incident) -> list[str]:
         return allowed_actions(obj, _viewer(self))
@@ -100,7 +103,9 @@ def resolve_category(path: str, domain: Domain | None) -> tuple[Category, Domain
         where = f" in domain {domain.slug}" if domain is not None else ""
         raise serializers.ValidationError({"category": [f"Unknown category {path!r}{where}."]})
     if len(matches) > 1:
-        raise serializers.ValidationError({"category": [f"Category {path!r} exists in several domains; give the domain."]})
+        raise serializers.ValidationError(
+            {"category": [f"Category {path!r} exists in several domains; give the domain."]}
+        )
     return matches[0], matches[0].domain
 
 
@@ -139,7 +144,9 @@ class IncidentEditSerializer(serializers.Serializer):
 
 
 class VersionedInput(serializers.Serializer):
-    version = serializers.IntegerField(min_value=1, required=False, help_text="Refuse with 409 if it changed.")
+    version = serializers.IntegerField(
+        min_value=1, required=False, help_text="Refuse with 409 if it changed."
+    )
 
 
 def _users() -> Any:
@@ -152,7 +159,9 @@ class ClassifyInput(VersionedInput):
     impact = serializers.ChoiceField(choices=Incident.Impact.choices)
     urgency = serializers.ChoiceField(choices=Incident.Urgency.choices)
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
-    assignee = serializers.SlugRelatedField(slug_field="username", queryset=_users(), required=False, allow_null=True)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", queryset=_users(), required=False, allow_null=True
+    )
     outcome = serializers.ChoiceField(choices=Incident.Outcome.choices, required=False, default="")
     harm_level = serializers.ChoiceField(choices=Incident.HarmLevel.choices, required=False, default="")
     priority = serializers.IntegerField(min_value=1, max_value=5, required=False, allow_null=True)
@@ -164,13 +173,17 @@ class ClassifyInput(VersionedInput):
 
 
 class AcknowledgeInput(VersionedInput):
-    assignee = serializers.SlugRelatedField(slug_field="username", queryset=_users(), required=False, allow_null=True)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", queryset=_users(), required=False, allow_null=True
+    )
 
 
 class EscalateInput(VersionedInput):
     team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
     reason = serializers.CharField(max_length=2000)
-    assignee = serializers.SlugRelatedField(slug_field="username", queryset=_users(), required=False, allow_null=True)
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", queryset=_users(), required=False, allow_null=True
+    )
 
 
 class HoldInput(VersionedInput):
@@ -198,7 +211,9 @@ class CloseInput(VersionedInput):
 
 class CancelInput(VersionedInput):
     reason = serializers.ChoiceField(choices=Incident.CancelReason.choices)
-    duplicate_of = serializers.CharField(max_length=20, required=False, help_text="Reference of the surviving incident.")
+    duplicate_of = serializers.CharField(
+        max_length=20, required=False, help_text="Reference of the surviving incident."
+    )
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
     def validate_duplicate_of(self, value: str) -> Incident:
@@ -257,7 +272,17 @@ class AttachmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Attachment
-        fields = ["id", "filename", "content_type", "size", "sha256", "public", "uploaded_by", "created_at", "download_url"]
+        fields = [
+            "id",
+            "filename",
+            "content_type",
+            "size",
+            "sha256",
+            "public",
+            "uploaded_by",
+            "created_at",
+            "download_url",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.STR)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse, Http404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -47,7 +48,7 @@ ERRORS = {
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.IncidentSerializer
     filterset_class = IncidentFilter
-    filter_backends = [*viewsets.GenericViewSet.filter_backends, StrictOrderingFilter]
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["id", "created_at", "updated_at", "received_at", "priority", "state"]
     ordering = ["-id"]
     lookup_field = "reference"
@@ -72,7 +73,9 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         fresh = self.get_queryset().get(pk=incident.pk)
         return Response(self.get_serializer(fresh).data, status=status_code)
 
-    @extend_schema(request=s.IncidentCreateSerializer, responses={201: s.IncidentSerializer, 400: ERRORS[400]})
+    @extend_schema(
+        request=s.IncidentCreateSerializer, responses={201: s.IncidentSerializer, 400: ERRORS[400]}
+    )
     def create(self, request: Request) -> Response:
         data = self._input(s.IncidentCreateSerializer)
         incident = services.create_incident(reporter=request.user, channel=Incident.Channel.API, **data)
@@ -85,15 +88,21 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = services.edit_incident(incident, actor=request.user, **data)
         return self._respond(incident)
 
-    @extend_schema(request=s.CommentSerializer, responses={200: s.CommentSerializer(many=True), 201: s.CommentSerializer})
-    @action(detail=True, methods=["get", "post"], pagination_class=CommentPagination, filterset_class=None)
+    @extend_schema(
+        request=s.CommentSerializer, responses={200: s.CommentSerializer(many=True), 201: s.CommentSerializer}
+    )
+    @action(detail=True, methods=["get", "post"], pagination_class=CommentPagination, filter_backends=[])
     def comments(self, request: Request, reference: str | None = None) -> Response:
         incident = self.get_object()
         context = {"request": request}
         if request.method == "POST":
             data = self._input(s.CommentSerializer)
-            comment = services.add_comment(incident, author=request.user, body=data["body"], public=data["public"])
-            return Response(s.CommentSerializer(comment, context=context).data, status=status.HTTP_201_CREATED)
+            comment = services.add_comment(
+                incident, author=request.user, body=data["body"], public=data["public"]
+            )
+            return Response(
+                s.CommentSerializer(comment, context=context).data, status=status.HTTP_201_CREATED
+            )
         comments = incident.comments.select_related("author", "incident")
         if not desk_user(request.user).is_responder:
             comments = comments.filter(public=True)
@@ -101,7 +110,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return self.get_paginated_response(s.CommentSerializer(page, many=True, context=context).data)
 
     @extend_schema(responses=s.TimelineEntrySerializer(many=True))
-    @action(detail=True, methods=["get"], pagination_class=ChronologicalPagination, filterset_class=None)
+    @action(detail=True, methods=["get"], pagination_class=ChronologicalPagination, filter_backends=[])
     def timeline(self, request: Request, reference: str | None = None) -> Response:
         incident = self.get_object()
         page = self.paginate_queryset(selectors.timeline_for(incident, request.user))
@@ -112,7 +121,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         request={"multipart/form-data": s.AttachmentUploadInput},
         responses={200: s.AttachmentSerializer(many=True), 201: s.AttachmentSerializer, 400: ERRORS[400]},
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=CommentPagination, filterset_class=None)
+    @action(detail=True, methods=["get", "post"], pagination_class=CommentPagination, filter_backends=[])
     def attachments(self, request: Request, reference: str | None = None) -> Response:
         incident = self.get_object()
         context = {"request": request, "incident": incident}
@@ -121,7 +130,9 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             attachment = services.add_attachment(
                 incident, uploaded_by=request.user, upload=data["file"], public=data["public"]
             )
-            return Response(s.AttachmentSerializer(attachment, context=context).data, status=status.HTTP_201_CREATED)
+            return Response(
+                s.AttachmentSerializer(attachment, context=context).data, status=status.HTTP_201_CREATED
+            )
         page = self.paginate_queryset(self._attachments(incident))
         return self.get_paginated_response(s.AttachmentSerializer(page, many=True, context=context).data)
 
@@ -129,15 +140,22 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         qs = Attachment.objects.filter(incident=incident).select_related("uploaded_by")
         return qs if desk_user(self.request.user).is_responder else qs.filter(public=True)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The file"), 404: ERRORS[404]})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(description="The file"),
+            404: ERRORS[404],
+        }
+    )
     @action(
         detail=True,
         methods=["get"],
         url_path=r"attachments/(?P<attachment_id>\d+)",
         url_name="attachment-download",
-        filterset_class=None,
+        filter_backends=[],
     )
-    def download(self, request: Request, reference: str | None = None, attachment_id: str | None = None) -> FileResponse:
+    def download(
+        self, request: Request, reference: str | None = None, attachment_id: str | None = None
+    ) -> FileResponse:
         incident = self.get_object()
         attachment = self._attachments(incident).filter(pk=attachment_id).first()
         if attachment is None:
@@ -162,7 +180,7 @@ def _action_view(name: lifecycle.Action, input_class: type[s.VersionedInput]) ->
     view.__name__ = str(name)
     view.__doc__ = domain_function.__doc__
     view = extend_schema(request=input_class, responses={200: s.IncidentSerializer, **ERRORS})(view)
-    return action(detail=True, methods=["post"], url_path=str(name), filterset_class=None)(view)
+    return action(detail=True, methods=["post"], url_path=str(name), filter_backends=[])(view)
 
 
 ACTION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {

@@ -2,13 +2,13 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import incidents.models
 from django.conf import settings
 from django.db import migrations, models
 
+import incidents.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,252 +17,699 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Domain',
+            name="Domain",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=40, unique=True)),
-                ('name', models.CharField(max_length=80)),
-                ('restricted', models.BooleanField(default=False, help_text='Incidents of a restricted domain are visible only to teams that handle it.')),
-                ('requires_harm_level', models.BooleanField(default=False, help_text='Classifying needs a patient-impact level (medical incidents).')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=40, unique=True)),
+                ("name", models.CharField(max_length=80)),
+                (
+                    "restricted",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Incidents of a restricted domain are visible only to teams that handle it.",
+                    ),
+                ),
+                (
+                    "requires_harm_level",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Classifying needs a patient-impact level (medical incidents).",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Problem',
+            name="Problem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('root_cause', models.TextField(blank=True)),
-                ('workaround', models.TextField(blank=True)),
-                ('known_error', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("root_cause", models.TextField(blank=True)),
+                ("workaround", models.TextField(blank=True)),
+                ("known_error", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60)),
-                ('name', models.CharField(max_length=120)),
-                ('path', models.CharField(editable=False, max_length=400)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='incidents.category')),
-                ('domain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='categories', to='incidents.domain')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60)),
+                ("name", models.CharField(max_length=120)),
+                ("path", models.CharField(editable=False, max_length=400)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="incidents.category",
+                    ),
+                ),
+                (
+                    "domain",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="categories",
+                        to="incidents.domain",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'categories',
-                'ordering': ['domain__slug', 'path'],
+                "verbose_name_plural": "categories",
+                "ordering": ["domain__slug", "path"],
             },
         ),
         migrations.CreateModel(
-            name='Incident',
+            name="Incident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('description_html', models.TextField(blank=True, editable=False)),
-                ('state', models.CharField(choices=[('received', 'Received'), ('classified', 'Classified'), ('responding', 'Responding'), ('escalated', 'Escalated'), ('on_hold', 'On hold'), ('resolved', 'Resolved'), ('closed', 'Closed'), ('cancelled', 'Cancelled')], default='received', max_length=16)),
-                ('outcome', models.CharField(blank=True, choices=[('near_miss', 'Near miss (stopped before it happened)'), ('no_harm', 'Happened, no harm'), ('harm', 'Harm done')], max_length=16)),
-                ('harm_level', models.CharField(blank=True, choices=[('0', '0 - did not reach the patient'), ('1', '1 - reached the patient, no harm'), ('2', '2 - observation needed'), ('3a', '3a - simple treatment'), ('3b', '3b - intensive treatment'), ('4a', '4a - lasting harm, no functional impairment'), ('4b', '4b - lasting harm with functional impairment'), ('5', '5 - death')], max_length=2)),
-                ('impact', models.PositiveSmallIntegerField(blank=True, choices=[(1, 'Organisation-wide'), (2, 'A department or many users'), (3, 'One user')], null=True)),
-                ('urgency', models.PositiveSmallIntegerField(blank=True, choices=[(1, 'High'), (2, 'Medium'), (3, 'Low')], null=True)),
-                ('priority', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('priority_override_reason', models.CharField(blank=True, max_length=500)),
-                ('channel', models.CharField(choices=[('web', 'Web form'), ('api', 'API'), ('email', 'E-mail'), ('monitoring', 'Monitoring'), ('phone', 'Phone'), ('import', 'Import')], default='web', max_length=16)),
-                ('reporter_email', models.EmailField(blank=True, max_length=254)),
-                ('confidential', models.BooleanField(default=False)),
-                ('tracking_token', models.CharField(editable=False, max_length=64, unique=True)),
-                ('escalation_level', models.PositiveSmallIntegerField(default=0)),
-                ('reopen_count', models.PositiveSmallIntegerField(default=0)),
-                ('hold_reason', models.CharField(blank=True, choices=[('awaiting_reporter', 'Awaiting the reporter'), ('awaiting_vendor', 'Awaiting a vendor')], max_length=24)),
-                ('held_from', models.CharField(blank=True, choices=[('received', 'Received'), ('classified', 'Classified'), ('responding', 'Responding'), ('escalated', 'Escalated'), ('on_hold', 'On hold'), ('resolved', 'Resolved'), ('closed', 'Closed'), ('cancelled', 'Cancelled')], max_length=16)),
-                ('held_at', models.DateTimeField(blank=True, null=True)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('classified_at', models.DateTimeField(blank=True, null=True)),
-                ('responded_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('escalated_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('response_due_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution_due_at', models.DateTimeField(blank=True, null=True)),
-                ('resolution_summary', models.TextField(blank=True)),
-                ('cause', models.TextField(blank=True)),
-                ('measures', models.TextField(blank=True)),
-                ('resolution_code', models.CharField(blank=True, choices=[('fixed', 'Fixed'), ('workaround', 'Workaround in place'), ('configuration', 'Configuration changed'), ('user_error', 'User error / training'), ('third_party', 'Fixed by a third party'), ('no_fault_found', 'No fault found'), ('other', 'Other')], max_length=20)),
-                ('auto_closed', models.BooleanField(default=False)),
-                ('cancel_reason', models.CharField(blank=True, choices=[('duplicate', 'Duplicate'), ('spam', 'Spam'), ('not_an_incident', 'Not an incident'), ('withdrawn', 'Withdrawn by the reporter')], max_length=20)),
-                ('external_id', models.CharField(blank=True, max_length=120, null=True, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assigned_incidents', to=settings.AUTH_USER_MODEL)),
-                ('category', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='incidents', to='incidents.category')),
-                ('domain', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='incidents', to='incidents.domain')),
-                ('duplicate_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='duplicates', to='incidents.incident')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='incidents.incident')),
-                ('reporter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reported_incidents', to=settings.AUTH_USER_MODEL)),
-                ('problem', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='incidents', to='incidents.problem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("description_html", models.TextField(blank=True, editable=False)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("classified", "Classified"),
+                            ("responding", "Responding"),
+                            ("escalated", "Escalated"),
+                            ("on_hold", "On hold"),
+                            ("resolved", "Resolved"),
+                            ("closed", "Closed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("near_miss", "Near miss (stopped before it happened)"),
+                            ("no_harm", "Happened, no harm"),
+                            ("harm", "Harm done"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "harm_level",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("0", "0 - did not reach the patient"),
+                            ("1", "1 - reached the patient, no harm"),
+                            ("2", "2 - observation needed"),
+                            ("3a", "3a - simple treatment"),
+                            ("3b", "3b - intensive treatment"),
+                            ("4a", "4a - lasting harm, no functional impairment"),
+                            ("4b", "4b - lasting harm with functional impairment"),
+                            ("5", "5 - death"),
+                        ],
+                        max_length=2,
+                    ),
+                ),
+                (
+                    "impact",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[
+                            (1, "Organisation-wide"),
+                            (2, "A department or many users"),
+                            (3, "One user"),
+                        ],
+                        null=True,
+                    ),
+                ),
+                (
+                    "urgency",
+                    models.PositiveSmallIntegerField(
+                        blank=True, choices=[(1, "High"), (2, "Medium"), (3, "Low")], null=True
+                    ),
+                ),
+                ("priority", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("priority_override_reason", models.CharField(blank=True, max_length=500)),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("web", "Web form"),
+                            ("api", "API"),
+                            ("email", "E-mail"),
+                            ("monitoring", "Monitoring"),
+                            ("phone", "Phone"),
+                            ("import", "Import"),
+                        ],
+                        default="web",
+                        max_length=16,
+                    ),
+                ),
+                ("reporter_email", models.EmailField(blank=True, max_length=254)),
+                ("confidential", models.BooleanField(default=False)),
+                ("tracking_token", models.CharField(editable=False, max_length=64, unique=True)),
+                ("escalation_level", models.PositiveSmallIntegerField(default=0)),
+                ("reopen_count", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "hold_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("awaiting_reporter", "Awaiting the reporter"),
+                            ("awaiting_vendor", "Awaiting a vendor"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "held_from",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("received", "Received"),
+                            ("classified", "Classified"),
+                            ("responding", "Responding"),
+                            ("escalated", "Escalated"),
+                            ("on_hold", "On hold"),
+                            ("resolved", "Resolved"),
+                            ("closed", "Closed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("held_at", models.DateTimeField(blank=True, null=True)),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("classified_at", models.DateTimeField(blank=True, null=True)),
+                ("responded_at", models.DateTimeField(blank=True, null=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                ("escalated_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                ("response_due_at", models.DateTimeField(blank=True, null=True)),
+                ("resolution_due_at", models.DateTimeField(blank=True, null=True)),
+                ("resolution_summary", models.TextField(blank=True)),
+                ("cause", models.TextField(blank=True)),
+                ("measures", models.TextField(blank=True)),
+                (
+                    "resolution_code",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("fixed", "Fixed"),
+                            ("workaround", "Workaround in place"),
+                            ("configuration", "Configuration changed"),
+                            ("user_error", "User error / training"),
+                            ("third_party", "Fixed by a third party"),
+                            ("no_fault_found", "No fault found"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("auto_closed", models.BooleanField(default=False)),
+                (
+                    "cancel_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("duplicate", "Duplicate"),
+                            ("spam", "Spam"),
+                            ("not_an_incident", "Not an incident"),
+                            ("withdrawn", "Withdrawn by the reporter"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("external_id", models.CharField(blank=True, max_length=120, null=True, unique=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assigned_incidents",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "category",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="incidents",
+                        to="incidents.category",
+                    ),
+                ),
+                (
+                    "domain",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="incidents",
+                        to="incidents.domain",
+                    ),
+                ),
+                (
+                    "duplicate_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="duplicates",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "reporter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reported_incidents",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "problem",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="incidents",
+                        to="incidents.problem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'permissions': [('view_confidential_reporter', 'Can see who reported a confidential incident')],
+                "ordering": ["-id"],
+                "permissions": [
+                    ("view_confidential_reporter", "Can see who reported a confidential incident")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body', models.TextField()),
-                ('body_html', models.TextField(editable=False)),
-                ('public', models.BooleanField(default=False, help_text='Public comments are shown to the reporter.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='comments', to='incidents.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body", models.TextField()),
+                ("body_html", models.TextField(editable=False)),
+                (
+                    "public",
+                    models.BooleanField(
+                        default=False, help_text="Public comments are shown to the reporter."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="comments",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=200, storage=incidents.models.attachment_storage, upload_to=incidents.models.attachment_path)),
-                ('filename', models.CharField(max_length=255)),
-                ('content_type', models.CharField(max_length=100)),
-                ('size', models.PositiveBigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('public', models.BooleanField(default=True, help_text='Visible to the reporter.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attachments', to='incidents.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(
+                        max_length=200,
+                        storage=incidents.models.attachment_storage,
+                        upload_to=incidents.models.attachment_path,
+                    ),
+                ),
+                ("filename", models.CharField(max_length=255)),
+                ("content_type", models.CharField(max_length=100)),
+                ("size", models.PositiveBigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("public", models.BooleanField(default=True, help_text="Visible to the reporter.")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attachments",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('joined_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("joined_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('tier', models.PositiveSmallIntegerField(choices=[(1, 'Tier 1 (service desk)'), (2, 'Tier 2 (specialists)'), (3, 'Tier 3 (experts and vendors)')], default=1)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('domains', models.ManyToManyField(blank=True, help_text='Domains it handles.', related_name='teams', to='incidents.domain')),
-                ('manager', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='managed_teams', to=settings.AUTH_USER_MODEL)),
-                ('members', models.ManyToManyField(related_name='teams', through='incidents.Membership', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "tier",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "Tier 1 (service desk)"),
+                            (2, "Tier 2 (specialists)"),
+                            (3, "Tier 3 (experts and vendors)"),
+                        ],
+                        default=1,
+                    ),
+                ),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                (
+                    "domains",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Domains it handles.",
+                        related_name="teams",
+                        to="incidents.domain",
+                    ),
+                ),
+                (
+                    "manager",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="managed_teams",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        related_name="teams", through="incidents.Membership", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['tier', 'name'],
+                "ordering": ["tier", "name"],
             },
         ),
         migrations.AddField(
-            model_name='membership',
-            name='team',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='incidents.team'),
+            model_name="membership",
+            name="team",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="incidents.team"
+            ),
         ),
         migrations.AddField(
-            model_name='incident',
-            name='team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='incidents', to='incidents.team'),
+            model_name="incident",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="incidents",
+                to="incidents.team",
+            ),
         ),
         migrations.AddField(
-            model_name='category',
-            name='default_team',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='incidents.team'),
+            model_name="category",
+            name="default_team",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="incidents.team",
+            ),
         ),
         migrations.CreateModel(
-            name='TimelineEntry',
+            name="TimelineEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('kind', models.CharField(choices=[('created', 'Reported'), ('state_changed', 'State changed'), ('fields_changed', 'Fields changed'), ('assigned', 'Assigned'), ('priority_overridden', 'Priority overridden'), ('comment', 'Comment'), ('attachment', 'Attachment'), ('sla', 'SLA'), ('notification', 'Notification sent')], max_length=24)),
-                ('action', models.CharField(blank=True, max_length=20)),
-                ('public', models.BooleanField(default=False, help_text='Shown to the reporter.')),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('attachment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='incidents.attachment')),
-                ('comment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='incidents.comment')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='timeline', to='incidents.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("created", "Reported"),
+                            ("state_changed", "State changed"),
+                            ("fields_changed", "Fields changed"),
+                            ("assigned", "Assigned"),
+                            ("priority_overridden", "Priority overridden"),
+                            ("comment", "Comment"),
+                            ("attachment", "Attachment"),
+                            ("sla", "SLA"),
+                            ("notification", "Notification sent"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("action", models.CharField(blank=True, max_length=20)),
+                ("public", models.BooleanField(default=False, help_text="Shown to the reporter.")),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "attachment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="incidents.attachment",
+                    ),
+                ),
+                (
+                    "comment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="incidents.comment",
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="timeline",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'timeline entries',
-                'ordering': ['at', 'id'],
+                "verbose_name_plural": "timeline entries",
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='comment',
-            index=models.Index(fields=['incident', 'created_at'], name='comment_incident_idx'),
+            model_name="comment",
+            index=models.Index(fields=["incident", "created_at"], name="comment_incident_idx"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('team', 'user'), name='membership_unique'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(fields=("team", "user"), name="membership_unique"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['state', 'priority', '-received_at'], name='incident_queue_idx'),
+            model_name="incident",
+            index=models.Index(fields=["state", "priority", "-received_at"], name="incident_queue_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['team', 'state'], name='incident_team_state_idx'),
+            model_name="incident",
+            index=models.Index(fields=["team", "state"], name="incident_team_state_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['assignee', 'state'], name='incident_assignee_state_idx'),
+            model_name="incident",
+            index=models.Index(fields=["assignee", "state"], name="incident_assignee_state_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['reporter', '-id'], name='incident_reporter_idx'),
+            model_name="incident",
+            index=models.Index(fields=["reporter", "-id"], name="incident_reporter_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['domain', '-id'], name='incident_domain_idx'),
+            model_name="incident",
+            index=models.Index(fields=["domain", "-id"], name="incident_domain_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['-created_at'], name='incident_created_idx'),
+            model_name="incident",
+            index=models.Index(fields=["-created_at"], name="incident_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['state', 'resolved_at'], name='incident_state_resolved_idx'),
+            model_name="incident",
+            index=models.Index(fields=["state", "resolved_at"], name="incident_state_resolved_idx"),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['received', 'classified', 'responding', 'escalated', 'on_hold', 'resolved', 'closed', 'cancelled'])), name='incident_state_valid'),
+            model_name="incident",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "state__in",
+                        [
+                            "received",
+                            "classified",
+                            "responding",
+                            "escalated",
+                            "on_hold",
+                            "resolved",
+                            "closed",
+                            "cancelled",
+                        ],
+                    )
+                ),
+                name="incident_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.CheckConstraint(condition=models.Q(('priority__isnull', True), models.Q(('priority__gte', 1), ('priority__lte', 5)), _connector='OR'), name='incident_priority_1_5'),
+            model_name="incident",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("priority__isnull", True),
+                    models.Q(("priority__gte", 1), ("priority__lte", 5)),
+                    _connector="OR",
+                ),
+                name="incident_priority_1_5",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.CheckConstraint(condition=models.Q(('impact__isnull', True), models.Q(('impact__gte', 1), ('impact__lte', 3)), _connector='OR'), name='incident_impact_1_3'),
+            model_name="incident",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("impact__isnull", True),
+                    models.Q(("impact__gte", 1), ("impact__lte", 3)),
+                    _connector="OR",
+                ),
+                name="incident_impact_1_3",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.CheckConstraint(condition=models.Q(('urgency__isnull', True), models.Q(('urgency__gte', 1), ('urgency__lte', 3)), _connector='OR'), name='incident_urgency_1_3'),
+            model_name="incident",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("urgency__isnull", True),
+                    models.Q(("urgency__gte", 1), ("urgency__lte", 3)),
+                    _connector="OR",
+                ),
+                name="incident_urgency_1_3",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='category',
-            constraint=models.UniqueConstraint(fields=('domain', 'path'), name='category_path_unique'),
+            model_name="category",
+            constraint=models.UniqueConstraint(fields=("domain", "path"), name="category_path_unique"),
         ),
         migrations.AddIndex(
-            model_name='timelineentry',
-            index=models.Index(fields=['incident', 'at', 'id'], name='timeline_incident_at_idx'),
+            model_name="timelineentry",
+            index=models.Index(fields=["incident", "at", "id"], name="timeline_incident_at_idx"),
         ),
     ]

@@ -13,7 +13,8 @@ def seed(apps, schema_editor):
     Domain = apps.get_model("incidents", "Domain")
     for slug, name, restricted, requires_harm_level in DOMAINS:
         Domain.objects.get_or_create(
-            slug=slug, defaults={"name": name, "restricted": restricted, "requires_harm_level": requires_harm_level}
+            slug=slug,
+            defaults={"name": name, "restricted": restricted, "requires_harm_level": requires_harm_level},
         )
 
 

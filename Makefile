@@ -1,0 +1,53 @@
+# IncidentDesk: `make run` starts the whole service with demo data; `make test` runs the suite.
+# Only Python 3.11+ and make are needed: everything else goes into .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+# PostgreSQL needs the psycopg2 driver (built from source against libpq); SQLite needs nothing.
+ifneq ($(findstring postgres,$(DATABASE_URL)),)
+DB_EXTRA := ,postgres
+endif
+
+.PHONY: run test lint format install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.stamp-run$(DB_EXTRA): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable '.[run$(DB_EXTRA)]'
+	touch $@
+
+$(VENV)/.stamp-dev$(DB_EXTRA): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --editable '.[dev$(DB_EXTRA)]'
+	touch $@
+
+install: $(VENV)/.stamp-run$(DB_EXTRA)
+install-dev: $(VENV)/.stamp-dev$(DB_EXTRA)
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo "IncidentDesk on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and scheduler)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" DESK_PORT=$(PORT) $(BIN)/honcho start --procfile Procfile.dev
+
+test: install-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var/celery-broker var/celerybeat-schedule*

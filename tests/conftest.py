@@ -1,0 +1,72 @@
+"""Shared fixtures. Tests that need a real service call `require_service`: on a laptop without it they skip;
+with REQUIRE_SERVICES=1 (CI) the skip becomes a failure."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def require_service(name: str, available: bool, why: str = "") -> None:
+    if available:
+        return
+    message = f"{name} is not available{': ' + why if why else ''}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (REQUIRE_SERVICES=1 turns this skip into a failure)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres() -> None:
+    """For tests that need PostgreSQL itself (row locks across connections, triggers, full-text search)."""
+    require_service("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL=postgres://...")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("postgres") and "postgres" not in getattr(item, "fixturenames", []):
+            item.fixturenames.insert(0, "postgres")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def reporter_api():
+    user = UserFactory()
+    client = client_for(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def attachment_dir(tmp_path):
+    """Point the attachments storage (fixed on the model field at import) at a fresh folder."""
+    from incidents.models import Attachment
+
+    storage = Attachment._meta.get_field("file").storage
+    old = storage._location
+
+    def relocate(location):
+        storage._location = location
+        for cached in ("base_location", "location"):
+            storage.__dict__.pop(cached, None)
+
+    relocate(str(tmp_path))
+    yield tmp_path
+    relocate(old)
