@@ -31,18 +31,18 @@ INSERT INTO incidents_incident (
     resolved_at, closed_at
 )
 SELECT
-    (ARRAY['VPN drops', 'Printer jam', 'Phishing mail', 'Wrong dose', 'Mail delayed', 'Laptop stolen'])[1 + g % 6]
+    (ARRAY['VPN drops', 'Printer jam', 'Phishing mail', 'Wrong dose', 'Mail delayed', 'Laptop stolen'])[1 + g %% 6]
         || ' #' || g,
     'Reported by the bench: ' || md5(g::text) || ' network printer server outage',
     '<p>bench</p>',
-    (ARRAY['received','classified','responding','escalated','on_hold','resolved','closed','cancelled'])[1 + g % 8],
-    d.id, c.id, '', '', 1 + g % 3, 1 + (g / 3) % 3, 1 + g % 5, '', 'api',
-    CASE WHEN g % 10 = 0 THEN %(reporter)s ELSE %(other)s END, '', g % 17 = 0, md5(g::text || 'token'),
+    (ARRAY['received','classified','responding','escalated','on_hold','resolved','closed','cancelled'])[1 + g %% 8],
+    d.id, c.id, '', '', 1 + g %% 3, 1 + (g / 3) %% 3, 1 + g %% 5, '', 'api',
+    CASE WHEN g %% 10 = 0 THEN %(reporter)s ELSE %(other)s END, '', g %% 17 = 0, md5(g::text || 'token'),
     %(team)s, 0, 0, '', '',
     now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval, now(),
     1, '', '', '', '', false, '', NULL, NULL, NULL
 FROM generate_series(1, %(n)s) AS g
-JOIN incidents_domain d ON d.slug = (ARRAY['it_service','it_service','security','medical'])[1 + g % 4]
+JOIN incidents_domain d ON d.slug = (ARRAY['it_service','it_service','security','medical'])[1 + g %% 4]
 LEFT JOIN incidents_category c ON c.domain_id = d.id AND c.path = 'bench'
 """
 
@@ -118,6 +118,13 @@ def main() -> None:
             "/api/v1/incidents/",
             {"priority": [1, 2], "ordering": "-priority"},
         ),
+        (
+            "agent",
+            "list, priority 1-2, ordering=priority",
+            "/api/v1/incidents/",
+            {"priority": [1, 2], "ordering": "priority"},
+        ),
+        ("agent", "list, ordering=priority (all)", "/api/v1/incidents/", {"ordering": "priority"}),
         ("agent", "list, team + state", "/api/v1/incidents/", {"team": "bench", "state": "responding"}),
         ("agent", "list, q=printer (full text)", "/api/v1/incidents/", {"q": "printer"}),
         ("agent", "list, page 2 (cursor)", None, None),

@@ -19,6 +19,11 @@ REFERENCE_PREFIX = "INC-"
 REFERENCE_RE = re.compile(r"^INC-(\d{1,12})$", re.IGNORECASE)
 
 
+def reference_for(pk: int | None) -> str | None:
+    """The reference of an incident by its id (INC-000042), without loading it."""
+    return f"{REFERENCE_PREFIX}{pk:06d}" if pk else None
+
+
 class Domain(models.Model):
     """A field of incidents (IT service, security, medical). Admins may add more."""
 
@@ -304,8 +309,11 @@ class Incident(models.Model):
         ]
         indexes = [
             models.Index(fields=["state", "priority", "-received_at"], name="incident_queue_idx"),
-            models.Index(fields=["team", "state"], name="incident_team_state_idx"),
-            models.Index(fields=["assignee", "state"], name="incident_assignee_state_idx"),
+            # Equality filters, then -id: a filtered, newest-first page is an index range scan, not a sort.
+            models.Index(fields=["team", "state", "-id"], name="incident_team_state_idx"),
+            models.Index(fields=["assignee", "state", "-id"], name="incident_assignee_state_idx"),
+            models.Index(fields=["state", "-id"], name="incident_state_idx"),
+            models.Index(fields=["-priority", "-id"], name="incident_priority_idx"),
             models.Index(fields=["reporter", "-id"], name="incident_reporter_idx"),
             models.Index(fields=["domain", "-id"], name="incident_domain_idx"),
             models.Index(fields=["-created_at"], name="incident_created_idx"),
@@ -325,7 +333,7 @@ class Incident(models.Model):
 
     @property
     def reference(self) -> str:
-        return f"{REFERENCE_PREFIX}{self.pk:06d}" if self.pk else ""
+        return reference_for(self.pk) or ""
 
     @staticmethod
     def pk_from_reference(reference: str) -> int | None:
