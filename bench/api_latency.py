@@ -28,7 +28,7 @@ INSERT INTO incidents_incident (
     priority, priority_override_reason, channel, reporter_id, reporter_email, confidential, tracking_token,
     team_id, escalation_level, reopen_count, hold_reason, held_from, received_at, created_at, updated_at,
     version, resolution_summary, cause, measures, resolution_code, auto_closed, cancel_reason, responded_at,
-    resolved_at, closed_at
+    resolved_at, closed_at, sla_response, sla_resolution
 )
 SELECT
     (ARRAY['VPN drops', 'Printer jam', 'Phishing mail', 'Wrong dose', 'Mail delayed', 'Laptop stolen'])[1 + g %% 6]
@@ -40,7 +40,7 @@ SELECT
     CASE WHEN g %% 10 = 0 THEN %(reporter)s ELSE %(other)s END, '', g %% 17 = 0, md5(g::text || 'token'),
     %(team)s, 0, 0, '', '',
     now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval, now(),
-    1, '', '', '', '', false, '', NULL, NULL, NULL
+    1, '', '', '', '', false, '', NULL, NULL, NULL, '', ''
 FROM generate_series(1, %(n)s) AS g
 JOIN incidents_domain d ON d.slug = (ARRAY['it_service','it_service','security','medical'])[1 + g %% 4]
 LEFT JOIN incidents_category c ON c.domain_id = d.id AND c.path = 'bench'

@@ -17,6 +17,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from escalation import services as escalation_services
+
 from . import timeline
 from .models import Category, Domain, Incident, Team
 from .selectors import desk_user, incidents_visible_to
@@ -268,6 +270,7 @@ def classify_incident(
         timeline.record_priority_overridden(
             incident=incident, actor=actor, matrix=matrix, priority=final_priority, reason=priority_reason
         )
+    escalation_services.on_classified(incident, now=now, first=old_state == State.RECEIVED)
     return incident
 
 
@@ -311,7 +314,7 @@ def acknowledge_incident(
     if incident.state == State.CLASSIFIED:
         incident.state = State.RESPONDING
     data = {"assignee": assignee.get_username() if assignee is not None else None}
-    return _commit(
+    _commit(
         incident,
         actor=actor,
         action=Action.ACKNOWLEDGE,
@@ -320,6 +323,8 @@ def acknowledge_incident(
         data=data,
         now=now,
     )
+    escalation_services.on_acknowledged(incident, now=now)
+    return incident
 
 
 @transaction.atomic
@@ -331,11 +336,13 @@ def escalate_incident(
     reason: str,
     assignee: Any = None,
     version: int | None = None,
+    by_policy: bool = False,
 ) -> Incident:
     """Hand the incident to a more specialised team (functional) or to management (hierarchical).
 
-    Raises the escalation level by one each time; the new team takes over and the assignee is
-    cleared unless one of its members is named.
+    Raises the escalation level by one each time; the new team takes over and is notified, and the
+    assignee is cleared unless one of its members is named. By hand, the new team's escalation chain
+    starts; from a policy step (`by_policy`), the running chain goes on.
     """
     incident = _lock(incident, Action.ESCALATE, actor, version)
     errors: dict[str, str] = {}
@@ -360,15 +367,17 @@ def escalate_incident(
         "reason": reason.strip(),
         "assignee": assignee.get_username() if assignee is not None else None,
     }
-    return _commit(
+    _commit(
         incident,
         actor=actor,
         action=Action.ESCALATE,
         old_state=old_state,
         fields=["team", "assignee", "escalation_level", "escalated_at"],
-        data=data,
+        data={**data, "by_policy": by_policy},
         now=now,
     )
+    escalation_services.on_escalated(incident, now=now, by_policy=by_policy, reason=reason.strip())
+    return incident
 
 
 @transaction.atomic
@@ -385,7 +394,7 @@ def hold_incident(
     incident.hold_reason = reason
     incident.held_at = now
     incident.state = State.ON_HOLD
-    return _commit(
+    _commit(
         incident,
         actor=actor,
         action=Action.HOLD,
@@ -394,31 +403,29 @@ def hold_incident(
         data={"reason": reason, "note": note.strip()},
         now=now,
     )
+    escalation_services.on_hold(incident, now=now, reason=reason)
+    return incident
 
 
 @transaction.atomic
 def resume_incident(incident: Incident, *, actor: Any, version: int | None = None) -> Incident:
-    """Return to the state the incident was held from; running SLA deadlines move by the paused time."""
+    """Return to the state the incident was held from; SLA clocks run again and their deadlines move
+    by the paused business time."""
     incident = _lock(incident, Action.RESUME, actor, version)
     now = timezone.now()
     old_state = incident.state
     paused = now - incident.held_at if incident.held_at else None
-    fields = ["held_from", "hold_reason", "held_at"]
-    if paused is not None:
-        if incident.response_due_at is not None and incident.responded_at is None:
-            incident.response_due_at += paused
-            fields.append("response_due_at")
-        if incident.resolution_due_at is not None:
-            incident.resolution_due_at += paused
-            fields.append("resolution_due_at")
     incident.state = incident.held_from or State.RESPONDING
     incident.held_from = ""
     incident.hold_reason = ""
     incident.held_at = None
     data = {"paused_seconds": int(paused.total_seconds()) if paused is not None else 0}
-    return _commit(
+    fields = ["held_from", "hold_reason", "held_at"]
+    _commit(
         incident, actor=actor, action=Action.RESUME, old_state=old_state, fields=fields, data=data, now=now
     )
+    escalation_services.on_resumed(incident, now=now)
+    return incident
 
 
 @transaction.atomic
@@ -442,6 +449,7 @@ def resolve_incident(incident: Incident, *, actor: Any, summary: str, version: i
         data={"summary": incident.resolution_summary},
         now=now,
     )
+    escalation_services.on_resolved(incident, now=now)
     _notify_reporter(incident, "resolved")
     return incident
 
@@ -458,7 +466,7 @@ def reopen_incident(incident: Incident, *, actor: Any, reason: str, version: int
     incident.state = State.RESPONDING
     incident.reopen_count += 1
     incident.resolved_at = None
-    return _commit(
+    _commit(
         incident,
         actor=actor,
         action=Action.REOPEN,
@@ -467,6 +475,8 @@ def reopen_incident(incident: Incident, *, actor: Any, reason: str, version: int
         data={"reason": reason.strip()},
         now=now,
     )
+    escalation_services.on_reopened(incident, now=now)
+    return incident
 
 
 @transaction.atomic
@@ -513,6 +523,7 @@ def close_incident(
         },
         now=now,
     )
+    escalation_services.on_ended(incident, now=now, reason="closed")
     _notify_reporter(incident, "closed")
     return incident
 
@@ -549,7 +560,7 @@ def cancel_incident(
         "note": note.strip(),
         "duplicate_of": duplicate_of.reference if duplicate_of else None,
     }
-    return _commit(
+    _commit(
         incident,
         actor=actor,
         action=Action.CANCEL,
@@ -558,6 +569,8 @@ def cancel_incident(
         data=data,
         now=now,
     )
+    escalation_services.on_ended(incident, now=now, reason="cancelled")
+    return incident
 
 
 ACTIONS: dict[Action, Callable[..., Incident]] = {

@@ -85,6 +85,20 @@ class Membership(models.Model):
         return f"{self.user} in {self.team}"
 
 
+class Qualification(models.Model):
+    """A skill or licence (a nursing licence, a security clearance) that a category may require."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    holders = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="qualifications")
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Category(models.Model):
     """A node of a domain's category tree, addressed by its slash path (``network/vpn``)."""
 
@@ -96,6 +110,14 @@ class Category(models.Model):
     name = models.CharField(max_length=120)
     path = models.CharField(max_length=400, editable=False)
     default_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    required_qualification = models.ForeignKey(
+        Qualification,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="categories",
+        help_text=_("Only people holding it are assigned or paged."),
+    )
 
     class Meta:
         ordering = ["domain__slug", "path"]
@@ -133,6 +155,14 @@ class IncidentQuerySet(models.QuerySet["Incident"]):
     def by_reference(self, reference: str) -> IncidentQuerySet:
         pk = Incident.pk_from_reference(reference)
         return self.filter(pk=pk) if pk is not None else self.none()
+
+
+class SlaStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    WARNING = "warning", _("Warning")
+    BREACHED = "breached", _("Breached")
+    MET = "met", _("Met")
+    PAUSED = "paused", _("Paused")
 
 
 STATE_VALUES = [
@@ -269,6 +299,9 @@ class Incident(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
+    # Kept by the SLA engine (escalation.sla) under the incident's row lock; null while no target applies.
+    sla_response = models.CharField(max_length=10, choices=SlaStatus.choices, blank=True)
+    sla_resolution = models.CharField(max_length=10, choices=SlaStatus.choices, blank=True)
 
     resolution_summary = models.TextField(blank=True)
     cause = models.TextField(blank=True)
@@ -314,6 +347,17 @@ class Incident(models.Model):
             models.Index(fields=["assignee", "state", "-id"], name="incident_assignee_state_idx"),
             models.Index(fields=["state", "-id"], name="incident_state_idx"),
             models.Index(fields=["-priority", "-id"], name="incident_priority_idx"),
+            # Few incidents are in warning or breach at a time: partial indexes make `sla=` filters cheap.
+            models.Index(
+                fields=["sla_response", "-id"],
+                name="incident_sla_response_idx",
+                condition=Q(sla_response__in=["warning", "breached"]),
+            ),
+            models.Index(
+                fields=["sla_resolution", "-id"],
+                name="incident_sla_resolution_idx",
+                condition=Q(sla_resolution__in=["warning", "breached"]),
+            ),
             models.Index(fields=["reporter", "-id"], name="incident_reporter_idx"),
             models.Index(fields=["domain", "-id"], name="incident_domain_idx"),
             models.Index(fields=["-created_at"], name="incident_created_idx"),
@@ -369,6 +413,7 @@ class TimelineEntry(models.Model):
         COMMENT = "comment", _("Comment")
         ATTACHMENT = "attachment", _("Attachment")
         SLA = "sla", _("SLA")
+        ESCALATION = "escalation", _("Escalation")
         NOTIFICATION = "notification", _("Notification sent")
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
@@ -448,3 +493,36 @@ class Attachment(models.Model):
 
 
 assert Incident.State.values == STATE_VALUES, "STATE_VALUES must list Incident.State in order"  # noqa: S101
+
+
+class SavedQueueView(models.Model):
+    """A console queue filter a user saved under a name ("my open", "unassigned P1-P2", ...)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="queue_views")
+    name = models.CharField(max_length=60)
+    query = models.CharField(max_length=1000, blank=True, help_text=_("The queue's query string."))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_queue_view_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user})"
+
+
+class SatisfactionRating(models.Model):
+    """The reporter's one-click rating of a closed incident (1 poor .. 5 excellent); the last click counts."""
+
+    incident = models.OneToOneField(Incident, on_delete=models.PROTECT, related_name="rating")
+    score = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="satisfaction_score_1_5")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}: {self.score}/5"

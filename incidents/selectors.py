@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import BooleanField, F, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
-from .models import Domain, Incident, IncidentQuerySet, Membership, TimelineEntry
+from .models import Domain, Incident, IncidentQuerySet, Membership, SlaStatus, TimelineEntry
 
 SEARCH_DOCUMENT_SQL = (
     "to_tsvector('english'::regconfig, "
@@ -128,34 +127,18 @@ def timeline_for(incident: Incident, user: Any) -> QuerySet[TimelineEntry]:
     return qs
 
 
-SLA_CLOCK_STATES = ["pending", "warning", "breached", "met", "paused"]
+SLA_CLOCK_STATES = list(SlaStatus.values)
 
 
-def _clock(due: datetime | None, done: datetime | None, *, paused: bool, now: datetime) -> str | None:
-    if due is None:
-        return None
-    if done is not None:
-        return "met" if done <= due else "breached"
-    if paused:
-        return "paused"
-    return "breached" if now > due else "pending"
+def sla_status(incident: Incident) -> dict[str, str | None]:
+    """The response and resolution clocks as the SLA engine keeps them on the incident (null: no target)."""
+    return {"response": incident.sla_response or None, "resolution": incident.sla_resolution or None}
 
 
-def sla_status(incident: Incident, *, now: datetime) -> dict[str, str | None]:
-    """The state of the response and resolution clocks from the incident's deadlines (null: no target)."""
-    paused = incident.state == Incident.State.ON_HOLD
-    resolved = incident.resolved_at or incident.closed_at
-    return {
-        "response": _clock(incident.response_due_at, incident.responded_at, paused=paused, now=now),
-        "resolution": _clock(incident.resolution_due_at, resolved, paused=paused, now=now),
-    }
+def sla_q(status: str) -> Q:
+    """Incidents whose response or resolution clock is in `status` (e.g. warning, breached)."""
+    return Q(sla_response=status) | Q(sla_resolution=status)
 
 
-def sla_breached_q(now: datetime) -> Q:
-    """Incidents whose response or resolution clock is breached (late, or done late)."""
-    return (
-        Q(responded_at__isnull=True, response_due_at__lt=now)
-        | Q(responded_at__gt=F("response_due_at"))
-        | Q(resolved_at__isnull=True, closed_at__isnull=True, resolution_due_at__lt=now)
-        | Q(resolved_at__gt=F("resolution_due_at"))
-    )
+def sla_breached_q() -> Q:
+    return sla_q(SlaStatus.BREACHED)

@@ -12,6 +12,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from escalation import services as escalation_services
+
 from . import timeline
 from .lifecycle import InvalidTransition, StaleVersion, allowed_actions, priority_for
 from .markup import render_markdown
@@ -159,11 +161,16 @@ def add_comment(incident: Incident, *, author: Any, body: str, public: bool) -> 
     )
     fields = ["updated_at"]
     locked.updated_at = comment.created_at
-    if public and me.is_responder and locked.responded_at is None and locked.reporter_id != me.user_id:
+    first_response = (
+        public and me.is_responder and locked.responded_at is None and locked.reporter_id != me.user_id
+    )
+    if first_response:
         locked.responded_at = comment.created_at
         fields.append("responded_at")
     locked.save(update_fields=fields)
     timeline.record_comment(incident=locked, comment=comment)
+    if first_response:
+        escalation_services.on_public_reply(locked, now=comment.created_at)
     return comment
 
 

@@ -119,6 +119,24 @@ def record_notification(
     )
 
 
+def record_sla_event(*, incident: Incident, clock: str, event: str, **data: Any) -> TimelineEntry:
+    """A clock explains itself: started, paused (why), resumed, warning, breached, met, re-targeted."""
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.SLA,
+        actor=None,
+        action=event,
+        data={"clock": clock, "event": event, **data},
+    )
+
+
+def record_escalation_event(*, incident: Incident, event: str, **data: Any) -> TimelineEntry:
+    """An escalation chain started, stopped, or ran a step (who was told, what was reassigned)."""
+    return _entry(
+        incident, kind=TimelineEntry.Kind.ESCALATION, actor=None, action=event, data={"event": event, **data}
+    )
+
+
 def public_data(entry: TimelineEntry) -> dict[str, Any]:
     """The part of an entry's data a reporter may see."""
     if entry.kind not in (TimelineEntry.Kind.STATE_CHANGED, TimelineEntry.Kind.CREATED):

@@ -70,3 +70,23 @@ def attachment_dir(tmp_path):
     relocate(str(tmp_path))
     yield tmp_path
     relocate(old)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_domains_after_flush(request):
+    """Transactional tests (live server, threads, real workers) end with a flush, which removes the rows that
+    data migrations seed (the domains of SPEC section 3). Put them back before each such test, whatever
+    ran before it."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    request.getfixturevalue("transactional_db")
+    import importlib
+
+    from incidents.models import Domain
+
+    seed = importlib.import_module("incidents.migrations.0003_seed_domains")
+    for slug, name, restricted, requires_harm_level in seed.DOMAINS:
+        Domain.objects.get_or_create(
+            slug=slug, defaults={"name": name, "restricted": restricted, "requires_harm_level": requires_harm_level}
+        )

@@ -125,3 +125,29 @@ def responder_of(incident: Incident) -> User:
         return member.user if member else agent(incident.team)
     team = TeamFactory(domains=[incident.domain.slug if incident.domain else "it_service"])
     return agent(team)
+
+
+def sla_policy(
+    *, priority=None, domain_slug=None, response=30, resolution=240, warn=75, calendar=None, escalation=None
+):
+    from escalation.models import SlaPolicy
+
+    return SlaPolicy.objects.create(
+        name=f"P{priority or 'any'} {domain_slug or 'any'}", priority=priority,
+        domain=domain(domain_slug) if domain_slug else None, response_minutes=response,
+        resolution_minutes=resolution, warning_percent=warn, calendar=calendar, escalation_policy=escalation,
+    )  # fmt: skip
+
+
+def classified(
+    *, priority_impact=1, priority_urgency=1, team=None, reporter=None, domain_slug="it_service", **kwargs
+):
+    """A reported incident classified by a team member (impact 1 x urgency 1 = P1 by default)."""
+    team = team or TeamFactory(domains=[domain_slug])
+    actor = agent(team)
+    dom = domain(domain_slug)
+    incident = report(reporter=reporter, domain=dom, **kwargs)
+    return lifecycle.classify_incident(
+        incident, actor=actor, domain=dom, category=CategoryFactory(domain=dom), impact=priority_impact,
+        urgency=priority_urgency, team=team, harm_level="1" if dom.requires_harm_level else "",
+    ), actor  # fmt: skip

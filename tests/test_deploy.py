@@ -216,6 +216,7 @@ _CONTROLLED = {
     "CELERY_BROKER_URL",
     "REDIS_URL",
     "CSRF_TRUSTED_ORIGINS",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set for the browser tests in this process; never in a deployment
 }
 
 

@@ -5,10 +5,9 @@ from typing import Any
 import django_filters as filters
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Subquery
-from django.utils import timezone
 
 from incidents.models import Domain, Incident, Team
-from incidents.selectors import desk_user, search_incidents, sla_breached_q
+from incidents.selectors import desk_user, search_incidents, sla_q
 
 User = get_user_model()
 
@@ -16,7 +15,9 @@ User = get_user_model()
 class IncidentFilter(filters.FilterSet):
     # distinct=False: these filters add no join that could repeat a row, and DISTINCT over wide rows is slow.
     state = filters.MultipleChoiceFilter(choices=Incident.State.choices, distinct=False)
-    priority = filters.MultipleChoiceFilter(choices=[(p, str(p)) for p in range(1, 6)], distinct=False)
+    priority = filters.MultipleChoiceFilter(
+        choices=[(p, str(p)) for p in range(1, 6)], distinct=False, method="filter_priority"
+    )
     domain = filters.CharFilter(method="filter_domain")
     category = filters.CharFilter(
         method="filter_category", help_text="A category path; includes its subcategories."
@@ -24,7 +25,9 @@ class IncidentFilter(filters.FilterSet):
     team = filters.CharFilter(method="filter_team")
     assignee = filters.CharFilter(method="filter_assignee", help_text="A username, or `none` for unassigned.")
     reporter = filters.CharFilter(method="filter_reporter", help_text="A username or an e-mail address.")
-    sla = filters.ChoiceFilter(choices=[("breached", "breached")], method="filter_sla")
+    sla = filters.ChoiceFilter(
+        choices=[("breached", "breached"), ("warning", "warning")], method="filter_sla"
+    )
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     q = filters.CharFilter(method="filter_q", max_length=200, help_text="Text search, or a reference.")
@@ -40,6 +43,15 @@ class IncidentFilter(filters.FilterSet):
 
     def filter_team(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
         return qs.filter(team_id=Subquery(Team.objects.filter(slug=value).values("pk")[:1]))
+
+    def filter_priority(self, qs: QuerySet[Incident], name: str, value: list[str]) -> QuerySet[Incident]:
+        wanted = sorted({int(v) for v in value})
+        if not wanted:
+            return qs
+        if wanted == list(range(wanted[0], wanted[-1] + 1)):
+            # A contiguous set as a range: PostgreSQL walks the priority index in order (an IN list it cannot).
+            return qs.filter(priority__gte=wanted[0], priority__lte=wanted[-1])
+        return qs.filter(priority__in=wanted)
 
     def filter_category(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
         path = value.strip("/")
@@ -59,7 +71,7 @@ class IncidentFilter(filters.FilterSet):
         return qs.filter(match)
 
     def filter_sla(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
-        return qs.filter(sla_breached_q(timezone.now()))
+        return qs.filter(sla_q(value))
 
     def filter_q(self, qs: QuerySet[Incident], name: str, value: Any) -> QuerySet[Incident]:
         return search_incidents(qs, value)

@@ -4,7 +4,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -79,10 +78,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SlaSerializer)
     def get_sla(self, obj: Incident) -> dict[str, str | None]:
-        # One "now" for a whole page, so that every row is judged at the same instant.
-        if not hasattr(self, "_now"):
-            self._now = timezone.now()
-        return sla_status(obj, now=self._now)
+        return sla_status(obj)
 
     def get_allowed_actions(self, obj: Incident) -> list[str]:
         return allowed_actions(obj, _viewer(self))

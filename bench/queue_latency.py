@@ -1,0 +1,128 @@
+"""Server-side latency of the console queue (/desk/) at scale, on PostgreSQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/incidentdesk_bench .venv/bin/python bench/queue_latency.py --incidents 100000
+
+Fills the database like bench/api_latency.py (one INSERT ... SELECT generate_series), then renders the queue
+page through Django's whole stack in process (middleware, session, the template) and prints p50/p95/max
+server time and the query count per page: the default view, filters, search, the sorts and a keyset page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+
+import django  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--keep", action="store_true", help="reuse the data if the count already matches")
+    args = parser.parse_args()
+    if "postgres" not in os.environ.get("DATABASE_URL", ""):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database made for the bench (it is filled and emptied).")
+
+    django.setup()
+    from api_latency import FILL_SQL  # bench/ is on sys.path when the script runs
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from incidents.models import Category, Domain, Incident, Membership, Team
+
+    call_command("migrate", verbosity=0)
+    user_model = get_user_model()
+    agent, _ = user_model.objects.get_or_create(username="bench-agent")
+    reporter, _ = user_model.objects.get_or_create(username="bench-reporter")
+    other, _ = user_model.objects.get_or_create(username="bench-other")
+    team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    team.domains.add(*Domain.objects.filter(slug__in=["it_service", "security"]))
+    Membership.objects.get_or_create(team=team, user=agent)
+    for domain in Domain.objects.all():
+        Category.objects.get_or_create(domain=domain, slug="bench", defaults={"name": "Bench"})
+
+    if not (args.keep and Incident.objects.count() == args.incidents):
+        start = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE incidents_timelineentry DISABLE TRIGGER USER")
+            cursor.execute(
+                "TRUNCATE incidents_timelineentry, incidents_comment, incidents_attachment, "
+                "incidents_satisfactionrating, incidents_incident CASCADE"
+            )
+            cursor.execute("ALTER TABLE incidents_timelineentry ENABLE TRIGGER USER")
+            # Columns added after the shared fill statement was written get their empty value for the fill.
+            cursor.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'incidents_incident' "
+                "AND is_nullable = 'NO' AND column_default IS NULL AND data_type IN ('character varying', 'text')"
+            )
+            text_columns = [row[0] for row in cursor.fetchall()]
+            for column in text_columns:
+                cursor.execute(f"ALTER TABLE incidents_incident ALTER COLUMN {column} SET DEFAULT ''")
+            cursor.execute(
+                FILL_SQL, {"n": args.incidents, "reporter": reporter.pk, "other": other.pk, "team": team.pk}
+            )
+            for column in text_columns:
+                cursor.execute(f"ALTER TABLE incidents_incident ALTER COLUMN {column} DROP DEFAULT")
+            cursor.execute("ANALYZE incidents_incident")
+        print(f"filled {args.incidents:,} incidents in {time.perf_counter() - start:.1f} s")
+
+    client = Client()
+    client.force_login(agent)
+    cases: list[tuple[str, Any]] = [
+        ("default (open, newest first)", {}),
+        ("sort=priority (P1 first, oldest first)", {"sort": "priority", "open": "1"}),
+        ("state=received, oldest first", {"state": "received", "sort": "oldest"}),
+        ("priority 1-2 unassigned (preset)", {"assignee": "none", "priority": ["1", "2"], "open": "1"}),
+        ("team + state", {"team": "bench", "state": "responding"}),
+        ("q=printer (full text)", {"q": "printer", "open": "1"}),
+        ("sla=breached", {"sla": "breached", "open": "1"}),
+        ("page 2 (keyset), newest", None),
+        ("page 2 (keyset), priority", "priority"),
+        ("htmx poll (results fragment only)", {"open": "1", "_htmx": True}),
+    ]
+    print(f"\n{args.incidents:,} incidents, {args.repeat} requests each, server time in process (ms)\n")
+    print(f"{'request':42} {'p50':>7} {'p95':>7} {'max':>7} {'queries':>8}")
+    for label, params in cases:
+        headers = {}
+        if params is None or isinstance(params, str):
+            first = client.get("/desk/", {"sort": params or "newest", "open": "1"}).content.decode()
+            match = re.search(r'href="\?([^"]*cursor=[^"]*)" rel="next"', first)
+            if match is None:
+                raise SystemExit("no next page")
+            path, query = "/desk/?" + match.group(1).replace("&amp;", "&"), {}
+        else:
+            path, query = "/desk/", dict(params)
+            if query.pop("_htmx", False):
+                headers = {"HX-Request": "true", "HX-Target": "queue-results"}
+        samples = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            response = client.get(path, query, headers=headers)
+            samples.append((time.perf_counter() - start) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"{label}: {response.status_code}")
+        with CaptureQueriesContext(connection) as captured:
+            client.get(path, query, headers=headers)
+        samples.sort()
+        p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+        print(f"{label:42} {statistics.median(samples):7.1f} {p95:7.1f} {samples[-1]:7.1f} {len(captured):8}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models.deletion import ProtectedError
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import CursorPagination
+from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
+from escalation.oncall import now_and_next
+from incidents.api.views import IsResponder
+from incidents.models import Team
+
+from . import serializers as s
+
+User = get_user_model()
+
+
+class ConfigPermission(permissions.BasePermission):
+    """Responders read the configuration; admins (staff) change it."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return IsResponder().has_permission(request, view)
+        return bool(request.user and request.user.is_staff)
+
+
+def paginated(ordering: str) -> type[CursorPagination]:
+    return type(f"By{ordering.title()}", (CursorPagination,), {"ordering": ordering})
+
+
+class ConfigViewSet(viewsets.ModelViewSet):
+    permission_classes = [permissions.IsAuthenticated, ConfigPermission]
+    lookup_field = "slug"
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().destroy(request, *args, **kwargs)
+        except ProtectedError:
+            return Response(
+                {"detail": "It is still in use (by a policy, a step or an incident).", "code": "protected"},
+                status=status.HTTP_409_CONFLICT,
+            )
+
+
+class CalendarViewSet(ConfigViewSet):
+    queryset = BusinessCalendar.objects.all()
+    serializer_class = s.CalendarSerializer
+    pagination_class = paginated("slug")
+
+
+class SlaPolicyViewSet(ConfigViewSet):
+    queryset = SlaPolicy.objects.select_related("domain", "calendar", "escalation_policy").prefetch_related(
+        "targets"
+    )
+    serializer_class = s.SlaPolicySerializer
+    lookup_field = "pk"
+    pagination_class = paginated("id")
+
+
+class EscalationPolicyViewSet(ConfigViewSet):
+    queryset = EscalationPolicy.objects.select_related("team").prefetch_related("steps")
+    serializer_class = s.EscalationPolicySerializer
+    pagination_class = paginated("slug")
+
+
+class ScheduleViewSet(ConfigViewSet):
+    queryset = Schedule.objects.select_related("team").prefetch_related("overrides__user")
+    serializer_class = s.ScheduleSerializer
+    pagination_class = paginated("slug")
+
+
+class WebhookViewSet(ConfigViewSet):
+    queryset = WebhookEndpoint.objects.all()
+    serializer_class = s.WebhookSerializer
+    pagination_class = paginated("slug")
+    permission_classes = [permissions.IsAuthenticated, permissions.IsAdminUser]
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        hook = serializer.save()
+        shown = s.WebhookSerializer(hook, context={"show_secret": True, "request": request})
+        return Response(shown.data, status=status.HTTP_201_CREATED)
+
+
+def _shift(shift: Any) -> dict[str, Any]:
+    user = (
+        User.objects.filter(pk=shift.user_id).values_list("username", flat=True).first()
+        if shift.user_id
+        else None
+    )
+    return {"user": user, "start": shift.start, "end": shift.end, "override": shift.override}
+
+
+class OnCallView(APIView):
+    permission_classes = [permissions.IsAuthenticated, IsResponder]
+
+    @extend_schema(responses=s.OnCallSerializer(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        """Who is on call now, and next, in each of the team's schedules."""
+        team = get_object_or_404(Team, slug=slug)
+        at = timezone.now()
+        result = []
+        for schedule in team.schedules.prefetch_related("overrides").order_by("slug"):
+            current, upcoming = now_and_next(schedule, at=at)
+            result.append({"schedule": schedule.slug, "now": _shift(current), "next": _shift(upcoming)})
+        return Response(s.OnCallSerializer(result, many=True).data)

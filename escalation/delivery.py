@@ -1,0 +1,151 @@
+"""Delivering outbox rows: claim with a lease, send with the idempotency key, mark sent or back off.
+
+At least once to the wire; duplicates carry the same key (the Message-ID of an e-mail, the
+Idempotency-Key of a webhook), so receivers drop them: exactly once in effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Now
+
+from incidents import timeline
+
+from .models import Notification
+
+logger = logging.getLogger(__name__)
+State = Notification.State
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+
+
+def claim(notification_id: int) -> Notification | None:
+    """Take the row for sending, unless someone holds a live lease or it is not due. Commits at once."""
+    with transaction.atomic():
+        row = (
+            # Only the outbox row is locked: PostgreSQL refuses FOR UPDATE on the nullable side of the
+            # outer join to the webhook.
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=notification_id)
+            .filter(
+                Q(state=State.PENDING, next_attempt_at__lte=Now())
+                | Q(state=State.SENDING, lease_until__lt=Now())
+            )
+            .select_related("webhook", "incident")
+            .first()
+        )
+        if row is None:
+            return None
+        Notification.objects.filter(pk=row.pk).update(
+            state=State.SENDING, lease_until=Now() + _lease(), attempts=row.attempts + 1
+        )
+        row.attempts += 1
+        return row
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 over id.timestamp.body, hex, as `v1=<hex>`."""
+    mac = hmac.new(secret.encode(), f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return f"v1={mac.hexdigest()}"
+
+
+def send(row: Notification) -> None:
+    if row.channel == Notification.Channel.WEBHOOK:
+        if row.webhook is None:
+            raise RuntimeError("the webhook endpoint was removed")
+        body = json.dumps(row.payload, sort_keys=True, separators=(",", ":")).encode()
+        timestamp = int(time.time())
+        response = requests.post(
+            row.webhook.url,
+            data=body,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "IncidentDesk-Webhook/1",
+                "X-IncidentDesk-Id": row.key,
+                "X-IncidentDesk-Timestamp": str(timestamp),
+                "X-IncidentDesk-Signature": sign(row.webhook.secret, row.key, timestamp, body),
+                "X-IncidentDesk-Event": row.event,
+                "Idempotency-Key": row.key,
+            },
+        )
+        if not 200 <= response.status_code < 300:
+            raise RuntimeError(f"HTTP {response.status_code}")
+        return
+    domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "incidentdesk"
+    message = EmailMessage(
+        subject=row.subject,
+        body=row.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[row.recipient],
+        headers={
+            # The same Message-ID on a resend lets mail systems drop the duplicate; the reference threads replies.
+            "Message-ID": f"<{row.key}@{domain}>",
+            "X-IncidentDesk-Reference": row.incident.reference,
+            "X-IncidentDesk-Event": row.event,
+            "Auto-Submitted": "auto-generated",
+        },
+    )
+    message.send(fail_silently=False)
+
+
+def deliver(notification_id: int) -> str:
+    """Send one outbox row. Running it twice, or after a crash, sends it at least once and marks it once."""
+    row = claim(notification_id)
+    if row is None:
+        return "skipped"
+    try:
+        send(row)
+    except Exception as exc:
+        return _failed(row, exc)
+    with transaction.atomic():
+        updated = Notification.objects.filter(pk=row.pk, state=State.SENDING).update(
+            state=State.SENT, sent_at=Now(), lease_until=None, last_error=""
+        )
+        if updated:
+            timeline.record_notification(
+                incident=row.incident, channel=row.channel, recipient=row.recipient, event=row.event,
+                version=row.incident.version,
+            )  # fmt: skip
+    return "sent"
+
+
+def _failed(row: Notification, exc: Exception) -> str:
+    backoff = settings.NOTIFICATION_BACKOFF_SECONDS
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    logger.warning(
+        "notification %s to %s failed (attempt %s): %s", row.pk, row.recipient, row.attempts, error
+    )
+    with transaction.atomic():
+        if row.attempts >= len(backoff) + 1:
+            Notification.objects.filter(pk=row.pk).update(
+                state=State.DEAD, lease_until=None, last_error=error
+            )
+            timeline.record_escalation_event(
+                incident=row.incident, event="notification_dead", recipient=row.recipient, channel=row.channel,
+                attempts=row.attempts, error=error,
+            )  # fmt: skip
+            return "dead"
+        delay = timedelta(seconds=backoff[row.attempts - 1])
+        Notification.objects.filter(pk=row.pk).update(
+            state=State.PENDING,
+            lease_until=None,
+            last_error=error,
+            next_attempt_at=Now() + delay,
+            enqueued_at=None,
+        )
+    return "retry"

@@ -1,0 +1,155 @@
+"""Who is told, and what: the notification outbox, written in the same transaction as the decision."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from incidents import timeline
+from incidents.models import Incident, Team
+from incidents.selectors import incidents_visible_to
+
+from .models import Notification, Schedule, WebhookEndpoint
+from .oncall import on_call_user
+
+User = get_user_model()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    channel: str
+    address: str
+    user_id: int | None = None
+    webhook_id: int | None = None
+
+
+def _users(ids: list[int]) -> list[Any]:
+    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(email=""))
+
+
+def _entitled(incident: Incident, users: list[Any]) -> list[Any]:
+    """Only people who may see the incident get its content (restricted domains, SPEC section 1)."""
+    return [u for u in users if incidents_visible_to(u).filter(pk=incident.pk).exists()]
+
+
+def team_recipients(incident: Incident, team: Team | None) -> list[Recipient]:
+    if team is None:
+        return []
+    members = _entitled(incident, _users(list(team.memberships.values_list("user_id", flat=True))))
+    found = [Recipient("email", u.email, user_id=u.pk) for u in members]
+    if team.email:
+        found.append(Recipient("email", team.email))
+    return found
+
+
+def manager_recipients(incident: Incident, team: Team | None) -> list[Recipient]:
+    if team is None or team.manager_id is None:
+        return []
+    return [Recipient("email", u.email, user_id=u.pk) for u in _entitled(incident, _users([team.manager_id]))]
+
+
+def step_recipients(incident: Incident, step: dict[str, Any], *, now: datetime) -> list[Recipient]:
+    """The recipients of one escalation step, in the order of the policy's actions."""
+    found: list[Recipient] = []
+    if step.get("notify_team"):
+        found += team_recipients(incident, Team.objects.filter(pk=step["notify_team"]).first())
+    if step.get("notify_user"):
+        found += [
+            Recipient("email", u.email, user_id=u.pk)
+            for u in _entitled(incident, _users([step["notify_user"]]))
+        ]
+    if step.get("notify_schedule"):
+        schedule = Schedule.objects.filter(pk=step["notify_schedule"]).first()
+        person = on_call_user(schedule, at=now, incident=incident) if schedule else None
+        if person is not None:
+            found += [Recipient("email", u.email, user_id=u.pk) for u in _entitled(incident, [person])]
+    if step.get("notify_email"):
+        found.append(Recipient("email", step["notify_email"]))
+    if step.get("notify_webhook"):
+        hook = WebhookEndpoint.objects.filter(pk=step["notify_webhook"], active=True).first()
+        if hook is not None:
+            found.append(Recipient("webhook", hook.url, webhook_id=hook.pk))
+    if step.get("notify_manager"):
+        found += manager_recipients(incident, incident.team)
+    return found
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _content(
+    incident: Incident, event: str, detail: str, recipient: Recipient
+) -> tuple[str, str, dict[str, Any]]:
+    link = f"{settings.SITE_URL}/incidents/{incident.reference}/"
+    restricted = incident.domain is not None and incident.domain.restricted
+    # Private content of a restricted domain goes only to people entitled to see it (resolved above);
+    # an external address or a webhook gets the reference and a link, never the title or the text.
+    external = recipient.user_id is None
+    title = "" if restricted and external else incident.title
+    subject = f"[{incident.reference}] {detail}" + (f": {title}" if title else "")
+    body = (
+        f"{detail}\n\nIncident {incident.reference}"
+        + (f" - {title}" if title else "")
+        + f"\nPriority: P{incident.priority}\n{link}\n"
+    )
+    payload = {
+        "event": event,
+        "detail": detail,
+        "incident": {
+            "reference": incident.reference,
+            "state": incident.state,
+            "priority": incident.priority,
+            "domain": incident.domain.slug if incident.domain else None,
+            "team": incident.team.slug if incident.team else None,
+            "url": link,
+            **({"title": title} if title else {}),
+        },
+    }
+    return subject, body, payload
+
+
+def queue(
+    incident: Incident, *, event: str, detail: str, cause: str, recipients: list[Recipient]
+) -> list[int]:
+    """Create one outbox row per recipient; `cause` (e.g. a timer key) makes the key stable, so a
+    decision taken twice creates each notification once. Returns the ids of rows to deliver."""
+    rows = []
+    seen: set[tuple[str, str]] = set()
+    for recipient in recipients:
+        if (recipient.channel, recipient.address) in seen:
+            continue
+        seen.add((recipient.channel, recipient.address))
+        subject, body, payload = _content(incident, event, detail, recipient)
+        key = _key(cause, recipient.channel, recipient.address)
+        payload["id"] = key
+        rows.append(
+            Notification(
+                key=key,
+                incident=incident,
+                event=event,
+                channel=recipient.channel,
+                recipient=recipient.address,
+                user_id=recipient.user_id,
+                webhook_id=recipient.webhook_id,
+                subject=subject[:255],
+                body=body,
+                payload=payload,
+            )
+        )
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    keys = [row.key for row in rows]
+    if not recipients:
+        timeline.record_escalation_event(
+            incident=incident, event="nobody_to_notify", detail=detail, cause=cause
+        )
+    return list(
+        Notification.objects.filter(key__in=keys, state=Notification.State.PENDING).values_list(
+            "pk", flat=True
+        )
+    )

@@ -1,0 +1,271 @@
+"""SLA clocks: start, pause, resume, complete, re-target, cancel. Called under the incident's row lock.
+
+A clock counts business seconds of its calendar. While it runs, `consumed_seconds` holds what was used
+before `running_since`; its warning and breach are Timer rows that the sweeper decides exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, Q
+
+from incidents import timeline
+from incidents.models import Incident, SlaStatus
+
+from .calendars import add_business_seconds, business_seconds_between
+from .models import SlaClock, SlaPolicy, SlaTarget, Timer, calendar_spec
+
+Kind = SlaClock.Kind
+
+
+def policy_for(incident: Incident) -> SlaPolicy | None:
+    """The most specific active policy: domain-specific before any-domain, priority-specific before any."""
+    if incident.priority is None:
+        return None
+    return (
+        SlaPolicy.objects.filter(active=True)
+        .filter(Q(priority=incident.priority) | Q(priority__isnull=True))
+        .filter(Q(domain_id=incident.domain_id) | Q(domain__isnull=True))
+        .select_related("calendar")
+        .order_by(F("domain_id").asc(nulls_last=True), F("priority").asc(nulls_last=True), "id")
+        .first()
+    )
+
+
+def open_clocks(incident: Incident) -> list[SlaClock]:
+    return list(
+        incident.sla_clocks.filter(completed_at__isnull=True, cancelled_at__isnull=True).select_related(
+            "calendar"
+        )
+    )
+
+
+def _record(incident: Incident, clock: SlaClock, event: str, **data: Any) -> None:
+    timeline.record_sla_event(incident=incident, clock=_label(clock), event=event, **data)
+
+
+def _label(clock: SlaClock) -> str:
+    return f"{clock.kind}:{clock.name}" if clock.name else str(clock.kind)
+
+
+def _cancel_timers(clock: SlaClock) -> None:
+    clock.timers.filter(state=Timer.State.PENDING).update(state=Timer.State.CANCELLED)
+
+
+def _arm(clock: SlaClock) -> None:
+    """Compute the due and warning instants of a running clock and create the timers not yet fired."""
+    if clock.running_since is None:
+        return
+    spec = calendar_spec(clock.calendar)
+    clock.due_at = add_business_seconds(
+        spec, clock.running_since, max(0, clock.target_seconds - clock.consumed_seconds)
+    )
+    if clock.warn_seconds is not None:
+        clock.warn_at = add_business_seconds(
+            spec, clock.running_since, max(0, clock.warn_seconds - clock.consumed_seconds)
+        )
+    clock.save()
+    prefix = f"sla:{clock.pk}:{clock.epoch}"
+    if (
+        clock.warn_seconds is not None
+        and clock.warned_at is None
+        and clock.breached_at is None
+        and clock.warn_at
+    ):
+        Timer.objects.create(
+            key=f"{prefix}:warn", incident_id=clock.incident_id, kind=Timer.Kind.SLA_WARNING, clock=clock,
+            due_at=clock.warn_at,
+        )  # fmt: skip
+    if clock.breached_at is None:
+        Timer.objects.create(
+            key=f"{prefix}:breach", incident_id=clock.incident_id, kind=Timer.Kind.SLA_BREACH, clock=clock,
+            due_at=clock.due_at,
+        )  # fmt: skip
+
+
+def _targets(incident: Incident, policy: SlaPolicy) -> list[tuple[str, str, int, Any]]:
+    """(kind, name, target seconds, calendar) for every target the policy sets on this incident."""
+    wanted: list[tuple[str, str, int, Any]] = []
+    if incident.responded_at is None:
+        wanted.append((Kind.RESPONSE, "", policy.response_minutes * 60, policy.calendar))
+    if incident.resolved_at is None:
+        wanted.append((Kind.RESOLUTION, "", policy.resolution_minutes * 60, policy.calendar))
+    for target in SlaTarget.objects.filter(policy=policy):
+        if target.applies_to(incident):
+            wanted.append(
+                (
+                    Kind.TARGET,
+                    target.slug,
+                    target.minutes * 60,
+                    policy.calendar if target.business_time else None,
+                )
+            )
+    return wanted
+
+
+def start_or_retarget(incident: Incident, *, now: datetime) -> None:
+    """Start the clocks the matching policy sets, or re-target running ones after a priority change.
+
+    Calling it again with nothing changed does nothing. Clocks that no policy sets any more are cancelled.
+    """
+    policy = policy_for(incident)
+    current = {(c.kind, c.name): c for c in open_clocks(incident)}
+    wanted = _targets(incident, policy) if policy is not None else []
+    for kind, name, seconds, calendar in wanted:
+        warn = seconds * policy.warning_percent // 100 if policy is not None else None
+        clock = current.pop((kind, name), None)
+        if clock is None:
+            cycle = (
+                incident.sla_clocks.filter(kind=kind, name=name)
+                .order_by("-cycle")
+                .values_list("cycle", flat=True)
+                .first()
+                or 0
+            ) + 1
+            started = incident.received_at if cycle == 1 else now
+            clock = SlaClock.objects.create(
+                incident=incident, kind=kind, name=name, cycle=cycle, policy=policy, calendar=calendar,
+                target_seconds=seconds, warn_seconds=warn, started_at=started, running_since=started,
+            )  # fmt: skip
+            _arm(clock)
+            _record(incident, clock, "started", due_at=clock.due_at.isoformat() if clock.due_at else None,
+                    target_minutes=seconds // 60, policy=policy.name if policy else None)  # fmt: skip
+        elif (clock.target_seconds, clock.warn_seconds, clock.calendar_id) != (
+            seconds,
+            warn,
+            getattr(calendar, "pk", None),
+        ):
+            old_due = clock.due_at
+            _cancel_timers(clock)
+            clock.target_seconds, clock.warn_seconds, clock.calendar, clock.policy = (
+                seconds,
+                warn,
+                calendar,
+                policy,
+            )
+            clock.epoch += 1
+            clock.save()
+            _arm(clock)
+            _record(incident, clock, "retargeted", reason=f"priority {incident.priority}",
+                    old_due_at=old_due.isoformat() if old_due else None,
+                    due_at=clock.due_at.isoformat() if clock.due_at else None)  # fmt: skip
+    for clock in current.values():
+        if clock.kind != Kind.RESOLUTION or policy is None:
+            _stop(incident, clock, now=now, cancel=True, reason="no policy applies any more")
+    sync_incident(incident)
+
+
+def _stop(incident: Incident, clock: SlaClock, *, now: datetime, cancel: bool, reason: str = "") -> None:
+    if clock.running_since is not None:
+        clock.consumed_seconds += business_seconds_between(
+            calendar_spec(clock.calendar), clock.running_since, now
+        )
+        clock.running_since = None
+    _cancel_timers(clock)
+    if cancel:
+        clock.cancelled_at = now
+        clock.save()
+        _record(incident, clock, "cancelled", reason=reason)
+        return
+    clock.completed_at = now
+    if clock.due_at is not None and now > clock.due_at and clock.breached_at is None:
+        clock.breached_at = clock.due_at  # late, even if the sweeper had not looked yet
+    clock.save()
+    _record(incident, clock, clock.status, completed_at=now.isoformat())
+
+
+def complete(incident: Incident, kind: str, *, now: datetime, name: str = "") -> None:
+    """The target was reached (first response, resolution, a report filed): met or breached, final."""
+    for clock in open_clocks(incident):
+        if clock.kind == kind and clock.name == name:
+            _stop(incident, clock, now=now, cancel=False)
+    sync_incident(incident)
+
+
+def pause(incident: Incident, *, now: datetime, reason: str) -> None:
+    """on_hold: running clocks stop counting; their timers are withdrawn until resume."""
+    for clock in open_clocks(incident):
+        if clock.running_since is None or clock.kind == Kind.TARGET:
+            continue  # regulatory deadlines do not pause for a hold
+        clock.consumed_seconds += business_seconds_between(
+            calendar_spec(clock.calendar), clock.running_since, now
+        )
+        clock.running_since = None
+        clock.paused_at = now
+        clock.epoch += 1
+        clock.save()
+        _cancel_timers(clock)
+        _record(incident, clock, "paused", reason=reason, consumed_minutes=clock.consumed_seconds // 60)
+    sync_incident(incident)
+
+
+def resume(incident: Incident, *, now: datetime) -> None:
+    """Back from hold: clocks run again from now; due times move by the paused (business) time."""
+    for clock in open_clocks(incident):
+        if clock.running_since is not None:
+            continue
+        old_due = clock.due_at
+        clock.running_since = now
+        clock.paused_at = None
+        clock.epoch += 1
+        clock.save()
+        _arm(clock)
+        _record(incident, clock, "resumed", old_due_at=old_due.isoformat() if old_due else None,
+                due_at=clock.due_at.isoformat() if clock.due_at else None)  # fmt: skip
+    sync_incident(incident)
+
+
+def cancel_all(incident: Incident, *, now: datetime, reason: str) -> None:
+    """Closed or cancelled: every open clock stops (resolved clocks were completed already)."""
+    for clock in open_clocks(incident):
+        _stop(incident, clock, now=now, cancel=True, reason=reason)
+    sync_incident(incident)
+
+
+def new_resolution_cycle(incident: Incident, *, now: datetime) -> None:
+    """A reopen starts a new resolution cycle with the full target, from now."""
+    start_or_retarget(incident, now=now)
+
+
+def fire(timer: Timer, *, now: datetime) -> SlaClock | None:
+    """Decide an SLA timer: mark the warning or breach on its clock. Returns the clock, or None if stale."""
+    clock = timer.clock
+    if clock is None or not clock.is_running or clock.epoch != int(timer.key.split(":")[2]):
+        return None
+    if timer.kind == Timer.Kind.SLA_WARNING:
+        if clock.warned_at is not None:
+            return None
+        clock.warned_at = now
+        event = "warning"
+    else:
+        if clock.breached_at is not None:
+            return None
+        clock.breached_at = now
+        event = "breached"
+    clock.save(update_fields=["warned_at", "breached_at"])
+    _record(timer.incident, clock, event, due_at=timer.due_at.isoformat(), fired_at=now.isoformat())
+    sync_incident(timer.incident)
+    return clock
+
+
+def sync_incident(incident: Incident) -> None:
+    """Mirror the current response and resolution clocks onto the incident (for lists, filters, reports)."""
+    latest: dict[str, SlaClock] = {}
+    for clock in incident.sla_clocks.filter(kind__in=[Kind.RESPONSE, Kind.RESOLUTION]).order_by("cycle"):
+        latest[clock.kind] = clock
+    values = {
+        "response_due_at": latest[Kind.RESPONSE].due_at if Kind.RESPONSE in latest else None,
+        "resolution_due_at": latest[Kind.RESOLUTION].due_at if Kind.RESOLUTION in latest else None,
+        "sla_response": latest[Kind.RESPONSE].status if Kind.RESPONSE in latest else "",
+        "sla_resolution": latest[Kind.RESOLUTION].status if Kind.RESOLUTION in latest else "",
+    }
+    changed = [field for field, value in values.items() if getattr(incident, field) != value]
+    for field in changed:
+        setattr(incident, field, values[field])
+    if changed:
+        Incident.objects.filter(pk=incident.pk).update(**{f: values[f] for f in changed})
+
+
+__all__ = ["SlaStatus", "complete", "fire", "pause", "resume", "start_or_retarget"]

@@ -1,0 +1,321 @@
+"""Forms of the web interface. They parse input; the domain functions decide and write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+
+from .models import Category, Domain, Incident, Team
+
+User = get_user_model()
+MAX_TEXT = 100_000
+
+# The reporter describes scope and urgency in their own words; the desk maps them to the matrix.
+AFFECTED_CHOICES = [
+    ("", "Choose one"),
+    (Incident.Impact.USER, "Just me, or one person"),
+    (Incident.Impact.DEPARTMENT, "A team, a ward or a department"),
+    (Incident.Impact.ORGANISATION, "Everyone / the whole organisation"),
+]
+URGENCY_CHOICES = [
+    ("", "Choose one"),
+    (Incident.Urgency.HIGH, "Now: work has stopped or someone is at risk"),
+    (Incident.Urgency.MEDIUM, "Soon: work is impaired but there is a workaround"),
+    (Incident.Urgency.LOW, "It can wait"),
+]
+
+
+class CategoryChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Category) -> str:
+        return f"{obj.name} ({obj.path})"
+
+
+def categories_of(domain: Domain | None) -> QuerySet[Category]:
+    qs = Category.objects.select_related("domain").order_by("path")
+    return qs.filter(domain=domain) if domain is not None else qs.none()
+
+
+class ReportForm(forms.Form):
+    """The single point of contact (SPEC section 1): anyone may report, signed in or with an e-mail."""
+
+    title = forms.CharField(max_length=200, label="What went wrong, in one line")
+    description = forms.CharField(
+        max_length=MAX_TEXT,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        label="What happened",
+        help_text="When and where, what you saw, what you already tried. Markdown is allowed.",
+    )
+    domain = forms.ModelChoiceField(
+        queryset=Domain.objects.all(), required=False, empty_label="I don't know", label="Kind of incident"
+    )
+    category = CategoryChoiceField(
+        queryset=Category.objects.none(), required=False, empty_label="I don't know", label="Category"
+    )
+    outcome = forms.ChoiceField(
+        choices=[("", "I don't know"), *Incident.Outcome.choices],
+        required=False,
+        widget=forms.RadioSelect,
+        label="What was the outcome",
+    )
+    harm_level = forms.ChoiceField(
+        choices=[("", "I don't know"), *Incident.HarmLevel.choices],
+        required=False,
+        label="Patient impact (medical incidents)",
+    )
+    affected = forms.TypedChoiceField(
+        choices=AFFECTED_CHOICES, coerce=int, required=False, empty_value=None, label="Who is affected"
+    )
+    urgency = forms.TypedChoiceField(
+        choices=URGENCY_CHOICES, coerce=int, required=False, empty_value=None, label="How urgent is it"
+    )
+    attachment = forms.FileField(required=False, label="Attach a file (screenshot, log, document)")
+    confidential = forms.BooleanField(
+        required=False,
+        label="Report confidentially",
+        help_text="Responders see the incident but not who reported it.",
+    )
+    reporter_email = forms.EmailField(
+        required=False, label="Your e-mail address", help_text="We send the tracking link there."
+    )
+    # Honeypot: hidden from people (CSS and aria-hidden); bots that fill every field give themselves away.
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        if user is not None and user.is_authenticated:
+            del self.fields["reporter_email"]
+        else:
+            self.fields["reporter_email"].required = True
+        domain = self._selected_domain()
+        self.fields["category"].queryset = categories_of(domain)  # type: ignore[attr-defined]
+
+    def _selected_domain(self) -> Domain | None:
+        key = self.data.get("domain") if self.is_bound else self.initial.get("domain")
+        if not key:
+            return None
+        try:
+            return Domain.objects.filter(pk=int(key)).first()
+        except (TypeError, ValueError):
+            return None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        domain, harm = data.get("domain"), data.get("harm_level")
+        if harm and not (domain is not None and domain.requires_harm_level):
+            data["harm_level"] = ""
+        return data
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website"))
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(max_length=50_000, widget=forms.Textarea(attrs={"rows": 4}), label="Your reply")
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 3}), label="What is still wrong"
+    )
+
+
+class AttachForm(forms.Form):
+    file = forms.FileField(label="File")
+    public = forms.BooleanField(required=False, initial=True, label="The reporter may see it")
+
+
+class RatingForm(forms.Form):
+    score = forms.TypedChoiceField(choices=[(i, str(i)) for i in range(1, 6)], coerce=int)
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        max_length=50_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Comment",
+        help_text="Markdown. Internal notes are never shown to the reporter.",
+    )
+    public = forms.TypedChoiceField(
+        choices=[("0", "Internal note"), ("1", "Public reply (the reporter sees it)")],
+        coerce=lambda v: v == "1",
+        initial="0",
+        widget=forms.RadioSelect,
+        label="Visibility",
+    )
+
+
+class EditForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(
+        max_length=MAX_TEXT, required=False, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    impact = forms.TypedChoiceField(
+        choices=[("", "—"), *Incident.Impact.choices], coerce=int, required=False, empty_value=None
+    )
+    urgency = forms.TypedChoiceField(
+        choices=[("", "—"), *Incident.Urgency.choices], coerce=int, required=False, empty_value=None
+    )
+    outcome = forms.ChoiceField(choices=[("", "—"), *Incident.Outcome.choices], required=False)
+
+
+# --- lifecycle actions: exactly the inputs of SPEC section 2 ----------------------------------------
+
+
+def responders() -> QuerySet[Any]:
+    return User.objects.filter(is_active=True, memberships__isnull=False).distinct().order_by("username")
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        full = obj.get_full_name()
+        return f"{full} ({obj.get_username()})" if full else obj.get_username()
+
+
+class ActionForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1, required=False)
+
+    def domain_kwargs(self) -> dict[str, Any]:
+        """The cleaned inputs as the lifecycle function takes them."""
+        return {k: v for k, v in self.cleaned_data.items() if v is not None or k == "assignee"}
+
+
+class ClassifyForm(ActionForm):
+    domain = forms.ModelChoiceField(queryset=Domain.objects.all())
+    category = CategoryChoiceField(queryset=Category.objects.select_related("domain"))
+    impact = forms.TypedChoiceField(choices=Incident.Impact.choices, coerce=int)
+    urgency = forms.TypedChoiceField(choices=Incident.Urgency.choices, coerce=int)
+    team = forms.ModelChoiceField(queryset=Team.objects.all())
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Nobody yet")
+    outcome = forms.ChoiceField(choices=[("", "—"), *Incident.Outcome.choices], required=False)
+    harm_level = forms.ChoiceField(
+        choices=[("", "—"), *Incident.HarmLevel.choices], required=False, label="Patient impact"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+
+
+class AcknowledgeForm(ActionForm):
+    pass
+
+
+class EscalateForm(ActionForm):
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), label="To team")
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Nobody yet")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+
+
+class HoldForm(ActionForm):
+    reason = forms.ChoiceField(choices=Incident.HoldReason.choices)
+    note = forms.CharField(max_length=2000, required=False)
+
+
+class ResumeForm(ActionForm):
+    pass
+
+
+class ResolveForm(ActionForm):
+    summary = forms.CharField(
+        max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 3}), label="Resolution summary"
+    )
+
+
+class ReopenActionForm(ActionForm):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CloseForm(ActionForm):
+    cause = forms.CharField(max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 2}))
+    measures = forms.CharField(
+        max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 2}), label="Measures taken"
+    )
+    resolution_code = forms.ChoiceField(choices=Incident.ResolutionCode.choices)
+
+
+class CancelForm(ActionForm):
+    reason = forms.ChoiceField(choices=Incident.CancelReason.choices)
+    duplicate_of = forms.CharField(
+        max_length=20,
+        required=False,
+        label="Duplicate of",
+        help_text="The surviving incident, e.g. INC-000042",
+    )
+    note = forms.CharField(max_length=2000, required=False)
+
+    def domain_kwargs(self) -> dict[str, Any]:
+        data = super().domain_kwargs()
+        data.pop("duplicate_of", None)  # resolved against the user's visibility by the view
+        return data
+
+
+ACTION_FORMS: dict[str, type[ActionForm]] = {
+    "classify": ClassifyForm,
+    "acknowledge": AcknowledgeForm,
+    "escalate": EscalateForm,
+    "hold": HoldForm,
+    "resume": ResumeForm,
+    "resolve": ResolveForm,
+    "reopen": ReopenActionForm,
+    "close": CloseForm,
+    "cancel": CancelForm,
+}
+
+
+class BulkForm(forms.Form):
+    """One action on many incidents; each goes through the lifecycle on its own."""
+
+    ACTIONS = [("assign", "Assign"), ("classify", "Classify"), ("cancel", "Cancel")]
+
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
+    bulk_action = forms.ChoiceField(choices=ACTIONS, label="Action")
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Me")
+    domain = forms.ModelChoiceField(queryset=Domain.objects.all(), required=False)
+    category = CategoryChoiceField(queryset=Category.objects.select_related("domain"), required=False)
+    impact = forms.TypedChoiceField(
+        choices=[("", "Impact"), *Incident.Impact.choices], coerce=int, required=False, empty_value=None
+    )
+    urgency = forms.TypedChoiceField(
+        choices=[("", "Urgency"), *Incident.Urgency.choices], coerce=int, required=False, empty_value=None
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
+    cancel_reason = forms.ChoiceField(
+        choices=[("", "Reason"), *Incident.CancelReason.choices], required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+        raw = self.data.getlist("ids") if hasattr(self.data, "getlist") else []
+        self.fields["ids"].choices = [(v, v) for v in raw]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        action = data.get("bulk_action")
+        if action == "classify":
+            for field in ("domain", "category", "impact", "urgency", "team"):
+                if data.get(field) in (None, ""):
+                    self.add_error(field, "Required to classify.")
+        if action == "cancel" and not data.get("cancel_reason"):
+            self.add_error("cancel_reason", "Required to cancel.")
+        return data
+
+
+class SaveViewForm(forms.Form):
+    name = forms.CharField(max_length=60, label="Name of this view")
+    query = forms.CharField(max_length=1000, required=False, widget=forms.HiddenInput)

@@ -1,0 +1,143 @@
+"""Badges and plain-language labels shared by the console and the reporter portal."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django import template
+from django.utils.html import format_html
+
+from incidents.models import Incident
+
+register = template.Library()
+S = Incident.State
+
+# Bootstrap colour per state: open work is blue/orange, waiting is grey, done is green, dropped is dark.
+STATE_STYLE: dict[str, str] = {
+    S.RECEIVED: "text-bg-info",
+    S.CLASSIFIED: "text-bg-primary",
+    S.RESPONDING: "text-bg-warning",
+    S.ESCALATED: "text-bg-danger",
+    S.ON_HOLD: "text-bg-secondary",
+    S.RESOLVED: "text-bg-success",
+    S.CLOSED: "text-bg-dark",
+    S.CANCELLED: "text-bg-light border",
+}
+# What a reporter reads: where their incident is, in words, not workflow jargon.
+PLAIN_STATE: dict[str, str] = {
+    S.RECEIVED: "We have your report",
+    S.CLASSIFIED: "Assigned to a team",
+    S.RESPONDING: "Someone is working on it",
+    S.ESCALATED: "Passed to specialists",
+    S.ON_HOLD: "Waiting for information",
+    S.RESOLVED: "Fixed - please confirm",
+    S.CLOSED: "Closed",
+    S.CANCELLED: "Cancelled",
+}
+PRIORITY_STYLE = {1: "prio-1", 2: "prio-2", 3: "prio-3", 4: "prio-4", 5: "prio-5"}
+ACTION_LABELS = {
+    "classify": "Classify",
+    "acknowledge": "Acknowledge",
+    "escalate": "Escalate",
+    "hold": "Put on hold",
+    "resume": "Resume",
+    "resolve": "Resolve",
+    "reopen": "Reopen",
+    "close": "Close",
+    "cancel": "Cancel incident",
+}
+
+
+@register.simple_tag
+def state_badge(state: str) -> str:
+    label = S(state).label if state in S.values else state
+    return format_html(
+        '<span class="badge state-badge {}" data-state="{}">{}</span>',
+        STATE_STYLE.get(state, ""),
+        state,
+        label,
+    )
+
+
+@register.simple_tag
+def plain_state_badge(state: str) -> str:
+    return format_html(
+        '<span class="badge state-badge {}" data-state="{}">{}</span>',
+        STATE_STYLE.get(state, ""),
+        state,
+        PLAIN_STATE.get(state, state),
+    )
+
+
+@register.filter
+def plain_state(state: str) -> str:
+    return PLAIN_STATE.get(state, state)
+
+
+@register.simple_tag
+def priority_badge(priority: int | None) -> str:
+    if not priority:
+        return format_html('<span class="badge prio-none" title="{}">{}</span>', "Not prioritised yet", "P-")
+    return format_html(
+        '<span class="badge {}" title="Priority {}">P{}</span>', PRIORITY_STYLE[priority], priority, priority
+    )
+
+
+@register.filter
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action.replace("_", " ").capitalize())
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: dict[str, Any], **changes: Any) -> str:
+    """The current query string with some parameters replaced (None removes one)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        params.pop(key, None)
+        if value not in (None, ""):
+            params[key] = value
+    return "?" + urlencode(list(params.lists()), doseq=True) if params else "?"
+
+
+@register.filter
+def bs(field: Any) -> str:
+    """Render a form field's widget with Bootstrap's classes and its error/help wiring for screen readers."""
+    widget = field.field.widget
+    input_type = getattr(widget, "input_type", "")
+    if input_type in ("checkbox", "radio"):
+        css = "form-check-input"
+    elif input_type == "select" or widget.__class__.__name__.endswith("Select"):
+        css = "form-select"
+    else:
+        css = "form-control"
+    attrs: dict[str, str] = {"class": css + (" is-invalid" if field.errors else "")}
+    described = []
+    if field.help_text:
+        described.append(f"{field.auto_id}_help")
+    if field.errors:
+        described.append(f"{field.auto_id}_error")
+        attrs["aria-invalid"] = "true"
+    if described:
+        attrs["aria-describedby"] = " ".join(described)
+    return field.as_widget(attrs=attrs)
+
+
+@register.simple_tag(takes_context=True)
+def responder(context: dict[str, Any]) -> bool:
+    """Whether the signed-in user works the console (cached on the user for the request)."""
+    from incidents.selectors import desk_user
+
+    request = context.get("request")
+    return bool(request is not None and desk_user(request.user).is_responder)
+
+
+NAV_SECTIONS = {"queue": "queue", "incident": "queue", "teams": "teams", "team": "teams", "report": "report"}
+
+
+@register.simple_tag(takes_context=True)
+def nav_section(context: dict[str, Any]) -> str:
+    request = context.get("request")
+    match = getattr(request, "resolver_match", None)
+    name = match.url_name if match is not None else ""
+    return "mine" if name == "my_incidents" else NAV_SECTIONS.get(name or "", "")

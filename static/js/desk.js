@@ -1,0 +1,195 @@
+/* IncidentDesk console behaviour: keyboard shortcuts, queue selection, bulk bar, polling guard, small helpers.
+ * Loaded as a file (CSP: script-src 'self'); no inline handlers, no eval. */
+(function () {
+  "use strict";
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
+  function typing(target) {
+    if (!target) return false;
+    var tag = target.tagName;
+    return target.isContentEditable || tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT";
+  }
+  function modalOpen() { return !!$(".modal.show"); }
+
+  // --- queue: a selected row that j/k move and Enter opens --------------------------------------
+  var selectedRef = null;
+  function rows() { return $all(".queue-row"); }
+  function select(index) {
+    var list = rows();
+    if (!list.length) return;
+    index = Math.max(0, Math.min(list.length - 1, index));
+    list.forEach(function (row) { row.classList.remove("is-selected"); row.removeAttribute("aria-current"); });
+    var row = list[index];
+    row.classList.add("is-selected");
+    row.setAttribute("aria-current", "true");
+    selectedRef = row.getAttribute("data-ref");
+    var link = $(".incident-link", row);
+    if (link) link.focus({ preventScroll: true });
+    row.scrollIntoView({ block: "nearest" });
+  }
+  function selectedIndex() {
+    var list = rows();
+    for (var i = 0; i < list.length; i++) { if (list[i].classList.contains("is-selected")) return i; }
+    return -1;
+  }
+  function restoreSelection() {
+    if (!selectedRef) return;
+    var list = rows();
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].getAttribute("data-ref") === selectedRef) { list[i].classList.add("is-selected"); return; }
+    }
+  }
+
+  // --- incident page: j/k over the timeline -------------------------------------------------------
+  function moveTimeline(step) {
+    var entries = $all(".timeline-entry");
+    if (!entries.length) return;
+    var current = entries.findIndex(function (e) { return e.classList.contains("is-selected"); });
+    var next = Math.max(0, Math.min(entries.length - 1, current + step));
+    entries.forEach(function (e) { e.classList.remove("is-selected"); });
+    entries[next].classList.add("is-selected");
+    entries[next].focus();
+  }
+
+  var pendingG = false;
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(event.target)) {
+      if (event.key === "Escape") event.target.blur();
+      return;
+    }
+    if (modalOpen()) {
+      if (event.key === "Escape" && window.bootstrap) window.bootstrap.Modal.getOrCreateInstance($(".modal.show")).hide();
+      if (event.key !== "?") return;
+    }
+    var key = event.key;
+    var onQueue = !!$("#queue-results");
+    var onIncident = document.body.classList.contains("page-incident");
+    if (pendingG) {
+      pendingG = false;
+      if (key === "q") { window.location.href = "/desk/"; event.preventDefault(); }
+      return;
+    }
+    if (key === "g") { pendingG = true; setTimeout(function () { pendingG = false; }, 1000); return; }
+    if (key === "?") {
+      var help = $("#shortcuts");
+      if (help && window.bootstrap) { window.bootstrap.Modal.getOrCreateInstance(help).toggle(); event.preventDefault(); }
+      return;
+    }
+    if (key === "/") {
+      var search = $("[data-shortcut-search]");
+      if (search) { search.focus(); search.select(); event.preventDefault(); }
+      else if (onIncident) { window.location.href = "/desk/#q"; event.preventDefault(); }
+      return;
+    }
+    if (onQueue) {
+      if (key === "j") { select(selectedIndex() + 1); event.preventDefault(); }
+      else if (key === "k") { select(Math.max(0, selectedIndex() - 1)); event.preventDefault(); }
+      else if (key === "o" || key === "Enter") {
+        var row = rows()[selectedIndex()];
+        if (row) { window.location.href = row.getAttribute("data-href"); event.preventDefault(); }
+      } else if (key === "x") {
+        var current = rows()[selectedIndex()];
+        var box = current && $(".row-check", current);
+        if (box) { box.checked = !box.checked; updateBulk(); event.preventDefault(); }
+      }
+      return;
+    }
+    if (onIncident) {
+      if (key === "a") {
+        var ack = $("#action-acknowledge");
+        if (ack) { ack.click(); event.preventDefault(); }
+      } else if (key === "c") {
+        var body = $("#comment-form textarea");
+        if (body) { body.focus(); body.scrollIntoView({ block: "center" }); event.preventDefault(); }
+      } else if (key === "j" || key === "k") {
+        moveTimeline(key === "j" ? 1 : -1); event.preventDefault();
+      } else if (key === "u") {
+        var up = $("[data-shortcut-up]");
+        if (up) { window.location.href = up.getAttribute("href"); event.preventDefault(); }
+      }
+    }
+  });
+
+  if (window.location.hash === "#q") {
+    document.addEventListener("DOMContentLoaded", function () { var s = $("[data-shortcut-search]"); if (s) s.focus(); });
+  }
+
+  // --- bulk bar ----------------------------------------------------------------------------------
+  function updateBulk() {
+    var checked = $all(".row-check:checked").length;
+    var count = $("#bulk-count");
+    if (count) count.textContent = checked ? checked + " selected" : "Select incidents for a bulk action";
+    var apply = $("#bulk-apply");
+    if (apply) apply.disabled = checked === 0;
+  }
+  function showBulkFields() {
+    var action = $("#bulk-action");
+    if (!action) return;
+    $all(".bulk-fields").forEach(function (span) { span.hidden = span.getAttribute("data-for") !== action.value; });
+  }
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.id === "select-all") {
+      $all(".row-check").forEach(function (box) { box.checked = target.checked; });
+      updateBulk();
+    } else if (target.classList.contains("row-check")) {
+      updateBulk();
+    } else if (target.id === "bulk-action") {
+      showBulkFields();
+    } else if (target.hasAttribute("data-harm-toggle")) {
+      toggleHarm(target);
+    } else if (target.closest && target.closest("#queue-filters") && target.tagName === "SELECT") {
+      target.form.requestSubmit();
+    }
+  });
+
+  // Polling must never wipe what the agent is doing: skip a refresh while rows are ticked or focus is inside.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-poll")) return;
+    if ($all(".row-check:checked").length || (document.activeElement && elt.contains(document.activeElement) && document.activeElement.tagName === "INPUT")) {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function () { restoreSelection(); updateBulk(); });
+
+  // --- report form: the patient-impact level only for medical incidents --------------------------
+  function toggleHarm(select) {
+    var group = $("#harm-level-group");
+    if (!group || !select) return;
+    var option = select.options[select.selectedIndex];
+    group.hidden = !(option && option.getAttribute("data-medical") === "1");
+  }
+
+  // --- copy buttons -------------------------------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var field = $(button.getAttribute("data-copy"));
+    if (!field) return;
+    field.select();
+    if (navigator.clipboard) navigator.clipboard.writeText(field.value).catch(function () {});
+    button.textContent = "Copied";
+  });
+
+  // Whole queue rows are clickable (the link inside stays the keyboard and screen-reader target).
+  document.addEventListener("click", function (event) {
+    var row = event.target.closest && event.target.closest(".queue-row");
+    if (!row || event.target.closest("a, input, button, label")) return;
+    window.location.href = row.getAttribute("data-href");
+  });
+
+  // Blank filters stay out of the URL, so that a shared or saved queue link reads well.
+  document.addEventListener("submit", function (event) {
+    if (event.target.id !== "queue-filters") return;
+    $all("input, select", event.target).forEach(function (field) { if (!field.value) field.disabled = true; });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    showBulkFields();
+    updateBulk();
+    toggleHarm($("[data-harm-toggle]"));
+  });
+})();

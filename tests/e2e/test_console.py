@@ -1,0 +1,245 @@
+"""An agent and a reporter in real browsers: the whole life of an incident, conflicts, XSS and shortcuts."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Browser, Page, expect
+
+from incidents import lifecycle, services
+from incidents.models import Incident, Membership
+from tests.factories import CategoryFactory, TeamFactory, domain, incident_in
+
+from .conftest import e2e, fresh_user, sign_in
+
+pytestmark = e2e
+S = Incident.State
+
+
+def _desk():
+    desk = TeamFactory(slug="service-desk", name="Service desk", domains=["it_service"])
+    network = TeamFactory(slug="network-ops", name="Network operations", tier=2, domains=["it_service"])
+    agent = fresh_user("alex", first_name="Alex", last_name="Agent")
+    Membership.objects.create(team=desk, user=agent)
+    Membership.objects.create(team=network, user=fresh_user("sam", first_name="Sam"))
+    CategoryFactory(slug="vpn", name="VPN", default_team=desk)
+    return desk, network, agent
+
+
+def test_incident_from_report_to_closed_report(
+    live_server, page: Page, browser: Browser, console_errors, shoot
+):
+    _desk()
+    incident = services.create_incident(
+        title="VPN drops every ten minutes", description="Since **9:00**.", reporter_email="pat@example.org"
+    )
+    services.create_incident(title="Printer jams on floor 2", reporter_email="kim@example.org")
+    ref = incident.reference
+
+    # the agent signs in through the form and lands on the queue
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("alex")
+    page.get_by_label("Password").fill("pw-e2e-2026-long")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Queue")).to_be_visible()
+    expect(page.locator("#attention-unclassified .attention-count")).to_have_text("2")
+    shoot(page, "10-queue")
+
+    page.get_by_label("Search").fill("VPN")
+    page.get_by_label("Search").press("Enter")
+    expect(page.locator(".queue-row")).to_have_count(1)
+    page.get_by_role("link", name=f"{ref} VPN drops every ten minutes").click()
+    expect(page.locator("#incident-title")).to_have_text("VPN drops every ten minutes")
+
+    # classify: exactly the inputs of SPEC section 2
+    page.locator("#action-classify").click()
+    form = page.locator('details[data-action="classify"]')
+    form.get_by_label("Domain").select_option(label="IT service")
+    form.get_by_label("Category").select_option(label="VPN (vpn)")
+    form.get_by_role("combobox", name=re.compile(r"^Impact")).select_option(
+        label="A department or many users"
+    )
+    form.get_by_role("combobox", name=re.compile(r"^Urgency")).select_option(label="High")
+    form.get_by_label("Team").select_option(label="Service desk")
+    shoot(page, "11-classify-form")
+    form.get_by_role("button", name="Classify").click()
+    expect(page.get_by_text(f"{ref}: Classify done.")).to_be_visible()
+    expect(page.locator("header .state-badge")).to_have_text("Classified")
+    expect(page.locator("header [title='Priority 2']")).to_have_text("P2")
+
+    page.locator("#action-acknowledge").click()
+    expect(page.locator("header .state-badge")).to_have_text("Responding")
+
+    page.locator("#comment-form textarea").fill("Vendor ticket **4711** opened (internal)")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#comment-preview strong")).to_have_text("4711")
+    page.get_by_role("button", name="Add comment").click()
+    expect(page.locator(".timeline-internal.kind-comment")).to_contain_text("Vendor ticket 4711")
+    page.locator("#comment-form textarea").fill("We are restarting the VPN concentrator.")
+    page.get_by_label("Public reply (the reporter sees it)").check()
+    page.get_by_role("button", name="Add comment").click()
+    expect(page.locator(".timeline-public.kind-comment")).to_contain_text("restarting the VPN concentrator")
+
+    page.locator("#action-escalate").click()
+    form = page.locator('details[data-action="escalate"]')
+    form.get_by_label("To team").select_option(label="Network operations")
+    form.get_by_label("Reason").fill("Needs the network team")
+    form.get_by_role("button", name="Escalate").click()
+    expect(page.locator("header .state-badge")).to_have_text("Escalated")
+
+    page.locator("#action-resolve").click()
+    form = page.locator('details[data-action="resolve"]')
+    form.get_by_label("Resolution summary").fill("Concentrator firmware restarted; tunnels stable.")
+    form.get_by_role("button", name="Resolve").click()
+    expect(page.locator("header .state-badge")).to_have_text("Resolved")
+    shoot(page, "12-incident-resolved")
+
+    # the reporter, with only the link: the public reply, never the internal note; then confirms
+    reporter_context = browser.new_context()
+    reporter = reporter_context.new_page()
+    reporter_errors: list[str] = []
+    reporter.on("console", lambda m: reporter_errors.append(m.text) if m.type == "error" else None)
+    try:
+        reporter.goto(f"{live_server.url}/track/{incident.tracking_token}/")
+        expect(reporter.locator("#timeline")).to_contain_text("restarting the VPN concentrator")
+        expect(reporter.locator("body")).not_to_contain_text("4711")
+        expect(reporter.locator(".state-badge")).to_have_text("Fixed - please confirm")
+        shoot(reporter, "13-reporter-resolved")
+        reporter.get_by_role("button", name="This fixed it").click()
+        expect(reporter.locator("#confirmed-note")).to_be_visible()
+
+        page.reload()
+        expect(page.locator("#timeline")).to_contain_text("The reporter confirmed that this fixed it.")
+        page.locator("#action-close").click()
+        form = page.locator('details[data-action="close"]')
+        form.get_by_label("Cause").fill("A memory leak in the concentrator firmware.")
+        form.get_by_label("Measures taken").fill("Firmware upgraded to 9.2; memory alarm added.")
+        form.get_by_label("Resolution code").select_option(label="Fixed")
+        form.get_by_role("button", name="Close").click()
+        expect(page.locator("header .state-badge")).to_have_text("Closed")
+        expect(page.get_by_text("No action is possible")).to_be_visible()
+
+        reporter.reload()
+        report = reporter.locator("#incident-report")
+        expect(report).to_contain_text("A memory leak in the concentrator firmware.")
+        expect(report).to_contain_text("Firmware upgraded to 9.2")
+        reporter.get_by_role("button", name="5 of 5").click()
+        expect(reporter.locator("#rating-note")).to_have_text("You rated this 5 of 5. Thank you.")
+        shoot(reporter, "14-reporter-report")
+    finally:
+        reporter_context.close()
+    incident.refresh_from_db()
+    assert incident.state == S.CLOSED
+    assert incident.escalation_level == 1
+    assert incident.rating.score == 5
+    assert console_errors == []
+    assert reporter_errors == []
+
+
+def test_refused_action_and_stale_edit_show_clear_messages(live_server, page: Page, browser: Browser, shoot):
+    _, _, agent = _desk()
+    incident = incident_in(S.RESOLVED, reporter_email="pat@example.org")
+    sign_in(page.context, live_server, agent)
+
+    # the reporter's page is open on "resolved" while the desk closes the incident
+    reporter_context = browser.new_context()
+    try:
+        reporter = reporter_context.new_page()
+        reporter.goto(f"{live_server.url}/track/{incident.tracking_token}/")
+        closer = Membership.objects.filter(team=incident.team).first().user
+        lifecycle.close_incident(incident, actor=closer, cause="c", measures="m", resolution_code="fixed")
+        reporter.get_by_text("Still broken").click()
+        reporter.get_by_label("What is still wrong").fill("It dropped again")
+        reporter.get_by_role("button", name="Reopen the incident").click()
+        expect(reporter.locator("#action-error")).to_have_text(
+            "Cannot reopen an incident that is closed. No action is allowed in this state."
+        )
+    finally:
+        reporter_context.close()
+
+    # two agents edit the same incident: the second sees a conflict with a reload, and nothing is lost
+    other = services.create_incident(title="Mail delayed", reporter_email="kim@example.org")
+    page.goto(f"{live_server.url}/desk/incidents/{other.reference}/")
+    services.edit_incident(other, actor=agent, version=other.version, title="Mail delayed by an hour")
+    page.get_by_text("Edit details").click()
+    page.locator("#edit").get_by_label("Title").fill("Mail delayed (mine)")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#conflict")).to_contain_text("Someone else changed this incident.")
+    expect(page.locator("#conflict")).to_contain_text("you sent version 1, it is now at version 2")
+    shoot(page, "15-conflict")
+    page.locator("#conflict").get_by_role("link", name="Reload").click()
+    expect(page.locator("#incident-title")).to_have_text("Mail delayed by an hour")
+
+
+def test_stored_xss_never_runs_and_csp_is_sent(live_server, page: Page, console_errors):
+    _, _, agent = _desk()
+    payload = '<script>alert("t")</script><img src=x onerror="alert(\'i\')">'
+    incident = services.create_incident(
+        title=f"XSS {payload}", description=f"**d** {payload}", reporter_email="x@example.org"
+    )
+    services.add_comment(incident, author=agent, body=f"c {payload}", public=True)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page.context, live_server, agent)
+    for path in ("/desk/", f"/desk/incidents/{incident.reference}/", f"/track/{incident.tracking_token}/"):
+        response = page.goto(live_server.url + path)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        expect(page.locator("body")).to_contain_text("XSS")
+        page.wait_for_timeout(200)
+    assert dialogs == []
+    # the blocked <img onerror> is the only console noise allowed: a broken image, never a script
+    assert not [e for e in console_errors if "Content Security Policy" in e or "alert" in e]
+
+
+def test_keyboard_shortcuts(live_server, page: Page, console_errors, shoot):
+    desk, _, agent = _desk()
+    first = services.create_incident(title="First", reporter_email="a@example.org")
+    second = services.create_incident(title="Second", reporter_email="b@example.org")
+    category = CategoryFactory(slug="vpn")
+    lifecycle.classify_incident(
+        first, actor=agent, domain=domain("it_service"), category=category, impact=3, urgency=3, team=desk
+    )
+    sign_in(page.context, live_server, agent)
+    page.goto(f"{live_server.url}/desk/?sort=newest")
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_be_visible()
+    shoot(page, "16-shortcuts-help", full_page=False)
+    page.keyboard.press("Escape")
+    expect(page.locator("#shortcuts")).to_be_hidden()
+    page.keyboard.press("/")
+    expect(page.locator("#q")).to_be_focused()
+    page.locator("#q").press("Escape")
+    page.keyboard.press("j")
+    expect(page.locator(f'.queue-row[data-ref="{second.reference}"]')).to_have_class("queue-row is-selected")
+    page.keyboard.press("j")
+    expect(page.locator(f'.queue-row[data-ref="{first.reference}"]')).to_have_class("queue-row is-selected")
+    page.keyboard.press("k")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page.locator("#incident-title")).to_have_text("First")
+    page.keyboard.press("c")
+    expect(page.locator("#comment-form textarea")).to_be_focused()
+    page.locator("#comment-form textarea").press("Escape")
+    page.keyboard.press("a")
+    expect(page.locator("header .state-badge")).to_have_text("Responding")
+    page.keyboard.press("u")
+    expect(page.get_by_role("heading", name="Queue")).to_be_visible()
+    assert console_errors == []
+
+
+def test_queue_on_a_phone(live_server, browser: Browser, shoot):
+    _, _, agent = _desk()
+    for i in range(3):
+        services.create_incident(
+            title=f"Incident number {i} with a long title", reporter_email="a@example.org"
+        )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        sign_in(context, live_server, agent)
+        page = context.new_page()
+        page.goto(f"{live_server.url}/desk/")
+        expect(page.locator(".queue-row")).to_have_count(3)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shoot(page, "17-queue-phone")
+    finally:
+        context.close()

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+
+import pytest
+import time_machine
+from django.core import mail
+
+from escalation.delivery import deliver, sign
+from escalation.engine import republish, sweep
+from escalation.models import EscalationPolicy, EscalationStep, Notification, WebhookEndpoint
+from incidents.models import Membership
+from tests.escalation.receiver import Receiver
+from tests.factories import TeamFactory, UserFactory, classified
+
+pytestmark = pytest.mark.django_db
+T0 = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
+
+
+def policy_with(team, **step):
+    policy = EscalationPolicy.objects.create(slug=f"p-{team.slug}", name="P", team=team)
+    EscalationStep.objects.create(
+        policy=policy, position=1, trigger="unacknowledged", delay_minutes=1, **step
+    )
+
+
+def due_notifications():
+    return list(Notification.objects.filter(state="pending").values_list("pk", flat=True))
+
+
+def test_email_carries_the_key_as_message_id_and_is_marked_sent_once():
+    team = TeamFactory()
+    policy_with(team, notify_email="oncall@example.org")
+    with time_machine.travel(T0, tick=False):
+        incident, _ = classified(team=team)
+    sweep(now=T0 + dt.timedelta(minutes=1))
+    (pk,) = due_notifications()
+    assert deliver(pk) == "sent"
+    assert deliver(pk) == "skipped"  # a redelivered task
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    row = Notification.objects.get(pk=pk)
+    assert row.key in message.extra_headers["Message-ID"]
+    assert message.extra_headers["X-IncidentDesk-Reference"] == incident.reference
+    assert incident.reference in message.subject
+    assert row.state == "sent"
+
+
+def test_webhook_is_signed_and_verifiable():
+    with Receiver() as receiver:
+        hook = WebhookEndpoint.objects.create(slug="ops", name="Ops", url=receiver.url)
+        team = TeamFactory()
+        policy_with(team, notify_webhook=hook)
+        with time_machine.travel(T0, tick=False):
+            incident, _ = classified(team=team)
+        sweep(now=T0 + dt.timedelta(minutes=1))
+        (pk,) = due_notifications()
+        assert deliver(pk) == "sent"
+    (request,) = receiver.requests
+    headers = request["headers"]
+    message_id, timestamp = headers["X-IncidentDesk-Id"], headers["X-IncidentDesk-Timestamp"]
+    expected = hmac.new(
+        hook.secret.encode(), f"{message_id}.{timestamp}.".encode() + request["body"], hashlib.sha256
+    )
+    assert headers["X-IncidentDesk-Signature"] == f"v1={expected.hexdigest()}"
+    assert headers["Idempotency-Key"] == message_id
+    assert request["json"]["incident"]["reference"] == incident.reference
+    assert sign("other", message_id, int(timestamp), request["body"]) != headers["X-IncidentDesk-Signature"]
+
+
+def test_a_failing_receiver_is_retried_with_backoff_then_dead(settings):
+    settings.NOTIFICATION_BACKOFF_SECONDS = [0, 0]
+    with Receiver() as receiver:
+        receiver.fail_with = 503
+        hook = WebhookEndpoint.objects.create(slug="ops", name="Ops", url=receiver.url)
+        team = TeamFactory()
+        policy_with(team, notify_webhook=hook)
+        with time_machine.travel(T0, tick=False):
+            incident, _ = classified(team=team)
+        sweep(now=T0 + dt.timedelta(minutes=1))
+        (pk,) = due_notifications()
+        assert deliver(pk) == "retry"
+        row = Notification.objects.get(pk=pk)
+        assert (row.state, row.attempts, row.last_error) == ("pending", 1, "RuntimeError: HTTP 503")
+        assert pk in republish()  # the sweep prompts it again
+        receiver.fail_with = None
+        assert deliver(pk) == "sent"
+        assert len(receiver.requests) == 1
+
+        receiver.fail_with = 500
+        Notification.objects.filter(pk=pk).update(state="pending", attempts=0)
+        assert [deliver(pk) for _ in range(3)] == ["retry", "retry", "dead"]
+    assert Notification.objects.get(pk=pk).state == "dead"
+    assert incident.timeline.filter(kind="escalation", action="notification_dead").exists()
+
+
+def test_backoff_waits_before_the_next_attempt(settings):
+    settings.NOTIFICATION_BACKOFF_SECONDS = [3600]
+    with Receiver() as receiver:
+        receiver.fail_with = 503
+        hook = WebhookEndpoint.objects.create(slug="ops", name="Ops", url=receiver.url)
+        team = TeamFactory()
+        policy_with(team, notify_webhook=hook)
+        with time_machine.travel(T0, tick=False):
+            classified(team=team)
+        sweep(now=T0 + dt.timedelta(minutes=1))
+        (pk,) = due_notifications()
+        assert deliver(pk) == "retry"
+        assert deliver(pk) == "skipped"  # not due for an hour
+        assert pk not in republish()
+
+
+@pytest.mark.parametrize("domain_slug", ["security", "medical"])
+def test_restricted_content_never_reaches_outsiders(domain_slug):
+    team = TeamFactory(domains=[domain_slug], email="team@example.org")
+    insider = UserFactory(email="insider@example.org")
+    outsider = UserFactory(email="outsider@example.org")
+    Membership.objects.create(team=team, user=insider)
+    policy_with(team, notify_team=team, notify_user=outsider, notify_email="external@example.org")
+    with time_machine.travel(T0, tick=False):
+        incident, _ = classified(
+            team=team, domain_slug=domain_slug, title="Patient Jane Roe got the wrong dose"
+        )
+    sweep(now=T0 + dt.timedelta(minutes=1))
+    rows = {n.recipient: n for n in Notification.objects.filter(incident=incident, event="escalation_step")}
+    assert "outsider@example.org" not in rows  # cannot see the incident: not told
+    assert "Jane Roe" in rows["insider@example.org"].subject
+    for address in ("external@example.org", "team@example.org"):
+        assert "Jane Roe" not in rows[address].subject + rows[address].body + str(rows[address].payload)
+        assert incident.reference in rows[address].subject

@@ -1,0 +1,514 @@
+"""The web interface through Django's test client: reporter form and portal, console, teams, sign-in."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from incidents import lifecycle, services
+from incidents.models import Incident, SatisfactionRating, SavedQueueView
+from tests.factories import CategoryFactory, TeamFactory, UserFactory, agent, domain, incident_in, report
+
+pytestmark = pytest.mark.django_db
+S = Incident.State
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """The report rate limit counts in the cache, which outlives a test."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def desk(client):
+    """A signed-in agent of a team handling IT service incidents."""
+    team = TeamFactory(domains=["it_service"])
+    user = agent(team, first_name="Alex", last_name="Agent")
+    client.force_login(user)
+    client.user = user
+    client.team = team
+    return client
+
+
+def test_home_sends_each_kind_of_user_to_their_start(client):
+    assert b"Report an incident" in client.get("/").content
+    client.force_login(UserFactory())
+    assert client.get("/")["Location"] == reverse("web:my_incidents")
+    client.force_login(agent())
+    assert client.get("/")["Location"] == reverse("web:queue")
+
+
+# --- the report form ----------------------------------------------------------------------------
+
+
+def test_anonymous_report_gives_reference_and_tracking_link_by_page_and_mail(
+    client, attachment_dir, django_capture_on_commit_callbacks
+):
+    category = CategoryFactory(slug="vpn")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/report/",
+            {
+                "title": "VPN is down",
+                "description": "Since **9:00**",
+                "domain": category.domain_id,
+                "category": category.pk,
+                "outcome": "no_harm",
+                "affected": "2",
+                "urgency": "1",
+                "reporter_email": "pat@example.org",
+                "attachment": SimpleUploadedFile("trace.txt", b"ping timeout\n"),
+            },
+        )
+    incident = Incident.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("web:report_done", args=[incident.tracking_token])
+    assert (incident.channel, incident.impact, incident.urgency, incident.priority) == ("web", 2, 1, 2)
+    assert incident.reporter is None
+    assert incident.reporter_email == "pat@example.org"
+    assert incident.category == category
+    assert incident.attachments.count() == 1
+    assert len(incident.tracking_token) >= 43  # 256 bits, url-safe
+    page = client.get(response["Location"]).content.decode()
+    assert incident.reference in page
+    assert f"/track/{incident.tracking_token}/" in page
+    assert len(mail.outbox) == 1
+    assert f"/track/{incident.tracking_token}/" in mail.outbox[0].body
+    assert incident.timeline.filter(kind="notification", data__event="received").exists()
+
+
+def test_signed_in_report_needs_no_email_and_is_theirs(client):
+    user = UserFactory()
+    client.force_login(user)
+    assert b"reporter_email" not in client.get("/report/").content
+    response = client.post("/report/", {"title": "Printer on fire", "confidential": "on"})
+    assert response.status_code == 302
+    incident = Incident.objects.get()
+    assert incident.reporter == user
+    assert incident.confidential
+
+
+def test_anonymous_report_without_email_is_refused_with_the_field_marked(client):
+    response = client.post("/report/", {"title": "Something"})
+    assert response.status_code == 400
+    assert 'id="id_reporter_email_error"' in response.content.decode()
+    assert not Incident.objects.exists()
+
+
+def test_honeypot_and_rate_limit_refuse_reports(client, settings):
+    assert (
+        client.post(
+            "/report/", {"title": "x", "reporter_email": "a@example.org", "website": "spam"}
+        ).status_code
+        == 400
+    )
+    settings.WEB_REPORT_RATE = "2/hour"
+    codes = [
+        client.post("/report/", {"title": "x", "reporter_email": "a@example.org"}).status_code
+        for _ in range(3)
+    ]
+    assert codes == [302, 302, 429]
+    assert Incident.objects.count() == 2
+
+
+def test_category_options_follow_the_domain(client):
+    CategoryFactory(slug="vpn")
+    CategoryFactory(slug="malware", domain=domain("security"))
+    html = client.get("/report/categories/", {"domain": domain("security").pk}).content.decode()
+    assert "malware" in html
+    assert "vpn" not in html
+
+
+def test_a_category_of_another_domain_is_refused(client):
+    category = CategoryFactory(slug="vpn")
+    response = client.post(
+        "/report/",
+        {
+            "title": "x",
+            "reporter_email": "a@example.org",
+            "domain": domain("security").pk,
+            "category": category.pk,
+        },
+    )
+    assert response.status_code == 400
+    assert not Incident.objects.exists()
+
+
+# --- the reporter's pages -----------------------------------------------------------------------
+
+
+def test_tracking_page_shows_public_entries_only(client):
+    incident = incident_in(S.RESPONDING, reporter_email="pat@example.org")
+    responder = agent(incident.team)
+    services.add_comment(incident, author=responder, body="We are on it", public=True)
+    services.add_comment(incident, author=responder, body="Vendor ticket 4711, secret", public=False)
+    page = client.get(f"/track/{incident.tracking_token}/").content.decode()
+    assert "We are on it" in page
+    assert "secret" not in page
+    assert "Someone is working on it" in page
+    assert client.get("/track/short/").status_code == 404
+    assert client.get("/track/" + "x" * 43 + "/").status_code == 404
+
+
+def test_reporter_replies_and_attaches_through_the_link(client, attachment_dir):
+    incident = report(reporter_email="pat@example.org")
+    token = incident.tracking_token
+    assert client.post(f"/track/{token}/reply/", {"body": "More detail"}).status_code == 302
+    assert (
+        client.post(f"/track/{token}/attach/", {"file": SimpleUploadedFile("a.txt", b"hello")}).status_code
+        == 302
+    )
+    comment = incident.comments.get()
+    assert comment.public
+    assert comment.author is None
+    assert comment.body == "More detail"
+    assert incident.attachments.get().public
+    refused = client.post(f"/track/{token}/attach/", {"file": SimpleUploadedFile("a.exe", b"MZ...")})
+    assert refused.status_code == 400
+    assert b"not accepted" in refused.content
+
+
+def test_reporter_confirms_or_reopens_a_resolved_incident(client):
+    incident = incident_in(S.RESOLVED, reporter_email="pat@example.org")
+    token = incident.tracking_token
+    assert b"This fixed it" in client.get(f"/track/{token}/").content
+    client.post(f"/track/{token}/confirm/")
+    assert b"You confirmed the fix" in client.get(f"/track/{token}/").content
+    assert client.post(f"/track/{token}/reopen/", {"reason": "Down again"}).status_code == 302
+    incident.refresh_from_db()
+    assert incident.state == S.RESPONDING
+    assert incident.reopen_count == 1
+    again = client.post(f"/track/{token}/reopen/", {"reason": "Down again"})
+    assert again.status_code == 409
+    assert b"Cannot reopen an incident that is responding" in again.content
+
+
+def test_closed_incident_shows_the_report_and_takes_one_click_rating(client):
+    incident = incident_in(S.CLOSED, reporter_email="pat@example.org")
+    page = client.get(f"/track/{incident.tracking_token}/").content.decode()
+    assert "Memory leak in firmware" in page
+    assert "Firmware upgraded" in page
+    client.post(f"/track/{incident.tracking_token}/rate/", {"score": "2"})
+    client.post(f"/track/{incident.tracking_token}/rate/", {"score": "5"})
+    assert SatisfactionRating.objects.get(incident=incident).score == 5
+    assert client.post(f"/track/{incident.tracking_token}/rate/", {"score": "9"}).status_code == 400
+
+
+def test_my_incidents_lists_only_my_own(client):
+    me, other = UserFactory(), UserFactory()
+    mine = report(reporter=me, title="Mine")
+    report(reporter=other, title="Theirs")
+    client.force_login(me)
+    page = client.get("/my/").content.decode()
+    assert mine.reference in page
+    assert "Theirs" not in page
+
+
+# --- the queue ----------------------------------------------------------------------------------
+
+
+def test_queue_is_for_responders_only(client):
+    assert client.get("/desk/")["Location"].startswith(reverse("login"))
+    client.force_login(UserFactory())
+    assert client.get("/desk/").status_code == 404
+
+
+def test_queue_shows_only_visible_open_incidents_and_filters(desk):
+    vpn = report(title="VPN drops", domain=domain("it_service"))
+    printer = report(title="Printer jams", domain=domain("it_service"))
+    secret = report(title="Phishing wave", domain=domain("security"))
+    closed = incident_in(S.CLOSED)
+    page = desk.get("/desk/").content.decode()
+    assert vpn.reference in page
+    assert printer.reference in page
+    assert secret.reference not in page
+    assert closed.reference not in page
+    page = desk.get("/desk/", {"q": "printer"}).content.decode()
+    assert printer.reference in page
+    assert vpn.reference not in page
+    page = desk.get("/desk/", {"state": "closed"}).content.decode()
+    assert closed.reference in page
+    assert vpn.reference not in page
+    page = desk.get("/desk/", {"state": "nonsense"}).content.decode()
+    assert "were not understood" in page
+
+
+def test_queue_pages_with_a_keyset_cursor(desk, monkeypatch):
+    monkeypatch.setattr("incidents.views.PAGE_SIZE", 2)
+    made = [report(title=f"Incident {i}", domain=domain("it_service")) for i in range(5)]
+    for sort, expected in [("newest", made[::-1]), ("oldest", made)]:
+        seen, query = [], {"sort": sort}
+        while True:
+            response = desk.get("/desk/", query)
+            seen += re.findall(r'data-ref="(INC-\d+)"', response.content.decode())
+            match = re.search(r'href="\?([^"]*cursor[^"]*)" rel="next"', response.content.decode())
+            if not match:
+                break
+            query = dict(pair.split("=", 1) for pair in match.group(1).replace("&amp;", "&").split("&"))
+        assert seen == [i.reference for i in expected]
+
+
+def test_priority_sort_puts_p1_first_and_unprioritised_last(desk, monkeypatch):
+    monkeypatch.setattr("incidents.views.PAGE_SIZE", 1)
+    low = report(title="low", impact=3, urgency=3)
+    none = report(title="none")
+    high = report(title="high", impact=1, urgency=1)
+    seen, query = [], {"sort": "priority"}
+    for _ in range(5):
+        body = desk.get("/desk/", query).content.decode()
+        seen += re.findall(r'data-ref="(INC-\d+)"', body)
+        match = re.search(r'cursor=([^"&]+)"? ?[^>]*rel="next"', body)
+        if not match:
+            break
+        query = {"sort": "priority", "cursor": match.group(1)}
+    assert seen == [high.reference, low.reference, none.reference]
+
+
+def test_queue_poll_returns_the_results_fragment(desk):
+    report(title="VPN drops")
+    response = desk.get("/desk/", {"q": "vpn"}, headers={"HX-Request": "true", "HX-Target": "queue-results"})
+    html = response.content.decode()
+    assert html.startswith('<div id="queue-results"')
+    assert '<nav class="navbar' not in html
+    assert "q=vpn" in html  # the next poll keeps the filters
+
+
+def test_presets_and_saved_views(desk):
+    mine = incident_in(S.RESPONDING)
+    lifecycle.acknowledge_incident(
+        lifecycle.escalate_incident(mine, actor=agent(mine.team), team=desk.team, reason="ours"),
+        actor=desk.user,
+    )
+    other = incident_in(S.RESPONDING)
+    page = desk.get("/desk/", {"assignee": "me", "open": "1"}).content.decode()
+    assert mine.reference in page
+    assert other.reference not in page
+    desk.post("/desk/views/", {"name": "Mine", "query": "assignee=me&open=1"})
+    view = SavedQueueView.objects.get(user=desk.user)
+    assert view.name == "Mine"
+    assert "Mine" in desk.get("/desk/").content.decode()
+    assert desk.post(f"/desk/views/{view.pk}/delete/").status_code == 302
+    assert not SavedQueueView.objects.exists()
+
+
+def test_bulk_actions_go_through_the_lifecycle_and_list_refusals(desk):
+    a = report(title="a", domain=domain("it_service"))
+    b = incident_in(S.CLOSED)
+    category = CategoryFactory(slug="mail")
+    response = desk.post(
+        "/desk/bulk/",
+        {
+            "bulk_action": "classify",
+            "ids": [a.pk, b.pk],
+            "domain": category.domain_id,
+            "category": category.pk,
+            "impact": "1",
+            "urgency": "2",
+            "team": desk.team.pk,
+            "query": "open=1",
+        },
+        follow=True,
+    )
+    a.refresh_from_db()
+    assert a.state == S.CLASSIFIED
+    assert a.priority == 2
+    assert a.team == desk.team
+    page = response.content.decode()
+    assert f"{b.reference}: Cannot classify an incident that is closed" in page
+    desk.post("/desk/bulk/", {"bulk_action": "assign", "ids": [a.pk]})
+    a.refresh_from_db()
+    assert a.state == S.RESPONDING
+    assert a.assignee == desk.user
+    desk.post("/desk/bulk/", {"bulk_action": "cancel", "ids": [a.pk], "cancel_reason": "duplicate"})
+    a.refresh_from_db()
+    assert a.state == S.CANCELLED
+
+
+def test_bulk_cannot_touch_invisible_incidents(desk):
+    secret = report(title="Phishing", domain=domain("security"))
+    desk.post("/desk/bulk/", {"bulk_action": "cancel", "ids": [secret.pk], "cancel_reason": "spam"})
+    secret.refresh_from_db()
+    assert secret.state == S.RECEIVED
+
+
+def test_queue_query_count_is_constant(desk):
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert desk.get("/desk/").status_code == 200
+        return len(ctx.captured_queries)
+
+    def make(n: int) -> None:
+        for i in range(n):
+            if i % 5 == 0:
+                incident_in(S.ESCALATED, reporter=UserFactory())
+            else:
+                report(title=f"i{i}", confidential=i % 2 == 0, domain=domain("it_service"))
+
+    make(5)
+    small = count()
+    make(45)
+    assert count() == small
+    # session, user, roles, permission, page, 2 attention counts, saved views, filter and bulk choices
+    assert small <= 18
+
+
+# --- the incident page --------------------------------------------------------------------------
+
+
+def test_incident_page_404_outside_visibility(desk):
+    secret = report(title="Phishing", domain=domain("security"))
+    assert desk.get(f"/desk/incidents/{secret.reference}/").status_code == 404
+    assert desk.get("/desk/incidents/INC-999999/").status_code == 404
+    assert (
+        desk.post(f"/desk/incidents/{secret.reference}/cancel/", {"cancel-reason": "spam"}).status_code == 404
+    )
+
+
+def test_incident_page_offers_only_the_allowed_actions(desk):
+    incident = report(title="VPN", domain=domain("it_service"))
+    page = desk.get(f"/desk/incidents/{incident.reference}/").content.decode()
+    assert 'data-action="classify"' in page
+    assert 'data-action="cancel"' in page
+    assert 'data-action="resolve"' not in page
+    assert 'data-action="acknowledge"' not in page
+
+
+def test_classify_acknowledge_resolve_close_from_the_console(desk):
+    incident = report(title="VPN", domain=domain("it_service"))
+    category = CategoryFactory(slug="vpn")
+    url = f"/desk/incidents/{incident.reference}/"
+    response = desk.post(
+        url + "classify/",
+        {
+            "classify-version": incident.version,
+            "classify-domain": category.domain_id,
+            "classify-category": category.pk,
+            "classify-impact": "2",
+            "classify-urgency": "1",
+            "classify-team": desk.team.pk,
+        },
+    )
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    desk.post(url + "acknowledge/", {"acknowledge-version": incident.version})
+    desk.post(url + "resolve/", {"resolve-summary": "Restarted"})
+    desk.post(
+        url + "close/", {"close-cause": "Leak", "close-measures": "Patched", "close-resolution_code": "fixed"}
+    )
+    incident.refresh_from_db()
+    assert incident.state == S.CLOSED
+    assert incident.assignee == desk.user
+    assert incident.priority == 2
+
+
+def test_missing_inputs_are_shown_on_the_action_form(desk):
+    incident = incident_in(S.RESPONDING)
+    client_team_member = agent(incident.team)
+    desk.force_login(client_team_member)
+    response = desk.post(f"/desk/incidents/{incident.reference}/resolve/", {"resolve-summary": ""})
+    assert response.status_code == 400
+    assert 'id="id_resolve-summary_error"' in response.content.decode()
+
+
+def test_refused_action_shows_the_api_message(desk):
+    incident = incident_in(S.CLOSED)
+    response = desk.post(f"/desk/incidents/{incident.reference}/resolve/", {"resolve-summary": "again"})
+    api = desk.post(
+        f"/api/v1/incidents/{incident.reference}/resolve/",
+        {"summary": "again"},
+        content_type="application/json",
+    )
+    assert response.status_code == api.status_code == 409
+    assert api.json()["detail"] in response.content.decode()
+
+
+def test_stale_version_is_a_conflict_with_reload(desk):
+    incident = report(title="Old title", domain=domain("it_service"))
+    url = f"/desk/incidents/{incident.reference}/edit/"
+    assert desk.post(url, {"version": 1, "title": "First"}).status_code == 302
+    response = desk.post(url, {"version": 1, "title": "Second"})
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert 'id="conflict"' in html
+    assert "changed by someone else" in html
+    assert "Reload" in html
+    incident.refresh_from_db()
+    assert incident.title == "First"
+    ack = desk.post(
+        f"/desk/incidents/{incident.reference}/cancel/", {"cancel-version": 1, "cancel-reason": "spam"}
+    )
+    assert ack.status_code == 409
+    assert b'id="conflict"' in ack.content
+
+
+def test_internal_and_public_comments_look_different(desk):
+    incident = report(title="VPN", domain=domain("it_service"))
+    url = f"/desk/incidents/{incident.reference}/"
+    desk.post(url + "comment/", {"body": "internal **note**", "public": "0"})
+    desk.post(url + "comment/", {"body": "public reply", "public": "1"})
+    page = desk.get(url).content.decode()
+    assert re.search(r'timeline-internal kind-comment".*?internal <strong>note</strong>', page, re.S)
+    assert re.search(r'timeline-public kind-comment".*?public reply', page, re.S)
+
+
+def test_stored_xss_is_escaped_or_sanitised(desk):
+    payload = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    incident = report(title=payload, description=payload, domain=domain("it_service"))
+    services.add_comment(incident, author=desk.user, body=payload, public=True)
+    for url in (f"/desk/incidents/{incident.reference}/", "/desk/", f"/track/{incident.tracking_token}/"):
+        html = desk.get(url).content.decode()
+        assert "<script>alert" not in html
+        assert not re.search(r"<img[^>]*onerror", html)
+    preview = desk.post("/desk/preview/", {"body": payload}).content.decode()
+    assert "<script" not in preview
+    assert "onerror" not in preview
+
+
+def test_pages_carry_a_content_security_policy(client):
+    csp = client.get("/report/")["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+
+
+def test_incident_page_query_count_is_constant(desk):
+    incident = incident_in(S.RESPONDING)
+    desk.force_login(agent(incident.team))
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert desk.get(f"/desk/incidents/{incident.reference}/").status_code == 200
+        return len(ctx.captured_queries)
+
+    small = count()
+    for i in range(10):
+        services.add_comment(incident, author=incident.assignee, body=f"c{i}", public=bool(i % 2))
+    assert count() == small
+
+
+# --- teams and sign-in --------------------------------------------------------------------------
+
+
+def test_team_pages_show_members_and_domains(desk):
+    page = desk.get(f"/desk/teams/{desk.team.slug}/").content.decode()
+    assert "Alex Agent" in page
+    assert "IT service" in page
+    assert desk.team.name in desk.get("/desk/teams/").content.decode()
+
+
+def test_sign_in_and_password_reset_pages(client):
+    user = UserFactory(username="robin")
+    assert b"Forgot your password?" in client.get("/accounts/login/").content
+    response = client.post("/accounts/login/", {"username": "robin", "password": "pw-for-tests-2026"})
+    assert response.status_code == 302
+    client.post("/accounts/logout/")
+    client.post("/accounts/password_reset/", {"email": user.email})
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body
