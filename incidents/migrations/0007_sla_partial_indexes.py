@@ -5,19 +5,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0006_sla_status_and_qualifications'),
+        ("incidents", "0006_sla_status_and_qualifications"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(condition=models.Q(('sla_response__in', ['warning', 'breached'])), fields=['sla_response', '-id'], name='incident_sla_response_idx'),
+            model_name="incident",
+            index=models.Index(
+                condition=models.Q(("sla_response__in", ["warning", "breached"])),
+                fields=["sla_response", "-id"],
+                name="incident_sla_response_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(condition=models.Q(('sla_resolution__in', ['warning', 'breached'])), fields=['sla_resolution', '-id'], name='incident_sla_resolution_idx'),
+            model_name="incident",
+            index=models.Index(
+                condition=models.Q(("sla_resolution__in", ["warning", "breached"])),
+                fields=["sla_resolution", "-id"],
+                name="incident_sla_resolution_idx",
+            ),
         ),
     ]
