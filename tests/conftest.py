@@ -88,5 +88,6 @@ def _seeded_domains_after_flush(request):
     seed = importlib.import_module("incidents.migrations.0003_seed_domains")
     for slug, name, restricted, requires_harm_level in seed.DOMAINS:
         Domain.objects.get_or_create(
-            slug=slug, defaults={"name": name, "restricted": restricted, "requires_harm_level": requires_harm_level}
+            slug=slug,
+            defaults={"name": name, "restricted": restricted, "requires_harm_level": requires_harm_level},
         )
