@@ -6,6 +6,7 @@ before `running_since`; its warning and breach are Timer rows that the sweeper d
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +43,15 @@ def open_clocks(incident: Incident) -> list[SlaClock]:
     )
 
 
+# While `sla_recompute` replays an incident's history, the replayed steps are not written again.
+_replaying: ContextVar[bool] = ContextVar("sla_replaying", default=False)
+
+
 def _record(incident: Incident, clock: SlaClock, event: str, **data: Any) -> None:
-    timeline.record_sla_event(incident=incident, clock=_label(clock), event=event, **data)
+    if not _replaying.get():
+        timeline.record_sla_event(
+            incident=incident, clock=_label(clock), event=event, cycle=clock.cycle, **data
+        )
 
 
 def _label(clock: SlaClock) -> str:
