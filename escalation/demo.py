@@ -48,7 +48,7 @@ def seed(users: dict[str, Any], teams: dict[str, Team]) -> int:
         },
     )
     created += new
-    desk = teams.get("service-desk")
+    desk = teams["service-desk"]
     ladder, new = EscalationPolicy.objects.get_or_create(
         slug="service-desk-ladder", defaults={"name": "Service desk ladder", "team": desk}
     )
