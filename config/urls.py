@@ -8,6 +8,7 @@ from escalation.views import health
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
     path("", include("incidents.api.urls")),
+    path("interviews/", include("interviews.api.urls")),
     path("", include("escalation.api.urls")),
 ]
 

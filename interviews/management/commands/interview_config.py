@@ -1,0 +1,85 @@
+"""``python manage.py interview_config export [FILE]`` and ``... apply FILE [--dry-run]``.
+
+The configuration file holds the interview rubrics and the case library as YAML: each case as the
+document of its latest version. Applying is idempotent (the same file twice changes nothing) and a
+case whose latest version was used by a session gets a new version instead of being edited.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from interviews import cases
+from interviews.models import Case, Rubric
+
+
+class DryRun(Exception):
+    pass
+
+
+class Command(BaseCommand):
+    help = "Export or apply the interview configuration (rubrics and cases) as one YAML file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="verb", required=True)
+        export = sub.add_parser("export")
+        export.add_argument("file", nargs="?", default="-")
+        apply = sub.add_parser("apply")
+        apply.add_argument("file")
+        apply.add_argument("--dry-run", action="store_true", help="Show what would change; change nothing.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["verb"] == "export":
+            self._export(options["file"])
+        else:
+            self._apply(options["file"], dry_run=options["dry_run"])
+
+    def _export(self, path: str) -> None:
+        data = {
+            "rubrics": [cases.rubric_document(r) for r in Rubric.objects.prefetch_related("dimensions")],
+            "cases": [
+                cases.case_document(v)
+                for case in Case.objects.all()
+                if (v := case.versions.order_by("-number").first()) is not None
+            ],
+        }
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+        if path == "-":
+            self.stdout.write(text)
+        else:
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+
+    def _apply(self, path: str, *, dry_run: bool) -> None:
+        try:
+            with open(path, encoding="utf-8") if path != "-" else sys.stdin as source:
+                data = yaml.safe_load(source) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise CommandError(f"Cannot read {path}: {error}") from error
+        if not isinstance(data, dict) or set(data) - {"rubrics", "cases"}:
+            raise CommandError("The file holds `rubrics` and `cases`.")
+        changes: list[str] = []
+        try:
+            with transaction.atomic():
+                for doc in data.get("rubrics") or []:
+                    rubric, changed = cases.apply_rubric_document(doc)
+                    if changed:
+                        changes.append(f"rubric {rubric.slug}")
+                for doc in data.get("cases") or []:
+                    version, changed = cases.apply_case_document(doc)
+                    if changed:
+                        changes.append(f"case {version} ({version.status})")
+                if dry_run:
+                    raise DryRun
+        except DryRun:
+            pass
+        except ValidationError as error:
+            raise CommandError(f"Invalid configuration: {error.message_dict}") from error
+        verb = "Would change" if dry_run else "Changed"
+        self.stdout.write(f"{verb}: {', '.join(changes)}" if changes else "Nothing to change.")

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from interviews.pseudonymise import Pseudonymiser, detect, format_offset
+
+START = datetime(2026, 3, 5, 14, 0, tzinfo=UTC)
+PEOPLE = [["Alice Miller", "Alice", "Miller", "amiller", "alice@example.org"], ["Bob Stone", "bstone"]]
+
+
+def kinds(text, names=()):
+    return [(f.kind, f.text) for f in detect(text, known_names=names)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail ops@acme.com now", [("email", "ops@acme.com")]),
+        ("db01.corp.internal is down", [("host", "db01.corp.internal")]),
+        ("ping 10.1.2.3 failed", [("ip", "10.1.2.3")]),
+        ("fe80::1:2 answered", [("ip", "fe80::1:2")]),
+        ("see INC-000042 and CHG-1234", [("reference", "INC-000042"), ("reference", "CHG-1234")]),
+        ("Dr. Brown was called", [("person", "Dr. Brown")]),
+        ("at 14:32 and on 2026-03-05 16:05", [("datetime", "14:32"), ("datetime", "2026-03-05 16:05")]),
+        ("on 05.03.2026 13:55", [("datetime", "05.03.2026 13:55")]),
+    ],
+)
+def test_each_detector(text, expected):
+    assert kinds(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "host-1.example.invalid and person-a@example.invalid",
+        "192.0.2.7 and 2001:db8::1 are documentation addresses",
+        "CVE-2024-1234 is public, and so is RFC-5737",
+        "a ratio of 3:1, version 2.4, T+14 min, T-5 min, T+2 h 05 min",
+        "nginx.conf and config.yaml are files, not hosts",
+        "www.example.com is reserved",
+    ],
+)
+def test_what_is_not_identifying_is_not_found(text):
+    assert kinds(text) == []
+
+
+def test_known_names_match_capitalised_as_written_and_usernames_in_any_case():
+    names = ["Max", "mpower"]
+    assert kinds("Max raised the max memory; MPOWER paged", names) == [
+        ("person", "Max"),
+        ("person", "MPOWER"),
+    ]
+
+
+def test_pseudonyms_are_consistent_across_texts_and_aliases():
+    pseudo = Pseudonymiser(people=PEOPLE, anchor=START)
+    first = pseudo("Alice Miller (alice@example.org) saw db01.corp.internal at 10.1.2.3 fail at 14:32.")
+    second = pseudo("Miller told bstone; amiller pinged 10.1.2.3 and db01.corp.internal again at 16:05.")
+
+    assert first == (
+        "Person A (person-a@example.invalid) saw host-1.example.invalid at 192.0.2.1 fail at T+32 min."
+    )
+    assert (
+        second
+        == "Person A told Person B; Person A pinged 192.0.2.1 and host-1.example.invalid again at T+2 h 05 min."
+    )
+    assert detect(first + second, known_names=pseudo.known_names) == []
+
+
+def test_titles_are_kept_and_unknown_people_get_their_own_pseudonym():
+    pseudo = Pseudonymiser(people=PEOPLE, anchor=START)
+    assert pseudo("Dr. Brown phoned Nurse Alice") == "Dr. Person A phoned Nurse Person B"
+
+
+def test_without_an_anchor_times_are_removed():
+    assert Pseudonymiser()("at 14:32") == "at [time]"
+
+
+def test_offsets():
+    assert format_offset(0) == "T+0 min"
+    assert format_offset(125) == "T+2 h 05 min"
+    assert format_offset(-5) == "T-5 min"
+    assert format_offset(24 * 60 + 61) == "T+1 d 1 h 01 min"
+
+
+words = st.lists(
+    st.sampled_from(
+        [
+            "Alice",
+            "Miller",
+            "bstone",
+            "alice@example.org",
+            "10.0.0.7",
+            "db.corp.internal",
+            "INC-000042",
+            "12:30",
+            "the",
+            "server",
+            "failed",
+            ".",
+            ",",
+        ]
+    ),
+    max_size=30,
+)
+
+
+@given(words)
+def test_pseudonymised_text_never_trips_a_detector(tokens):
+    pseudo = Pseudonymiser(people=PEOPLE, anchor=START)
+    out = pseudo(" ".join(tokens))
+    assert detect(out, known_names=pseudo.known_names) == []
