@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "interviews"
+
+urlpatterns = [
+    path("", views.sessions, name="sessions"),
+    path("sessions/<int:pk>/", views.console, name="console"),
+    path("sessions/<int:pk>/report/", views.report, name="report"),
+    path("c/<str:token>/", views.candidate, name="candidate"),
+]
