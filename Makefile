@@ -32,6 +32,7 @@ install-dev: $(VENV)/.stamp-dev$(DB_EXTRA)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_interviews
 	@echo "IncidentDesk on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and scheduler)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" DESK_PORT=$(PORT) $(BIN)/honcho start --procfile Procfile.dev
 

@@ -179,6 +179,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=env.float("SLA_SWEEP_SECONDS", default=5)),
         "options": {"expires": 30},
     },
+    "erase-expired-interview-candidates": {
+        "task": "interviews.tasks.erase_expired_candidates",
+        "schedule": timedelta(hours=6),
+    },
     "auto-close-resolved-incidents": {
         "task": "incidents.tasks.auto_close_resolved",
         "schedule": timedelta(seconds=env.int("AUTO_CLOSE_SWEEP_SECONDS", default=60)),
