@@ -37,8 +37,11 @@ def claim(notification_id: int) -> Notification | None:
     with transaction.atomic():
         row = (
             # Only the outbox row is locked: PostgreSQL refuses FOR UPDATE on the nullable side of the
-            # outer join to the webhook.
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            # outer join to the webhook. Wait for a lock rather than skip it: the row may be held for a moment
+            # by the sweep marking it enqueued, and a skipped prompt would leave it pending until the sweep
+            # republishes it 30 s later. After the wait the conditions are checked again, so a row another
+            # task has just claimed (sending, lease live) is still left alone.
+            Notification.objects.select_for_update(of=("self",))
             .filter(pk=notification_id)
             .filter(
                 Q(state=State.PENDING, next_attempt_at__lte=Now())

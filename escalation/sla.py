@@ -252,7 +252,9 @@ def fire(timer: Timer, *, now: datetime) -> SlaClock | None:
             return None
         clock.breached_at = now
         event = "breached"
-    clock.save(update_fields=["warned_at", "breached_at"])
+    # Only the field decided here: a warning decided in the same sweep was saved through another copy of
+    # this clock, which this one does not see (saving both fields would write its stale warned_at back).
+    clock.save(update_fields=["warned_at" if event == "warning" else "breached_at"])
     _record(timer.incident, clock, event, due_at=timer.due_at.isoformat(), fired_at=now.isoformat())
     sync_incident(timer.incident)
     return clock

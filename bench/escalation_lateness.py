@@ -1,0 +1,212 @@
+"""How late escalation timers fire and their notifications arrive, with real processes, and under faults.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/incidentdesk_bench .venv/bin/python bench/escalation_lateness.py
+    DATABASE_URL=... .venv/bin/python bench/escalation_lateness.py --only breaches --breaches 1000
+
+Like the test runner, it creates its own database test_<NAME> beside the one DATABASE_URL names (migrated,
+emptied between runs, dropped at the end), and every run starts its own redis-server on a free loopback
+port, an SMTP server (aiosmtpd) and a webhook receiver in this process, and `celery worker` (2 processes)
+and `celery beat` (sweep every 1 s, back-off 1,2,4 s, lease 5 s) as child processes: see
+tests/escalation/processes.py. The runs are the scenarios of tests/escalation/test_real_worker.py at a
+larger size:
+
+  breaches     N P1 incidents whose response target breaches at one instant (and warns 1 % before)
+  ladder       20 P1 incidents nobody acknowledges: warning, step 1, breach, step 2, step 3
+  worker-kill  SIGKILL the pool children mid-delivery, then the main process and its children (restart 1 s)
+  redis-kill   SIGKILL Redis (no persistence) with prompts queued, use the API while it is down, restart it
+  beat         beat SIGKILLed for 30 s while steps come due, then two beats at once
+  webhook-down a receiver answering 503 until each delivery failed 3 times
+
+For each: fired - due (fired_at and due_at, both the database's clock) and delivered - due (first arrival
+at the SMTP server or webhook receiver, this machine's clock), as p50/p99/max, and the correctness counts
+(outbox rows never delivered, delivered twice, delivered without a row).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+
+import django  # noqa: E402
+
+RUNS = ["breaches", "ladder", "worker-kill", "redis-kill", "beat", "webhook-down"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", action="append", choices=RUNS, help="run only these (repeatable)")
+    parser.add_argument("--breaches", type=int, default=1000, help="incidents breaching at one instant")
+    parser.add_argument("--incidents", type=int, default=20, help="incidents per fault run")
+    parser.add_argument("--beat-down", type=float, default=30.0, help="seconds without beat")
+    parser.add_argument("--redis-down", type=float, default=10.0, help="seconds without Redis")
+    args = parser.parse_args()
+    if "postgres" not in os.environ.get("DATABASE_URL", ""):
+        sys.exit("Set DATABASE_URL to a PostgreSQL server (the bench creates and drops test_<NAME> there).")
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    from tests.escalation import test_real_worker as scenarios
+    from tests.escalation.processes import Stack, database_url, have_aiosmtpd, have_redis_server
+
+    if not (have_redis_server() and have_aiosmtpd()):
+        sys.exit("Needs redis-server on PATH and aiosmtpd (pip install -e '.[dev]').")
+    old_config = setup_databases(verbosity=1, interactive=False, serialized_aliases=["default"])
+    print(f"database {connection.settings_dict['NAME']}; load average {os.getloadavg()}")
+    n = args.incidents
+    runs: dict[str, tuple[str, Callable[..., Any]]] = {
+        "breaches": (
+            f"{args.breaches} P1 incidents breaching at one instant",
+            lambda stack: scenarios.run_simultaneous_breaches(
+                stack, incidents=args.breaches, factor=1.5, margin=15
+            ),
+        ),
+        "ladder": (f"{n} unacknowledged P1 ladders", lambda stack: scenarios.run_ladder(stack, incidents=n)),
+        "worker-kill": (
+            f"worker SIGKILL mid-delivery, {n} incidents per kill",
+            lambda stack: scenarios.run_worker_kills(stack, incidents=n),
+        ),
+        "redis-kill": (
+            f"Redis SIGKILL for {args.redis_down:.0f} s, {n} + {n // 2} incidents",
+            lambda stack: scenarios.run_redis_kill(stack, incidents=n, down=args.redis_down),
+        ),
+        "beat": (
+            f"beat SIGKILL for {args.beat_down:.0f} s, then two beats; {n} + {n} incidents",
+            lambda stack: scenarios.run_beat_faults(stack, incidents=n, down=args.beat_down),
+        ),
+        "webhook-down": (
+            "webhook 503 until 3 failures each",
+            lambda stack: scenarios.run_webhook_down(stack),
+        ),
+    }
+    try:
+        for name in args.only or RUNS:
+            title, scenario = runs[name]
+            print(f"\n== {name}: {title}", flush=True)
+            started = time.monotonic()
+            logged = counting("incidents.lifecycle", "escalation.engine")
+            with tempfile.TemporaryDirectory() as tmp, scenarios.Receiver() as receiver:
+                stack = Stack(Path(tmp), database_url(connection.settings_dict), receiver=receiver)
+                with stack:
+                    try:
+                        run = scenario(stack)
+                    except Exception:
+                        traceback.print_exc()
+                        print(stack.logs()[-3000:])
+                        run = None
+                    if run is not None:
+                        report(name, run, scenarios)
+            if logged.records:
+                print(f"   logged (not raised) while enqueueing: {dict(logged.records)}")
+            print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
+            reset(connection)
+    finally:
+        teardown_databases(old_config, verbosity=1)
+
+
+class Counting(logging.Handler):
+    """Counts what the web side and the sweeper log instead of failing (enqueue errors while Redis is down)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.records: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records[f"{record.name}: {record.msg}"] += 1  # per message template
+
+
+def counting(*names: str) -> Counting:
+    handler = Counting()
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+    return handler
+
+
+def report(name: str, run: Any, scenarios: Any) -> None:
+    from escalation.models import Notification
+    from tests.escalation.processes import describe
+
+    late = run.lateness()
+    print(f"   fired - due      {describe(late['fired'])}")
+    print(f"   delivered - due  {describe(late['delivered'])}")
+    if name == "breaches":
+        only = run.lateness(("sla_breach",))
+        print(f"   breaches only: fired - due {describe(only['fired'])}")
+        print(f"                  delivered - due {describe(only['delivered'])}")
+    rows = run.rows()
+    duplicates = run.duplicates()
+    print(
+        f"   outbox rows {len(rows)}, never delivered {len(run.missing())}, delivered twice {len(duplicates)}, "
+        f"without a row {len(run.unexpected())}, not sent {sum(r.state != 'sent' for r in rows)}"
+    )
+    notes = run.notes
+    if name == "breaches":
+        print(f"   setup: {notes}")
+    elif name == "worker-kill":
+        for kill in notes["kills"]:
+            print(
+                f"   kill {kill['what']}: in flight {kill['in_flight']}, recovered {kill['recovery_s']:.1f} s after"
+            )
+        print(
+            f"   duplicates {len(duplicates)} (all among the in-flight: {set(duplicates) <= notes['in_flight']})"
+        )
+    elif name == "redis-kill":
+        calls = ", ".join(
+            f"{what} {status} {seconds * 1000:.0f} ms" for what, status, seconds in notes["calls"]
+        )
+        print(f"   API while Redis was down: {calls}")
+        print(
+            f"   down {notes['down_s']:.1f} s; prompts lost with Redis {notes['lost_prompts']}; "
+            f"everything delivered {notes['drained_s']:.1f} s after the restart"
+        )
+        print(
+            f"   processes that exited by themselves (restarted as compose would): {notes['crashes'] or 'none'}"
+        )
+    elif name == "beat":
+        first = scenarios.lateness(run.stack, notes["first"])
+        second = scenarios.lateness(run.stack, notes["second"])
+        print(f"   due while beat was down: delivered - due {describe(first['delivered'])}")
+        print(f"   with two beats:          delivered - due {describe(second['delivered'])}")
+        print(f"   sweeps sent by each live beat: {notes['sweeps_sent_by_live_beats']}")
+    elif name == "webhook-down":
+        hooks = Notification.objects.filter(incident_id__in=run.incidents, webhook=notes["hook"])
+        for row in hooks:
+            times = sorted((a["at"], a["status"]) for a in notes["attempts"] if a["key"] == row.key)
+            offsets = ", ".join(f"+{at - times[0][0]:.1f}s:{status}" for at, status in times)
+            print(
+                f"   {row.key[:12]}: attempts {offsets}; delivered {times[-1][0] - notes['recovered']:.1f} s after recovery"
+            )
+        dead = Notification.objects.filter(incident_id__in=run.incidents, webhook=notes["gone"])
+        print(
+            f"   never-recovering endpoint (its rows are the ones never delivered): {[(r.state, r.attempts) for r in dead]}"
+        )
+
+
+def reset(connection: Any) -> None:
+    """Empty every table and put back what the migrations put in (as TransactionTestCase does)."""
+    from django.core.management import call_command
+
+    call_command("flush", verbosity=0, interactive=False, inhibit_post_migrate=True)
+    connection.creation.deserialize_db_from_string(connection._test_serialized_contents)
+
+
+if __name__ == "__main__":
+    main()
