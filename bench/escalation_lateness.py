@@ -5,8 +5,8 @@
 
 Like the test runner, it creates its own database test_<NAME> beside the one DATABASE_URL names (migrated,
 emptied between runs, dropped at the end), and every run starts its own redis-server on a free loopback
-port, an SMTP server (aiosmtpd) and a webhook receiver in this process, and `celery worker` (2 processes)
-and `celery beat` (sweep every 1 s, back-off 1,2,4 s, lease 5 s) as child processes: see
+port, an SMTP server (aiosmtpd) and a webhook receiver in this process, and, as Procfile.dev runs them, a
+delivery `celery worker` (--concurrency processes, 4 by default) and a sweep worker (1 process), and `celery beat` (sweep every 1 s, back-off 1,2,4 s, lease 5 s) as child processes: see
 tests/escalation/processes.py. The runs are the scenarios of tests/escalation/test_real_worker.py at a
 larger size:
 
@@ -54,6 +54,12 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=20, help="incidents per fault run")
     parser.add_argument("--beat-down", type=float, default=30.0, help="seconds without beat")
     parser.add_argument("--redis-down", type=float, default=10.0, help="seconds without Redis")
+    parser.add_argument("--concurrency", type=int, default=4, help="pool processes of the delivery worker")
+    parser.add_argument(
+        "--shared-queue",
+        action="store_true",
+        help="no sweeper worker: every worker takes the sweep and the deliveries (the old layout)",
+    )
     args = parser.parse_args()
     if "postgres" not in os.environ.get("DATABASE_URL", ""):
         sys.exit("Set DATABASE_URL to a PostgreSQL server (the bench creates and drops test_<NAME> there).")
@@ -102,7 +108,13 @@ def main() -> None:
             started = time.monotonic()
             logged = counting("incidents.lifecycle", "escalation.engine")
             with tempfile.TemporaryDirectory() as tmp, scenarios.Receiver() as receiver:
-                stack = Stack(Path(tmp), database_url(connection.settings_dict), receiver=receiver)
+                stack = Stack(
+                    Path(tmp),
+                    database_url(connection.settings_dict),
+                    receiver=receiver,
+                    concurrency=args.concurrency,
+                    sweeper=not args.shared_queue,
+                )
                 with stack:
                     try:
                         run = scenario(stack)

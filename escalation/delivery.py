@@ -26,6 +26,7 @@ from .models import Notification
 
 logger = logging.getLogger(__name__)
 State = Notification.State
+DEAD_ALERT_EVENT = "notification_dead"
 
 
 def _lease() -> timedelta:
@@ -127,6 +128,28 @@ def deliver(notification_id: int) -> str:
     return "sent"
 
 
+def _alert_dead(row: Notification, error: str) -> None:
+    """Someone must hear that people were not told: an outbox row of its own to the manager and the
+    operators, in the transaction that marks the row dead. An alert that dies itself raises no further
+    alert (no loop when the mail server is what is down; the timeline and the error log still have it)."""
+    if row.event == DEAD_ALERT_EVENT:
+        logger.error("dead-notification alert %s to %s is dead too: %s", row.pk, row.recipient, error)
+        return
+    from .engine import _enqueue
+    from .notify import dead_alert_recipients, queue
+
+    what = "webhook" if row.channel == Notification.Channel.WEBHOOK else "e-mail"
+    ids = queue(
+        row.incident,
+        event=DEAD_ALERT_EVENT,
+        detail=f"A {what} notification ({row.event}) to {row.recipient} could not be delivered after "
+        f"{row.attempts} attempts: {error[:300]}",
+        cause=f"dead:{row.key}",
+        recipients=dead_alert_recipients(row.incident),
+    )
+    transaction.on_commit(lambda: _enqueue(ids))
+
+
 def _failed(row: Notification, exc: Exception) -> str:
     backoff = settings.NOTIFICATION_BACKOFF_SECONDS
     error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -142,6 +165,7 @@ def _failed(row: Notification, exc: Exception) -> str:
                 incident=row.incident, event="notification_dead", recipient=row.recipient, channel=row.channel,
                 attempts=row.attempts, error=error,
             )  # fmt: skip
+            _alert_dead(row, error)
             return "dead"
         delay = timedelta(seconds=backoff[row.attempts - 1])
         Notification.objects.filter(pk=row.pk).update(

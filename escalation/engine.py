@@ -8,6 +8,7 @@ waits for a sweeper that holds its incident, so no step is decided after an ackn
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -43,10 +44,33 @@ def db_now() -> datetime:
     return value
 
 
-def sweep(*, limit: int = 500, now: datetime | None = None) -> SweepResult:
+def sweep(*, limit: int = 100, now: datetime | None = None, budget_seconds: float = 20.0) -> SweepResult:
     """Decide due timers (fire or cancel), then republish undelivered notifications. Safe to run anywhere,
-    any number of times, concurrently. `now` is the database's clock unless a test gives one."""
+    any number of times, concurrently. `now` is the database's clock unless a test gives one.
+
+    Timers are decided in batches of `limit`, each in its own transaction whose notifications are prompted as
+    soon as it commits: in a burst (1,000 breaches at one instant) the first people are told after the first
+    batch, not after the last. A run stops after `budget_seconds`; the next beat picks up the rest.
+    """
     result = SweepResult()
+    started = time.monotonic()
+    with notify.memo():
+        while True:
+            batch = SweepResult()
+            decided = _sweep_batch(limit=limit, now=now, result=batch)
+            _enqueue(batch.to_deliver)
+            result.fired += batch.fired
+            result.cancelled += batch.cancelled
+            result.to_deliver += batch.to_deliver
+            if decided < limit or time.monotonic() - started > budget_seconds:
+                break
+    republished = republish()
+    _enqueue(republished)
+    result.to_deliver += republished
+    return result
+
+
+def _sweep_batch(*, limit: int, now: datetime | None, result: SweepResult) -> int:
     with transaction.atomic():
         now = now or db_now()
         due = list(
@@ -56,6 +80,7 @@ def sweep(*, limit: int = 500, now: datetime | None = None) -> SweepResult:
                 "incident__domain",
                 "incident__team",
                 "incident__category",
+                "incident__assignee",
                 "clock__calendar",
                 "escalation",
             )
@@ -70,9 +95,7 @@ def sweep(*, limit: int = 500, now: datetime | None = None) -> SweepResult:
         EngineHeartbeat.objects.update_or_create(
             name="sweeper", defaults={"beat_at": now, "fired": result.fired}
         )
-    result.to_deliver += republish()
-    _enqueue(result.to_deliver)
-    return result
+    return len(due)
 
 
 def decide(timer: Timer, *, now, result: SweepResult) -> bool:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +15,7 @@ from django.contrib.auth import get_user_model
 
 from incidents import timeline
 from incidents.models import Incident, Team
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import may_see
 
 from .models import Notification, Schedule, WebhookEndpoint
 from .oncall import on_call_user
@@ -28,19 +31,51 @@ class Recipient:
     webhook_id: int | None = None
 
 
+# Within one sweep, people and team memberships are read once, not once per incident: a burst of 1,000
+# breaches for one team costs a handful of queries for "who", not thousands. Outside `memo()` nothing is kept.
+_memo: ContextVar[dict[Any, Any] | None] = ContextVar("notify_memo", default=None)
+
+
+@contextmanager
+def memo() -> Iterator[None]:
+    token = _memo.set({})
+    try:
+        yield
+    finally:
+        _memo.reset(token)
+
+
 def _users(ids: list[int]) -> list[Any]:
-    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(email=""))
+    """Active users with an e-mail address, in the order of `ids`."""
+    cache = _memo.get()
+    if cache is None:
+        found = {u.pk: u for u in User.objects.filter(pk__in=ids, is_active=True).exclude(email="")}
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+    missing = [i for i in dict.fromkeys(ids) if ("user", i) not in cache]
+    if missing:
+        found = {u.pk: u for u in User.objects.filter(pk__in=missing, is_active=True).exclude(email="")}
+        cache.update({("user", i): found.get(i) for i in missing})
+    return [cache["user", i] for i in dict.fromkeys(ids) if cache["user", i] is not None]
+
+
+def _member_ids(team: Team) -> list[int]:
+    cache = _memo.get()
+    if cache is None:
+        return list(team.memberships.order_by("pk").values_list("user_id", flat=True))
+    if ("team", team.pk) not in cache:
+        cache["team", team.pk] = list(team.memberships.order_by("pk").values_list("user_id", flat=True))
+    return list(cache["team", team.pk])
 
 
 def _entitled(incident: Incident, users: list[Any]) -> list[Any]:
     """Only people who may see the incident get its content (restricted domains, SPEC section 1)."""
-    return [u for u in users if incidents_visible_to(u).filter(pk=incident.pk).exists()]
+    return [u for u in users if may_see(u, incident)]
 
 
 def team_recipients(incident: Incident, team: Team | None) -> list[Recipient]:
     if team is None:
         return []
-    members = _entitled(incident, _users(list(team.memberships.values_list("user_id", flat=True))))
+    members = _entitled(incident, _users(_member_ids(team)))
     found = [Recipient("email", u.email, user_id=u.pk) for u in members]
     if team.email:
         found.append(Recipient("email", team.email))
@@ -76,6 +111,16 @@ def step_recipients(incident: Incident, step: dict[str, Any], *, now: datetime) 
             found.append(Recipient("webhook", hook.url, webhook_id=hook.pk))
     if step.get("notify_manager"):
         found += manager_recipients(incident, incident.team)
+    return found
+
+
+def dead_alert_recipients(incident: Incident) -> list[Recipient]:
+    """Who hears that a notification of this incident is dead: the team's manager (if entitled to see
+    it), the desk's administrators (ADMINS) and NOTIFICATION_DEAD_ALERT_EMAILS, which are addresses of the
+    desk's own operators, never a webhook."""
+    found = manager_recipients(incident, incident.team)
+    addresses = [admin[1] for admin in settings.ADMINS] + list(settings.NOTIFICATION_DEAD_ALERT_EMAILS)
+    found += [Recipient("email", address) for address in addresses if address]
     return found
 
 

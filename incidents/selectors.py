@@ -92,6 +92,20 @@ def incidents_visible_to(user: Any) -> IncidentQuerySet:
     return qs.filter(own | Q(domain_id__isnull=True) | ~Q(domain_id__in=Subquery(hidden)))
 
 
+def may_see(user: Any, incident: Incident) -> bool:
+    """`incidents_visible_to` for one incident already in memory (its domain loaded): the same rule without a
+    query per incident, for the escalation sweep deciding who may be told about hundreds of incidents."""
+    me = desk_user(user)
+    if not me.is_authenticated:
+        return False
+    if me.is_superuser or incident.reporter_id == me.user_id:
+        return True
+    if not me.is_responder:
+        return False
+    domain = incident.domain
+    return domain is None or not domain.restricted or domain.pk in me.domain_ids
+
+
 def incident_list(user: Any) -> IncidentQuerySet:
     """Visible incidents with what a list or detail representation reads, in a fixed number of queries."""
     # Parent, duplicate and problem are shown by id-derived references: no self-joins on the wide table.

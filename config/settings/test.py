@@ -20,6 +20,8 @@ if not env.bool("TEST_REAL_SERVICES", default=False):
     CELERY_BROKER_URL = "memory://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # The suite's own connections are managed by pytest-django; persistent ones are for the child workers.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 STATIC_ROOT = VAR_DIR / "test-static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

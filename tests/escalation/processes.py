@@ -263,6 +263,7 @@ class Stack:
         concurrency: int = 2,
         extra_env: dict[str, str] | None = None,
         worker_args: tuple[str, ...] = (),
+        sweeper: bool = False,
     ) -> None:
         self.workdir, self.database, self.receiver = workdir, database, receiver
         self.sweep_seconds, self.backoff, self.lease_seconds = sweep_seconds, backoff, lease_seconds
@@ -271,6 +272,10 @@ class Stack:
         self.smtp = SmtpSink()
         self.workers: list[Child] = []
         self.beats: list[Child] = []
+        # As in Procfile.dev and docker-compose.yml: a worker of its own for the sweep queue, the others
+        # take only deliveries. Without it every worker takes both queues.
+        self.sweeper = sweeper
+        self.sweepers: list[Child] = []
         self._started = 0
         self._broker: Any = None
         self.crashes: list[tuple[str, int | None, str]] = []
@@ -304,16 +309,27 @@ class Stack:
         self._started += 1
         return f"{kind}{self._started}"
 
-    def start_worker(self, *, wait: bool = True) -> Child:
-        name = self._next("worker")
+    def _worker(self, name: str, queues: str, concurrency: int) -> Child:
         argv = [
             str(BIN / "celery"), "-A", "config", "worker", "-l", "INFO", "-n", f"{name}@%h",
-            "--pool", "prefork", "--concurrency", str(self.concurrency),
+            "--pool", "prefork", "--concurrency", str(concurrency), "--queues", queues,
             "--pidfile", str(self.workdir / f"{name}.pid"),
             "--without-gossip", "--without-mingle", "--without-heartbeat", *self.worker_args,
         ]  # fmt: skip
-        child = Child(name, argv, self.env(), self.workdir / f"{name}.log", self.workdir / f"{name}.pid")
+        return Child(name, argv, self.env(), self.workdir / f"{name}.log", self.workdir / f"{name}.pid")
+
+    def start_worker(self, *, wait: bool = True) -> Child:
+        child = self._worker(
+            self._next("worker"), "celery" if self.sweeper else "celery,sweep", self.concurrency
+        )
         self.workers.append(child)
+        if wait:
+            self._wait_up(child)
+        return child
+
+    def start_sweeper(self, *, wait: bool = True) -> Child:
+        child = self._worker(self._next("sweeper"), "sweep", 1)
+        self.sweepers.append(child)
         if wait:
             self._wait_up(child)
         return child
@@ -334,12 +350,13 @@ class Stack:
     def start(self, *, workers: int = 1, beats: int = 1) -> None:
         """Start workers and beats side by side, then wait until each is up."""
         started = [self.start_worker(wait=False) for _ in range(workers)]
+        started += [self.start_sweeper(wait=False)] if self.sweeper else []
         started += [self.start_beat(wait=False) for _ in range(beats)]
         for child in started:
             self._wait_up(child)
 
     def _wait_up(self, child: Child) -> None:
-        marker = "ready." if child in self.workers else "beat: Starting"
+        marker = "beat: Starting" if child in self.beats else "ready."
         wait_until(
             lambda: marker in child.log.read_text(errors="replace") or not child.alive(),
             90, f"{child.name} to start", child.tail,
@@ -357,7 +374,12 @@ class Stack:
     def supervise(self) -> None:
         """Restart a worker or beat that exited by itself, as the compose file's `restart: unless-stopped`
         does, and remember it in `crashes` (name, exit code, the log's last error line)."""
-        for group, start in ((self.workers, self.start_worker), (self.beats, self.start_beat)):
+        groups = (
+            (self.workers, self.start_worker),
+            (self.sweepers, self.start_sweeper),
+            (self.beats, self.start_beat),
+        )
+        for group, start in groups:
             for child in list(group):
                 if child.alive() or child.meant_to_stop:
                     continue
@@ -373,7 +395,7 @@ class Stack:
         return [c for c in children if c.alive()]
 
     def logs(self) -> str:
-        parts = [c.tail() for c in [*self.workers, *self.beats]]
+        parts = [c.tail() for c in [*self.workers, *self.sweepers, *self.beats]]
         if self.redis.child is not None:
             parts.append(self.redis.child.tail(800))
         return "\n".join(parts)
@@ -390,7 +412,7 @@ class Stack:
         return self
 
     def close(self) -> None:
-        for child in [*self.beats, *self.workers]:
+        for child in [*self.beats, *self.sweepers, *self.workers]:
             if child.alive():
                 child.kill()
         self.redis.stop()

@@ -130,3 +130,46 @@ def test_restricted_content_never_reaches_outsiders(domain_slug):
     for address in ("external@example.org", "team@example.org"):
         assert "Jane Roe" not in rows[address].subject + rows[address].body + str(rows[address].payload)
         assert incident.reference in rows[address].subject
+
+
+def test_a_dead_notification_alerts_the_manager_and_operators_once_and_never_loops(settings):
+    """The people who were not told are someone's problem: the team's manager and the desk's operators get
+    an alert through the outbox; an alert that dies in turn is logged, not alerted again."""
+    settings.NOTIFICATION_BACKOFF_SECONDS = [0]
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    settings.NOTIFICATION_DEAD_ALERT_EMAILS = ["noc@example.org"]
+    manager = UserFactory(email="manager@example.org")
+    with Receiver() as receiver:
+        receiver.fail_with = 500
+        hook = WebhookEndpoint.objects.create(slug="ops", name="Ops", url=receiver.url)
+        team = TeamFactory(manager=manager)
+        Membership.objects.create(team=team, user=manager)
+        policy_with(team, notify_webhook=hook)
+        with time_machine.travel(T0, tick=False):
+            classified(team=team)
+        sweep(now=T0 + dt.timedelta(minutes=1))
+        (pk,) = due_notifications()
+        assert [deliver(pk) for _ in range(2)] == ["retry", "dead"]
+    alerts = Notification.objects.filter(event="notification_dead").order_by("recipient")
+    assert [a.recipient for a in alerts] == ["manager@example.org", "noc@example.org", "ops@example.org"]
+    assert all(receiver.url in a.body and "500" in a.body for a in alerts)
+    # The dead row is decided once: another delivery attempt changes nothing and alerts nobody again.
+    assert deliver(pk) == "skipped"
+    assert Notification.objects.filter(event="notification_dead").count() == 3
+
+    # An alert that cannot be delivered either ends dead with a log line and no alert about the alert.
+    alert = alerts.get(recipient="noc@example.org")
+    settings.EMAIL_BACKEND = "tests.escalation.test_delivery.RefusingBackend"
+    assert [deliver(alert.pk) for _ in range(2)] == ["retry", "dead"]
+    assert Notification.objects.filter(event="notification_dead").count() == 3
+    assert deliver(alerts.get(recipient="ops@example.org").pk) == "retry"
+
+
+class RefusingBackend:
+    """An SMTP server that refuses every message (the alert path when mail itself is what is down)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("mail server down")

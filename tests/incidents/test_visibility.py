@@ -134,3 +134,31 @@ def test_reporter_comments_are_always_public_and_reporters_cannot_act():
         client.post(f"/api/v1/incidents/{incident.reference}/resolve/", {"summary": "x"}).status_code == 403
     )
     assert client.get(f"/api/v1/incidents/{incident.reference}/").json()["allowed_actions"] == []
+
+
+def test_may_see_answers_exactly_what_incidents_visible_to_answers():
+    """The sweep decides who may be told with `may_see` (no query per incident); it must never differ from
+    the one queryset that decides visibility everywhere else."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from incidents.selectors import may_see
+
+    reporter = UserFactory()
+    incidents = [
+        incident_in(S.RESPONDING, domain_slug=slug, reporter=reporter)
+        for slug in ["it_service", "security", "medical"]
+    ]
+    incidents.append(report(reporter=UserFactory(), title="Unclassified, no domain yet"))
+    people = [
+        reporter,
+        UserFactory(),  # a reporter of nothing here
+        UserFactory(is_superuser=True),
+        agent(TeamFactory(domains=["it_service"])),
+        agent(TeamFactory(domains=["it_service", "security"])),
+        responder_of(incidents[2]),
+        AnonymousUser(),
+    ]
+    for person in people:
+        visible = set(incidents_visible_to(person).values_list("pk", flat=True))
+        for incident in Incident.objects.select_related("domain").filter(pk__in=[i.pk for i in incidents]):
+            assert may_see(person, incident) == (incident.pk in visible), (person, incident.domain)
