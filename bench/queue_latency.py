@@ -4,7 +4,8 @@
 
 Fills the database like bench/api_latency.py (one INSERT ... SELECT generate_series), then renders the queue
 page through Django's whole stack in process (middleware, session, the template) and prints p50/p95/max
-server time and the query count per page: the default view, filters, search, the sorts and a keyset page.
+server time and the query count per page: the default view, filters, search, the sorts and keyset pages
+(forward and back). The fill also stores SLA clock states like the engine's, a few percent in warning or breach.
 """
 
 from __future__ import annotations
@@ -23,6 +24,21 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
 import django  # noqa: E402
+
+# The clock states the SLA engine would have stored: a few percent of open incidents in warning or breach
+# (what the partial indexes of migration 0007 are for), closed ones met, held ones paused.
+SLA_SQL = """
+UPDATE incidents_incident SET
+    sla_response = CASE
+        WHEN state = 'received' THEN (ARRAY['pending','pending','pending','warning','breached'])[1 + id % 5]
+        WHEN state = 'cancelled' THEN ''
+        ELSE CASE WHEN id % 40 = 0 THEN 'breached' ELSE 'met' END END,
+    sla_resolution = CASE
+        WHEN state IN ('resolved', 'closed') THEN 'met'
+        WHEN state = 'cancelled' THEN ''
+        WHEN state = 'on_hold' THEN 'paused'
+        ELSE (ARRAY['pending','warning','breached'])[1 + (CASE WHEN id % 25 < 2 THEN 1 + id % 25 ELSE 0 END)] END
+"""
 
 
 def main() -> None:
@@ -79,6 +95,7 @@ def main() -> None:
             )
             for column in text_columns:
                 cursor.execute(f"ALTER TABLE incidents_incident ALTER COLUMN {column} DROP DEFAULT")
+            cursor.execute(SLA_SQL)
             cursor.execute("ANALYZE incidents_incident")
         print(f"filled {args.incidents:,} incidents in {time.perf_counter() - start:.1f} s")
 
@@ -92,8 +109,10 @@ def main() -> None:
         ("team + state", {"team": "bench", "state": "responding"}),
         ("q=printer (full text)", {"q": "printer", "open": "1"}),
         ("sla=breached", {"sla": "breached", "open": "1"}),
+        ("breaching soon (preset: sla=warning)", {"sla": "warning", "open": "1", "sort": "priority"}),
         ("page 2 (keyset), newest", None),
         ("page 2 (keyset), priority", "priority"),
+        ("previous page (keyset back), newest", "back"),
         ("htmx poll (results fragment only)", {"open": "1", "_htmx": True}),
     ]
     print(f"\n{args.incidents:,} incidents, {args.repeat} requests each, server time in process (ms)\n")
@@ -101,11 +120,14 @@ def main() -> None:
     for label, params in cases:
         headers = {}
         if params is None or isinstance(params, str):
-            first = client.get("/desk/", {"sort": params or "newest", "open": "1"}).content.decode()
-            match = re.search(r'href="\?([^"]*cursor=[^"]*)" rel="next"', first)
-            if match is None:
-                raise SystemExit("no next page")
-            path, query = "/desk/?" + match.group(1).replace("&amp;", "&"), {}
+            sort = "newest" if params in (None, "back") else params
+            page = client.get("/desk/", {"sort": sort, "open": "1"}).content.decode()
+            for rel in ("next", "prev") if params == "back" else ("next",):
+                match = re.search(rf'href="\?([^"]*)" rel="{rel}"', page)
+                if match is None:
+                    raise SystemExit(f"no {rel} page")
+                path, query = "/desk/?" + match.group(1).replace("&amp;", "&"), {}
+                page = client.get(path).content.decode()
         else:
             path, query = "/desk/", dict(params)
             if query.pop("_htmx", False):
