@@ -14,6 +14,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
@@ -80,6 +81,23 @@ def queue_choices() -> QueueChoices:
         ],
         assignees=list(members.items()),
     )
+
+
+CHOICES_CACHE_KEY = "console:queue-choices"
+CHOICES_CACHE_SECONDS = 10
+
+
+def cached_queue_choices() -> QueueChoices:
+    """queue_choices(), shared for a few seconds: every agent's every page load reads the same lists.
+
+    A team, category or member added in the administration shows in the selects within
+    CHOICES_CACHE_SECONDS; saving the bulk form validates against the database, never against this list.
+    """
+    choices = cache.get(CHOICES_CACHE_KEY)
+    if choices is None:
+        choices = queue_choices()
+        cache.set(CHOICES_CACHE_KEY, choices, CHOICES_CACHE_SECONDS)
+    return choices
 
 
 def queue_page(qs: QuerySet[Incident], limit: int) -> list[dict[str, Any]]:

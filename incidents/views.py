@@ -483,6 +483,12 @@ def filtered_queue(request: HttpRequest, params: QueryDict) -> tuple[QuerySet[In
     The SLA filter passes the engine's clock states (`warning`, `breached`) to the API's filter, so the
     console and the API agree on what "breaching soon" means.
     """
+    filterset, sort = _queue_filter(request, params)
+    return _open_and_sorted(filterset.qs, params, sort), sort
+
+
+def _queue_filter(request: HttpRequest, params: QueryDict) -> tuple[IncidentFilter, str]:
+    """The API's filter set over the visible incidents, fed the queue's parameters in the API's terms."""
     sort = params.get("sort") or "newest"
     if sort not in SORTS:
         sort = "newest"
@@ -493,10 +499,13 @@ def filtered_queue(request: HttpRequest, params: QueryDict) -> tuple[QuerySet[In
     sla = LEGACY_SLA.get(sla, sla)
     if sla:
         api_params["sla"] = sla
-    qs = IncidentFilter(api_params, queryset=selectors.incident_list(request.user), request=request).qs
+    return IncidentFilter(api_params, queryset=selectors.incident_list(request.user), request=request), sort
+
+
+def _open_and_sorted(qs: QuerySet[Incident], params: QueryDict, sort: str) -> QuerySet[Incident]:
     if params.get("open") == "1" and not params.getlist("state"):
         qs = qs.filter(state__in=OPEN_STATES)
-    return qs.order_by(*SORTS[sort][1]), sort
+    return qs.order_by(*SORTS[sort][1])
 
 
 def _queue_params(request: HttpRequest) -> QueryDict:
@@ -535,12 +544,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     """The console's incident list: filters, search, sort, saved views, keyset pages, bulk actions."""
     _responder_or_404(request)
     params = _queue_params(request)
-    invalid = IncidentFilter(params, queryset=Incident.objects.none(), request=request)
-    if not invalid.is_valid():
+    filterset, sort = _queue_filter(request, params)
+    if not filterset.is_valid():
         messages.error(request, "Some filters were not understood and were ignored.")
         params = QueryDict(mutable=True)
         params["open"] = "1"
-    qs, sort = filtered_queue(request, params)
+        filterset, sort = _queue_filter(request, params)
+    qs = _open_and_sorted(filterset.qs, params, sort)
     page, has_previous, has_next = _page_of(qs, sort, params)
     first_query = params.copy()
     for key in PAGE_KEYS:
@@ -569,7 +579,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "attention_cap": QUEUE_ATTENTION_CAP,
         "presets": [(slug, label, _preset_query(p)) for slug, label, p in PRESETS],
         "saved_views": SavedQueueView.objects.filter(user_id=_user_pk(request)),
-        "choices": console.queue_choices(),
+        "choices": console.cached_queue_choices(),
         "states": S.choices,
         "sla_filters": SLA_FILTERS,
         "selected_states": params.getlist("state"),
