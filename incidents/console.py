@@ -53,7 +53,7 @@ class QueueChoices:
     domains: list[tuple[int, str, str]]  # id, slug, name
     teams: list[tuple[int, str, str]]
     categories: list[tuple[int, str]]  # id, label
-    assignees: list[tuple[int, str]]  # responders (members of a team), id and label
+    assignees: list[tuple[int, str, str]]  # responders (members of a team): id, username, label
 
 
 def queue_choices() -> QueueChoices:
@@ -62,14 +62,14 @@ def queue_choices() -> QueueChoices:
     Assignees are the members of teams (the people the lifecycle lets us assign), read from the
     memberships with their usernames, de-duplicated here rather than by a DISTINCT in SQL.
     """
-    members: dict[int, str] = {}
+    members: dict[int, tuple[int, str, str]] = {}
     for user_id, username, first, last in (
         Membership.objects.filter(user__is_active=True)
         .order_by("user__username")
         .values_list("user_id", "user__username", "user__first_name", "user__last_name")
     ):
         full = f"{first} {last}".strip()
-        members.setdefault(user_id, f"{full} ({username})" if full else username)
+        members.setdefault(user_id, (user_id, username, f"{full} ({username})" if full else username))
     return QueueChoices(
         domains=list(Domain.objects.order_by("name").values_list("id", "slug", "name")),
         teams=list(Team.objects.order_by("tier", "name").values_list("id", "slug", "name")),
@@ -79,7 +79,7 @@ def queue_choices() -> QueueChoices:
                 "id", "name", "path"
             )
         ],
-        assignees=list(members.items()),
+        assignees=list(members.values()),
     )
 
 

@@ -582,6 +582,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "choices": console.cached_queue_choices(),
         "states": S.choices,
         "sla_filters": SLA_FILTERS,
+        "filters_active": any(key not in ("open", "sort", *PAGE_KEYS) for key in params),
         "selected_states": params.getlist("state"),
         "selected_priorities": params.getlist("priority"),
         "bulk_actions": BulkForm.ACTIONS,

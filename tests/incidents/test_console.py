@@ -114,7 +114,7 @@ def test_choices_come_from_the_small_tables_once_per_person(django_assert_num_qu
     CategoryFactory(slug="vpn")
     with django_assert_num_queries(4):
         choices = console.queue_choices()
-    assert choices.assignees == [(both.pk, "Bo Th (both)")]
+    assert choices.assignees == [(both.pk, "both", "Bo Th (both)")]
     assert {name for _, _, name in choices.teams} >= {"Ops", "Desk"}
     assert any("(vpn)" in label or "/vpn" in label for _, label in choices.categories)
     assert {slug for _, slug, _ in choices.domains} >= {"it_service", "security", "medical"}

@@ -305,6 +305,12 @@ def test_presets_and_saved_views(desk):
     page = desk.get("/desk/", {"assignee": "me", "open": "1"}).content.decode()
     assert mine.reference in page
     assert other.reference not in page
+    by_name = desk.get("/desk/", {"assignee": desk.user.username, "open": "1"}).content.decode()
+    assert mine.reference in by_name
+    assert other.reference not in by_name
+    assert (
+        f'<option value="{desk.user.username}" selected>Alex Agent ({desk.user.username})</option>' in by_name
+    )
     desk.post("/desk/views/", {"name": "Mine", "query": "assignee=me&open=1"})
     view = SavedQueueView.objects.get(user=desk.user)
     assert view.name == "Mine"
