@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import time_machine
@@ -158,7 +159,8 @@ def test_queue_indexes_serve_the_priority_keyset_and_the_received_count():
             cursor.execute("EXPLAIN " + sql, params)
             plans.append("\n".join(row[0] for row in cursor.fetchall()))
     assert "incident_priority_key_idx" in plans[0]
-    assert "Index Cond: (ROW(COALESCE((priority)::integer, 6), id) > ROW(3, 10))" in plans[0]
+    # the cursor bounds the index scan (an Index Cond), rather than filtering every row before it
+    assert re.search(r"Index Cond: \(ROW\(COALESCE\(.*priority.*, 6\), id\) > ROW\(3, 10\)\)", plans[0])
     assert "Index Scan Backward using incident_priority_key_idx" in plans[1]
     assert "incident_received_idx" in plans[2]
 
