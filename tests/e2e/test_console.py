@@ -263,6 +263,10 @@ def test_queue_on_a_phone(live_server, browser: Browser, shoot):
         page.get_by_label("Search").press("Enter")
         expect(page.locator(".queue-row")).to_have_count(1)
         expect(page.get_by_label("Search")).to_be_visible()  # still unfolded: a filter is on
+        page.locator(".queue-row .incident-link").click()
+        expect(page.locator("#incident-title")).to_have_text("Incident number 1 with a long title")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shoot(page, "17b-incident-phone")
     finally:
         context.close()
 
