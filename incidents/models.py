@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -362,6 +363,15 @@ class Incident(models.Model):
             models.Index(fields=["domain", "-id"], name="incident_domain_idx"),
             models.Index(fields=["-created_at"], name="incident_created_idx"),
             models.Index(fields=["state", "resolved_at"], name="incident_state_resolved_idx"),
+            # The console's priority sort (P1 first, unprioritised last, oldest first within a priority): its
+            # keyset cursor, a row comparison on (COALESCE(priority, 6), id), is a range of this index.
+            models.Index(
+                Coalesce("priority", models.Value(6), output_field=models.IntegerField()),
+                "id",
+                name="incident_priority_key_idx",
+            ),
+            # "To classify", counted on every queue page up to a cap: newest received first, wherever they are.
+            models.Index(fields=["-id"], name="incident_received_idx", condition=Q(state="received")),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,14 +19,18 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, F, IntegerField, QuerySet, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import lifecycle, selectors, services, timeline
+from escalation.oncall import team_oncall
+
+from . import console, lifecycle, selectors, services, timeline
 from .api.filters import IncidentFilter
 from .forms import (
     ACTION_FORMS,
@@ -57,6 +61,9 @@ S = Incident.State
 OPEN_STATES = [s for s in S.values if s not in Incident.FINAL_STATES]
 PAGE_SIZE = 50
 ATTENTION_CAP = 1000
+# The queue's "needs attention" pills count to 100 ("100+"): past that the number changes nothing at the desk,
+# and each count stays a short index range (reports give the exact figures).
+QUEUE_ATTENTION_CAP = 100
 CONFIRMED_BODY = "The reporter confirmed that this fixed it."
 
 
@@ -401,59 +408,87 @@ def my_incidents(request: HttpRequest) -> HttpResponse:
 
 # --- the queue ---------------------------------------------------------------------------------------
 
+NO_PRIORITY = 6  # sorts after P5: unprioritised incidents come last
+PRIORITY_KEY_SQL = f'COALESCE("incidents_incident"."priority", {NO_PRIORITY})'
+INCIDENT_ID_SQL = '"incidents_incident"."id"'
 SORTS: dict[str, tuple[str, list[Any]]] = {
     # name: (label, order_by). Each ends in id so that a page boundary is exact (keyset pagination).
     "newest": ("Newest first", ["-id"]),
     "oldest": ("Oldest first", ["id"]),
-    # Highest priority first, oldest first within it: a backward scan of the (-priority, -id) index.
-    "priority": ("Priority", [F("priority").asc(nulls_last=True), "id"]),
+    # Highest priority first, oldest first within it, unprioritised last: the order of the expression index
+    # incident_priority_key_idx, so that a keyset page starts at its cursor in the index (see _keyset).
+    "priority": (
+        "Priority",
+        [Coalesce("priority", Value(NO_PRIORITY), output_field=IntegerField()).asc(), "id"],
+    ),
 }
 PRESETS: list[tuple[str, str, dict[str, Any]]] = [
     ("my-open", "My open", {"assignee": "me", "open": "1", "sort": "priority"}),
     ("unassigned-p1-p2", "Unassigned P1-P2", {"assignee": "none", "priority": ["1", "2"], "open": "1"}),
-    ("breaching-soon", "Breaching soon", {"sla": "soon", "open": "1", "sort": "priority"}),
+    # "Breaching soon" is what the SLA engine marks `warning` (its threshold, in business time, paused on hold).
+    ("breaching-soon", "Breaching soon", {"sla": "warning", "open": "1", "sort": "priority"}),
     ("unclassified", "To classify", {"state": "received", "sort": "oldest"}),
 ]
 FILTER_KEYS = ("state", "priority", "domain", "category", "team", "assignee", "sla", "q", "open", "sort")
+PAGE_KEYS = ("cursor", "before")  # keyset bounds: rows after the last row shown, or before the first
+SLA_FILTERS = [("warning", "Warning: breaching soon"), ("breached", "Breached")]
+LEGACY_SLA = {"soon": "warning"}  # saved views made before the filter used the engine's states
 
 
 def _preset_query(params: dict[str, Any]) -> str:
     return urlencode(params, doseq=True)
 
 
-def _keyset(qs: QuerySet[Incident], sort: str, cursor: str) -> QuerySet[Incident]:
-    """Rows after the cursor (the last row of the previous page) in the sort order: no OFFSET, no COUNT."""
+def _keyset(qs: QuerySet[Incident], sort: str, cursor: str, *, before: bool = False) -> QuerySet[Incident]:
+    """Rows after the cursor in the sort order (before it when paging back): no OFFSET, no COUNT.
+
+    `qs` is ordered for reading forward; paging back, the caller reverses the order, takes a page and
+    reverses the rows again, so each direction walks the same index from the cursor. The priority sort
+    compares (priority, id) as one row value, which PostgreSQL turns into an index bound; an OR of the
+    two comparisons would scan and discard every row before the cursor.
+    """
     try:
         if sort == "priority":
             raw_priority, raw_id = cursor.split(".", 1)
-            pk = int(raw_id)
-            if raw_priority == "n":
-                return qs.filter(priority__isnull=True, id__gt=pk)
-            priority = int(raw_priority)
-            return qs.filter(
-                Q(priority=priority, id__gt=pk) | Q(priority__gt=priority) | Q(priority__isnull=True)
+            key = (NO_PRIORITY if raw_priority == "n" else int(raw_priority), int(raw_id))
+            # Constant SQL; the cursor's values are bound parameters.
+            after = RawSQL(  # noqa: S611
+                f"({PRIORITY_KEY_SQL}, {INCIDENT_ID_SQL}) {'<' if before else '>'} (%s, %s)",
+                key,
+                BooleanField(),
             )
+            return qs.filter(after)
         pk = int(cursor)
     except ValueError:
         return qs
-    return qs.filter(id__lt=pk) if sort == "newest" else qs.filter(id__gt=pk)
+    newer = (sort == "newest") != before
+    return qs.filter(id__lt=pk) if newer else qs.filter(id__gt=pk)
 
 
-def _cursor_of(incident: Incident, sort: str) -> str:
-    if sort == "priority":
-        return f"{incident.priority if incident.priority is not None else 'n'}.{incident.pk}"
-    return str(incident.pk)
-
-
-def _breaching_soon_q(now: datetime) -> Q:
-    soon = now + timedelta(hours=1)
-    return Q(responded_at__isnull=True, response_due_at__gte=now, response_due_at__lte=soon) | Q(
-        resolved_at__isnull=True, resolution_due_at__gte=now, resolution_due_at__lte=soon
+def _cursor_of(incident: Incident | dict[str, Any], sort: str) -> str:
+    """The keyset position of a row (a model instance or a row of values)."""
+    pk, priority = (
+        (incident["id"], incident["priority"])
+        if isinstance(incident, dict)
+        else (incident.pk, incident.priority)
     )
+    if sort == "priority":
+        return f"{priority if priority is not None else 'n'}.{pk}"
+    return str(pk)
 
 
 def filtered_queue(request: HttpRequest, params: QueryDict) -> tuple[QuerySet[Incident], str]:
-    """The visible incidents the queue parameters select, in the chosen order (not yet paged)."""
+    """The visible incidents the queue parameters select, in the chosen order (not yet paged).
+
+    The SLA filter passes the engine's clock states (`warning`, `breached`) to the API's filter, so the
+    console and the API agree on what "breaching soon" means.
+    """
+    filterset, sort = _queue_filter(request, params)
+    return _open_and_sorted(filterset.qs, params, sort), sort
+
+
+def _queue_filter(request: HttpRequest, params: QueryDict) -> tuple[IncidentFilter, str]:
+    """The API's filter set over the visible incidents, fed the queue's parameters in the API's terms."""
     sort = params.get("sort") or "newest"
     if sort not in SORTS:
         sort = "newest"
@@ -461,82 +496,101 @@ def filtered_queue(request: HttpRequest, params: QueryDict) -> tuple[QuerySet[In
     if api_params.get("assignee") == "me":
         api_params["assignee"] = request.user.get_username()
     sla = api_params.pop("sla", [""])[-1]
-    if sla == "breached":
-        api_params["sla"] = "breached"
-    qs = IncidentFilter(api_params, queryset=selectors.incident_list(request.user), request=request).qs
+    sla = LEGACY_SLA.get(sla, sla)
+    if sla:
+        api_params["sla"] = sla
+    return IncidentFilter(api_params, queryset=selectors.incident_list(request.user), request=request), sort
+
+
+def _open_and_sorted(qs: QuerySet[Incident], params: QueryDict, sort: str) -> QuerySet[Incident]:
     if params.get("open") == "1" and not params.getlist("state"):
         qs = qs.filter(state__in=OPEN_STATES)
-    if sla == "soon":
-        qs = qs.filter(_breaching_soon_q(timezone.now()))
-    return qs.order_by(*SORTS[sort][1]), sort
+    return qs.order_by(*SORTS[sort][1])
 
 
-def _attention(request: HttpRequest) -> dict[str, int]:
-    """What needs someone now, counted up to a cap so that the count stays cheap at a million rows."""
-    visible = selectors.incidents_visible_to(request.user)
-    return {
-        "unclassified": visible.filter(state=S.RECEIVED)[:ATTENTION_CAP].count(),
-        "breached": visible.filter(state__in=OPEN_STATES)
-        .filter(selectors.sla_breached_q())[:ATTENTION_CAP]
-        .count(),
-    }
+def _queue_params(request: HttpRequest) -> QueryDict:
+    """The filters, sort and page bound of the request; a blank select means "any"."""
+    params = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        if key in (*FILTER_KEYS, *PAGE_KEYS) and any(values):
+            params.setlist(key, [value for value in values if value])
+    sla = params.get("sla", "")
+    if sla in LEGACY_SLA:
+        params["sla"] = LEGACY_SLA[sla]
+    if not any(key in params for key in FILTER_KEYS):
+        params["open"] = "1"  # the desk's default: what is still open
+    return params
+
+
+def _page_of(qs: QuerySet[Incident], sort: str, params: QueryDict) -> tuple[list[dict[str, Any]], bool, bool]:
+    """One page of rows in either direction, with whether a previous and a next page exist.
+
+    One query whichever way: PAGE_SIZE + 1 rows tell whether there is more beyond this page; the
+    other side exists whenever the page was reached through a bound.
+    """
+    before, after = params.get("before", ""), params.get("cursor", "")
+    if before:
+        rows = console.queue_page(_keyset(qs, sort, before, before=True).reverse(), PAGE_SIZE + 1)
+        has_previous = len(rows) > PAGE_SIZE
+        return rows[:PAGE_SIZE][::-1], has_previous, True
+    if after:
+        qs = _keyset(qs, sort, after)
+    rows = console.queue_page(qs, PAGE_SIZE + 1)
+    return rows[:PAGE_SIZE], bool(after), len(rows) > PAGE_SIZE
 
 
 @login_required
 def queue(request: HttpRequest) -> HttpResponse:
     """The console's incident list: filters, search, sort, saved views, keyset pages, bulk actions."""
     _responder_or_404(request)
-    params = QueryDict(mutable=True)
-    for key, values in request.GET.lists():
-        if key in (*FILTER_KEYS, "cursor") and any(values):
-            params.setlist(key, [value for value in values if value])  # a blank select means "any"
-    if not any(key in params for key in FILTER_KEYS):
-        params["open"] = "1"  # the desk's default: what is still open
-    invalid = IncidentFilter(params, queryset=Incident.objects.none(), request=request)
-    if not invalid.is_valid():
+    params = _queue_params(request)
+    filterset, sort = _queue_filter(request, params)
+    if not filterset.is_valid():
         messages.error(request, "Some filters were not understood and were ignored.")
         params = QueryDict(mutable=True)
         params["open"] = "1"
-    qs, sort = filtered_queue(request, params)
-    cursor = params.get("cursor", "")
-    if cursor:
-        qs = _keyset(qs, sort, cursor)
-    rows = list(qs[: PAGE_SIZE + 1])
-    has_next = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    me = desk_user(request.user)
-    for incident in rows:
-        incident.sla = selectors.sla_status(incident)  # type: ignore[attr-defined]
-        incident.reporter_visible = me.can_see_reporter(incident)  # type: ignore[attr-defined]
-    next_query = None
-    if has_next:
-        following = params.copy()
-        following["cursor"] = _cursor_of(rows[-1], sort)
-        next_query = following.urlencode()
+        filterset, sort = _queue_filter(request, params)
+    qs = _open_and_sorted(filterset.qs, params, sort)
+    page, has_previous, has_next = _page_of(qs, sort, params)
     first_query = params.copy()
-    first_query.pop("cursor", None)
-    context = {
-        "rows": rows,
+    for key in PAGE_KEYS:
+        first_query.pop(key, None)
+
+    def bound(key: str, row: dict[str, Any]) -> str:
+        query = first_query.copy()
+        query[key] = _cursor_of(row, sort)
+        return query.urlencode()
+
+    context: dict[str, Any] = {
+        "rows": console.queue_rows(page),
         "params": params,
         "sort": sort,
         "sorts": [(key, label) for key, (label, _) in SORTS.items()],
-        "next_query": next_query,
+        "next_query": bound("cursor", page[-1]) if has_next and page else None,
+        "previous_query": bound("before", page[0]) if has_previous and page else None,
         "first_query": first_query.urlencode(),
-        "is_first_page": not cursor,
-        "attention": _attention(request),
-        "presets": [(slug, label, _preset_query(p)) for slug, label, p in PRESETS],
-        "saved_views": SavedQueueView.objects.filter(user_id=_user_pk(request)),
+        "is_first_page": not has_previous,
         "current_query": first_query.urlencode(),
-        "domains": Domain.objects.all(),
-        "teams": Team.objects.all(),
-        "states": S.choices,
-        "selected_states": params.getlist("state"),
-        "selected_priorities": params.getlist("priority"),
-        "bulk_form": BulkForm(),
-        "save_form": SaveViewForm(initial={"query": first_query.urlencode()}),
     }
     if request.htmx and request.htmx.target == "queue-results":  # type: ignore[attr-defined]
-        return render(request, "incidents/_queue_results.html", context)
+        return render(request, "incidents/_queue_results.html", context)  # the poll: rows only
+    context |= {
+        "attention": console.attention_counts(request.user, QUEUE_ATTENTION_CAP),
+        "attention_cap": QUEUE_ATTENTION_CAP,
+        "presets": [(slug, label, _preset_query(p)) for slug, label, p in PRESETS],
+        "saved_views": SavedQueueView.objects.filter(user_id=_user_pk(request)),
+        "choices": console.cached_queue_choices(),
+        "states": S.choices,
+        "sla_filters": SLA_FILTERS,
+        "filters_active": any(key not in ("open", "sort", *PAGE_KEYS) for key in params),
+        "selected_states": params.getlist("state"),
+        "selected_priorities": params.getlist("priority"),
+        "bulk_actions": BulkForm.ACTIONS,
+        "impacts": Incident.Impact.choices,
+        "urgencies": Incident.Urgency.choices,
+        "cancel_reasons": Incident.CancelReason.choices,
+        "save_form": SaveViewForm(initial={"query": first_query.urlencode()}),
+    }
     return render(request, "incidents/queue.html", context)
 
 
@@ -840,6 +894,10 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
         .filter(team=team, state__in=OPEN_STATES)[:ATTENTION_CAP]
         .count()
     )
-    return render(
-        request, "incidents/team.html", {"team": team, "members": members, "open_count": open_count}
-    )
+    context = {
+        "team": team,
+        "members": members,
+        "open_count": open_count,
+        "oncall": team_oncall(team, at=timezone.now()),
+    }
+    return render(request, "incidents/team.html", context)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from config.api import CursorPagination
 from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
-from escalation.oncall import now_and_next
+from escalation.oncall import OnCallShift, team_oncall
 from incidents.api.views import IsResponder
 from incidents.models import Team
 
@@ -91,12 +91,8 @@ class WebhookViewSet(ConfigViewSet):
         return Response(shown.data, status=status.HTTP_201_CREATED)
 
 
-def _shift(shift: Any) -> dict[str, Any]:
-    user = (
-        User.objects.filter(pk=shift.user_id).values_list("username", flat=True).first()
-        if shift.user_id
-        else None
-    )
+def _shift(shift: OnCallShift) -> dict[str, Any]:
+    user = shift.user.get_username() if shift.user is not None else None
     return {"user": user, "start": shift.start, "end": shift.end, "override": shift.override}
 
 
@@ -107,9 +103,8 @@ class OnCallView(APIView):
     def get(self, request: Request, slug: str) -> Response:
         """Who is on call now, and next, in each of the team's schedules."""
         team = get_object_or_404(Team, slug=slug)
-        at = timezone.now()
-        result = []
-        for schedule in team.schedules.prefetch_related("overrides").order_by("slug"):
-            current, upcoming = now_and_next(schedule, at=at)
-            result.append({"schedule": schedule.slug, "now": _shift(current), "next": _shift(upcoming)})
+        result = [
+            {"schedule": oncall.schedule.slug, "now": _shift(oncall.now), "next": _shift(oncall.next)}
+            for oncall in team_oncall(team, at=timezone.now())
+        ]
         return Response(s.OnCallSerializer(result, many=True).data)

@@ -79,6 +79,10 @@
     }
     if (key === "/") {
       var search = $("[data-shortcut-search]");
+      var folded = search && search.closest(".collapse:not(.show)");
+      if (folded && window.bootstrap && getComputedStyle(folded).display === "none") {
+        window.bootstrap.Collapse.getOrCreateInstance(folded, { toggle: false }).show();  // phones fold the filters
+      }
       if (search) { search.focus(); search.select(); event.preventDefault(); }
       else if (onIncident) { window.location.href = "/desk/#q"; event.preventDefault(); }
       return;
@@ -93,6 +97,9 @@
         var current = rows()[selectedIndex()];
         var box = current && $(".row-check", current);
         if (box) { box.checked = !box.checked; updateBulk(); event.preventDefault(); }
+      } else if (key === "n" || key === "p") {
+        var pageLink = $(key === "n" ? "#next-page" : "#previous-page");
+        if (pageLink) { window.location.href = pageLink.getAttribute("href"); event.preventDefault(); }
       }
       return;
     }

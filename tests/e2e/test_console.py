@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
+import time_machine
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
+from escalation.engine import sweep
+from escalation.models import Schedule, ScheduleMember, ScheduleOverride
 from incidents import lifecycle, services
 from incidents.models import Incident, Membership
-from tests.factories import CategoryFactory, TeamFactory, domain, incident_in
+from tests.factories import CategoryFactory, TeamFactory, domain, incident_in, sla_policy
 
 from .conftest import e2e, fresh_user, sign_in
 
@@ -191,7 +196,7 @@ def test_stored_xss_never_runs_and_csp_is_sent(live_server, page: Page, console_
     assert not [e for e in console_errors if "Content Security Policy" in e or "alert" in e]
 
 
-def test_keyboard_shortcuts(live_server, page: Page, console_errors, shoot):
+def test_keyboard_shortcuts(live_server, page: Page, console_errors, shoot, monkeypatch):
     desk, _, agent = _desk()
     first = services.create_incident(title="First", reporter_email="a@example.org")
     second = services.create_incident(title="Second", reporter_email="b@example.org")
@@ -224,6 +229,17 @@ def test_keyboard_shortcuts(live_server, page: Page, console_errors, shoot):
     expect(page.locator("header .state-badge")).to_have_text("Responding")
     page.keyboard.press("u")
     expect(page.get_by_role("heading", name="Queue")).to_be_visible()
+
+    # n / p page through the queue (one incident a page here), keeping the sort
+    monkeypatch.setattr("incidents.views.PAGE_SIZE", 1)
+    page.goto(f"{live_server.url}/desk/?sort=oldest")
+    expect(page.locator(".queue-row")).to_have_attribute("data-ref", first.reference)
+    page.keyboard.press("n")
+    expect(page.locator(".queue-row")).to_have_attribute("data-ref", second.reference)
+    assert "sort=oldest" in page.url
+    page.keyboard.press("p")
+    expect(page.locator(".queue-row")).to_have_attribute("data-ref", first.reference)
+    expect(page.locator("#previous-page")).to_have_count(0)
     assert console_errors == []
 
 
@@ -239,7 +255,88 @@ def test_queue_on_a_phone(live_server, browser: Browser, shoot):
         page = context.new_page()
         page.goto(f"{live_server.url}/desk/")
         expect(page.locator(".queue-row")).to_have_count(3)
+        expect(page.get_by_label("Search")).to_be_hidden()  # filters fold away on a phone
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shoot(page, "17-queue-phone")
+        page.get_by_role("button", name="Filters and search").click()
+        page.get_by_label("Search").fill("number 1")
+        page.get_by_label("Search").press("Enter")
+        expect(page.locator(".queue-row")).to_have_count(1)
+        expect(page.get_by_label("Search")).to_be_visible()  # still unfolded: a filter is on
+        page.locator(".queue-row .incident-link").click()
+        expect(page.locator("#incident-title")).to_have_text("Incident number 1 with a long title")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shoot(page, "17b-incident-phone")
     finally:
         context.close()
+
+
+def test_busy_queue_and_a_team_page_with_on_call(live_server, page: Page, console_errors, shoot):
+    """The queue with work in every state and SLA clocks from the engine (the README's screenshot), then
+    the team page: who is on call now and next, an override marked."""
+    desk, network, agent = _desk()
+    sla_policy(priority=2, response=30, resolution=240)
+    sla_policy(priority=3, response=60, resolution=480)
+    it = domain("it_service")
+    mail, storage = CategoryFactory(slug="mail", name="Mail"), CategoryFactory(slug="storage", name="Storage")
+    vpn = CategoryFactory(slug="vpn")  # made by _desk()
+
+    def work(title: str, state: str, category, impact: int, urgency: int) -> Incident:
+        incident = services.create_incident(title=title, reporter_email="kim@example.org", domain=it)
+        incident = lifecycle.classify_incident(
+            incident, actor=agent, domain=it, category=category, impact=impact, urgency=urgency, team=desk
+        )
+        if state in (S.RESPONDING, S.ON_HOLD):
+            incident = lifecycle.acknowledge_incident(incident, actor=agent)
+        if state == S.ON_HOLD:
+            incident = lifecycle.hold_incident(incident, actor=agent, reason="awaiting_vendor")
+        if state == S.ESCALATED:
+            incident = lifecycle.escalate_incident(incident, actor=agent, team=network, reason="Core network")
+        return incident
+
+    t0 = timezone.now() - dt.timedelta(minutes=50)
+    with time_machine.travel(t0, tick=False):
+        work("Mail delivery delayed for the finance department", S.RESPONDING, mail, 2, 2)
+        work("VPN concentrator in building B drops tunnels", S.ESCALATED, vpn, 2, 1)
+        work("Shared drive quota exceeded", S.CLASSIFIED, storage, 2, 2)
+        work("Laptop docking station not detected", S.ON_HOLD, storage, 3, 2)
+        urgent = work("Payroll system login fails for all users", S.CLASSIFIED, mail, 1, 2)
+    sweep(
+        now=t0 + dt.timedelta(minutes=46)
+    )  # P2 response (30 min) breached; P3 (60 min, warns at 45) warning
+    services.create_incident(title="Printer on floor 2 shows paper jam", reporter_email="pat@example.org")
+    services.create_incident(title="Suspicious e-mail asking for passwords", reporter_email="lee@example.org")
+    sam = Membership.objects.get(team=network).user
+    on_call = Schedule.objects.create(
+        team=desk, slug="desk-primary", name="Desk primary", start=timezone.now() - dt.timedelta(hours=2)
+    )
+    ScheduleMember.objects.create(schedule=on_call, user=agent, position=0)
+    ScheduleMember.objects.create(schedule=on_call, user=sam, position=1)
+    ScheduleOverride.objects.create(
+        schedule=on_call,
+        user=sam,
+        start=timezone.now() - dt.timedelta(hours=1),
+        end=timezone.now() + dt.timedelta(hours=3),
+        reason=ScheduleOverride.Reason.SWAP,
+    )
+    sign_in(page.context, live_server, agent)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}/desk/")
+    expect(page.locator(".queue-row")).to_have_count(7)
+    expect(page.locator("#attention-breached .attention-count")).not_to_have_text("0")
+    expect(page.locator("#attention-warning .attention-count")).not_to_have_text("0")
+    expect(page.locator(f'.queue-row[data-ref="{urgent.reference}"] .sla-breached')).to_have_text(
+        "R: breached"
+    )
+    shoot(page, "18-queue-busy", full_page=False)
+    page.locator("#attention-breached").click()
+    expect(page.locator("#f-sla")).to_have_value("breached")
+
+    page.get_by_role("link", name="Teams").click()
+    page.get_by_role("link", name=re.compile("Service desk")).click()
+    now = page.locator('[data-schedule="desk-primary"] .oncall-now')
+    expect(now).to_contain_text("Sam")
+    expect(now).to_contain_text("override: swap")
+    expect(page.locator('[data-schedule="desk-primary"] .oncall-next')).to_contain_text("Alex Agent")
+    shoot(page, "19-team-oncall")
+    assert console_errors == []

@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
+from incidents import services
 from incidents.models import Incident
 from tests.factories import CategoryFactory
 
@@ -67,5 +68,14 @@ def test_report_form_on_a_phone(live_server, browser: Browser, shoot):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the form scrolls sideways on a phone ({width}px)"
         shoot(page, "04-report-form-phone")
+        incident = services.create_incident(
+            title="Badge reader at the east entrance rejects every card", reporter_email="pat@example.org"
+        )
+        services.add_comment(incident, author=None, body="It started after the power cut.", public=True)
+        page.goto(f"{live_server.url}/track/{incident.tracking_token}/")
+        expect(page.locator("#timeline")).to_contain_text("It started after the power cut.")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the tracking page scrolls sideways on a phone ({width}px)"
+        shoot(page, "05-tracking-page-phone")
     finally:
         context.close()

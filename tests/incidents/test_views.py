@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from escalation.engine import sweep
+from escalation.models import Schedule, ScheduleMember, ScheduleOverride
 from incidents import lifecycle, services
 from incidents.models import Incident, SatisfactionRating, SavedQueueView
-from tests.factories import CategoryFactory, TeamFactory, UserFactory, agent, domain, incident_in, report
+from tests.factories import (
+    CategoryFactory,
+    TeamFactory,
+    UserFactory,
+    agent,
+    classified,
+    domain,
+    incident_in,
+    report,
+    sla_policy,
+)
 
 pytestmark = pytest.mark.django_db
 S = Incident.State
@@ -291,6 +305,12 @@ def test_presets_and_saved_views(desk):
     page = desk.get("/desk/", {"assignee": "me", "open": "1"}).content.decode()
     assert mine.reference in page
     assert other.reference not in page
+    by_name = desk.get("/desk/", {"assignee": desk.user.username, "open": "1"}).content.decode()
+    assert mine.reference in by_name
+    assert other.reference not in by_name
+    assert (
+        f'<option value="{desk.user.username}" selected>Alex Agent ({desk.user.username})</option>' in by_name
+    )
     desk.post("/desk/views/", {"name": "Mine", "query": "assignee=me&open=1"})
     view = SavedQueueView.objects.get(user=desk.user)
     assert view.name == "Mine"
@@ -339,10 +359,13 @@ def test_bulk_cannot_touch_invisible_incidents(desk):
     assert secret.state == S.RECEIVED
 
 
-def test_queue_query_count_is_constant(desk):
-    def count() -> int:
+def test_queue_query_count_is_constant(desk, django_assert_num_queries):
+    from django.core.cache import cache
+
+    def count(**headers) -> int:
+        cache.clear()  # the select choices are cached for a few seconds: count them every time
         with CaptureQueriesContext(connection) as ctx:
-            assert desk.get("/desk/").status_code == 200
+            assert desk.get("/desk/", headers=headers).status_code == 200
         return len(ctx.captured_queries)
 
     def make(n: int) -> None:
@@ -352,15 +375,128 @@ def test_queue_query_count_is_constant(desk):
             else:
                 report(title=f"i{i}", confidential=i % 2 == 0, domain=domain("it_service"))
 
+    poll = {"HX-Request": "true", "HX-Target": "queue-results"}
     make(5)
-    small = count()
+    small, small_poll = count(), count(**poll)
     make(45)
-    assert count() == small
-    # session, user, roles, permission, page, 2 attention counts, saved views, filter and bulk choices
-    assert small <= 18
+    agent(TeamFactory(), username="another-agent")  # more people to choose from: still one query
+    CategoryFactory(slug="another")
+    assert (count(), count(**poll)) == (small, small_poll)
+    # session, user, roles, permission; one page of rows; one query for the three attention counts;
+    # saved views; domains, teams, categories and assignees for the selects (then cached)
+    assert small == 11
+    desk.get("/desk/")
+    with django_assert_num_queries(7):  # the choices are cached now
+        desk.get("/desk/", {"sort": "priority", "cursor": "3.1", "sla": "warning", "q": "vpn"})
+    with django_assert_num_queries(5):  # the 30-second poll renders the rows only
+        desk.get("/desk/", {"before": "100"}, headers=poll)
 
 
-# --- the incident page --------------------------------------------------------------------------
+def test_queue_choices_are_shared_for_a_few_seconds(desk):
+    from django.core.cache import cache
+
+    cache.clear()
+    desk.get("/desk/")
+    TeamFactory(name="Brand new team")
+    assert "Brand new team" not in desk.get("/desk/").content.decode()
+    cache.delete("console:queue-choices")  # as when CHOICES_CACHE_SECONDS have passed
+    assert "Brand new team" in desk.get("/desk/").content.decode()
+
+
+def test_queue_pages_back_and_forth_keeping_the_filters(desk, monkeypatch):
+    monkeypatch.setattr("incidents.views.PAGE_SIZE", 2)
+    made = [report(title=f"Printer {i}", domain=domain("it_service")) for i in range(5)]
+    report(title="VPN", domain=domain("it_service"))  # filtered out by the search
+
+    def refs(body: str) -> list[str]:
+        return re.findall(r'data-ref="(INC-\d+)"', body)
+
+    def link(body: str, rel: str) -> dict[str, str] | None:
+        match = re.search(rf'href="\?([^"]*)" rel="{rel}"', body)
+        if match is None:
+            return None
+        return dict(pair.split("=", 1) for pair in match.group(1).replace("&amp;", "&").split("&"))
+
+    pages, query = [], {"q": "printer", "sort": "newest"}
+    while True:
+        body = desk.get("/desk/", query).content.decode()
+        pages.append(refs(body))
+        query = link(body, "next")
+        if query is None:
+            break
+        assert query["q"] == "printer"
+    assert pages == [[i.reference for i in made[::-1][k : k + 2]] for k in (0, 2, 4)]
+    assert link(body, "prev") is not None
+    back = []
+    while (query := link(body, "prev")) is not None:
+        assert query["q"] == "printer"
+        assert "cursor" not in query
+        body = desk.get("/desk/", query).content.decode()
+        back.append(refs(body))
+    assert back == pages[-2::-1]
+    assert 'rel="first"' not in body  # back on the first page
+    assert link(body, "next") is not None
+
+
+def test_priority_pages_go_back_across_unprioritised_incidents(desk, monkeypatch):
+    monkeypatch.setattr("incidents.views.PAGE_SIZE", 1)
+    low = report(title="low", impact=3, urgency=3)
+    none = report(title="none")
+    none2 = report(title="none too")
+    high = report(title="high", impact=1, urgency=1)
+    forward, query, body = [], {"sort": "priority"}, ""
+    while query is not None:
+        body = desk.get("/desk/", query).content.decode()
+        forward += re.findall(r'data-ref="(INC-\d+)"', body)
+        match = re.search(r'href="\?([^"]*)" rel="next"', body)
+        query = match and dict(p.split("=", 1) for p in match.group(1).replace("&amp;", "&").split("&"))
+    assert forward == [high.reference, low.reference, none.reference, none2.reference]
+    backward = []
+    while match := re.search(r'href="\?([^"]*)" rel="prev"', body):
+        query = dict(p.split("=", 1) for p in match.group(1).replace("&amp;", "&").split("&"))
+        body = desk.get("/desk/", query).content.decode()
+        backward += re.findall(r'data-ref="(INC-\d+)"', body)
+    assert backward == forward[-2::-1]
+
+
+@pytest.mark.parametrize("bound", ["cursor", "before"])
+@pytest.mark.parametrize("value", ["x", "1.x", "..", "n", "9" * 30])
+def test_a_malformed_page_bound_shows_a_page_not_an_error(desk, bound, value):
+    report(title="still here", domain=domain("it_service"))
+    for sort in ("newest", "oldest", "priority"):
+        response = desk.get("/desk/", {"sort": sort, bound: value})
+        assert response.status_code == 200
+
+
+def test_breaching_soon_is_the_engines_warning_state(desk):
+    """The preset and the SLA filter read the clock state the SLA engine stored, not a rule of their own:
+    an incident due within the hour but short of its warning threshold is not "breaching soon"."""
+    sla_policy(priority=1, response=20, resolution=240)  # warns at 75 %: 15 minutes
+    sla_policy(priority=2, response=60, resolution=480, warn=90)  # warns at 54 minutes
+    t0 = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
+    with time_machine.travel(t0, tick=False):
+        warned, _ = classified(team=desk.team)
+        calm, _ = classified(team=desk.team, priority_urgency=2)  # P2, due at 09:00
+    sweep(now=t0 + dt.timedelta(minutes=16))
+    calm.refresh_from_db()
+    assert calm.sla_response == "pending"
+    assert calm.response_due_at - (t0 + dt.timedelta(minutes=16)) < dt.timedelta(hours=1)
+    queue = desk.get("/desk/").content.decode()
+    preset = re.search(r'href="\?([^"]*)" data-preset="breaching-soon"', queue).group(1).replace("&amp;", "&")
+    page = desk.get("/desk/?" + preset).content.decode()
+    assert warned.reference in page
+    assert calm.reference not in page
+    assert '<option value="warning" selected>' in page
+    assert 'id="attention-warning"' in queue
+    assert re.search(r'id="attention-warning">\s*<span class="attention-count">1</span>', queue)
+    legacy = desk.get("/desk/", {"sla": "soon", "open": "1"}).content.decode()  # a view saved before
+    assert warned.reference in legacy
+    assert calm.reference not in legacy
+    breached = desk.get("/desk/", {"sla": "breached"}).content.decode()
+    assert warned.reference not in breached
+
+
+# --- the incident page# --- the incident page --------------------------------------------------------------------------
 
 
 def test_incident_page_404_outside_visibility(desk):
@@ -501,6 +637,43 @@ def test_team_pages_show_members_and_domains(desk):
     assert "Alex Agent" in page
     assert "IT service" in page
     assert desk.team.name in desk.get("/desk/teams/").content.decode()
+    assert 'id="oncall-none"' in page  # no schedule yet
+
+
+def test_team_page_shows_who_is_on_call_now_and_next_with_overrides(desk, django_assert_num_queries):
+    team = desk.team
+    alice = agent(team, username="alice", first_name="Alice", last_name="Ng")
+    bob = agent(team, username="bob", first_name="Bob", last_name="Ray")
+    start = dt.datetime(2026, 6, 1, 7, 0, tzinfo=dt.UTC)
+    primary = Schedule.objects.create(team=team, slug="primary", name="Primary", start=start)
+    for position, user in enumerate([alice, bob]):
+        ScheduleMember.objects.create(schedule=primary, user=user, position=position)
+    ScheduleOverride.objects.create(
+        schedule=primary,
+        user=alice,
+        start=dt.datetime(2026, 6, 2, 10, 0, tzinfo=dt.UTC),
+        end=dt.datetime(2026, 6, 2, 19, 0, tzinfo=dt.UTC),
+        reason=ScheduleOverride.Reason.HOLIDAY,
+    )
+    url = f"/desk/teams/{team.slug}/"
+    with time_machine.travel(dt.datetime(2026, 6, 2, 12, 0, tzinfo=dt.UTC), tick=False):
+        page = desk.get(url).content.decode()
+        with CaptureQueriesContext(connection) as one_schedule:
+            desk.get(url)
+        secondary = Schedule.objects.create(team=team, slug="secondary", name="Secondary", start=start)
+        for position, user in enumerate([bob, alice, desk.user]):
+            ScheduleMember.objects.create(schedule=secondary, user=user, position=position)
+        with django_assert_num_queries(len(one_schedule)):  # more schedules, members and people: same
+            both = desk.get(url).content.decode()
+    schedule = page[page.index('data-schedule="primary"') :]
+    now = schedule[schedule.index('class="col-9 mb-1 oncall-now"') :]
+    assert now.index("Alice Ng") < now.index("override: holiday cover") < now.index("oncall-next")
+    after = now[now.index("oncall-next") :]
+    assert "Bob Ray" in after[:200]
+    assert "override" not in after[: after.index("</dd>")]
+    assert "until Tue 2 Jun, 19:00" in now
+    assert 'data-schedule="secondary"' in both
+    assert both.index('data-schedule="primary"') < both.index('data-schedule="secondary"')
 
 
 def test_sign_in_and_password_reset_pages(client):
