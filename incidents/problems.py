@@ -165,6 +165,25 @@ def change_state(problem: Problem, *, actor: Any, state: str, version: int | Non
     return _save(problem, fields)
 
 
+@transaction.atomic
+def delete_problem(problem: Problem, *, actor: Any, version: int | None = None) -> None:
+    """Delete a record opened by mistake: only while proposed or open and without follow-up actions
+    (those are history worth keeping; close the problem instead). Linked incidents are unlinked first,
+    each with a timeline entry."""
+    problem = _lock(problem, actor, version)
+    if problem.state not in (PS.PROPOSED, PS.OPEN):
+        raise ProblemTransitionRefused(problem, "deleted")
+    if problem.follow_ups.exists():
+        raise ValidationError({"follow_ups": ["A problem with follow-up actions is closed, not deleted."]})
+    rows = list(Incident.objects.select_for_update().filter(problem_id=problem.pk).order_by("pk"))
+    Incident.objects.filter(pk__in=[r.pk for r in rows]).update(
+        problem_id=None, version=F("version") + 1, updated_at=timezone.now()
+    )
+    for row in rows:
+        timeline.record_problem_event(incident=row, actor=actor, event="unlinked", problem=problem.reference)
+    problem.delete()
+
+
 def _link(problem: Problem, incidents: list[Incident], *, actor: Any, event: str = "linked") -> list[str]:
     """Point incidents at the problem (bumping their version: `problem` is part of the incident)."""
     visible = incidents_visible_to(actor) if actor is not None else Incident.objects.all()

@@ -172,7 +172,11 @@ class ProblemFilter(filters.FilterSet):
 
 
 class ProblemViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
 ):
     serializer_class = ProblemSerializer
     filterset_class = ProblemFilter
@@ -220,6 +224,12 @@ class ProblemViewSet(
         data = self._input(ProblemEditInput)
         problem = problems.edit_problem(problem, actor=request.user, **data)
         return self._respond(problem)
+
+    @extend_schema(responses={204: None, **ERRORS})
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        """Delete a proposed or open problem without follow-up actions (its incidents are unlinked)."""
+        problems.delete_problem(self.get_object(), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=ProblemStateInput, responses={200: ProblemSerializer, **ERRORS})
     @action(detail=True, methods=["post"], filter_backends=[])

@@ -172,3 +172,19 @@ def test_console_links_a_child_from_the_incident_page(client):
     )
     child.refresh_from_db()
     assert child.parent_id == parent.pk
+
+
+def test_the_quiet_period_auto_close_of_the_parent_closes_its_resolved_children_as_auto(settings):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    parent, actor, (child,) = family(S.RESPONDING)
+    lifecycle.resolve_incident(parent, actor=actor, summary="Relay restarted")
+    # Only the parent's quiet period is over; the child follows it, not its own clock.
+    Incident.objects.filter(pk=parent.pk).update(resolved_at=timezone.now() - dt.timedelta(days=10))
+    assert lifecycle.auto_close_resolved(now=timezone.now(), quiet_period=dt.timedelta(days=3)) == 1
+    child.refresh_from_db()
+    assert child.state == S.CLOSED
+    assert child.auto_closed
+    assert "Relay restarted" in child.cause

@@ -182,3 +182,19 @@ def test_the_incident_page_shows_its_problem_and_workaround(client):
     page = client.get(f"/desk/incidents/{incident.reference}/").content.decode()
     assert problem.reference in page
     assert "Use webmail" in page
+
+
+def test_delete_unlinks_and_is_refused_once_the_problem_has_history(desk):
+    incident = incident_in(Incident.State.RESPONDING)
+    problem = problems.create_problem(actor=desk.user, title="Mistake", incidents=[incident])
+    assert desk.delete(f"{URL}{problem.pk}/").status_code == 204
+    incident.refresh_from_db()
+    assert incident.problem_id is None
+    assert not Problem.objects.filter(pk=problem.pk).exists()
+
+    kept = problems.create_problem(actor=desk.user, title="Real")
+    problems.add_follow_up(kept, actor=desk.user, title="Patch", owner=desk.user, due_date="2026-07-01")
+    assert "follow_ups" in desk.delete(f"{URL}{kept.pk}/").json()
+    resolved = problems.create_problem(actor=desk.user, title="Done", root_cause="x")
+    problems.change_state(resolved, actor=desk.user, state="resolved")
+    assert desk.delete(f"{URL}{resolved.pk}/").status_code == 409
