@@ -28,7 +28,9 @@ import django  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--incidents", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="reuse the data if the count already matches")
@@ -37,7 +39,7 @@ def main() -> None:
         sys.exit("Set DATABASE_URL to a PostgreSQL database made for the bench (it is filled and emptied).")
 
     django.setup()
-    from api_latency import FILL_SQL, timed  # type: ignore[import-not-found]
+    from api_latency import FILL_SQL, timed
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
