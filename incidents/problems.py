@@ -14,8 +14,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from escalation import notify
@@ -23,7 +24,7 @@ from escalation import notify
 from . import timeline
 from .lifecycle import InvalidTransition, StaleVersion
 from .models import Category, FollowUpAction, Incident, Problem, Team
-from .selectors import desk_user, incidents_visible_to
+from .selectors import desk_user, incidents_visible_to, significant_words
 
 logger = logging.getLogger(__name__)
 PS = Problem.State
@@ -325,31 +326,75 @@ def recurrence_cluster(incident: Incident, *, now: datetime | None = None) -> li
     )
 
 
+def similar_text_cluster(incident: Incident, *, now: datetime | None = None) -> list[Incident]:
+    """Incidents of the same domain within RECURRENCE_WINDOW whose titles look like this one's, oldest
+    first, not cancelled and not linked to a problem: trigram similarity (`%`) on PostgreSQL; on SQLite,
+    titles sharing at least half of this title's significant words (and two at least)."""
+    now = now or timezone.now()
+    if incident.domain_id is None:
+        return []
+    qs = (
+        Incident.objects.filter(
+            domain_id=incident.domain_id,
+            received_at__gte=now - settings.RECURRENCE_WINDOW,
+            problem__isnull=True,
+        )
+        .exclude(state=Incident.State.CANCELLED)
+        .select_related("category", "team")
+        .order_by("received_at", "pk")
+    )
+    if connection.vendor == "postgresql":
+        # Constant SQL, the title is a bound parameter; answered by the GIN trigram index.
+        alike = RawSQL('"incidents_incident"."title" %% %s', [incident.title], BooleanField())
+        return list(qs.filter(alike))
+    words = set(significant_words(incident.title))
+    if len(words) < 2:
+        return []
+    needed = max(2, (len(words) + 1) // 2)
+    shared = Q()
+    for word in words:
+        shared |= Q(title__icontains=word)
+    return [
+        other
+        for other in qs.filter(shared)[:500]
+        if len(words & set(significant_words(other.title))) >= needed
+    ]
+
+
 def check_recurrence(incident: Incident, *, now: datetime | None = None) -> Problem | None:
     """Propose a problem record to the category's team when RECURRENCE_THRESHOLD incidents of one
-    category arrived within RECURRENCE_WINDOW (SPEC section 6).
+    category, or with similar titles in one domain, arrived within RECURRENCE_WINDOW (SPEC section 6).
 
-    Once: a category with a problem not yet closed gets no second proposal, and the proposal's unique
-    key (the category and the oldest incident of the cluster) stops two concurrent checks from both
-    proposing. Runs after the classification committed, in its own transaction, so that of two
-    classifications at once the later one sees the other. Returns the new proposal, or None.
+    Once: a category with a problem not yet closed gets no second proposal; incidents already linked
+    to a problem never count again; and the proposal's unique key (the kind of cluster and its oldest
+    incident) stops two concurrent checks from both proposing. Runs after the classification
+    committed, in its own transaction, so that of two classifications at once the later one sees the
+    other. Returns the new proposal, or None.
     """
+    threshold = settings.RECURRENCE_THRESHOLD
     cluster = recurrence_cluster(incident, now=now)
-    if len(cluster) < settings.RECURRENCE_THRESHOLD:
-        return None
-    category = cluster[0].category
-    assert category is not None  # noqa: S101 - the cluster is filtered on it
-    if Problem.objects.filter(category_id=category.pk).exclude(state=PS.CLOSED).exists():
-        return None
-    key = f"recurrence:category:{category.pk}:{cluster[0].pk}"
+    if len(cluster) >= threshold:
+        category = cluster[0].category
+        assert category is not None  # noqa: S101 - the cluster is filtered on the incident's category
+        if Problem.objects.filter(category_id=category.pk).exclude(state=PS.CLOSED).exists():
+            return None
+        key = f"recurrence:category:{category.pk}:{cluster[0].pk}"
+        what = f"of {category.path}"
+    else:
+        cluster = similar_text_cluster(incident, now=now)
+        if len(cluster) < threshold:
+            return None
+        category = incident.category
+        key = f"recurrence:text:{cluster[0].pk}"
+        what = f'with titles like "{incident.title[:80]}"'
+    title = f"Recurring: {category.name if category else incident.title[:80]} ({len(cluster)} incidents)"
     try:
         with transaction.atomic():
             problem = Problem.objects.create(
-                title=f"Recurring: {category.name} ({len(cluster)} incidents)",
-                description="Proposed by the desk: "
-                f"{len(cluster)} incidents of {category.path} within {settings.RECURRENCE_WINDOW}.",
-                state=PS.PROPOSED, category=category, domain_id=category.domain_id,
-                team=category.default_team or incident.team, proposal_key=key,
+                title=title[:200],
+                description=f"Proposed by the desk: {len(cluster)} incidents {what} within {settings.RECURRENCE_WINDOW}.",
+                state=PS.PROPOSED, category=category, domain_id=incident.domain_id,
+                team=(category.default_team if category else None) or incident.team, proposal_key=key,
             )  # fmt: skip
             _link(problem, cluster, actor=None, event="recurrence")
             _notify_proposal(problem, cluster)

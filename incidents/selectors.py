@@ -170,7 +170,8 @@ STOP_WORDS = frozenset((
 WORD_RE = re.compile(r"[^\W_]{4,}", re.UNICODE)
 
 
-def _words(text: str) -> list[str]:
+def significant_words(text: str) -> list[str]:
+    """Up to 12 distinct lower-case words of 4+ letters that are not stop words, in order."""
     seen = dict.fromkeys(w.lower() for w in WORD_RE.findall(text))
     return [w for w in seen if w not in STOP_WORDS][:12]
 
@@ -191,7 +192,7 @@ def similar_incidents(incident: Incident, user: Any, limit: int = 5) -> list[Inc
         .select_related("category")
     )
     # The title's words only: descriptions share too many everyday words ("since this morning") to rank by.
-    words = _words(incident.title)
+    words = significant_words(incident.title)
     if connection.vendor == "postgresql":
         return _similar_postgres(base, incident, words, limit)
     return _similar_fallback(base, incident, words, limit)
@@ -233,7 +234,7 @@ def _similar_fallback(
     scope = shared | Q(category_id=incident.category_id) if incident.category_id else shared
     scored = []
     for candidate in qs.filter(scope).order_by("-id")[:200]:
-        title_words = set(_words(candidate.title))
+        title_words = set(significant_words(candidate.title))
         score = len(title_words & set(words)) / max(len(words), 1)
         if incident.category_id and candidate.category_id == incident.category_id:
             score += 0.2

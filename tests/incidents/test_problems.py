@@ -221,3 +221,24 @@ def test_a_failing_recurrence_check_never_undoes_the_classification(
         incident = classify()
     incident.refresh_from_db()
     assert incident.state == Incident.State.CLASSIFIED
+
+
+def test_similar_titles_across_categories_propose_a_problem_once(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.RECURRENCE_THRESHOLD = 3
+    titles = [
+        "Outlook crashes when opening the calendar",
+        "Outlook crashes opening calendar",
+        "Outlook calendar crashes on opening",
+    ]
+    incident_in(Incident.State.CLASSIFIED, domain_slug="security", title=titles[0])  # another domain
+    with django_capture_on_commit_callbacks(execute=True):
+        found = [incident_in(Incident.State.CLASSIFIED, title=title) for title in titles]  # three categories
+    problem = Problem.objects.get()
+    assert problem.state == PS.PROPOSED
+    assert problem.proposal_key == f"recurrence:text:{found[0].pk}"
+    assert set(problem.incidents.values_list("pk", flat=True)) == {i.pk for i in found}
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_in(Incident.State.CLASSIFIED, title="Outlook crashes opening the calendar again")
+    assert Problem.objects.count() == 1  # the linked ones never count twice
