@@ -82,7 +82,13 @@ def problem_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "incidents/problem.html",
-        {"problem": problem, "allowed_states": sorted(problems.PROBLEM_TRANSITIONS[problem.state])},
+        {
+            "problem": problem,
+            "allowed_states": [
+                (state, Problem.State(state).label)
+                for state in sorted(problems.PROBLEM_TRANSITIONS[problem.state])
+            ],
+        },
     )
 
 
