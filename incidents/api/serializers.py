@@ -351,3 +351,14 @@ class ParentInput(VersionedInput):
         if parent is None:
             raise serializers.ValidationError(f"No incident {value}.")
         return parent
+
+
+class SatisfactionInput(serializers.Serializer):
+    score = serializers.IntegerField(min_value=1, max_value=5, help_text="1 poor .. 5 excellent.")
+    comment = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+class SatisfactionSerializer(serializers.Serializer):
+    score = serializers.IntegerField(read_only=True)
+    comment = serializers.CharField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)

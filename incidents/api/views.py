@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -190,6 +191,16 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             self.get_object(), actor=request.user, **self._input(s.VersionedInput)
         )
         return self._respond(incident)
+
+    @extend_schema(request=s.SatisfactionInput, responses={200: s.SatisfactionSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def rate(self, request: Request, reference: str | None = None) -> Response:
+        """The reporter rates the service on a closed incident (the last rating counts)."""
+        incident = self.get_object()
+        if incident.reporter_id != request.user.pk:
+            raise PermissionDenied("Only the reporter rates the service.")
+        rating = services.rate_incident(incident, **self._input(s.SatisfactionInput))
+        return Response(s.SatisfactionSerializer(rating).data)
 
     @extend_schema(request=s.ParentInput, responses={200: s.IncidentSerializer, **ERRORS})
     @action(detail=True, methods=["post"], url_path="parent", url_name="parent", filter_backends=[])

@@ -160,3 +160,19 @@ def test_portal_rating_takes_a_comment(client):
     page = client.get(f"/track/{incident.tracking_token}/").content.decode()
     assert "Rated the service 3 of 5." in page
     assert "Slow at first" in page  # in the reporter's own form, not in anyone else's view
+
+
+def test_api_rate_by_the_reporter_only():
+    reporter = UserFactory()
+    incident = incident_in(S.CLOSED, reporter=reporter)
+    url = f"/api/v1/incidents/{incident.reference}/rate/"
+    response = client_for(reporter).post(url, {"score": 4, "comment": "Good"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["score"] == 4
+    assert "score" in client_for(reporter).post(url, {"score": 6}, format="json").json()
+    assert client_for(responder_of(incident)).post(url, {"score": 1}, format="json").status_code == 403
+    open_one = incident_in(S.RESOLVED, reporter=reporter)
+    refused = client_for(reporter).post(
+        f"/api/v1/incidents/{open_one.reference}/rate/", {"score": 3}, format="json"
+    )
+    assert refused.status_code == 409

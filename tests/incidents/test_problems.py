@@ -133,6 +133,24 @@ def test_an_owner_is_reminded_once_a_day_until_the_action_is_done():
     assert not reminders().filter(body__contains=later.title).exists()
 
 
+def test_a_reminder_that_cannot_be_sent_dies_without_an_incident_timeline(settings, monkeypatch):
+    from escalation import delivery
+
+    settings.NOTIFICATION_BACKOFF_SECONDS = []
+    problem, actor = new_problem()
+    problems.add_follow_up(problem, actor=actor, title="Patch", owner=actor, due_date=TODAY)
+    problems.remind_follow_ups(today=TODAY)
+
+    def smtp_down(row):
+        raise ConnectionError("smtp down")
+
+    monkeypatch.setattr(delivery, "send", smtp_down)
+    (row,) = reminders()
+    assert deliver(row.pk) == "dead"
+    row.refresh_from_db()
+    assert "smtp down" in row.last_error
+
+
 def test_the_beat_task_reminds_through_the_domain(settings):
     problem, actor = new_problem()
     problems.add_follow_up(problem, actor=actor, title="Patch", owner=actor, due_date=dt.date(2000, 1, 1))
