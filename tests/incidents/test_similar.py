@@ -74,3 +74,17 @@ def test_the_console_incident_page_shows_them(client):
     assert 'id="similar-incidents"' in page
     assert past.reference in page
     assert "Memory leak in firmware" in page
+
+
+def test_the_similar_endpoint_takes_a_constant_number_of_queries(django_assert_num_queries):
+    current = incident_in(S.RECEIVED, title="Printer floor 3 jams")
+    api = client_for(responder_of(current))
+    url = f"/api/v1/incidents/{current.reference}/similar/"
+    incident_in(S.CLOSED, title="Printer on floor 3 jams on every job")
+    api.get(url)  # warm the user's desk roles
+    with django_assert_num_queries(2):  # the incident, then one ranked query (with its category)
+        assert len(api.get(url).json()) == 1
+    for n in range(4):
+        incident_in(S.CLOSED, title=f"Printer floor 3 jams number {n}")
+    with django_assert_num_queries(2):
+        assert len(api.get(url).json()) == 5
