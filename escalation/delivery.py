@@ -48,7 +48,7 @@ def claim(notification_id: int) -> Notification | None:
                 Q(state=State.PENDING, next_attempt_at__lte=Now())
                 | Q(state=State.SENDING, lease_until__lt=Now())
             )
-            .select_related("webhook", "incident")
+            .select_related("webhook", "incident", "problem")
             .first()
         )
         if row is None:
@@ -99,12 +99,18 @@ def send(row: Notification) -> None:
         headers={
             # The same Message-ID on a resend lets mail systems drop the duplicate; the reference threads replies.
             "Message-ID": f"<{row.key}@{domain}>",
-            "X-IncidentDesk-Reference": row.incident.reference,
+            "X-IncidentDesk-Reference": _reference(row),
             "X-IncidentDesk-Event": row.event,
             "Auto-Submitted": "auto-generated",
         },
     )
     message.send(fail_silently=False)
+
+
+def _reference(row: Notification) -> str:
+    if row.incident is not None:
+        return row.incident.reference
+    return row.problem.reference if row.problem is not None else ""
 
 
 def deliver(notification_id: int) -> str:
@@ -120,7 +126,7 @@ def deliver(notification_id: int) -> str:
         updated = Notification.objects.filter(pk=row.pk, state=State.SENDING).update(
             state=State.SENT, sent_at=Now(), lease_until=None, last_error=""
         )
-        if updated:
+        if updated and row.incident is not None:
             timeline.record_notification(
                 incident=row.incident, channel=row.channel, recipient=row.recipient, event=row.event,
                 version=row.incident.version,
@@ -161,6 +167,8 @@ def _failed(row: Notification, exc: Exception) -> str:
             Notification.objects.filter(pk=row.pk).update(
                 state=State.DEAD, lease_until=None, last_error=error
             )
+            if row.incident is None:
+                return "dead"
             timeline.record_escalation_event(
                 incident=row.incident, event="notification_dead", recipient=row.recipient, channel=row.channel,
                 attempts=row.attempts, error=error,

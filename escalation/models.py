@@ -519,7 +519,13 @@ class Notification(models.Model):
         DEAD = "dead", _("Dead")
 
     key = models.CharField(max_length=64, unique=True, help_text=_("Idempotency key, sent with the message."))
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notifications")
+    # One of the two: an incident's notification, or a problem's (a follow-up reminder to its owner).
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    problem = models.ForeignKey(
+        "incidents.Problem", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
     event = models.CharField(max_length=40)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     recipient = models.CharField(max_length=254)

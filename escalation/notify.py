@@ -198,3 +198,55 @@ def queue(
             "pk", flat=True
         )
     )
+
+
+def queue_message(
+    *,
+    event: str,
+    cause: str,
+    address: str,
+    subject: str,
+    body: str,
+    incident: Incident | None = None,
+    problem: Any = None,
+    user_id: int | None = None,
+) -> list[int]:
+    """One e-mail with its own subject and body (to a reporter, or a follow-up owner) in the outbox.
+
+    Call it inside the transaction of the change it reports. `cause` names that change stably (e.g.
+    ``reporter:42:resolved:7``): queueing the same cause twice creates one row. Returns the ids of rows
+    still to deliver (empty when there is no address or the row already went out).
+    """
+    if not address:
+        return []
+    key = _key(cause, "email", address)
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                key=key,
+                incident=incident,
+                problem=problem,
+                event=event,
+                channel=Notification.Channel.EMAIL,
+                recipient=address,
+                user_id=user_id,
+                subject=subject[:255],
+                body=body,
+                payload={"id": key, "event": event},
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return list(
+        Notification.objects.filter(key=key, state=Notification.State.PENDING).values_list("pk", flat=True)
+    )
+
+
+def deliver_after_commit(ids: list[int]) -> None:
+    """Prompt delivery once the transaction commits; a dead broker is tolerated (the sweep republishes)."""
+    from django.db import transaction
+
+    from .engine import _enqueue
+
+    if ids:
+        transaction.on_commit(lambda: _enqueue(ids))

@@ -3,7 +3,18 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import Attachment, Category, Comment, Domain, Incident, Membership, Problem, Team, TimelineEntry
+from .models import (
+    Attachment,
+    Category,
+    Comment,
+    Domain,
+    FollowUpAction,
+    Incident,
+    Membership,
+    Problem,
+    Team,
+    TimelineEntry,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -51,11 +62,32 @@ class CategoryAdmin(admin.ModelAdmin):
     readonly_fields = ["path"]
 
 
+class FollowUpActionInline(admin.TabularInline):
+    model = FollowUpAction
+    extra = 1
+    autocomplete_fields = ["owner"]
+    fields = ["title", "owner", "due_date", "done_at"]
+
+
 @admin.register(Problem)
 class ProblemAdmin(admin.ModelAdmin):
-    list_display = ["title", "known_error", "created_at"]
-    list_filter = ["known_error"]
+    """Records are edited here like through the API; the state moves only along the table of
+    incidents.problems (the API's `state` action), so it is read-only here."""
+
+    list_display = ["title", "state", "known_error", "category", "team", "created_at"]
+    list_filter = ["state", "known_error", "team"]
     search_fields = ["title", "root_cause"]
+    autocomplete_fields = ["category", "team", "owner"]
+    readonly_fields = [
+        "state",
+        "known_error",
+        "proposal_key",
+        "resolved_at",
+        "closed_at",
+        "version",
+        "created_at",
+    ]
+    inlines = [FollowUpActionInline]
 
 
 class TimelineInline(ReadOnlyAdminMixin, admin.TabularInline):

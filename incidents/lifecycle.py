@@ -156,11 +156,33 @@ def _after_commit(func: Callable[..., Any], *args: Any) -> None:
 
 
 def _notify_reporter(incident: Incident, event: str) -> None:
-    from . import tasks
+    """The reporter's mail goes into the outbox in this transaction (see incidents.notifications)."""
+    from . import notifications
 
-    # The version names the change the mail is about: a retried task sends it once, and a second
-    # resolution after a reopen is a new mail.
-    _after_commit(tasks.notify_reporter, incident.pk, event, incident.version)
+    notifications.notify_reporter(incident, event)
+
+
+def _cascade_to_children(parent: Incident, action: Action, run: Callable[[Incident], Incident]) -> None:
+    """Children of a major incident follow it through their own lifecycle functions (SPEC section 2).
+
+    A child in a state that does not allow the action, or that the actor may not act on, is skipped
+    with an internal timeline note; the parent's entry lists which children followed and which did not.
+    """
+    followed, skipped = [], []
+    for child in Incident.objects.filter(parent_id=parent.pk).order_by("pk"):
+        try:
+            with transaction.atomic():
+                run(child)
+            followed.append(child.reference)
+        except (InvalidTransition, PermissionDenied, ValidationError) as exc:
+            skipped.append(child.reference)
+            timeline.record_major_incident(
+                incident=child, event=f"skipped_{action}", parent=parent.reference, reason=str(exc)
+            )
+    if followed or skipped:
+        timeline.record_major_incident(
+            incident=parent, event=f"children_{action}", followed=followed, skipped=skipped
+        )
 
 
 def _require(errors: dict[str, str], **values: Any) -> None:
@@ -271,6 +293,10 @@ def classify_incident(
             incident=incident, actor=actor, matrix=matrix, priority=final_priority, reason=priority_reason
         )
     escalation_services.on_classified(incident, now=now, first=old_state == State.RECEIVED)
+    if "category_id" in changes:
+        from .problems import check_recurrence_after_commit
+
+        check_recurrence_after_commit(incident)
     return incident
 
 
@@ -451,6 +477,11 @@ def resolve_incident(incident: Incident, *, actor: Any, summary: str, version: i
     )
     escalation_services.on_resolved(incident, now=now)
     _notify_reporter(incident, "resolved")
+    _cascade_to_children(
+        incident,
+        Action.RESOLVE,
+        lambda child: resolve_incident(child, actor=actor, summary=incident.resolution_summary),
+    )
     return incident
 
 
@@ -525,6 +556,14 @@ def close_incident(
     )
     escalation_services.on_ended(incident, now=now, reason="closed")
     _notify_reporter(incident, "closed")
+    _cascade_to_children(
+        incident,
+        Action.CLOSE,
+        lambda child: close_incident(
+            child, actor=actor, cause=incident.cause, measures=incident.measures,
+            resolution_code=resolution_code, auto=auto,
+        ),
+    )  # fmt: skip
     return incident
 
 
@@ -571,6 +610,39 @@ def cancel_incident(
     )
     escalation_services.on_ended(incident, now=now, reason="cancelled")
     return incident
+
+
+@transaction.atomic
+def confirm_resolution(incident: Incident, *, actor: Any, version: int | None = None) -> Incident:
+    """The reporter says "this fixed it": recorded as ``reporter_confirmed_at`` and a public timeline entry.
+
+    Allowed only in ``resolved``. It does not close the incident: closing needs the cause and the
+    measures (SPEC section 2), which the desk records, or the quiet-period auto-close. ``actor`` is the
+    signed-in reporter, a responder recording it for them, or None for the holder of the private link.
+    Confirming twice within one resolution changes nothing; after a reopen and a new resolution the
+    reporter may confirm again.
+    """
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    if version is not None and version != locked.version:
+        raise StaleVersion(locked, version)
+    if locked.state != State.RESOLVED:
+        raise InvalidTransition(locked, "confirm", allowed_actions(locked, actor))
+    if actor is not None and actor.is_authenticated:
+        me = desk_user(actor)
+        if not incidents_visible_to(actor).filter(pk=locked.pk).exists():
+            raise PermissionDenied("You may not see this incident.")
+        if not me.is_responder and locked.reporter_id != me.user_id:
+            raise PermissionDenied("Only the reporter or a responder may confirm the resolution.")
+    confirmed = locked.reporter_confirmed_at
+    if confirmed is not None and locked.resolved_at is not None and confirmed >= locked.resolved_at:
+        return locked
+    now = timezone.now()
+    locked.reporter_confirmed_at = now
+    locked.version += 1
+    locked.updated_at = now
+    locked.save(update_fields=["reporter_confirmed_at", "version", "updated_at"])
+    timeline.record_reporter_confirmed(incident=locked, actor=actor, at=now)
+    return locked
 
 
 ACTIONS: dict[Action, Callable[..., Incident]] = {
@@ -621,4 +693,5 @@ __all__ = [
     "InvalidTransition",
     "StaleVersion",
     "allowed_actions",
+    "confirm_resolution",
 ]

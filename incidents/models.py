@@ -133,17 +133,91 @@ class Category(models.Model):
         super().save(*args, **kwargs)
 
 
+PROBLEM_REFERENCE_PREFIX = "PRB-"
+
+
 class Problem(models.Model):
-    """A common cause behind several incidents (problem management grows on this)."""
+    """A common cause behind several incidents: its root cause, workaround and follow-up actions.
+
+    States: ``proposed`` (suggested by the recurrence check, not yet accepted by a person), ``open``
+    (being investigated), ``known_error`` (root cause and workaround known; the ``known_error`` flag
+    stays set from then on), ``resolved`` (the fix is in place) and ``closed`` (every follow-up done, or
+    a proposal turned down). Only incidents.problems changes the state.
+    """
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", _("Proposed")
+        OPEN = "open", _("Open")
+        KNOWN_ERROR = "known_error", _("Known error")
+        RESOLVED = "resolved", _("Resolved")
+        CLOSED = "closed", _("Closed")
 
     title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
     root_cause = models.TextField(blank=True)
     workaround = models.TextField(blank=True)
     known_error = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="problems",
+        help_text=_("A problem of a restricted domain is visible only to the teams that handle it."),
+    )  # fmt: skip
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="problems"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="problems")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_problems",
+    )
+    # Set only on proposals of the recurrence check: the same cluster is proposed once.
+    proposal_key = models.CharField(max_length=120, null=True, blank=True, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["proposed", "open", "known_error", "resolved", "closed"]),
+                name="problem_state_valid",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "-id"], name="problem_state_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.title}"
+
+    @property
+    def reference(self) -> str:
+        return f"{PROBLEM_REFERENCE_PREFIX}{self.pk:06d}" if self.pk else ""
+
+
+class FollowUpAction(models.Model):
+    """Something to do so that the problem does not come back; its owner is reminded daily until done."""
+
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="follow_ups")
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="follow_up_actions"
+    )
+    due_date = models.DateField()
+    done_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["due_date", "id"]
+        indexes = [
+            models.Index(
+                fields=["due_date"], name="follow_up_open_due_idx", condition=Q(done_at__isnull=True)
+            )
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -305,6 +379,8 @@ class Incident(models.Model):
     sla_resolution = models.CharField(max_length=10, choices=SlaStatus.choices, blank=True)
 
     resolution_summary = models.TextField(blank=True)
+    # When the reporter said "this fixed it" (confirmed for this resolution when >= resolved_at).
+    reporter_confirmed_at = models.DateTimeField(null=True, blank=True)
     cause = models.TextField(blank=True)
     measures = models.TextField(blank=True)
     resolution_code = models.CharField(max_length=20, choices=ResolutionCode.choices, blank=True)
@@ -425,6 +501,10 @@ class TimelineEntry(models.Model):
         SLA = "sla", _("SLA")
         ESCALATION = "escalation", _("Escalation")
         NOTIFICATION = "notification", _("Notification sent")
+        REPORTER_CONFIRMED = "reporter_confirmed", _("Reporter confirmed the fix")
+        RATING = "rating", _("Satisfaction rating")
+        PROBLEM = "problem", _("Problem record")
+        MAJOR_INCIDENT = "major_incident", _("Major incident")
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
     at = models.DateTimeField(default=timezone.now)
@@ -526,6 +606,7 @@ class SatisfactionRating(models.Model):
 
     incident = models.OneToOneField(Incident, on_delete=models.PROTECT, related_name="rating")
     score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True, max_length=2000)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

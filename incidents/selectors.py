@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet, Subquery
+from django.db.models import BooleanField, FloatField, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
-from .models import Domain, Incident, IncidentQuerySet, Membership, SlaStatus, TimelineEntry
+from .models import Domain, Incident, IncidentQuerySet, Membership, Problem, SlaStatus, TimelineEntry
 
 SEARCH_DOCUMENT_SQL = (
     "to_tsvector('english'::regconfig, "
@@ -88,7 +89,7 @@ def incidents_visible_to(user: Any) -> IncidentQuerySet:
         return qs.filter(own)
     # "Not in a restricted domain that none of my teams handles", as a subquery on a tiny table: no join
     # in the WHERE clause, so the planner stays fast and can walk the incident indexes.
-    hidden = Domain.objects.filter(restricted=True).exclude(pk__in=sorted(me.domain_ids)).values("pk")
+    hidden = _hidden_domains(me)
     return qs.filter(own | Q(domain_id__isnull=True) | ~Q(domain_id__in=Subquery(hidden)))
 
 
@@ -156,3 +157,102 @@ def sla_q(status: str) -> Q:
 
 def sla_breached_q() -> Q:
     return sla_q(SlaStatus.BREACHED)
+
+
+def _hidden_domains(me: DeskUser) -> Any:
+    return Domain.objects.filter(restricted=True).exclude(pk__in=sorted(me.domain_ids)).values("pk")
+
+
+def problems_visible_to(user: Any) -> QuerySet[Problem]:
+    """Problem records for responders; one of a restricted domain only for the teams that handle it."""
+    me = desk_user(user)
+    qs = Problem.objects.all()
+    if not me.is_responder:
+        return qs.none()
+    if me.is_superuser:
+        return qs
+    return qs.filter(Q(domain_id__isnull=True) | ~Q(domain_id__in=Subquery(_hidden_domains(me))))
+
+
+# --- similar past incidents (recurrence) -----------------------------------------------------------
+
+STOP_WORDS = frozenset((
+    "the", "and", "for", "with", "from", "that", "this", "have", "has", "not", "but", "are", "was", "were",
+    "been", "into", "when", "after", "again", "every", "since", "our", "your", "their", "there", "cannot",
+    "does", "doesnt", "dont",
+))  # fmt: skip
+WORD_RE = re.compile(r"[^\W_]{4,}", re.UNICODE)
+
+
+def significant_words(text: str) -> list[str]:
+    """Up to 12 distinct lower-case words of 4+ letters that are not stop words, in order."""
+    seen = dict.fromkeys(w.lower() for w in WORD_RE.findall(text))
+    return [w for w in seen if w not in STOP_WORDS][:12]
+
+
+def similar_incidents(incident: Incident, user: Any, limit: int = 5) -> list[Incident]:
+    """Past incidents that look like this one, with how they were resolved (SPEC section 6).
+
+    Only resolved or closed incidents the user may see. PostgreSQL: trigram similarity of the titles
+    (`%`, answered by the GIN trigram index of migration 0009) or a full-text match of any of the
+    title's words against title and description, ranked by trigram similarity plus full-text rank, plus a
+    bonus for the same category. SQLite: same category or a shared significant title word, ranked by
+    shared words. Each result carries `similarity` (higher is closer).
+    """
+    base = (
+        incidents_visible_to(user)
+        .filter(state__in=[Incident.State.RESOLVED, Incident.State.CLOSED])
+        .exclude(pk=incident.pk)
+        .select_related("category")
+    )
+    # The title's words only: descriptions share too many everyday words ("since this morning") to rank by.
+    words = significant_words(incident.title)
+    if connection.vendor == "postgresql":
+        return _similar_postgres(base, incident, words, limit)
+    return _similar_fallback(base, incident, words, limit)
+
+
+def _similar_postgres(
+    qs: IncidentQuerySet, incident: Incident, words: list[str], limit: int
+) -> list[Incident]:
+    query = " or ".join(words) or incident.title
+    # Constant SQL; the texts are bound parameters. `%` uses the trigram index; @@ uses the full-text one.
+    trigram = RawSQL('similarity("incidents_incident"."title", %s)', [incident.title], FloatField())
+    rank = RawSQL(  # noqa: S611
+        f"ts_rank({SEARCH_DOCUMENT_SQL}, websearch_to_tsquery('english', %s))", [query], FloatField()
+    )
+    matches = RawSQL(  # noqa: S611
+        f'("incidents_incident"."title" %% %s OR {SEARCH_DOCUMENT_SQL} @@ websearch_to_tsquery(\'english\', %s))',
+        [incident.title, query],
+        BooleanField(),
+    )
+    same_category = RawSQL(
+        'CASE WHEN "incidents_incident"."category_id" = %s THEN 0.2 ELSE 0 END', [incident.category_id or 0],
+        FloatField(),
+    )  # fmt: skip
+    return list(
+        qs.filter(matches)
+        .annotate(similarity=trigram + rank + same_category)
+        .order_by("-similarity", "-id")[:limit]
+    )
+
+
+def _similar_fallback(
+    qs: IncidentQuerySet, incident: Incident, words: list[str], limit: int
+) -> list[Incident]:
+    if not words and incident.category_id is None:
+        return []
+    shared = Q()
+    for word in words:
+        shared |= Q(title__icontains=word)
+    scope = shared | Q(category_id=incident.category_id) if incident.category_id else shared
+    scored = []
+    for candidate in qs.filter(scope).order_by("-id")[:200]:
+        title_words = set(significant_words(candidate.title))
+        score = len(title_words & set(words)) / max(len(words), 1)
+        if incident.category_id and candidate.category_id == incident.category_id:
+            score += 0.2
+        candidate.similarity = round(score, 3)  # type: ignore[attr-defined]
+        scored.append(candidate)
+    scored.sort(key=lambda c: (-c.similarity, -c.pk))  # type: ignore[attr-defined]
+    return scored[:limit]

@@ -17,7 +17,7 @@ from escalation import services as escalation_services
 from . import timeline
 from .lifecycle import InvalidTransition, StaleVersion, allowed_actions, priority_for
 from .markup import render_markdown
-from .models import Attachment, Category, Comment, Domain, Incident
+from .models import Attachment, Category, Comment, Domain, Incident, SatisfactionRating
 from .selectors import desk_user
 
 EDITABLE_FIELDS = ("title", "description", "category", "impact", "urgency", "outcome")
@@ -171,6 +171,10 @@ def add_comment(incident: Incident, *, author: Any, body: str, public: bool) -> 
     timeline.record_comment(incident=locked, comment=comment)
     if first_response:
         escalation_services.on_public_reply(locked, now=comment.created_at)
+    if public and me.is_responder:
+        from .major import forward_public_update
+
+        forward_public_update(locked, comment=comment)
     return comment
 
 
@@ -241,3 +245,34 @@ def add_attachment(
     attachment.save()
     timeline.record_attachment(incident=incident, attachment=attachment)
     return attachment
+
+
+@transaction.atomic
+def rate_incident(incident: Incident, *, score: int, comment: str = "") -> SatisfactionRating:
+    """The reporter's satisfaction rating of a closed incident (1 poor .. 5 excellent, optional comment).
+
+    The last rating counts; each change is a timeline entry. Rating again with the same score and
+    comment changes nothing.
+    """
+    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    errors: dict[str, list[str]] = {}
+    if locked.state != Incident.State.CLOSED:
+        raise InvalidTransition(locked, "rate", allowed_actions(locked))
+    if not isinstance(score, int) or not 1 <= score <= 5:
+        errors["score"] = ["Rate from 1 (poor) to 5 (excellent)."]
+    if len(comment) > 2000:
+        errors["comment"] = ["At most 2000 characters."]
+    if errors:
+        raise ValidationError(errors)
+    comment = comment.strip()
+    now = timezone.now()
+    rating = SatisfactionRating.objects.filter(incident=locked).first()
+    if rating is not None and rating.score == score and rating.comment == comment:
+        return rating
+    if rating is None:
+        rating = SatisfactionRating.objects.create(incident=locked, score=score, comment=comment)
+    else:
+        rating.score, rating.comment, rating.updated_at = score, comment, now
+        rating.save(update_fields=["score", "comment", "updated_at"])
+    timeline.record_rating(incident=locked, score=score, comment=comment)
+    return rating

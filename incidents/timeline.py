@@ -137,9 +137,64 @@ def record_escalation_event(*, incident: Incident, event: str, **data: Any) -> T
     )
 
 
+def record_reporter_confirmed(*, incident: Incident, actor: Actor, at: datetime) -> TimelineEntry:
+    """The reporter said the fix worked (public: the reporter sees their own confirmation)."""
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.REPORTER_CONFIRMED,
+        actor=actor,
+        at=at,
+        public=True,
+        data={"resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None},
+    )
+
+
+def record_rating(*, incident: Incident, score: int, comment: str) -> TimelineEntry:
+    """The reporter rated the service; the comment stays internal (the reporter sees the score)."""
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.RATING,
+        actor=None,
+        public=True,
+        data={"score": score, "comment": comment},
+    )
+
+
+def record_problem_event(*, incident: Incident, actor: Actor, event: str, **data: Any) -> TimelineEntry:
+    """Linked to or unlinked from a problem record, or part of a recurrence that proposed one."""
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.PROBLEM,
+        actor=actor,
+        action=event[:20],
+        data={"event": event, **data},
+    )
+
+
+def record_major_incident(
+    *,
+    incident: Incident,
+    event: str,
+    actor: Actor = None,
+    public: bool = False,
+    comment: Comment | None = None,
+    **data: Any,
+) -> TimelineEntry:
+    """Linked to or unlinked from a parent, an update forwarded from it, or a cascade followed or skipped."""
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.MAJOR_INCIDENT,
+        actor=actor,
+        action=event[:20],
+        public=public,
+        comment=comment,
+        data={"event": event, **data},
+    )
+
+
 def public_data(entry: TimelineEntry) -> dict[str, Any]:
     """The part of an entry's data a reporter may see."""
     if entry.kind not in (TimelineEntry.Kind.STATE_CHANGED, TimelineEntry.Kind.CREATED):
-        return {k: v for k, v in entry.data.items() if k in {"filename", "size", "public"}}
+        return {k: v for k, v in entry.data.items() if k in {"filename", "size", "public", "score"}}
     keys = PUBLIC_DATA_KEYS.get(entry.action, PUBLIC_DATA_KEYS[""])
     return {k: v for k, v in entry.data.items() if k in keys}

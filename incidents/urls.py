@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import problem_views, views
 
 app_name = "web"
 
@@ -33,7 +33,17 @@ urlpatterns = [
         views.incident_download,
         name="incident_download",
     ),
+    path("desk/incidents/<str:reference>/parent/", problem_views.incident_parent, name="incident_parent"),
     path("desk/incidents/<str:reference>/<str:action>/", views.incident_action, name="incident_action"),
+    path("desk/problems/", problem_views.problem_list, name="problems"),
+    path("desk/problems/<int:pk>/", problem_views.problem_detail, name="problem"),
+    path("desk/problems/<int:pk>/state/", problem_views.problem_state, name="problem_state"),
+    path(
+        "desk/problems/<int:pk>/follow-ups/<int:follow_up_id>/done/",
+        problem_views.follow_up_done,
+        name="follow_up_done",
+    ),
+    path("survey/<str:token>/", problem_views.survey, name="survey"),
     path("desk/teams/", views.team_list, name="teams"),
     path("desk/teams/<slug:slug>/", views.team_detail, name="team"),
 ]

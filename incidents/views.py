@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import BooleanField, F, IntegerField, QuerySet, Value
+from django.db.models import BooleanField, IntegerField, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
@@ -49,7 +49,6 @@ from .models import (
     Attachment,
     Domain,
     Incident,
-    SatisfactionRating,
     SavedQueueView,
     Team,
     TimelineEntry,
@@ -64,7 +63,6 @@ ATTENTION_CAP = 1000
 # The queue's "needs attention" pills count to 100 ("100+"): past that the number changes nothing at the desk,
 # and each count stays a short index range (reports give the exact figures).
 QUEUE_ATTENTION_CAP = 100
-CONFIRMED_BODY = "The reporter confirmed that this fixed it."
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -252,6 +250,8 @@ def _public_timeline(incident: Incident) -> list[PublicEntry]:
             TimelineEntry.Kind.CREATED,
             TimelineEntry.Kind.COMMENT,
             TimelineEntry.Kind.ATTACHMENT,
+            TimelineEntry.Kind.REPORTER_CONFIRMED,
+            TimelineEntry.Kind.RATING,
         )
         result.append(
             PublicEntry(
@@ -280,11 +280,10 @@ def _render_track(request: HttpRequest, incident: Incident, status: int = 200, *
         "reply_form": forms.get("reply_form") or ReplyForm(),
         "reopen_form": forms.get("reopen_form") or ReopenForm(),
         "attach_form": forms.get("attach_form") or AttachForm(),
-        "confirmed": incident.comments.filter(
-            body=CONFIRMED_BODY, created_at__gte=F("incident__resolved_at")
-        ).exists()
-        if incident.state == S.RESOLVED
-        else False,
+        "confirmed": incident.state == S.RESOLVED
+        and incident.reporter_confirmed_at is not None
+        and incident.resolved_at is not None
+        and incident.reporter_confirmed_at >= incident.resolved_at,
         "rating": getattr(incident, "rating", None),
         "error": forms.get("error"),
     }
@@ -328,18 +327,17 @@ def track_attach(request: HttpRequest, token: str) -> HttpResponse:
 
 @require_POST
 def track_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """ "This fixed it": the reporter's confirmation goes on the record; the desk then closes the incident."""
+    """ "This fixed it": recorded through the lifecycle (it does not close; the desk closes with the report)."""
     incident = _tracked(token)
-    if incident.state != S.RESOLVED:
+    try:
+        lifecycle.confirm_resolution(incident, actor=_reporter_actor(request, incident))
+    except lifecycle.InvalidTransition:
         return _render_track(
             request,
             incident,
             409,
             error=f"Only a resolved incident can be confirmed; this one is {incident.state}.",
         )
-    services.add_comment(
-        incident, author=_reporter_actor(request, incident), body=CONFIRMED_BODY, public=True
-    )
     messages.success(request, "Thank you for confirming. The desk will close the incident with its report.")
     return redirect("web:track", token=token)
 
@@ -367,12 +365,10 @@ def track_rate(request: HttpRequest, token: str) -> HttpResponse:
     score = request.POST.get("score", "")
     if incident.state != S.CLOSED or score not in {"1", "2", "3", "4", "5"}:
         return _render_track(request, incident, 400, error="Rate a closed incident from 1 to 5.")
-    now = timezone.now()
-    SatisfactionRating.objects.update_or_create(
-        incident=incident,
-        defaults={"score": int(score), "updated_at": now},
-        create_defaults={"score": int(score)},
-    )
+    try:
+        services.rate_incident(incident, score=int(score), comment=request.POST.get("comment", ""))
+    except ValidationError as exc:
+        return _render_track(request, incident, 400, error=" ".join(exc.messages))
     messages.success(request, "Thank you for your rating.")
     return redirect("web:track", token=token)
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -132,6 +133,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # Incident lifecycle
 INCIDENT_AUTO_CLOSE_AFTER = timedelta(hours=env.float("INCIDENT_AUTO_CLOSE_HOURS", default=72))
 INCIDENT_RESTRICTED_DOMAINS_DEFAULT = ["security", "medical"]
+# Problems: N incidents of one category within the window propose a problem record (once).
+RECURRENCE_THRESHOLD = env.int("RECURRENCE_THRESHOLD", default=3)
+RECURRENCE_WINDOW = timedelta(hours=env.float("RECURRENCE_WINDOW_HOURS", default=24))
+FOLLOW_UP_REMIND_DAYS_BEFORE = env.int("FOLLOW_UP_REMIND_DAYS_BEFORE", default=1)
 
 # E-mail
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -194,6 +199,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interviews.tasks.erase_expired_candidates",
         "schedule": timedelta(hours=6),
     },
+    "remind-problem-follow-ups": {
+        "task": "incidents.tasks.remind_follow_ups",
+        "schedule": crontab(hour=7, minute=0),  # once a day; a second run that day queues nothing
+    },
     "auto-close-resolved-incidents": {
         "task": "incidents.tasks.auto_close_resolved",
         "schedule": timedelta(seconds=env.int("AUTO_CLOSE_SWEEP_SECONDS", default=60)),
@@ -245,6 +254,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IncidentStateEnum": "incidents.models.Incident.State",
         "SlaClockStateEnum": "incidents.selectors.SLA_CLOCK_STATES",
+        "ProblemStateEnum": "incidents.models.Problem.State",
     },
 }
 

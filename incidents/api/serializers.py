@@ -58,6 +58,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "reopen_count", "hold_reason", "received_at", "classified_at", "responded_at", "resolved_at",
             "closed_at", "cancelled_at", "response_due_at", "resolution_due_at", "sla", "resolution_summary",
             "cause", "measures", "resolution_code", "auto_closed", "cancel_reason", "duplicate_of", "problem",
+            "reporter_confirmed_at",
             "version", "allowed_actions", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
@@ -318,3 +319,46 @@ class TeamSerializer(serializers.ModelSerializer):
         model = Team
         fields = ["slug", "name", "tier", "email", "domains", "members", "manager"]
         read_only_fields = fields
+
+
+class SimilarIncidentSerializer(serializers.ModelSerializer):
+    """A similar past incident and how it was resolved (recurrence, SPEC section 6)."""
+
+    reference = serializers.CharField(read_only=True)
+    category = serializers.SlugRelatedField(slug_field="path", read_only=True)
+    similarity = serializers.FloatField(
+        read_only=True, help_text="Higher is closer; not comparable across databases."
+    )
+
+    class Meta:
+        model = Incident
+        fields = [
+            "reference", "title", "state", "category", "resolution_summary", "cause", "measures",
+            "resolution_code", "resolved_at", "closed_at", "problem", "similarity",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ParentInput(VersionedInput):
+    parent = serializers.CharField(
+        max_length=20, allow_null=True, help_text="Reference of the major incident; null to unlink."
+    )
+
+    def validate_parent(self, value: str | None) -> Incident | None:
+        if value is None:
+            return None
+        parent = incidents_visible_to(self.context["request"].user).by_reference(value).first()
+        if parent is None:
+            raise serializers.ValidationError(f"No incident {value}.")
+        return parent
+
+
+class SatisfactionInput(serializers.Serializer):
+    score = serializers.IntegerField(min_value=1, max_value=5, help_text="1 poor .. 5 excellent.")
+    comment = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+class SatisfactionSerializer(serializers.Serializer):
+    score = serializers.IntegerField(read_only=True)
+    comment = serializers.CharField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -15,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import CursorPagination, StrictOrderingFilter
-from incidents import lifecycle, selectors, services
+from incidents import lifecycle, major, selectors, services
 from incidents.models import Attachment, Incident, Team
 from incidents.selectors import desk_user
 
@@ -167,6 +168,46 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         response["X-Content-Type-Options"] = "nosniff"
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description="1 to 20; 5 by default.")],
+        responses={200: s.SimilarIncidentSerializer(many=True), 400: ERRORS[400], 404: ERRORS[404]},
+    )
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def similar(self, request: Request, reference: str | None = None) -> Response:
+        """Similar past incidents (resolved or closed, visible to you) with how they were resolved."""
+        incident = self.get_object()
+        raw = request.query_params.get("limit", "5")
+        if not raw.isdigit() or not 1 <= int(raw) <= 20:
+            raise serializers.ValidationError({"limit": ["A whole number from 1 to 20."]})
+        found = selectors.similar_incidents(incident, request.user, limit=int(raw))
+        return Response(s.SimilarIncidentSerializer(found, many=True).data)
+
+    @extend_schema(request=s.VersionedInput, responses={200: s.IncidentSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def confirm(self, request: Request, reference: str | None = None) -> Response:
+        """The reporter confirms that the resolution fixed it (only in `resolved`; it does not close)."""
+        incident = lifecycle.confirm_resolution(
+            self.get_object(), actor=request.user, **self._input(s.VersionedInput)
+        )
+        return self._respond(incident)
+
+    @extend_schema(request=s.SatisfactionInput, responses={200: s.SatisfactionSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def rate(self, request: Request, reference: str | None = None) -> Response:
+        """The reporter rates the service on a closed incident (the last rating counts)."""
+        incident = self.get_object()
+        if incident.reporter_id != request.user.pk:
+            raise PermissionDenied("Only the reporter rates the service.")
+        rating = services.rate_incident(incident, **self._input(s.SatisfactionInput))
+        return Response(s.SatisfactionSerializer(rating).data)
+
+    @extend_schema(request=s.ParentInput, responses={200: s.IncidentSerializer, **ERRORS})
+    @action(detail=True, methods=["post"], url_path="parent", url_name="parent", filter_backends=[])
+    def set_parent(self, request: Request, reference: str | None = None) -> Response:
+        """Make this incident a child of a major incident (or, with null, stand on its own again)."""
+        incident = major.set_parent(self.get_object(), actor=request.user, **self._input(s.ParentInput))
+        return self._respond(incident)
 
 
 def _action_view(name: lifecycle.Action, input_class: type[s.VersionedInput]) -> Callable[..., Response]:

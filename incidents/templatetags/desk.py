@@ -133,6 +133,7 @@ def responder(context: dict[str, Any]) -> bool:
 
 
 NAV_SECTIONS = {"queue": "queue", "incident": "queue", "teams": "teams", "team": "teams", "report": "report"}
+NAV_SECTIONS.update(problems="problems", problem="problems")
 
 
 @register.simple_tag(takes_context=True)

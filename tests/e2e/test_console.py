@@ -114,7 +114,9 @@ def test_incident_from_report_to_closed_report(
         expect(reporter.locator("#confirmed-note")).to_be_visible()
 
         page.reload()
-        expect(page.locator("#timeline")).to_contain_text("The reporter confirmed that this fixed it.")
+        expect(page.locator("#timeline .kind-reporter_confirmed")).to_contain_text(
+            "Reporter confirmed the fix"
+        )
         page.locator("#action-close").click()
         form = page.locator('details[data-action="close"]')
         form.get_by_label("Cause").fill("A memory leak in the concentrator firmware.")

@@ -1,0 +1,113 @@
+"""Major incidents: one parent stands for the same outage reported many times (SPEC section 2).
+
+Children follow their parent: a public update on the parent reaches every child's reporter (through
+the outbox), and resolving or closing the parent resolves or closes its children through the
+lifecycle (incidents.lifecycle._cascade_to_children). One level only: a parent is never a child.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from . import notifications, timeline
+from .lifecycle import InvalidTransition, StaleVersion, allowed_actions
+from .models import Comment, Incident
+from .selectors import desk_user, incidents_visible_to
+
+
+def _check_responder(incident: Incident, actor: Any) -> None:
+    if not desk_user(actor).is_responder:
+        raise PermissionDenied("Only responders link incidents to a major incident.")
+    if not incidents_visible_to(actor).filter(pk=incident.pk).exists():
+        raise PermissionDenied("You may not see this incident.")
+
+
+def _bump(incident: Incident) -> None:
+    incident.version += 1
+    incident.updated_at = timezone.now()
+    incident.save(update_fields=["parent", "version", "updated_at"])
+
+
+@transaction.atomic
+def set_parent(
+    child: Incident, *, parent: Incident | None, actor: Any, version: int | None = None
+) -> Incident:
+    """Make `child` follow the major incident `parent`, or (parent None) stand on its own again.
+
+    Both must be open; the parent may not itself be a child, the child may not have children. Linking
+    to the parent it already has changes nothing. Rows are locked parent first, then child.
+    """
+    locks = sorted({child.pk, *([parent.pk] if parent is not None else [])})
+    rows = {row.pk: row for row in Incident.objects.select_for_update().filter(pk__in=locks).order_by("pk")}
+    locked = rows[child.pk]
+    if version is not None and version != locked.version:
+        raise StaleVersion(locked, version)
+    _check_responder(locked, actor)
+    if locked.is_final:
+        raise InvalidTransition(locked, "link", allowed_actions(locked))
+    new_parent = rows[parent.pk] if parent is not None else None
+    if (new_parent.pk if new_parent else None) == locked.parent_id:
+        return locked
+    if new_parent is not None:
+        _check_parent(locked, new_parent, actor)
+    old_parent_id = locked.parent_id
+    locked.parent = new_parent
+    _bump(locked)
+    if new_parent is not None:
+        timeline.record_major_incident(
+            incident=locked, event="linked_to_parent", actor=actor, parent=new_parent.reference
+        )
+        timeline.record_major_incident(
+            incident=new_parent, event="child_linked", actor=actor, child=locked.reference
+        )
+    if old_parent_id is not None:
+        old = Incident.objects.get(pk=old_parent_id)
+        timeline.record_major_incident(
+            incident=locked, event="unlinked_from_parent", actor=actor, parent=old.reference
+        )
+        timeline.record_major_incident(
+            incident=old, event="child_unlinked", actor=actor, child=locked.reference
+        )
+    return locked
+
+
+def _check_parent(child: Incident, parent: Incident, actor: Any) -> None:
+    errors = {}
+    if parent.pk == child.pk:
+        errors["parent"] = "An incident cannot be its own parent."
+    elif parent.is_final:
+        errors["parent"] = f"{parent.reference} is {parent.state}; only an open incident can be a parent."
+    elif parent.parent_id is not None:
+        errors["parent"] = f"{parent.reference} is itself a child of another incident; link to that one."
+    elif Incident.objects.filter(parent_id=child.pk).exists():
+        errors["parent"] = f"{child.reference} has children of its own; it cannot become a child."
+    elif not incidents_visible_to(actor).filter(pk=parent.pk).exists():
+        errors["parent"] = f"No incident {parent.reference}."
+    if errors:
+        raise ValidationError({k: [v] for k, v in errors.items()})
+
+
+def forward_public_update(parent: Incident, *, comment: Comment) -> int:
+    """A public comment on a major incident reaches every open child's reporter, once per comment.
+
+    Called inside the comment's transaction. Each child gets a public timeline entry pointing at the
+    comment (so its portal shows it) and an outbox mail. Internal notes are never forwarded.
+    """
+    if not comment.public:
+        return 0
+    children = list(
+        Incident.objects.filter(parent_id=parent.pk)
+        .exclude(state__in=Incident.FINAL_STATES)
+        .select_related("domain", "reporter")
+        .order_by("pk")
+    )
+    for child in children:
+        timeline.record_major_incident(
+            incident=child, event="parent_update", public=True, comment=comment, parent=parent.reference
+        )
+        notifications.notify_child_reporter(child, parent=parent, comment=comment)
+    return len(children)

@@ -1,0 +1,196 @@
+"""Web pages of problem management (console), the reporter's satisfaction survey and major-incident links.
+
+Kept apart from incidents.views so that the console queue and these pages change independently. Views
+parse and authorise; writes go through incidents.problems, incidents.major and incidents.services.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from . import lifecycle, major, notifications, problems, selectors, services
+from .models import FollowUpAction, Incident, Problem
+from .selectors import desk_user
+
+PROBLEM_PAGE_SIZE = 100
+
+
+def _responder_or_404(request: HttpRequest) -> None:
+    if not desk_user(request.user).is_responder:
+        raise Http404("No such page.")
+
+
+def _problem_list(request: HttpRequest) -> QuerySet[Problem]:
+    return (
+        selectors.problems_visible_to(request.user)
+        .select_related("team", "category", "owner")
+        .annotate(incident_count=Count("incidents", distinct=True))
+    )
+
+
+@login_required
+def problem_list(request: HttpRequest) -> HttpResponse:
+    """Problem records, newest first; `state` filters (open ones by default)."""
+    _responder_or_404(request)
+    state = request.GET.get("state", "active")
+    qs = _problem_list(request)
+    if state == "active":
+        qs = qs.exclude(state=Problem.State.CLOSED)
+    elif state in Problem.State.values:
+        qs = qs.filter(state=state)
+    else:
+        state = "all"
+    context = {
+        "problems": list(qs.order_by("-id")[:PROBLEM_PAGE_SIZE]),
+        "state": state,
+        "states": Problem.State.choices,
+    }
+    return render(request, "incidents/problems.html", context)
+
+
+def _visible_problem(request: HttpRequest, pk: int) -> Problem:
+    problem = (
+        _problem_list(request)
+        .prefetch_related(
+            Prefetch(
+                "incidents",
+                queryset=selectors.incidents_visible_to(request.user)
+                .select_related("category")
+                .order_by("-id"),
+                to_attr="visible_incidents",
+            ),
+            Prefetch("follow_ups", queryset=FollowUpAction.objects.select_related("owner")),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if problem is None:
+        raise Http404("No such problem.")
+    return problem
+
+
+@login_required
+def problem_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _responder_or_404(request)
+    problem = _visible_problem(request, pk)
+    return render(
+        request,
+        "incidents/problem.html",
+        {
+            "problem": problem,
+            "allowed_states": [
+                (state, Problem.State(state).label)
+                for state in sorted(problems.PROBLEM_TRANSITIONS[problem.state])
+            ],
+        },
+    )
+
+
+@login_required
+@require_POST
+def problem_state(request: HttpRequest, pk: int) -> HttpResponse:
+    _responder_or_404(request)
+    problem = _visible_problem(request, pk)
+    version = request.POST.get("version", "")
+    try:
+        problems.change_state(
+            problem,
+            actor=request.user,
+            state=request.POST.get("state", ""),
+            version=int(version) if version.isdigit() else None,
+        )
+    except (lifecycle.InvalidTransition, lifecycle.StaleVersion, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect("web:problem", pk=pk)
+    messages.success(request, f"{problem.reference} is now {request.POST['state'].replace('_', ' ')}.")
+    return redirect("web:problem", pk=pk)
+
+
+@login_required
+@require_POST
+def follow_up_done(request: HttpRequest, pk: int, follow_up_id: int) -> HttpResponse:
+    _responder_or_404(request)
+    problem = _visible_problem(request, pk)
+    follow_up = next((f for f in problem.follow_ups.all() if f.pk == follow_up_id), None)
+    if follow_up is None:
+        raise Http404("No such follow-up action.")
+    problems.complete_follow_up(follow_up, actor=request.user)
+    messages.success(request, f"Done: {follow_up.title}.")
+    return redirect("web:problem", pk=pk)
+
+
+@login_required
+@require_POST
+def incident_parent(request: HttpRequest, reference: str) -> HttpResponse:
+    """Link the incident to a major incident by reference (an empty reference unlinks it)."""
+    _responder_or_404(request)
+    visible = selectors.incidents_visible_to(request.user)
+    incident = visible.by_reference(reference).first()
+    if incident is None:
+        raise Http404("No such incident.")
+    parent_ref = request.POST.get("parent", "").strip()
+    parent = visible.by_reference(parent_ref).first() if parent_ref else None
+    if parent_ref and parent is None:
+        messages.error(request, f"No incident {parent_ref}.")
+        return redirect("web:incident", reference=incident.reference)
+    try:
+        major.set_parent(incident, parent=parent, actor=request.user)
+    except (lifecycle.InvalidTransition, ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect("web:incident", reference=incident.reference)
+    messages.success(
+        request,
+        f"{incident.reference} now follows {parent.reference}." if parent else "Unlinked from its parent.",
+    )
+    return redirect("web:incident", reference=incident.reference)
+
+
+def _surveyed(token: str) -> Incident:
+    pk = notifications.incident_pk_from_survey_token(token)
+    incident = Incident.objects.select_related("rating").filter(pk=pk).first() if pk else None
+    if incident is None:
+        raise Http404("No such survey.")
+    return incident
+
+
+def survey(request: HttpRequest, token: str) -> HttpResponse:
+    """The satisfaction survey behind the signed link of the closing mail.
+
+    GET shows the score clicked in the mail, ready to send with an optional comment: a GET never
+    records anything, so mail scanners that open links do not vote. POST records it (the last counts).
+    """
+    incident = _surveyed(token)
+    rating = getattr(incident, "rating", None)
+    if request.method == "POST":
+        score = request.POST.get("score", "")
+        try:
+            if not score.isdigit():
+                raise ValidationError({"score": ["Rate from 1 (poor) to 5 (excellent)."]})
+            services.rate_incident(incident, score=int(score), comment=request.POST.get("comment", ""))
+        except lifecycle.InvalidTransition:
+            return _survey_page(request, incident, rating, "Only a closed incident can be rated.", 409)
+        except ValidationError as exc:
+            return _survey_page(request, incident, rating, " ".join(exc.messages), 400)
+        return _survey_page(request, incident, None, "", 200, thanks=True)
+    return _survey_page(request, incident, rating, "", 200)
+
+
+def _survey_page(
+    request: HttpRequest, incident: Incident, rating: object, error: str, status: int, *, thanks: bool = False
+) -> HttpResponse:
+    chosen = request.POST.get("score") or request.GET.get("score") or (getattr(rating, "score", "") or "")
+    context = {
+        "incident": incident,
+        "chosen": str(chosen),
+        "comment": request.POST.get("comment", getattr(rating, "comment", "")),
+        "error": error,
+        "thanks": thanks,
+        "scores": ["1", "2", "3", "4", "5"],
+    }
+    return render(request, "incidents/survey.html", context, status=status)

@@ -1,0 +1,429 @@
+"""Problem management (SPEC section 6): records, their state, linked incidents, follow-up actions with
+daily reminders, and the recurrence check that proposes a record once.
+
+Every write locks the problem row, checks its version, saves `update_fields` and bumps the version;
+linking writes a timeline entry on each incident. Mails go through the escalation outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import BooleanField, F, Q
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from escalation import notify
+
+from . import timeline
+from .lifecycle import InvalidTransition, StaleVersion
+from .models import Category, FollowUpAction, Incident, Problem, Team
+from .selectors import desk_user, incidents_visible_to, significant_words
+
+logger = logging.getLogger(__name__)
+PS = Problem.State
+
+# The whole state table of a problem: state -> the states it may move to.
+PROBLEM_TRANSITIONS: dict[str, frozenset[str]] = {
+    PS.PROPOSED: frozenset({PS.OPEN, PS.CLOSED}),
+    PS.OPEN: frozenset({PS.KNOWN_ERROR, PS.RESOLVED, PS.CLOSED}),
+    PS.KNOWN_ERROR: frozenset({PS.RESOLVED, PS.CLOSED}),
+    PS.RESOLVED: frozenset({PS.OPEN, PS.CLOSED}),
+    PS.CLOSED: frozenset(),
+}
+EDITABLE_FIELDS = ("title", "description", "root_cause", "workaround", "team", "owner", "category")
+
+
+class ProblemTransitionRefused(InvalidTransition):
+    """The problem's state does not allow the change (409 `invalid_transition`, like an incident's)."""
+
+    def __init__(self, problem: Problem, target: str) -> None:
+        self.action = target
+        self.state = problem.state
+        self.allowed_actions = sorted(PROBLEM_TRANSITIONS[problem.state])
+        allowed = ", ".join(self.allowed_actions) or "none"
+        Exception.__init__(
+            self, f"A {problem.state} problem cannot become {target}. Allowed next states: {allowed}."
+        )
+
+
+class StaleProblemVersion(StaleVersion):
+    def __init__(self, problem: Problem, version: int) -> None:
+        self.current_version = problem.version
+        Exception.__init__(
+            self,
+            f"The problem was changed by someone else (you sent version {version}, it is now at version "
+            f"{problem.version}). Reload it and try again.",
+        )
+
+
+def _responder(actor: Any) -> None:
+    if not desk_user(actor).is_responder:
+        raise PermissionDenied("Only responders manage problem records.")
+
+
+def _lock(problem: Problem, actor: Any, version: int | None) -> Problem:
+    _responder(actor)
+    locked = Problem.objects.select_for_update().get(pk=problem.pk)
+    if version is not None and version != locked.version:
+        raise StaleProblemVersion(locked, version)
+    return locked
+
+
+def _save(problem: Problem, fields: Iterable[str]) -> Problem:
+    problem.version += 1
+    problem.updated_at = timezone.now()
+    problem.save(update_fields=sorted({*fields, "version", "updated_at"}))
+    return problem
+
+
+@transaction.atomic
+def create_problem(
+    *,
+    actor: Any,
+    title: str,
+    description: str = "",
+    root_cause: str = "",
+    workaround: str = "",
+    team: Team | None = None,
+    owner: Any = None,
+    category: Category | None = None,
+    incidents: Iterable[Incident] = (),
+) -> Problem:
+    """Open a problem record (state ``open``) and link the given incidents. Each call creates one."""
+    _responder(actor)
+    if not title.strip():
+        raise ValidationError({"title": ["This field is required."]})
+    problem = Problem.objects.create(
+        title=title.strip(), description=description, root_cause=root_cause, workaround=workaround,
+        team=team, owner=owner, category=category, domain=category.domain if category else None,
+    )  # fmt: skip
+    _link(problem, list(incidents), actor=actor)
+    return problem
+
+
+@transaction.atomic
+def edit_problem(problem: Problem, *, actor: Any, version: int | None = None, **changes: Any) -> Problem:
+    """Change the record's text, team, owner or category. A closed record is frozen; no change, no new version."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({field: ["This field cannot be edited."] for field in sorted(unknown)})
+    problem = _lock(problem, actor, version)
+    if problem.state == PS.CLOSED:
+        raise ProblemTransitionRefused(problem, "edited")
+    if "title" in changes and not str(changes["title"]).strip():
+        raise ValidationError({"title": ["This field is required."]})
+    changed = [f for f, v in changes.items() if getattr(problem, f) != v]
+    for field in changed:
+        setattr(problem, field, changes[field])
+    if "category" in changed:
+        problem.domain = problem.category.domain if problem.category else None
+        changed.append("domain")
+    return _save(problem, changed) if changed else problem
+
+
+@transaction.atomic
+def change_state(problem: Problem, *, actor: Any, state: str, version: int | None = None) -> Problem:
+    """Move the problem along PROBLEM_TRANSITIONS; moving to the state it is in changes nothing.
+
+    ``known_error`` needs the root cause and the workaround (and sets the known-error flag for good);
+    ``resolved`` needs the root cause; ``closed`` needs every follow-up action done.
+    """
+    problem = _lock(problem, actor, version)
+    if state not in PS.values:
+        raise ValidationError({"state": [f"Must be one of: {', '.join(PS.values)}."]})
+    if state == problem.state:
+        return problem
+    if state not in PROBLEM_TRANSITIONS[problem.state]:
+        raise ProblemTransitionRefused(problem, state)
+    errors: dict[str, list[str]] = {}
+    if state in (PS.KNOWN_ERROR, PS.RESOLVED) and not problem.root_cause.strip():
+        errors["root_cause"] = [f"A {state.replace('_', ' ')} problem needs its root cause."]
+    if state == PS.KNOWN_ERROR and not problem.workaround.strip():
+        errors["workaround"] = ["A known error needs its workaround."]
+    if state == PS.CLOSED and problem.follow_ups.filter(done_at__isnull=True).exists():
+        errors["state"] = ["Every follow-up action must be done before the problem is closed."]
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    fields = ["state"]
+    problem.state = state
+    if state == PS.KNOWN_ERROR:
+        problem.known_error = True
+        fields.append("known_error")
+    if state == PS.RESOLVED:
+        problem.resolved_at = now
+        fields.append("resolved_at")
+    if state == PS.CLOSED:
+        problem.closed_at = now
+        fields.append("closed_at")
+    return _save(problem, fields)
+
+
+@transaction.atomic
+def delete_problem(problem: Problem, *, actor: Any, version: int | None = None) -> None:
+    """Delete a record opened by mistake: only while proposed or open and without follow-up actions
+    (those are history worth keeping; close the problem instead). Linked incidents are unlinked first,
+    each with a timeline entry."""
+    problem = _lock(problem, actor, version)
+    if problem.state not in (PS.PROPOSED, PS.OPEN):
+        raise ProblemTransitionRefused(problem, "deleted")
+    if problem.follow_ups.exists():
+        raise ValidationError({"follow_ups": ["A problem with follow-up actions is closed, not deleted."]})
+    rows = list(Incident.objects.select_for_update().filter(problem_id=problem.pk).order_by("pk"))
+    Incident.objects.filter(pk__in=[r.pk for r in rows]).update(
+        problem_id=None, version=F("version") + 1, updated_at=timezone.now()
+    )
+    for row in rows:
+        timeline.record_problem_event(incident=row, actor=actor, event="unlinked", problem=problem.reference)
+    problem.delete()
+
+
+def _link(problem: Problem, incidents: list[Incident], *, actor: Any, event: str = "linked") -> list[str]:
+    """Point incidents at the problem (bumping their version: `problem` is part of the incident)."""
+    visible = incidents_visible_to(actor) if actor is not None else Incident.objects.all()
+    pks = [i.pk for i in incidents]
+    found = set(visible.filter(pk__in=pks).values_list("pk", flat=True))
+    missing = [reference for reference, pk in ((i.reference, i.pk) for i in incidents) if pk not in found]
+    if missing:
+        raise ValidationError({"incidents": [f"No incident {', '.join(missing)}."]})
+    rows = list(
+        Incident.objects.select_for_update().filter(pk__in=pks).exclude(problem_id=problem.pk).order_by("pk")
+    )
+    Incident.objects.filter(pk__in=[r.pk for r in rows]).update(
+        problem_id=problem.pk, version=F("version") + 1, updated_at=timezone.now()
+    )
+    for row in rows:
+        timeline.record_problem_event(
+            incident=row, actor=actor, event=event, problem=problem.reference, previous=row.problem_id
+        )
+    return [row.reference for row in rows]
+
+
+@transaction.atomic
+def link_incidents(problem: Problem, *, actor: Any, incidents: Iterable[Incident]) -> list[str]:
+    """Link incidents (moving them from another problem if they had one). Already linked: no change.
+
+    Returns the references that changed. An incident the actor may not see is refused as unknown.
+    """
+    problem = _lock(problem, actor, None)
+    if problem.state == PS.CLOSED:
+        raise ProblemTransitionRefused(problem, "linked")
+    return _link(problem, list(incidents), actor=actor)
+
+
+@transaction.atomic
+def unlink_incidents(problem: Problem, *, actor: Any, incidents: Iterable[Incident]) -> list[str]:
+    """Unlink incidents from this problem; those not linked to it are left alone."""
+    problem = _lock(problem, actor, None)
+    pks = [i.pk for i in incidents]
+    visible = incidents_visible_to(actor).filter(pk__in=pks, problem_id=problem.pk)
+    rows = list(Incident.objects.select_for_update().filter(pk__in=visible.values("pk")).order_by("pk"))
+    Incident.objects.filter(pk__in=[r.pk for r in rows]).update(
+        problem_id=None, version=F("version") + 1, updated_at=timezone.now()
+    )
+    for row in rows:
+        timeline.record_problem_event(incident=row, actor=actor, event="unlinked", problem=problem.reference)
+    return [row.reference for row in rows]
+
+
+@transaction.atomic
+def add_follow_up(problem: Problem, *, actor: Any, title: str, owner: Any, due_date: date) -> FollowUpAction:
+    """Add an action to a problem that is not closed; its owner is reminded until it is done."""
+    problem = _lock(problem, actor, None)
+    if problem.state == PS.CLOSED:
+        raise ProblemTransitionRefused(problem, "given a follow-up")
+    errors: dict[str, list[str]] = {}
+    if not title.strip():
+        errors["title"] = ["This field is required."]
+    if owner is None:
+        errors["owner"] = ["This field is required."]
+    if due_date is None:
+        errors["due_date"] = ["This field is required."]
+    if errors:
+        raise ValidationError(errors)
+    action = FollowUpAction.objects.create(
+        problem=problem, title=title.strip(), owner=owner, due_date=due_date
+    )
+    _save(problem, [])
+    return action
+
+
+@transaction.atomic
+def complete_follow_up(action: FollowUpAction, *, actor: Any) -> FollowUpAction:
+    """Mark the action done (reminders stop). Done twice: the first time stands."""
+    _responder(actor)
+    action = FollowUpAction.objects.select_for_update().get(pk=action.pk)
+    if action.done_at is None:
+        action.done_at = timezone.now()
+        action.save(update_fields=["done_at"])
+    return action
+
+
+def _reminder(action: FollowUpAction, today: date) -> tuple[str, str]:
+    problem = action.problem
+    link = f"{settings.SITE_URL}/desk/problems/{problem.pk}/"
+    when = "is overdue since" if action.due_date < today else "is due on"
+    subject = f"[{problem.reference}] Follow-up {when} {action.due_date:%Y-%m-%d}: {action.title}"
+    body = (
+        f'The follow-up action "{action.title}" of problem {problem.reference} ({problem.title}) '
+        f"{when} {action.due_date:%Y-%m-%d}.\n\nMark it done when it is: {link}\n"
+        "You will be reminded every day until it is done.\n"
+    )
+    return subject, body
+
+
+def remind_follow_ups(*, today: date | None = None) -> int:
+    """Queue one reminder per open follow-up action due within FOLLOW_UP_REMIND_DAYS_BEFORE days (or
+    overdue), once per action per day: running it twice in a day adds no row (the key names the day).
+    Returns the number of reminder rows still waiting for delivery."""
+    today = today or timezone.localdate()
+    horizon = today + timedelta(days=settings.FOLLOW_UP_REMIND_DAYS_BEFORE)
+    actions = (
+        FollowUpAction.objects.filter(done_at__isnull=True, due_date__lte=horizon)
+        .exclude(problem__state=PS.CLOSED)
+        .select_related("owner", "problem")
+        .order_by("due_date", "pk")
+    )
+    queued = 0
+    for action in actions.iterator(chunk_size=500):
+        subject, body = _reminder(action, today)
+        with transaction.atomic():
+            ids = notify.queue_message(
+                problem=action.problem, event="follow_up_reminder",
+                cause=f"follow-up:{action.pk}:{today.isoformat()}", address=action.owner.email,
+                subject=subject, body=body, user_id=action.owner_id,
+            )  # fmt: skip
+            notify.deliver_after_commit(ids)
+        queued += len(ids)
+    return queued
+
+
+# --- recurrence ----------------------------------------------------------------------------------------
+
+
+def recurrence_cluster(incident: Incident, *, now: datetime | None = None) -> list[Incident]:
+    """The incidents of the same category received within RECURRENCE_WINDOW before `now`, oldest first,
+    not cancelled and not already linked to a problem."""
+    if incident.category_id is None:
+        return []
+    now = now or timezone.now()
+    return list(
+        Incident.objects.filter(
+            category_id=incident.category_id,
+            received_at__gte=now - settings.RECURRENCE_WINDOW,
+            problem__isnull=True,
+        )
+        .exclude(state=Incident.State.CANCELLED)
+        .select_related("category", "team")
+        .order_by("received_at", "pk")
+    )
+
+
+def similar_text_cluster(incident: Incident, *, now: datetime | None = None) -> list[Incident]:
+    """Incidents of the same domain within RECURRENCE_WINDOW whose titles look like this one's, oldest
+    first, not cancelled and not linked to a problem: trigram similarity (`%`) on PostgreSQL; on SQLite,
+    titles sharing at least half of this title's significant words (and two at least)."""
+    now = now or timezone.now()
+    if incident.domain_id is None:
+        return []
+    qs = (
+        Incident.objects.filter(
+            domain_id=incident.domain_id,
+            received_at__gte=now - settings.RECURRENCE_WINDOW,
+            problem__isnull=True,
+        )
+        .exclude(state=Incident.State.CANCELLED)
+        .select_related("category", "team")
+        .order_by("received_at", "pk")
+    )
+    if connection.vendor == "postgresql":
+        # Constant SQL, the title is a bound parameter; answered by the GIN trigram index.
+        alike = RawSQL('"incidents_incident"."title" %% %s', [incident.title], BooleanField())
+        return list(qs.filter(alike))
+    words = set(significant_words(incident.title))
+    if len(words) < 2:
+        return []
+    needed = max(2, (len(words) + 1) // 2)
+    shared = Q()
+    for word in words:
+        shared |= Q(title__icontains=word)
+    return [
+        other
+        for other in qs.filter(shared)[:500]
+        if len(words & set(significant_words(other.title))) >= needed
+    ]
+
+
+def check_recurrence(incident: Incident, *, now: datetime | None = None) -> Problem | None:
+    """Propose a problem record to the category's team when RECURRENCE_THRESHOLD incidents of one
+    category, or with similar titles in one domain, arrived within RECURRENCE_WINDOW (SPEC section 6).
+
+    Once: a category with a problem not yet closed gets no second proposal; incidents already linked
+    to a problem never count again; and the proposal's unique key (the kind of cluster and its oldest
+    incident) stops two concurrent checks from both proposing. Runs after the classification
+    committed, in its own transaction, so that of two classifications at once the later one sees the
+    other. Returns the new proposal, or None.
+    """
+    threshold = settings.RECURRENCE_THRESHOLD
+    cluster = recurrence_cluster(incident, now=now)
+    if len(cluster) >= threshold:
+        category = cluster[0].category
+        assert category is not None  # noqa: S101 - the cluster is filtered on the incident's category
+        if Problem.objects.filter(category_id=category.pk).exclude(state=PS.CLOSED).exists():
+            return None
+        key = f"recurrence:category:{category.pk}:{cluster[0].pk}"
+        what = f"of {category.path}"
+    else:
+        cluster = similar_text_cluster(incident, now=now)
+        if len(cluster) < threshold:
+            return None
+        category = incident.category
+        key = f"recurrence:text:{cluster[0].pk}"
+        what = f'with titles like "{incident.title[:80]}"'
+    title = f"Recurring: {category.name if category else incident.title[:80]} ({len(cluster)} incidents)"
+    try:
+        with transaction.atomic():
+            problem = Problem.objects.create(
+                title=title[:200],
+                description=f"Proposed by the desk: {len(cluster)} incidents {what} within {settings.RECURRENCE_WINDOW}.",
+                state=PS.PROPOSED, category=category, domain_id=incident.domain_id,
+                team=(category.default_team if category else None) or incident.team, proposal_key=key,
+            )  # fmt: skip
+            _link(problem, cluster, actor=None, event="recurrence")
+            _notify_proposal(problem, cluster)
+    except IntegrityError:
+        return None  # another check proposed it a moment ago
+    return problem
+
+
+def _notify_proposal(problem: Problem, cluster: list[Incident]) -> None:
+    """Tell the team, through the outbox, on the newest incident of the cluster (it anchors the message)."""
+    anchor = cluster[-1]
+    refs = ", ".join(i.reference for i in cluster)
+    ids = notify.queue(
+        anchor,
+        event="problem_proposed",
+        detail=f"Problem record proposed: {problem.reference}, recurring incidents {refs}",
+        cause=f"problem-proposed:{problem.pk}",
+        recipients=notify.team_recipients(anchor, problem.team),
+    )
+    notify.deliver_after_commit(ids)
+
+
+def check_recurrence_after_commit(incident: Incident) -> None:
+    """Schedule check_recurrence once the classification commits; its failure never undoes the classification."""
+
+    def run() -> None:
+        try:
+            check_recurrence(Incident.objects.get(pk=incident.pk))
+        except Exception:
+            logger.exception("recurrence check failed for %s", incident.reference)
+
+    transaction.on_commit(run)

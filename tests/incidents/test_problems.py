@@ -1,0 +1,262 @@
+"""Problem records: their state table, linked incidents, follow-up reminders and the recurrence proposal."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from escalation.delivery import deliver
+from escalation.models import Notification
+from incidents import lifecycle, problems
+from incidents.models import Incident, Membership, Problem, TimelineEntry
+from incidents.tasks import remind_follow_ups
+from tests.factories import CategoryFactory, TeamFactory, UserFactory, agent, domain, incident_in, report
+
+pytestmark = pytest.mark.django_db
+PS = Problem.State
+TODAY = dt.date(2026, 6, 10)
+
+
+def new_problem(**kwargs):
+    actor = kwargs.pop("actor", None) or agent()
+    return problems.create_problem(actor=actor, title=kwargs.pop("title", "VPN drops"), **kwargs), actor
+
+
+def test_a_problem_opens_with_its_incidents_linked_and_their_versions_bumped():
+    incident = incident_in(Incident.State.RESPONDING)
+    version = incident.version
+    problem, _actor = new_problem(incidents=[incident])
+    incident.refresh_from_db()
+    assert problem.state == PS.OPEN
+    assert problem.reference.startswith("PRB-")
+    assert incident.problem_id == problem.pk
+    assert incident.version == version + 1
+    entry = TimelineEntry.objects.get(incident=incident, kind="problem")
+    assert entry.data["problem"] == problem.reference
+
+
+def test_only_responders_manage_problems():
+    with pytest.raises(PermissionDenied):
+        problems.create_problem(actor=UserFactory(), title="x")
+
+
+def test_known_error_needs_root_cause_and_workaround_and_keeps_the_flag():
+    problem, actor = new_problem()
+    with pytest.raises(ValidationError) as error:
+        problems.change_state(problem, actor=actor, state=PS.KNOWN_ERROR)
+    assert set(error.value.message_dict) == {"root_cause", "workaround"}
+    problem = problems.edit_problem(
+        problem, actor=actor, version=problem.version, root_cause="Firmware leak", workaround="Reboot nightly"
+    )
+    problem = problems.change_state(problem, actor=actor, state=PS.KNOWN_ERROR, version=problem.version)
+    assert problem.known_error
+    problem = problems.change_state(problem, actor=actor, state=PS.RESOLVED)
+    assert problem.known_error  # a known error stays known
+    assert problem.resolved_at is not None
+
+
+def test_the_state_table_refuses_other_moves_and_stale_versions():
+    problem, actor = new_problem()
+    with pytest.raises(problems.ProblemTransitionRefused) as refused:
+        problems.change_state(problem, actor=actor, state=PS.PROPOSED)
+    assert refused.value.allowed_actions == ["closed", "known_error", "resolved"]
+    with pytest.raises(problems.StaleProblemVersion):
+        problems.change_state(problem, actor=actor, state=PS.CLOSED, version=problem.version + 1)
+    same = problems.change_state(problem, actor=actor, state=PS.OPEN)
+    assert same.version == problem.version  # already open: nothing changes
+
+
+def test_closing_needs_every_follow_up_done_and_freezes_the_record():
+    problem, actor = new_problem()
+    action = problems.add_follow_up(
+        problem, actor=actor, title="Upgrade firmware", owner=actor, due_date=TODAY
+    )
+    with pytest.raises(ValidationError) as error:
+        problems.change_state(problem, actor=actor, state=PS.CLOSED)
+    assert "state" in error.value.message_dict
+    problems.complete_follow_up(action, actor=actor)
+    problem = problems.change_state(problem, actor=actor, state=PS.CLOSED)
+    assert problem.closed_at is not None
+    with pytest.raises(problems.ProblemTransitionRefused):
+        problems.edit_problem(problem, actor=actor, title="changed")
+    with pytest.raises(problems.ProblemTransitionRefused):
+        problems.add_follow_up(problem, actor=actor, title="more", owner=actor, due_date=TODAY)
+
+
+def test_unlinking_clears_the_link_and_an_invisible_incident_is_unknown():
+    incident = incident_in(Incident.State.RESPONDING)
+    problem, actor = new_problem(incidents=[incident])
+    assert problems.unlink_incidents(problem, actor=actor, incidents=[incident]) == [incident.reference]
+    assert problems.unlink_incidents(problem, actor=actor, incidents=[incident]) == []
+    incident.refresh_from_db()
+    assert incident.problem_id is None
+    hidden = incident_in(Incident.State.RESPONDING, domain_slug="security")  # actor's team handles IT only
+    with pytest.raises(ValidationError) as error:
+        problems.link_incidents(problem, actor=actor, incidents=[hidden])
+    assert "incidents" in error.value.message_dict
+
+
+# --- follow-up reminders -----------------------------------------------------------------------------
+
+
+def reminders():
+    return Notification.objects.filter(event="follow_up_reminder")
+
+
+def test_an_owner_is_reminded_once_a_day_until_the_action_is_done():
+    problem, actor = new_problem()
+    owner = UserFactory(email="owner@example.org")
+    action = problems.add_follow_up(problem, actor=actor, title="Patch", owner=owner, due_date=TODAY)
+    later = problems.add_follow_up(
+        problem, actor=actor, title="Later", owner=owner, due_date=TODAY + dt.timedelta(days=30)
+    )
+
+    assert problems.remind_follow_ups(today=TODAY) == 1
+    problems.remind_follow_ups(today=TODAY)  # the same day again (a second beat): no second row
+    (row,) = reminders()
+    assert row.problem_id == problem.pk
+    assert row.incident_id is None
+    assert row.recipient == "owner@example.org"
+    assert deliver(row.pk) == "sent"
+    assert mail.outbox[0].extra_headers["X-IncidentDesk-Reference"] == problem.reference
+    assert "Patch" in mail.outbox[0].subject
+
+    assert deliver(row.pk) == "skipped"  # sent once
+    assert problems.remind_follow_ups(today=TODAY + dt.timedelta(days=1)) == 1  # overdue: every day
+    assert "overdue" in reminders().last().subject
+    problems.complete_follow_up(action, actor=actor)
+    assert problems.remind_follow_ups(today=TODAY + dt.timedelta(days=2)) == 0
+    assert reminders().count() == 2
+    assert not reminders().filter(body__contains=later.title).exists()
+
+
+def test_a_reminder_that_cannot_be_sent_dies_without_an_incident_timeline(settings, monkeypatch):
+    from escalation import delivery
+
+    settings.NOTIFICATION_BACKOFF_SECONDS = []
+    problem, actor = new_problem()
+    problems.add_follow_up(problem, actor=actor, title="Patch", owner=actor, due_date=TODAY)
+    problems.remind_follow_ups(today=TODAY)
+
+    def smtp_down(row):
+        raise ConnectionError("smtp down")
+
+    monkeypatch.setattr(delivery, "send", smtp_down)
+    (row,) = reminders()
+    assert deliver(row.pk) == "dead"
+    row.refresh_from_db()
+    assert "smtp down" in row.last_error
+
+
+def test_the_beat_task_reminds_through_the_domain(settings):
+    problem, actor = new_problem()
+    problems.add_follow_up(problem, actor=actor, title="Patch", owner=actor, due_date=dt.date(2000, 1, 1))
+    assert remind_follow_ups() == 1
+    assert "remind-problem-follow-ups" in settings.CELERY_BEAT_SCHEDULE
+
+
+# --- recurrence ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recurring(settings):
+    """A category with a default team, and a function that reports and classifies one incident in it."""
+    settings.RECURRENCE_THRESHOLD = 3
+    settings.RECURRENCE_WINDOW = dt.timedelta(hours=24)
+    team = TeamFactory()
+    Membership.objects.create(team=team, user=UserFactory(email="member@example.org"))
+    category = CategoryFactory(default_team=team, name="VPN")
+    actor = agent(team)
+
+    def classify(title="VPN drops"):
+        incident = report(title=title, domain=domain("it_service"))
+        return lifecycle.classify_incident(
+            incident, actor=actor, domain=category.domain, category=category, impact=2, urgency=2, team=team
+        )
+
+    return category, team, classify
+
+
+def test_the_third_incident_of_a_category_proposes_a_problem_to_its_team_once(
+    recurring, django_capture_on_commit_callbacks
+):
+    category, team, classify = recurring
+    with django_capture_on_commit_callbacks(execute=True):
+        first, second = classify(), classify()
+    assert not Problem.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        third = classify()
+    problem = Problem.objects.get()
+    assert problem.state == PS.PROPOSED
+    assert problem.team == team
+    assert problem.category == category
+    assert set(problem.incidents.values_list("pk", flat=True)) == {first.pk, second.pk, third.pk}
+    told = Notification.objects.filter(event="problem_proposed")
+    assert "member@example.org" in set(told.values_list("recipient", flat=True))
+    assert TimelineEntry.objects.filter(incident=third, kind="problem", data__event="recurrence").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        classify(), classify(), classify()
+    assert Problem.objects.count() == 1  # once: the open proposal covers the category
+
+
+def test_the_proposal_key_stops_a_concurrent_second_proposal(recurring):
+    category, _team, classify = recurring
+    incidents = [classify() for _ in range(3)]
+    Problem.objects.create(
+        title="turned down", state=PS.CLOSED, category=category,
+        proposal_key=f"recurrence:category:{category.pk}:{incidents[0].pk}",
+    )  # fmt: skip
+    assert problems.check_recurrence(incidents[-1]) is None
+    assert Problem.objects.count() == 1
+
+
+def test_incidents_outside_the_window_or_cancelled_do_not_count(recurring, settings):
+    _category, _team, classify = recurring
+    old = classify()
+    Incident.objects.filter(pk=old.pk).update(received_at=old.received_at - dt.timedelta(days=2))
+    cancelled = classify()
+    lifecycle.cancel_incident(cancelled, actor=None, reason="spam")
+    classify()
+    last = classify()
+    assert problems.check_recurrence(last) is None
+    assert len(problems.recurrence_cluster(last)) == 2
+
+
+def test_a_failing_recurrence_check_never_undoes_the_classification(
+    recurring, monkeypatch, django_capture_on_commit_callbacks
+):
+    _category, _team, classify = recurring
+
+    def broken(incident, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(problems, "check_recurrence", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = classify()
+    incident.refresh_from_db()
+    assert incident.state == Incident.State.CLASSIFIED
+
+
+def test_similar_titles_across_categories_propose_a_problem_once(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.RECURRENCE_THRESHOLD = 3
+    titles = [
+        "Outlook crashes when opening the calendar",
+        "Outlook crashes opening calendar",
+        "Outlook calendar crashes on opening",
+    ]
+    incident_in(Incident.State.CLASSIFIED, domain_slug="security", title=titles[0])  # another domain
+    with django_capture_on_commit_callbacks(execute=True):
+        found = [incident_in(Incident.State.CLASSIFIED, title=title) for title in titles]  # three categories
+    problem = Problem.objects.get()
+    assert problem.state == PS.PROPOSED
+    assert problem.proposal_key == f"recurrence:text:{found[0].pk}"
+    assert set(problem.incidents.values_list("pk", flat=True)) == {i.pk for i in found}
+    with django_capture_on_commit_callbacks(execute=True):
+        incident_in(Incident.State.CLASSIFIED, title="Outlook crashes opening the calendar again")
+    assert Problem.objects.count() == 1  # the linked ones never count twice
