@@ -415,6 +415,7 @@ class TimelineEntry(models.Model):
         SLA = "sla", _("SLA")
         ESCALATION = "escalation", _("Escalation")
         NOTIFICATION = "notification", _("Notification sent")
+        ALERT = "alert", _("Monitoring alert")
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
     at = models.DateTimeField(default=timezone.now)
