@@ -208,7 +208,7 @@ class IntegrationViewSet(viewsets.ModelViewSet):
     """Monitoring integrations, for admins. The routing key is shown once: in the answer to create and
     to rotate_key; afterwards only its first characters (`key_prefix`)."""
 
-    queryset = Integration.objects.select_related("domain", "category", "team")
+    queryset = Integration.objects.select_related("domain", "category__domain", "team")
     serializer_class = s.IntegrationSerializer
     permission_classes = [permissions.IsAdminUser]
     pagination_class = IntegrationPagination
