@@ -279,3 +279,26 @@ def test_lifecycle_reopen_rules_still_hold_for_mail():
 
     assert record.outcome == Outcome.COMMENTED
     assert lifecycle.allowed_actions(Incident.objects.get(pk=incident.pk))
+
+
+def test_a_reply_to_a_delivered_notification_threads_by_its_message_id():
+    from escalation.delivery import deliver
+
+    incident = incident_in(Incident.State.ESCALATED, reporter_email="alice@example.org")
+    notification = Notification.objects.create(
+        key="b1946ac92492d2347c6235b4d2611184", incident=incident, event="escalated", channel="email",
+        recipient="alice@example.org", subject=f"[{incident.reference}] Escalated", body="Escalated.",
+    )  # fmt: skip
+    mail.outbox.clear()
+    assert deliver(notification.pk) == "sent"
+    sent_id = mail.outbox[0].message()["Message-ID"]
+    raw = (
+        f"From: alice@example.org\r\nTo: desk@localhost\r\nSubject: Re: Escalated\r\n"
+        f"Message-ID: <r1@example.org>\r\nIn-Reply-To: {sent_id}\r\nReferences: {sent_id}\r\n\r\n"
+        "Any news?\r\n\r\n> Escalated.\r\n"
+    ).encode()
+
+    record = ingest(raw)
+
+    assert record.incident == incident
+    assert Comment.objects.get(incident=incident).body == "Any news?"
