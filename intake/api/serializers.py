@@ -50,7 +50,7 @@ class EventAcceptedSerializer(serializers.Serializer):
 
 
 class AlertmanagerAlertSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["firing", "resolved"])
+    status = serializers.RegexField(r"^(firing|resolved)$", help_text="`firing` or `resolved`.")
     labels = serializers.DictField(
         child=serializers.CharField(allow_blank=True), required=False, default=dict
     )

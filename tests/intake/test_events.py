@@ -334,3 +334,16 @@ def test_a_dedup_hit_costs_a_fixed_number_of_queries(api, django_assert_num_quer
     # integration, throttle-free cache; savepoint, lock the group, save it, write the alert entry, release
     with django_assert_num_queries(6):
         assert event(api, key).status_code == 202
+
+
+def test_the_console_shows_alert_entries_to_responders(api, client):
+    _, key = make_integration(classified=True)
+    event(api, key)
+    event(api, key, summary="Disk full on db1, again")
+    incident = Incident.objects.get()
+    client.force_login(agent(incident.team))
+
+    page = client.get(f"/desk/incidents/{incident.reference}/").content.decode()
+
+    assert "Alert trigger from Mon-1 (#2): " in page
+    assert "Disk full on db1, again" in page
