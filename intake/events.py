@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -55,10 +56,13 @@ def service_user(integration: Integration) -> Any:
     if integration.user_id:
         return integration.user
     User = get_user_model()
-    user, _ = User.objects.get_or_create(username=f"integration-{integration.slug}"[:150])
-    if user.has_usable_password():
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
+    username = f"integration-{integration.slug}"[:150]
+    if User.objects.filter(username=username).exists():
+        # Never take over someone's account that happens to have the name.
+        username = f"{username[:140]}-{secrets.token_hex(4)}"
+    user = User(username=username)
+    user.set_unusable_password()
+    user.save()
     Integration.objects.filter(pk=integration.pk).update(user=user)
     integration.user = user
     return user

@@ -42,6 +42,23 @@ class PartialPayloadSerializer(PayloadSerializer):
     severity = serializers.ChoiceField(choices=SEVERITIES, required=False)
 
 
+class EventInputSerializer(EventSerializer):
+    """What the view parses: the payload is checked in full for a trigger and field by field otherwise
+    (EventSerializer, with the nested payload, is what the schema shows)."""
+
+    payload = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if "payload" in attrs:
+            kind = PayloadSerializer if attrs["event_action"] == "trigger" else PartialPayloadSerializer
+            payload = kind(data=attrs["payload"])
+            if not payload.is_valid():
+                raise serializers.ValidationError({"payload": payload.errors})
+            attrs["payload"] = dict(payload.validated_data)
+        return attrs
+
+
 class EventAcceptedSerializer(serializers.Serializer):
     status = serializers.CharField()
     dedup_key = serializers.CharField()

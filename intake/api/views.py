@@ -119,15 +119,11 @@ class EventsView(EventsBase):
     def post(self, request: Request) -> Response:
         """A monitoring event: trigger, acknowledge or resolve (PagerDuty Events API v2 shape)."""
         data = self._body(request)
-        serializer = s.EventSerializer(data=data)
+        serializer = s.EventInputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
         integration = self._integration(request, values["routing_key"])
         payload = dict(values.get("payload") or {})
-        if values["event_action"] != "trigger" and isinstance(data.get("payload"), dict):
-            partial = s.PartialPayloadSerializer(data=data["payload"])
-            partial.is_valid(raise_exception=True)
-            payload = dict(partial.validated_data)
         result = events.handle(
             integration, event_action=values["event_action"], dedup_key=values["dedup_key"], payload=payload
         )

@@ -347,3 +347,35 @@ def test_the_console_shows_alert_entries_to_responders(api, client):
 
     assert "Alert trigger from Mon-1 (#2): " in page
     assert "Disk full on db1, again" in page
+
+
+def test_resolve_may_carry_just_a_summary(api):
+    _, key = make_integration(classified=True)
+    event(api, key)
+
+    response = api.post(
+        URL,
+        {
+            "routing_key": key,
+            "event_action": "resolve",
+            "dedup_key": "disk-full-db1",
+            "payload": {"summary": "Freed"},
+        },
+        format="json",
+    )
+
+    assert response.status_code == 202
+    assert Incident.objects.get().resolution_summary == "Freed"
+
+
+def test_a_service_account_never_takes_over_an_existing_user(api):
+    from tests.factories import UserFactory
+
+    person = UserFactory(username="integration-mon-1")
+
+    integration, _ = make_integration()
+
+    assert integration.user != person
+    assert integration.user.username.startswith("integration-mon-1-")
+    person.refresh_from_db()
+    assert person.has_usable_password()
