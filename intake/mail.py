@@ -154,13 +154,25 @@ def parse(raw: bytes, *, limit: int) -> ParsedMessage:
         f"{message.get('In-Reply-To') or ''} {message.get('References') or ''}"
     )
     subject = re.sub(r"\s+", " ", str(message.get("Subject") or "")).strip()
-    return ParsedMessage(
-        message_id=(MESSAGE_ID_RE.findall(str(message.get("Message-ID") or "")) or [""])[0][:255],
-        sender=sender.strip().lower()[:254],
-        sender_name=sender_name,
-        subject=subject,
-        text=_text(message),
-        references=references,
-        attachments=_attachments(message),
-        machine=_machine(message, sender.strip().lower()),
+    return _without_nul(
+        ParsedMessage(
+            message_id=(MESSAGE_ID_RE.findall(str(message.get("Message-ID") or "")) or [""])[0][:255],
+            sender=sender.strip().lower()[:254],
+            sender_name=sender_name,
+            subject=subject,
+            text=_text(message),
+            references=references,
+            attachments=_attachments(message),
+            machine=_machine(message, sender.strip().lower()),
+        )
     )
+
+
+def _without_nul(parsed: ParsedMessage) -> ParsedMessage:
+    """NUL never belongs in mail text, and PostgreSQL refuses it in text columns."""
+    for name in ("message_id", "sender", "sender_name", "subject", "text"):
+        setattr(parsed, name, getattr(parsed, name).replace("\x00", ""))
+    parsed.references = [ref.replace("\x00", "") for ref in parsed.references]
+    for attachment in parsed.attachments:
+        attachment.filename = attachment.filename.replace("\x00", "")
+    return parsed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rest_framework import serializers
@@ -16,6 +17,12 @@ class PayloadSerializer(serializers.Serializer):
     source = serializers.CharField(max_length=255)
     severity = serializers.ChoiceField(choices=SEVERITIES)
     custom_details = serializers.JSONField(required=False)
+
+    def validate_custom_details(self, value: Any) -> Any:
+        # PostgreSQL's jsonb and text refuse NUL: say so here rather than fail in the database.
+        if "\\u0000" in json.dumps(value):
+            raise serializers.ValidationError("Must not contain NUL characters.")
+        return value
 
 
 class EventSerializer(serializers.Serializer):

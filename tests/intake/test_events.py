@@ -379,3 +379,16 @@ def test_a_service_account_never_takes_over_an_existing_user(api):
     assert integration.user.username.startswith("integration-mon-1-")
     person.refresh_from_db()
     assert person.has_usable_password()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [({"custom_details": {"log": "a\x00b"}}, "custom_details"), ({"summary": "a\x00b"}, "summary")],
+)
+def test_nul_characters_are_a_400_not_a_database_error(api, payload, field):
+    _, key = make_integration()
+
+    response = event(api, key, **payload)
+
+    assert response.status_code == 400
+    assert field in response.json()["payload"]

@@ -302,3 +302,11 @@ def test_a_reply_to_a_delivered_notification_threads_by_its_message_id():
 
     assert record.incident == incident
     assert Comment.objects.get(incident=incident).body == "Any news?"
+
+
+def test_nul_characters_in_a_message_are_dropped():
+    raw = message("multipart_alternative.eml").replace(b"Subject: Printer", b"Subject: Prin\x00ter")
+
+    incident = ingest(raw).incident
+
+    assert incident.title == "Printer on floor 3 prints blank pages"
