@@ -24,7 +24,7 @@ class IntegrationAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "domain", "category", "team", "key_prefix", "key_rotated_at", "active"]
     list_filter = ["active", "domain"]
     search_fields = ["slug", "name"]
-    readonly_fields = ["key_prefix", "key_rotated_at", "user"]
+    readonly_fields = ["key_prefix", "key_rotated_at", "user", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["rotate_keys"]
 
