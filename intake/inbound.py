@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from escalation.models import Notification
 from incidents import lifecycle, services
@@ -191,7 +191,11 @@ def ingest(raw: bytes, *, source: str = "pipe") -> InboundEmail:
         _record(None, raw_size=len(raw), source=source, outcome=Outcome.REFUSED, detail=str(exc))
         raise
     try:
-        return _ingest_parsed(parsed, raw_size=len(raw), source=source)
+        try:
+            return _ingest_parsed(parsed, raw_size=len(raw), source=source)
+        except IntegrityError:
+            # Handled at this moment by another reader of the same message: now it is a duplicate.
+            return _ingest_parsed(parsed, raw_size=len(raw), source=source)
     except ValidationError as exc:
         # Input the desk cannot take (say, a sender address Django does not accept): recorded, never a crash.
         return _record(
@@ -205,7 +209,7 @@ def _ingest_parsed(parsed: ParsedMessage, *, raw_size: int, source: str) -> Inbo
         earlier = (
             InboundEmail.objects.select_for_update()
             .filter(message_id=parsed.message_id)
-            .exclude(outcome__in=[Outcome.DUPLICATE, Outcome.REFUSED])
+            .filter(outcome__in=InboundEmail.HANDLED)
             .first()
         )
         if earlier is not None:

@@ -180,9 +180,19 @@ class InboundEmail(models.Model):
     )
     received_at = models.DateTimeField(default=timezone.now)
 
+    HANDLED = (Outcome.CREATED, Outcome.COMMENTED, Outcome.REOPENED)
+
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [models.Index(fields=["message_id"], name="inbound_email_message_id_idx")]
+        constraints = [
+            # The same message read at once from the pipe and the mailbox (or by two polls) is handled once.
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=Q(outcome__in=["created", "commented", "reopened"]) & ~Q(message_id=""),
+                name="inbound_email_handled_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.sender}: {self.subject} ({self.outcome})"

@@ -59,3 +59,29 @@ def test_the_database_refuses_a_second_open_group_for_a_key():
 
     with pytest.raises(IntegrityError), transaction.atomic():
         AlertGroup.objects.create(integration=integration, dedup_key="k")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_one_message_read_by_eight_readers_at_once_opens_one_incident():
+    from intake.inbound import ingest
+    from intake.models import InboundEmail
+
+    from .helpers import message
+
+    raw = message("iso_8859_1.eml")
+    start = threading.Barrier(8)
+
+    def read(_: int) -> str:
+        start.wait()
+        try:
+            return ingest(raw, source="imap").outcome
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = sorted(pool.map(read, range(8)))
+
+    assert outcomes == ["created"] + ["duplicate"] * 7
+    assert Incident.objects.count() == 1
+    assert InboundEmail.objects.filter(incident=Incident.objects.get()).count() == 8
