@@ -143,9 +143,7 @@ def _attachments(message: EmailMessage) -> list[Attachment]:
 def parse(raw: bytes, *, limit: int) -> ParsedMessage:
     """Parse one message; MessageTooLarge when it is over `limit` bytes (checked before parsing)."""
     if len(raw) > limit:
-        raise MessageTooLarge(
-            f"The message is {len(raw)} bytes, over the limit of {limit} bytes; it was not read."
-        )
+        raise MessageTooLarge(f"The message is over the limit of {limit} bytes; it was not read.")
     message = email.message_from_bytes(raw, policy=default)
     assert isinstance(message, EmailMessage)  # noqa: S101 (policy=default builds EmailMessage)
     addresses = getaddresses([str(message.get("From") or "")])
