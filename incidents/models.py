@@ -505,6 +505,7 @@ class TimelineEntry(models.Model):
         RATING = "rating", _("Satisfaction rating")
         PROBLEM = "problem", _("Problem record")
         MAJOR_INCIDENT = "major_incident", _("Major incident")
+        ALERT = "alert", _("Monitoring alert")
 
     incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="timeline")
     at = models.DateTimeField(default=timezone.now)

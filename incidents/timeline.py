@@ -192,6 +192,25 @@ def record_major_incident(
     )
 
 
+def record_alert(
+    *, incident: Incident, event: str, integration: str, dedup_key: str, payload: dict[str, Any], count: int
+) -> TimelineEntry:
+    """A monitoring event about the incident (trigger, acknowledge, resolve): internal, never notified."""
+    return _entry(
+        incident,
+        kind=TimelineEntry.Kind.ALERT,
+        actor=None,
+        action=event,
+        data={
+            "event": event,
+            "integration": integration,
+            "dedup_key": dedup_key,
+            "count": count,
+            "payload": payload,
+        },
+    )
+
+
 def public_data(entry: TimelineEntry) -> dict[str, Any]:
     """The part of an entry's data a reporter may see."""
     if entry.kind not in (TimelineEntry.Kind.STATE_CHANGED, TimelineEntry.Kind.CREATED):

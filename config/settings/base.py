@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "escalation",
     "reporting",
     "interviews",
+    "intake",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +221,29 @@ HEALTH_MAX_LAG_SECONDS = env.int("HEALTH_MAX_LAG_SECONDS", default=60)
 # Who hears of a notification that could not be delivered after every retry ("dead"), besides the
 # team's manager: the desk's administrators (ADMINS) and any addresses listed here.
 NOTIFICATION_DEAD_ALERT_EMAILS = env.list("NOTIFICATION_DEAD_ALERT_EMAILS", default=[])
+
+# Intake: monitoring events and inbound e-mail (intake/, docs/intake.md)
+INTAKE_EVENT_MAX_BYTES = env.int("INTAKE_EVENT_MAX_BYTES", default=512 * 1024)
+INTAKE_EMAIL_MAX_BYTES = env.int("INTAKE_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
+# A reply to a resolved incident reopens it: "never", "keywords" (the reply says it is still broken) or "always".
+INTAKE_EMAIL_REOPEN = env("INTAKE_EMAIL_REOPEN", default="keywords")
+INTAKE_EMAIL_REOPEN_KEYWORDS = env.list(
+    "INTAKE_EMAIL_REOPEN_KEYWORDS",
+    default=["still broken", "not fixed", "still not working", "still happening", "not resolved", "reopen"],
+)
+IMAP_HOST = env("IMAP_HOST", default="")
+IMAP_PORT = env.int("IMAP_PORT", default=993)
+IMAP_TLS = env.bool("IMAP_TLS", default=True)
+IMAP_USER = env("IMAP_USER", default="")
+IMAP_PASSWORD = env("IMAP_PASSWORD", default="")
+IMAP_FOLDER = env("IMAP_FOLDER", default="INBOX")
+IMAP_DONE_FOLDER = env("IMAP_DONE_FOLDER", default="INBOX.Processed")
+if IMAP_HOST:
+    CELERY_BEAT_SCHEDULE["intake-poll-imap"] = {
+        "task": "intake.tasks.poll_imap",
+        "schedule": timedelta(seconds=env.int("IMAP_POLL_SECONDS", default=60)),
+        "options": {"expires": 120},
+    }
 
 # REST framework
 REST_FRAMEWORK = {

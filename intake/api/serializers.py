@@ -1,0 +1,202 @@
+"""Input and output of the events endpoint, the Alertmanager adapter and the integrations API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rest_framework import serializers
+
+from incidents.models import Category, Domain, Team
+
+from ..models import SEVERITIES, Integration
+
+
+class PayloadSerializer(serializers.Serializer):
+    summary = serializers.CharField(max_length=1024, trim_whitespace=True)
+    source = serializers.CharField(max_length=255)
+    severity = serializers.ChoiceField(choices=SEVERITIES)
+    custom_details = serializers.JSONField(required=False)
+
+    def validate_custom_details(self, value: Any) -> Any:
+        # PostgreSQL's jsonb and text refuse NUL: say so here rather than fail in the database.
+        if "\\u0000" in json.dumps(value):
+            raise serializers.ValidationError("Must not contain NUL characters.")
+        return value
+
+
+class EventSerializer(serializers.Serializer):
+    routing_key = serializers.CharField(max_length=128)
+    event_action = serializers.ChoiceField(choices=["trigger", "acknowledge", "resolve"])
+    dedup_key = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    payload = PayloadSerializer(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["event_action"] == "trigger" and "payload" not in attrs:
+            raise serializers.ValidationError({"payload": ["A trigger needs a payload."]})
+        if attrs["event_action"] != "trigger" and not attrs.get("dedup_key"):
+            raise serializers.ValidationError(
+                {"dedup_key": [f"An {attrs['event_action']} event needs a dedup_key."]}
+            )
+        return attrs
+
+
+class PartialPayloadSerializer(PayloadSerializer):
+    """Acknowledge and resolve events may carry a payload with any of the fields."""
+
+    summary = serializers.CharField(max_length=1024, required=False)
+    source = serializers.CharField(max_length=255, required=False)
+    severity = serializers.ChoiceField(choices=SEVERITIES, required=False)
+
+
+class EventInputSerializer(EventSerializer):
+    """What the view parses: the payload is checked in full for a trigger and field by field otherwise
+    (EventSerializer, with the nested payload, is what the schema shows)."""
+
+    payload = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if "payload" in attrs:
+            kind = PayloadSerializer if attrs["event_action"] == "trigger" else PartialPayloadSerializer
+            payload = kind(data=attrs["payload"])
+            if not payload.is_valid():
+                raise serializers.ValidationError({"payload": payload.errors})
+            attrs["payload"] = dict(payload.validated_data)
+        return attrs
+
+
+class EventAcceptedSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    dedup_key = serializers.CharField()
+    incident = serializers.CharField(allow_null=True, help_text="The incident's reference, e.g. INC-000042.")
+    message = serializers.CharField(required=False)
+
+
+class AlertmanagerAlertSerializer(serializers.Serializer):
+    status = serializers.RegexField(r"^(firing|resolved)$", help_text="`firing` or `resolved`.")
+    labels = serializers.DictField(
+        child=serializers.CharField(allow_blank=True), required=False, default=dict
+    )
+    annotations = serializers.DictField(
+        child=serializers.CharField(allow_blank=True), required=False, default=dict
+    )
+    fingerprint = serializers.CharField(max_length=255)
+    startsAt = serializers.CharField(required=False, allow_blank=True)
+    endsAt = serializers.CharField(required=False, allow_blank=True)
+    generatorURL = serializers.CharField(required=False, allow_blank=True)
+
+
+class AlertmanagerSerializer(serializers.Serializer):
+    """Alertmanager's webhook body (version 4); fields this adapter does not use are accepted and ignored."""
+
+    version = serializers.CharField(required=False)
+    status = serializers.CharField(required=False)
+    receiver = serializers.CharField(required=False, allow_blank=True)
+    externalURL = serializers.CharField(required=False, allow_blank=True)
+    alerts = AlertmanagerAlertSerializer(many=True, allow_empty=False)
+
+
+class AlertmanagerResultSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField()
+    event_action = serializers.CharField()
+    incident = serializers.CharField(allow_null=True)
+    message = serializers.CharField(required=False)
+
+
+class AlertmanagerAcceptedSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    results = AlertmanagerResultSerializer(many=True)
+
+
+class SeverityPairSerializer(serializers.Serializer):
+    impact = serializers.IntegerField(min_value=1, max_value=3)
+    urgency = serializers.IntegerField(min_value=1, max_value=3)
+
+
+class IntegrationSerializer(serializers.ModelSerializer):
+    domain = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Domain.objects.all(), allow_null=True, required=False
+    )
+    category = serializers.CharField(
+        max_length=400,
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+        help_text="Slash path within the domain.",
+    )
+    team = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), allow_null=True, required=False
+    )
+    severity_mapping = serializers.DictField(child=SeverityPairSerializer(), required=False)
+
+    class Meta:
+        model = Integration
+        fields = [
+            "slug",
+            "name",
+            "domain",
+            "category",
+            "team",
+            "severity_mapping",
+            "grouping_window_minutes",
+            "rate_limit_per_minute",
+            "active",
+            "key_prefix",
+            "key_rotated_at",
+            "created_at",
+        ]
+        read_only_fields = ["key_prefix", "key_rotated_at", "created_at"]
+
+    def to_representation(self, instance: Integration) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["category"] = instance.category.path if instance.category_id and instance.category else None
+        return data
+
+    def validate_severity_mapping(self, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(SEVERITIES))
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown severities {', '.join(unknown)}; use {', '.join(SEVERITIES)}."
+            )
+        return {k: dict(v) for k, v in value.items()}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "category" in attrs:
+            # A path is unique only within a domain: resolve it against the domain sent (or kept).
+            path = attrs["category"] or ""
+            domain = attrs.get("domain", self.instance.domain if self.instance else None)
+            if not path:
+                attrs["category"] = None
+            elif domain is None:
+                raise serializers.ValidationError({"category": ["Give the domain of the category."]})
+            else:
+                category = Category.objects.filter(domain=domain, path=path.strip("/")).first()
+                if category is None:
+                    raise serializers.ValidationError(
+                        {"category": [f"No category {path} in domain {domain.slug}."]}
+                    )
+                attrs["category"] = category
+        instance = self.instance or Integration()
+        for field, value in attrs.items():
+            setattr(instance, field, value)
+        try:
+            instance.clean()
+        except Exception as exc:
+            from django.core.exceptions import ValidationError as DjangoValidationError
+
+            if isinstance(exc, DjangoValidationError):
+                raise serializers.ValidationError(exc.message_dict) from exc
+            raise
+        attrs["domain"] = instance.domain
+        return attrs
+
+
+class IntegrationWithKeySerializer(IntegrationSerializer):
+    routing_key = serializers.SerializerMethodField(help_text="Shown once, on create and on rotation.")
+
+    class Meta(IntegrationSerializer.Meta):
+        fields = [*IntegrationSerializer.Meta.fields, "routing_key"]
+
+    def get_routing_key(self, obj: Integration) -> str:
+        return self.context["routing_key"]

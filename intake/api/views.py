@@ -1,0 +1,245 @@
+"""The events endpoint, the Alertmanager adapter and the integrations API.
+
+The events endpoints authenticate by routing key, not by user: no session, no CSRF, no user
+throttle. A wrong or missing key answers 404 whether or not it ever existed; each integration has
+its own rate limit (429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import CursorPagination
+from incidents.lifecycle import InvalidTransition
+
+from .. import events
+from ..models import Integration
+from . import serializers as s
+
+NOT_FOUND = "No integration has this routing key."
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
+class IntegrationRateLimit:
+    """A fixed one-minute window counted with the cache's atomic add and incr (one round trip each with
+    Redis), so the cost per event stays constant at any rate. DRF's SimpleRateThrottle keeps and rewrites a
+    list of every request's time in the window: fine at 60/min, quadratic at the rates monitoring sends."""
+
+    window = 60
+
+    def __init__(self, integration: Integration) -> None:
+        self.integration = integration
+
+    def hit(self) -> float | None:
+        """Count one event; None when allowed, else the seconds until the window ends."""
+        now = time.time()
+        start = int(now // self.window) * self.window
+        key = f"intake-rate:{self.integration.pk}:{start}"
+        cache.add(key, 0, timeout=self.window + 5)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # evicted between add and incr
+            cache.add(key, 1, timeout=self.window + 5)
+            count = 1
+        if count > self.integration.rate_limit_per_minute:
+            return max(start + self.window - now, 1.0)
+        return None
+
+
+ERRORS = {
+    400: OpenApiResponse(description="Invalid input: `{field: [messages]}`"),
+    404: OpenApiResponse(description="No active integration has this routing key"),
+    409: OpenApiResponse(
+        description="`invalid_transition`: e.g. acknowledging an incident nobody classified"
+    ),
+    413: OpenApiResponse(description="The body is over INTAKE_EVENT_MAX_BYTES"),
+    429: OpenApiResponse(description="Over the integration's rate limit; see Retry-After"),
+}
+
+
+class EventsBase(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes: list[Any] = []
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        limit = settings.INTAKE_EVENT_MAX_BYTES
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        too_big = f"The body is larger than {limit} bytes."
+        if declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(too_big)
+        try:
+            if len(request._request.body) > limit:
+                raise PayloadTooLarge(too_big)
+        except RequestDataTooBig as exc:
+            raise PayloadTooLarge(too_big) from exc
+
+    def _integration(self, request: Request, raw_key: str) -> Integration:
+        integration = events.integration_for_key(raw_key)
+        if integration is None:
+            raise Http404(NOT_FOUND)
+        wait = IntegrationRateLimit(integration).hit()
+        if wait is not None:
+            self.throttled(request, wait)
+        return integration
+
+    def _body(self, request: Request) -> Any:
+        data = request.data
+        if not isinstance(data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        return data
+
+
+class EventsView(EventsBase):
+    @extend_schema(
+        operation_id="events_create",
+        request=s.EventSerializer,
+        responses={202: s.EventAcceptedSerializer, **ERRORS},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        """A monitoring event: trigger, acknowledge or resolve (PagerDuty Events API v2 shape)."""
+        data = self._body(request)
+        serializer = s.EventInputSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        integration = self._integration(request, values["routing_key"])
+        payload = dict(values.get("payload") or {})
+        result = events.handle(
+            integration, event_action=values["event_action"], dedup_key=values["dedup_key"], payload=payload
+        )
+        body: dict[str, Any] = {
+            "status": "success",
+            "dedup_key": result.dedup_key,
+            "incident": result.incident.reference if result.incident else None,
+        }
+        if result.message:
+            body["message"] = result.message
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+ALERTMANAGER_SEVERITIES = {
+    "critical": "critical",
+    "page": "critical",
+    "error": "error",
+    "warning": "warning",
+    "info": "info",
+    "none": "info",
+}
+
+
+def alert_to_payload(alert: dict[str, Any], external_url: str) -> dict[str, Any]:
+    """Map one Alertmanager alert to an event payload: summary from the annotations, source from the labels."""
+    labels, annotations = alert.get("labels") or {}, alert.get("annotations") or {}
+    summary = (
+        annotations.get("summary") or annotations.get("description") or labels.get("alertname") or "Alert"
+    )
+    source = labels.get("instance") or labels.get("job") or urlsplit(external_url).hostname or "alertmanager"
+    severity = ALERTMANAGER_SEVERITIES.get((labels.get("severity") or "").lower(), "error")
+    details = {
+        "labels": labels,
+        "annotations": annotations,
+        **{k: alert[k] for k in ("startsAt", "endsAt", "generatorURL") if alert.get(k)},
+    }
+    return {
+        "summary": summary[:1024],
+        "source": source[:255],
+        "severity": severity,
+        "custom_details": details,
+    }
+
+
+class AlertmanagerView(EventsBase):
+    @extend_schema(
+        operation_id="events_alertmanager_create",
+        parameters=[OpenApiParameter("routing_key", str, OpenApiParameter.QUERY, required=True)],
+        request=s.AlertmanagerSerializer,
+        responses={202: s.AlertmanagerAcceptedSerializer, **ERRORS},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        """Prometheus Alertmanager's webhook: each alert's fingerprint is its dedup_key; firing triggers,
+        resolved resolves. One refused alert (say, resolving an incident nobody classified) does not fail the
+        others: it is reported in its result, and the answer stays 202 so Alertmanager does not resend."""
+        raw_key = request.query_params.get("routing_key", "")
+        if not raw_key:
+            raise exceptions.ValidationError({"routing_key": ["Give the routing key in the query string."]})
+        data = self._body(request)
+        serializer = s.AlertmanagerSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        integration = self._integration(request, raw_key)
+        external = serializer.validated_data.get("externalURL", "")
+        results = []
+        for alert in serializer.validated_data["alerts"]:
+            event_action = "trigger" if alert["status"] == "firing" else "resolve"
+            item: dict[str, Any] = {"fingerprint": alert["fingerprint"], "event_action": event_action}
+            try:
+                result = events.handle(
+                    integration,
+                    event_action=event_action,
+                    dedup_key=alert["fingerprint"],
+                    payload=alert_to_payload(alert, external),
+                )
+            except InvalidTransition as exc:
+                item |= {"incident": None, "message": str(exc)}
+            else:
+                item |= {"incident": result.incident.reference if result.incident else None}
+                if result.message:
+                    item["message"] = result.message
+            results.append(item)
+        return Response({"status": "success", "results": results}, status=status.HTTP_202_ACCEPTED)
+
+
+class IntegrationPagination(CursorPagination):
+    ordering = "slug"
+
+
+class IntegrationViewSet(viewsets.ModelViewSet):
+    """Monitoring integrations, for admins. The routing key is shown once: in the answer to create and
+    to rotate_key; afterwards only its first characters (`key_prefix`)."""
+
+    queryset = Integration.objects.select_related("domain", "category__domain", "team")
+    serializer_class = s.IntegrationSerializer
+    permission_classes = [permissions.IsAdminUser]
+    pagination_class = IntegrationPagination
+    lookup_field = "slug"
+
+    @extend_schema(responses={201: s.IntegrationWithKeySerializer, 400: ERRORS[400]})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            integration = Integration(**serializer.validated_data)
+            raw = integration.set_new_key()
+            integration.save()
+            events.service_user(integration)
+        out = s.IntegrationWithKeySerializer(integration, context={"routing_key": raw})
+        return Response(out.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: s.IntegrationWithKeySerializer})
+    @action(detail=True, methods=["post"])
+    def rotate_key(self, request: Request, slug: str | None = None) -> Response:
+        """A new routing key; the old one stops working at once."""
+        integration = self.get_object()
+        raw = integration.set_new_key()
+        integration.save(update_fields=["key_hash", "key_prefix", "key_rotated_at"])
+        return Response(s.IntegrationWithKeySerializer(integration, context={"routing_key": raw}).data)
