@@ -10,6 +10,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("incidents.api.urls")),
     path("interviews/", include("interviews.api.urls")),
     path("", include("escalation.api.urls")),
+    path("", include("reporting.api.urls")),
 ]
 
 urlpatterns = [
