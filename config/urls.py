@@ -16,6 +16,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", include("incidents.urls")),
     path("interviews/", include("interviews.urls")),
+    path("reports/", include("reporting.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -362,6 +363,10 @@ class Incident(models.Model):
             models.Index(fields=["domain", "-id"], name="incident_domain_idx"),
             models.Index(fields=["-created_at"], name="incident_created_idx"),
             models.Index(fields=["state", "resolved_at"], name="incident_state_resolved_idx"),
+            # Reports (reporting.figures): the period is a range of received_at, and the backlog looks up
+            # incidents by when they left it (resolved, else closed, else cancelled; null while open).
+            models.Index(fields=["received_at"], name="incident_received_idx"),
+            models.Index(Coalesce("resolved_at", "closed_at", "cancelled_at"), name="incident_ended_idx"),
         ]
 
     def __str__(self) -> str:
