@@ -41,7 +41,12 @@ def test_filters_combine(desk):
     params = {**d.PERIOD, "domain": "it_service", "category": "network/vpn", "priority": ["1", "2"]}
     data = get(desk.superuser, params).json()
     assert data["counts"]["total"] == 2
-    assert data["filters"] == {"domain": "it_service", "team": None, "category": "network/vpn", "priority": [1, 2]}
+    assert data["filters"] == {
+        "domain": "it_service",
+        "team": None,
+        "category": "network/vpn",
+        "priority": [1, 2],
+    }
 
 
 def test_datetimes_with_an_offset_are_instants(desk):
@@ -105,4 +110,11 @@ def test_query_count_is_fixed(desk, django_assert_num_queries):
 def test_summary_is_in_the_openapi_schema(api):
     schema = api.get("/api/schema/", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/reports/summary/"]["get"]
-    assert {p["name"] for p in operation["parameters"]} >= {"from", "to", "domain", "team", "category", "priority"}
+    assert {p["name"] for p in operation["parameters"]} >= {
+        "from",
+        "to",
+        "domain",
+        "team",
+        "category",
+        "priority",
+    }
