@@ -72,17 +72,20 @@ class Seconds(Func):
     arity = 2
     output_field = FloatField()
 
-    def as_postgresql(self, compiler: Any, conn: Any, **extra: Any) -> Any:
+    def as_postgresql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         return self.as_sql(
             compiler,
-            conn,
+            connection,
             template="EXTRACT(EPOCH FROM (%(expressions)s))::double precision",
             arg_joiner=" - ",
         )
 
-    def as_sqlite(self, compiler: Any, conn: Any, **extra: Any) -> Any:
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
         return self.as_sql(
-            compiler, conn, template="((julianday(%(expressions)s)) * 86400.0)", arg_joiner=") - julianday("
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 86400.0)",
+            arg_joiner=") - julianday(",
         )
 
 

@@ -110,97 +110,97 @@ def _instant(value: date | datetime, *, next_day: bool = False) -> datetime:
     return day_start(value + timedelta(days=1) if next_day else value)
 
 
-class RatioSerializer(serializers.Serializer):
+class ReportRatioSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     of = serializers.IntegerField()
     rate = serializers.FloatField(allow_null=True)
 
 
-class DurationSerializer(serializers.Serializer):
+class ReportDurationSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="Incidents measured.")
     median_seconds = serializers.FloatField(allow_null=True)
     p90_seconds = serializers.FloatField(allow_null=True)
 
 
-class ComplianceSerializer(serializers.Serializer):
+class ReportComplianceSerializer(serializers.Serializer):
     met = serializers.IntegerField()
     breached = serializers.IntegerField()
     compliance = serializers.FloatField(allow_null=True, help_text="met / (met + breached)")
 
 
-class PriorityComplianceSerializer(serializers.Serializer):
+class ReportPriorityComplianceSerializer(serializers.Serializer):
     priority = serializers.IntegerField()
-    response = ComplianceSerializer()
-    resolution = ComplianceSerializer()
+    response = ReportComplianceSerializer()
+    resolution = ReportComplianceSerializer()
 
 
-class SlaSerializer(serializers.Serializer):
-    response = ComplianceSerializer()
-    resolution = ComplianceSerializer()
-    by_priority = PriorityComplianceSerializer(many=True)
+class ReportSlaSerializer(serializers.Serializer):
+    response = ReportComplianceSerializer()
+    resolution = ReportComplianceSerializer()
+    by_priority = ReportPriorityComplianceSerializer(many=True)
 
 
-class CountsSerializer(serializers.Serializer):
+class ReportCountsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     by_state = serializers.DictField(child=serializers.IntegerField())
 
 
-class RatesSerializer(serializers.Serializer):
-    reopen = RatioSerializer()
-    escalation = RatioSerializer()
-    first_contact_resolution = RatioSerializer()
+class ReportRatesSerializer(serializers.Serializer):
+    reopen = ReportRatioSerializer()
+    escalation = ReportRatioSerializer()
+    first_contact_resolution = ReportRatioSerializer()
 
 
-class CsatSerializer(serializers.Serializer):
+class ReportCsatSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     average = serializers.FloatField(allow_null=True)
     satisfied = serializers.IntegerField(help_text="Ratings of 4 or 5.")
     rate = serializers.FloatField(allow_null=True)
 
 
-class TrendPointSerializer(serializers.Serializer):
+class ReportTrendPointSerializer(serializers.Serializer):
     date = serializers.DateField()
     received = serializers.IntegerField()
     mttr_median_seconds = serializers.FloatField(allow_null=True)
 
 
-class BacklogPointSerializer(serializers.Serializer):
+class ReportBacklogPointSerializer(serializers.Serializer):
     date = serializers.DateField()
     open = serializers.IntegerField()
 
 
-class AgeingSerializer(serializers.Serializer):
+class ReportAgeingSerializer(serializers.Serializer):
     bucket = serializers.CharField()
     count = serializers.IntegerField()
 
 
-class BacklogSerializer(serializers.Serializer):
+class ReportBacklogSerializer(serializers.Serializer):
     as_of = serializers.DateTimeField()
     open = serializers.IntegerField()
-    ageing = AgeingSerializer(many=True)
-    series = BacklogPointSerializer(many=True)
+    ageing = ReportAgeingSerializer(many=True)
+    series = ReportBacklogPointSerializer(many=True)
 
 
-class CategoryCountSerializer(serializers.Serializer):
+class ReportCategoryCountSerializer(serializers.Serializer):
     domain = serializers.CharField()
     category = serializers.CharField()
     count = serializers.IntegerField()
 
 
-class ProblemCountSerializer(serializers.Serializer):
+class ReportProblemCountSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
     known_error = serializers.BooleanField()
     count = serializers.IntegerField()
 
 
-class PeriodSerializer(serializers.Serializer):
+class ReportPeriodSerializer(serializers.Serializer):
     vars()["from"] = serializers.DateTimeField()
     to = serializers.DateTimeField()
     bucket = serializers.ChoiceField(choices=["day", "week"])
 
 
-class AppliedFiltersSerializer(serializers.Serializer):
+class ReportAppliedFiltersSerializer(serializers.Serializer):
     domain = serializers.CharField(allow_null=True)
     team = serializers.CharField(allow_null=True)
     category = serializers.CharField(allow_null=True)
@@ -210,16 +210,16 @@ class AppliedFiltersSerializer(serializers.Serializer):
 class SummarySerializer(serializers.Serializer):
     """Every figure of SPEC section 6; docs/reporting.md defines each."""
 
-    period = PeriodSerializer()
-    filters = AppliedFiltersSerializer()
-    counts = CountsSerializer()
-    mtta = DurationSerializer()
-    mttr = DurationSerializer()
-    sla = SlaSerializer()
-    rates = RatesSerializer()
-    near_miss = RatioSerializer()
-    csat = CsatSerializer()
-    trend = TrendPointSerializer(many=True)
-    backlog = BacklogSerializer()
-    top_categories = CategoryCountSerializer(many=True)
-    recurring_problems = ProblemCountSerializer(many=True)
+    period = ReportPeriodSerializer()
+    filters = ReportAppliedFiltersSerializer()
+    counts = ReportCountsSerializer()
+    mtta = ReportDurationSerializer()
+    mttr = ReportDurationSerializer()
+    sla = ReportSlaSerializer()
+    rates = ReportRatesSerializer()
+    near_miss = ReportRatioSerializer()
+    csat = ReportCsatSerializer()
+    trend = ReportTrendPointSerializer(many=True)
+    backlog = ReportBacklogSerializer()
+    top_categories = ReportCategoryCountSerializer(many=True)
+    recurring_problems = ReportProblemCountSerializer(many=True)
