@@ -94,7 +94,7 @@ def test_page_query_count_is_fixed(desk, django_assert_num_queries):
     """Session and user, the user's teams and permission, the filters' lookups, the figures, and the domain,
     team and category lists of the filter form."""
     fresh = type(desk.it_agent).objects.get(pk=desk.it_agent.pk)
-    figures = 7 if connection.vendor == "postgresql" else 10
+    figures = 8 if connection.vendor == "postgresql" else 11
     client = Client()
     client.force_login(fresh)
     with time_machine.travel(d.AFTER, tick=False), django_assert_num_queries(2 + 2 + 2 + figures + 3):
