@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import date
 
 import pytest
 import time_machine
 from django.conf import settings
 from django.core import mail
+from django.db import connection
 
 from incidents.models import Membership
 from reporting import digest, tasks
@@ -96,3 +99,41 @@ def test_the_digest_only_counts_what_the_manager_may_see(desk):
 def test_beat_runs_the_digest():
     entry = settings.CELERY_BEAT_SCHEDULE["reporting-weekly-digest"]
     assert entry["task"] == tasks.send_weekly_digests.name
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_send_one_digest(monkeypatch):
+    """Two workers on the same (manager, week): the second waits on the first's row, then sends nothing."""
+    built = d.build()
+    manager = UserFactory(username="morgan", email="morgan@example.org")
+    built.desk.manager = manager
+    built.desk.save(update_fields=["manager"])
+    real_send = digest.send_mail
+    started = threading.Event()
+
+    def slow_send(**kwargs):
+        started.set()
+        time.sleep(0.5)  # the other run reaches its insert meanwhile
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(digest, "send_mail", slow_send)
+    results: list[bool] = []
+
+    def run_one() -> None:
+        try:
+            results.append(digest.send_digest(manager, monday=date(2026, 3, 2)))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run_one)
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=run_one)
+    second.start()
+    first.join(20)
+    second.join(20)
+
+    assert sorted(results) == [False, True]
+    assert len(mail.outbox) == 1
+    assert DigestSent.objects.count() == 1
