@@ -28,6 +28,13 @@ def last_week(now: datetime) -> date:
     return today - timedelta(days=today.weekday() + 7)
 
 
+def duration(seconds: float | None) -> str:
+    """A duration for a person to read: minutes up to two hours, then hours."""
+    if seconds is None:
+        return "-"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _figures_for(manager: Any, teams: list[Team], monday: date) -> list[dict[str, Any]]:
     start, end = figures.day_start(monday), figures.day_start(monday + timedelta(days=7))
     sections = []
@@ -36,8 +43,19 @@ def _figures_for(manager: Any, teams: list[Team], monday: date) -> list[dict[str
         query = urlencode({"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat(),
                            "team": team.slug})  # fmt: skip
         states = ", ".join(f"{state} {n}" for state, n in data["counts"]["by_state"].items() if n)
+        times = {
+            f"{name}_{p}": duration(data[name][f"{p}_seconds"])
+            for name in ("mtta", "mttr")
+            for p in ("median", "p90")
+        }
         sections.append(
-            {"team": team, "data": data, "states": states, "link": f"{settings.SITE_URL}/reports/?{query}"}
+            {
+                "team": team,
+                "data": data,
+                "states": states,
+                "link": f"{settings.SITE_URL}/reports/?{query}",
+                **times,
+            }
         )
     return sections
 

@@ -53,7 +53,8 @@ def test_each_manager_gets_the_figures_of_their_teams(desk):
     desk_part, net_part = message.body.split("== Desk ==")[1].split("== Net ==")
     # Desk: i1, i3, i4 (i2 went to net). Net: i2. Desk's responses: 600 and 1200 s.
     assert "Incidents received: 3 (classified 1, resolved 1, closed 1)" in desk_part
-    assert "MTTA: median 900.0 s, p90 1140.0 s (2 responded)" in desk_part
+    assert "Time to respond: median 15 min, p90 19 min (2 responded)" in desk_part
+    assert "Time to resolve: median 7.2 h, p90 12.1 h (2 resolved)" in desk_part  # 3600 and 48000 s
     assert "Reopened: 1 of 2; escalated: 0 of 3" in desk_part
     assert "Incidents received: 1 (closed 1)" in net_part
     assert "Response SLA: 0 met, 1 breached" in net_part
