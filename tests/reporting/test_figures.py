@@ -7,6 +7,7 @@ must give the same numbers.
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
@@ -142,3 +143,22 @@ def test_an_empty_period_has_no_rates_instead_of_dividing_by_zero(desk):
 )
 def test_percentile_interpolates_like_percentile_cont(values, fraction, expected):
     assert percentile(values, fraction) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_long_periods_are_bucketed_by_iso_week(desk):
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 15, tzinfo=UTC)  # 104 days, a Thursday
+    with time_machine.travel(d.AFTER, tick=False):
+        data = figures.summary(desk.superuser, ReportFilters(start=start, end=end))
+    assert data["period"]["bucket"] == "week"
+    trend = {p["date"]: (p["received"], p["mttr_median_seconds"]) for p in data["trend"] if p["received"]}
+    assert data["trend"][0]["date"] == date(2025, 12, 29)  # the Monday of the week holding 1 January
+    assert trend == {
+        date(2026, 2, 23): (2, 183600.0),  # i7 (Sunday 1 March), i8: resolved 2 d 3 h after it came in
+        date(2026, 3, 2): (6, 20400.0),
+        date(2026, 3, 9): (1, None),
+    }
+    series = {p["date"]: p["open"] for p in data["backlog"]["series"]}
+    assert series[date(2026, 2, 16)] == 0
+    assert series[date(2026, 2, 23)] == 2
+    assert series[date(2026, 3, 2)] == 3
+    assert series[date(2026, 3, 9)] == 4
