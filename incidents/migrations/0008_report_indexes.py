@@ -6,19 +6,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0007_sla_partial_indexes'),
+        ("incidents", "0007_sla_partial_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['received_at'], name='incident_received_idx'),
+            model_name="incident",
+            index=models.Index(fields=["received_at"], name="incident_received_idx"),
         ),
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(django.db.models.functions.comparison.Coalesce('resolved_at', 'closed_at', 'cancelled_at'), name='incident_ended_idx'),
+            model_name="incident",
+            index=models.Index(
+                django.db.models.functions.comparison.Coalesce("resolved_at", "closed_at", "cancelled_at"),
+                name="incident_ended_idx",
+            ),
         ),
     ]
