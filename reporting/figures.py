@@ -142,7 +142,8 @@ def scope(user: Any, filters: ReportFilters) -> QuerySet[Incident]:
         qs = qs.filter(team_id=Subquery(Team.objects.filter(slug=filters.team).values("pk")[:1]))
     if filters.category:
         path = filters.category.strip("/")
-        qs = qs.filter(Q(category__path=path) | Q(category__path__startswith=f"{path}/"))
+        tree = Category.objects.filter(Q(path=path) | Q(path__startswith=f"{path}/")).values("pk")
+        qs = qs.filter(category_id__in=Subquery(tree))
     if filters.priorities:
         qs = qs.filter(priority__in=sorted(filters.priorities))
     return qs
