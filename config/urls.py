@@ -11,11 +11,13 @@ api_v1: list[URLPattern | URLResolver] = [
     path("interviews/", include("interviews.api.urls")),
     path("", include("escalation.api.urls")),
     path("", include("intake.api.urls")),
+    path("", include("reporting.api.urls")),
 ]
 
 urlpatterns = [
     path("", include("incidents.urls")),
     path("interviews/", include("interviews.urls")),
+    path("reports/", include("reporting.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),

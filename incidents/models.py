@@ -448,6 +448,10 @@ class Incident(models.Model):
             ),
             # "To classify", counted on every queue page up to a cap: newest received first, wherever they are.
             models.Index(fields=["-id"], name="incident_received_idx", condition=Q(state="received")),
+            # Reports (reporting.figures): the period is a range of received_at, and the backlog looks up
+            # incidents by when they left it (resolved, else closed, else cancelled; null while open).
+            models.Index(fields=["received_at"], name="incident_received_at_idx"),
+            models.Index(Coalesce("resolved_at", "closed_at", "cancelled_at"), name="incident_ended_idx"),
         ]
 
     def __str__(self) -> str:

@@ -208,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.tasks.auto_close_resolved",
         "schedule": timedelta(seconds=env.int("AUTO_CLOSE_SWEEP_SECONDS", default=60)),
     },
+    # Hourly, not weekly: a digest missed at the start of the week (beat down) goes out later; each goes once.
+    "reporting-weekly-digest": {
+        "task": "reporting.tasks.send_weekly_digests",
+        "schedule": timedelta(hours=env.int("DIGEST_SWEEP_HOURS", default=1)),
+    },
 }
 
 # Escalation engine and notifications

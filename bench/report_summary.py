@@ -1,0 +1,225 @@
+"""Server-side latency of the report summary (GET /api/v1/reports/summary/) at scale, on PostgreSQL.
+
+    psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE incidentdesk_bench_reports'
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/incidentdesk_bench_reports \\
+        .venv/bin/python bench/report_summary.py --incidents 1000000 --keep
+
+Fills the database the way bench/api_latency.py does (its users and team setup, one INSERT ... SELECT
+generate_series, one incident a minute back in time), but with a desk's life cycle: the milestone
+timestamps a report reads (classified, responded, escalated, resolved, closed, cancelled), SLA due times and
+statuses, reopens, outcomes, problems and satisfaction ratings. Only the last few thousand incidents are still
+open, as on a real desk. Then it times the summary through Django's whole stack in process (middleware, session,
+DRF; no network) for several periods and filters, and prints p50/p95/max and the query count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+
+import django  # noqa: E402
+
+# The newest OPEN_TAIL incidents go through every state; older ones are closed (one in twenty cancelled,
+# one in 997 still on hold): a backlog of a few thousand, as a desk has.
+FILL_SQL = """
+INSERT INTO incidents_incident (
+    title, description, description_html, state, domain_id, category_id, outcome, harm_level, impact, urgency,
+    priority, priority_override_reason, channel, reporter_id, reporter_email, confidential, tracking_token,
+    team_id, escalation_level, reopen_count, hold_reason, held_from, received_at, classified_at, responded_at,
+    acknowledged_at, escalated_at, resolved_at, closed_at, cancelled_at, response_due_at, resolution_due_at,
+    created_at, updated_at, version, resolution_summary, cause, measures, resolution_code, auto_closed,
+    cancel_reason, sla_response, sla_resolution, problem_id
+)
+SELECT
+    title, 'Reported by the bench: ' || md5(g::text), '<p>bench</p>', state, domain_id, category_id, outcome, '',
+    impact, urgency, priority, '', 'api', reporter_id, '', g %% 17 = 0, md5(g::text || 'token'), team_id,
+    CASE WHEN state = 'escalated' OR (responded IS NOT NULL AND g %% 7 = 0) THEN 1 ELSE 0 END,
+    CASE WHEN resolved IS NOT NULL AND g %% 23 = 0 THEN 1 ELSE 0 END,
+    CASE WHEN state = 'on_hold' THEN 'awaiting_vendor' ELSE '' END,
+    CASE WHEN state = 'on_hold' THEN 'responding' ELSE '' END,
+    received, classified, responded, responded,
+    CASE WHEN state = 'escalated' OR (responded IS NOT NULL AND g %% 7 = 0) THEN responded END,
+    resolved, CASE WHEN state = 'closed' THEN LEAST(resolved + interval '1 day', now()) END,
+    CASE WHEN state = 'cancelled' THEN received + interval '30 minutes' END,
+    received + priority * interval '60 minutes', received + priority * interval '8 hours',
+    received, now(), 1, '', '', '', CASE WHEN state = 'closed' THEN 'fixed' ELSE '' END, false,
+    CASE WHEN state = 'cancelled' THEN 'duplicate' ELSE '' END,
+    CASE WHEN state = 'cancelled' THEN ''
+         WHEN responded IS NULL THEN 'pending'
+         WHEN responded <= received + priority * interval '60 minutes' THEN 'met' ELSE 'breached' END,
+    CASE WHEN state = 'cancelled' THEN ''
+         WHEN resolved IS NULL THEN 'pending'
+         WHEN resolved <= received + priority * interval '8 hours' THEN 'met' ELSE 'breached' END,
+    CASE WHEN g %% 41 = 0 THEN %(first_problem)s + (g / 41) %% 50 END
+FROM (
+    SELECT g, s.state, received, d.id AS domain_id, c.id AS category_id, t.id AS team_id,
+        (ARRAY['VPN drops', 'Printer jam', 'Phishing mail', 'Wrong dose', 'Mail delayed', 'Laptop stolen'])
+            [1 + g %% 6] || ' #' || g AS title,
+        CASE WHEN d.slug = 'medical' THEN (ARRAY['near_miss', 'no_harm', 'harm'])[1 + g %% 3] ELSE '' END
+            AS outcome,
+        1 + g %% 3 AS impact, 1 + (g / 3) %% 3 AS urgency, 1 + g %% 5 AS priority,
+        CASE WHEN g %% 10 = 0 THEN %(reporter)s ELSE %(other)s END AS reporter_id,
+        CASE WHEN s.state <> 'received' THEN received + (1 + g %% 10) * interval '1 minute' END AS classified,
+        CASE WHEN s.state NOT IN ('received', 'classified', 'cancelled')
+            THEN LEAST(received + (1 + g %% 150) * interval '1 minute', now()) END AS responded,
+        CASE WHEN s.state IN ('resolved', 'closed')
+            THEN LEAST(received + (30 + (g * 37) %% 2880) * interval '1 minute', now()) END AS resolved
+    FROM generate_series(1, %(n)s) AS g
+    CROSS JOIN LATERAL (SELECT now() - g * interval '1 minute' AS received) AS r
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN g <= %(open_tail)s
+                THEN (ARRAY['received','classified','responding','escalated','on_hold','resolved','closed',
+                            'cancelled'])[1 + g %% 8]
+            WHEN g %% 20 = 0 THEN 'cancelled'
+            WHEN g %% 997 = 0 THEN 'on_hold'
+            ELSE 'closed'
+        END AS state
+    ) AS s
+    JOIN incidents_domain d ON d.slug = (ARRAY['it_service','it_service','security','medical'])[1 + g %% 4]
+    JOIN incidents_category c ON c.domain_id = d.id AND c.path = 'bench-' || (g %% 5)
+    JOIN incidents_team t ON t.slug = 'bench-' || (g %% 3)
+) AS rows
+"""
+
+RATINGS_SQL = """
+INSERT INTO incidents_satisfactionrating (incident_id, score, created_at, updated_at)
+SELECT id, 1 + id %% 5, closed_at, closed_at FROM incidents_incident WHERE state = 'closed' AND id %% 3 = 0
+"""
+
+
+def fill(count: int, open_tail: int) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from incidents.models import Category, Domain, Membership, Problem, Team
+
+    user_model = get_user_model()
+    agent, _ = user_model.objects.get_or_create(username="bench-agent")
+    manager, _ = user_model.objects.get_or_create(
+        username="bench-manager", defaults={"email": "m@example.org"}
+    )
+    reporter, _ = user_model.objects.get_or_create(username="bench-reporter")
+    other, _ = user_model.objects.get_or_create(username="bench-other")
+    domains = list(Domain.objects.filter(slug__in=["it_service", "security", "medical"]))
+    for number in range(3):
+        team, _ = Team.objects.get_or_create(
+            slug=f"bench-{number}", defaults={"name": f"Bench {number}", "manager": manager}
+        )
+        team.domains.add(*domains)
+        Membership.objects.get_or_create(team=team, user=agent)
+        Membership.objects.get_or_create(team=team, user=manager)
+    for domain in domains:
+        for number in range(5):
+            Category.objects.get_or_create(
+                domain=domain, slug=f"bench-{number}", defaults={"name": f"B{number}"}
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE incidents_timelineentry DISABLE TRIGGER USER")
+        cursor.execute(
+            "TRUNCATE incidents_timelineentry, incidents_comment, incidents_attachment, "
+            "incidents_satisfactionrating, incidents_incident CASCADE"
+        )
+        cursor.execute("ALTER TABLE incidents_timelineentry ENABLE TRIGGER USER")
+    Problem.objects.all().delete()
+    problems = Problem.objects.bulk_create(Problem(title=f"Bench problem {n}") for n in range(50))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            FILL_SQL,
+            {
+                "n": count,
+                "open_tail": open_tail,
+                "reporter": reporter.pk,
+                "other": other.pk,
+                "first_problem": min(p.pk for p in problems),
+            },
+        )
+        cursor.execute(RATINGS_SQL, {})
+        cursor.execute("ANALYZE incidents_incident")
+        cursor.execute("ANALYZE incidents_satisfactionrating")
+
+
+def timed(client, params: dict, repeat: int) -> tuple[list[float], int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        response = client.get("/api/v1/reports/summary/", params)
+        samples.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{params} answered {response.status_code}: {response.content[:300]!r}")
+    with CaptureQueriesContext(connection) as queries:
+        client.get("/api/v1/reports/summary/", params)
+    return samples, len(queries)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument(
+        "--open-tail", type=int, default=5_000, help="newest incidents spread over every state"
+    )
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="reuse the data if the count already matches")
+    parser.add_argument("--fill-only", action="store_true")
+    parser.add_argument("--skip-long", action="store_true", help="only the periods of 30 days and less")
+    args = parser.parse_args()
+    if "postgres" not in os.environ.get("DATABASE_URL", ""):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database made for the bench (it is filled and emptied).")
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+    from django.utils import timezone
+
+    from incidents.models import Incident
+
+    call_command("migrate", verbosity=0)
+    if not (args.keep and Incident.objects.count() == args.incidents):
+        start = time.perf_counter()
+        fill(args.incidents, args.open_tail)
+        print(f"filled {args.incidents:,} incidents in {time.perf_counter() - start:.1f} s")
+    if args.fill_only:
+        return
+
+    now = timezone.now()
+    day = now.date()
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("last 30 days (default)", {}),
+        ("last 7 days", {"from": (day - timedelta(days=7)).isoformat()}),
+        ("last 365 days", {"from": (day - timedelta(days=365)).isoformat()}),
+        ("all (2 years), weekly buckets", {"from": (day - timedelta(days=730)).isoformat()}),
+        ("last 30 days, team", {"team": "bench-1"}),
+        ("last 30 days, medical + priority 1-2", {"domain": "medical", "priority": [1, 2]}),
+        ("last 365 days, category", {"from": (day - timedelta(days=365)).isoformat(), "category": "bench-3"}),
+    ]
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="bench-agent"))
+    print(f"\n{args.incidents:,} incidents, {args.repeat} requests each, server time in process (ms)\n")
+    print(f"{'period and filters':42} {'p50':>7} {'p95':>7} {'max':>7} {'queries':>8}")
+    for label, params in cases:
+        if args.skip_long and ("365" in label or "2 years" in label):
+            continue
+        samples, queries = timed(client, params, args.repeat)
+        samples.sort()
+        p95 = samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+        print(f"{label:42} {statistics.median(samples):7.1f} {p95:7.1f} {samples[-1]:7.1f} {queries:8}")
+
+
+if __name__ == "__main__":
+    main()
