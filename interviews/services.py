@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import log
@@ -90,22 +91,39 @@ def _touch(session: Session) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def conflicts_with_source(version: CaseVersion, candidate: Candidate) -> str:
-    """A warning when the candidate worked the incident the case was drafted from ('' when not)."""
-    incident = version.source_incident
-    if incident is None:
-        return ""
+def workers_of_incident(incident: Any) -> tuple[set[int], set[str]]:
+    """The accounts and e-mail addresses of everyone who reported, handled or commented on an incident."""
+    from django.contrib.auth import get_user_model
+
     user_ids: set[int] = {pk for pk in (incident.reporter_id, incident.assignee_id) if pk is not None}
     user_ids |= {pk for pk in incident.timeline.values_list("actor_id", flat=True) if pk is not None}
     user_ids |= {pk for pk in incident.comments.values_list("author_id", flat=True) if pk is not None}
     emails = {incident.reporter_email.lower()} - {""}
-    from django.contrib.auth import get_user_model
-
     emails |= {
         e.lower()
         for e in get_user_model().objects.filter(pk__in=user_ids).values_list("email", flat=True)
         if e
     }
+    return user_ids, emails
+
+
+def candidates_who_worked(incident: Any) -> list[Candidate]:
+    """Recorded candidates (not erased) who worked the incident: a case drafted from it would give them
+    a conflict warning. The wizard shows them before the draft is written."""
+    user_ids, emails = workers_of_incident(incident)
+    email_match = Q()
+    for email in emails:
+        email_match |= Q(email__iexact=email)
+    matches = Q(user_id__in=user_ids) | email_match if emails else Q(user_id__in=user_ids)
+    return list(Candidate.objects.filter(matches, erased_at__isnull=True).order_by("name", "pk"))
+
+
+def conflicts_with_source(version: CaseVersion, candidate: Candidate) -> str:
+    """A warning when the candidate worked the incident the case was drafted from ('' when not)."""
+    incident = version.source_incident
+    if incident is None:
+        return ""
+    user_ids, emails = workers_of_incident(incident)
     if (candidate.user_id is not None and candidate.user_id in user_ids) or (
         candidate.email and candidate.email.lower() in emails
     ):

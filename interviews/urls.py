@@ -9,4 +9,7 @@ urlpatterns = [
     path("sessions/<int:pk>/", views.console, name="console"),
     path("sessions/<int:pk>/report/", views.report, name="report"),
     path("c/<str:token>/", views.candidate, name="candidate"),
+    path("from-incident/<str:reference>/", views.from_incident, name="from_incident"),
+    path("cases/<slug:slug>/", views.case_page, name="case"),
+    path("cases/<slug:slug>/<str:action>/", views.case_action, name="case_action"),
 ]
