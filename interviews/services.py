@@ -683,6 +683,21 @@ def rate_for_calibration(
     return rating
 
 
+@transaction.atomic
+def mark_reference(session: Session, *, reference: bool = True) -> Session:
+    """Make a closed session with a consensus a reference for calibration, or stop it being one.
+
+    Marking twice changes nothing the second time.
+    """
+    session = Session.objects.select_for_update().get(pk=session.pk)
+    if reference and (session.state != State.CLOSED or not session.consensus.exists()):
+        raise ValidationError({"session": ["Only a closed session with a consensus can be a reference."]})
+    if session.is_reference != reference:
+        session.is_reference = reference
+        session.save(update_fields=["is_reference"])
+    return session
+
+
 # --------------------------------------------------------------------------------------------------
 # Candidate data: erasure and retention
 # --------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from incidents.models import Incident
 from incidents.selectors import incidents_visible_to
 
-from . import cases, reports, selectors, services, wizard
+from . import calibration, cases, reports, selectors, services, wizard
 from .lifecycle import InvalidSessionTransition
 from .models import CaseVersion, Session
 
@@ -167,3 +167,53 @@ def case_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
         for message in _messages_of(error):
             messages.error(request, message)
     return redirect("interviews:case", slug=slug)
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def calibration_list(request: HttpRequest) -> HttpResponse:
+    if not selectors.can_use_library(request.user):
+        raise Http404("No such page.")
+    sessions = calibration.reference_sessions_for(request.user)[:100]
+    return render(request, "interviews/calibration_list.html", {"sessions": sessions})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def calibration_session(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rate a reference session one dimension at a time; the reference shows once all are rated."""
+    session = calibration.reference_sessions_for(request.user).filter(pk=pk).first()
+    if session is None:
+        raise Http404("No such reference session.")
+    errors: list[str] = []
+    if request.method == "POST":
+        level = request.POST.get("level", "")
+        try:
+            services.rate_for_calibration(
+                session,
+                rater=request.user,
+                dimension=request.POST.get("dimension", "")[:60],
+                level=int(level) if level.isdigit() else 0,
+                evidence=request.POST.get("evidence", "")[:20_000],
+            )
+        except (ValidationError, PermissionDenied) as error:
+            errors = _messages_of(error)
+        else:
+            return redirect("interviews:calibration_session", pk=session.pk)
+    return render(
+        request,
+        "interviews/calibration.html",
+        {
+            "session": session,
+            "material": calibration.material(session),
+            "result": calibration.result(session, request.user),
+            "errors": errors,
+            "levels": [1, 2, 3, 4, 5],
+        },
+        status=400 if errors else 200,
+    )

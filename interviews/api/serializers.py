@@ -481,3 +481,45 @@ class CandidateViewSerializer(serializers.Serializer):
     solutions = serializers.ListField(child=serializers.DictField())
     notepad = serializers.CharField(allow_blank=True)
     outcome = serializers.CharField(allow_blank=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration against reference sessions
+# --------------------------------------------------------------------------------------------------
+
+
+class CalibrationSessionSerializer(serializers.ModelSerializer):
+    case = serializers.CharField(source="case_version.case.slug", read_only=True)
+    version = serializers.IntegerField(source="case_version.number", read_only=True)
+    title = serializers.CharField(source="case_version.title", read_only=True)
+    rated = serializers.IntegerField(read_only=True, help_text="Dimensions you have rated")
+
+    class Meta:
+        model = Session
+        fields = ["id", "case", "version", "title", "closed_at", "rated"]
+        read_only_fields = fields
+
+
+class CalibrationDimensionSerializer(serializers.Serializer):
+    dimension = serializers.CharField()
+    name = serializers.CharField()
+    anchors = serializers.DictField(child=serializers.CharField())
+    level = serializers.IntegerField(allow_null=True)
+    evidence = serializers.CharField(allow_blank=True)
+    reference = serializers.IntegerField(allow_null=True, help_text="Shown once you rated every dimension")
+    deviation = serializers.IntegerField(allow_null=True, help_text="Your level minus the reference")
+
+
+class CalibrationResultSerializer(serializers.Serializer):
+    session = serializers.IntegerField()
+    rated = serializers.IntegerField()
+    dimensions_total = serializers.IntegerField()
+    complete = serializers.BooleanField()
+    dimensions = CalibrationDimensionSerializer(many=True)
+    mean_absolute_deviation = serializers.FloatField(allow_null=True)
+    bias = serializers.FloatField(allow_null=True, help_text="Mean signed deviation: positive is lenient")
+
+
+class CalibrationDetailSerializer(serializers.Serializer):
+    material = serializers.DictField(help_text="The case and what the candidate did")
+    result = CalibrationResultSerializer()

@@ -2,6 +2,7 @@ from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import DefaultRouter
 
 from .views import (
+    CalibrationViewSet,
     CandidateNotepadView,
     CandidateProblemsView,
     CandidateSolutionsView,
@@ -19,6 +20,7 @@ router.include_root_view = False
 router.register("cases", CaseViewSet, basename="interview-case")
 router.register("sessions", SessionViewSet, basename="interview-session")
 router.register("candidates", CandidateViewSet, basename="interview-candidate")
+router.register("calibration", CalibrationViewSet, basename="interview-calibration")
 
 TOKEN = "<str:token>"  # noqa: S105 - a URL converter, not a secret
 urlpatterns: list[URLPattern | URLResolver] = [

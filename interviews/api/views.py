@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from config.api import CursorPagination
 from incidents.selectors import incidents_visible_to
-from interviews import cases, lifecycle, matching, reports, selectors, services, wizard
+from interviews import calibration, cases, lifecycle, matching, reports, selectors, services, wizard
 from interviews.models import Candidate, CaseVersion, Fact, Reveal, Session
 
 from . import serializers as s
@@ -545,6 +545,57 @@ SESSION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {
 }
 for _name, _input_class in SESSION_INPUTS.items():
     setattr(SessionViewSet, f"session_{_name}", _session_action(_name, _input_class))
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------------------
+
+
+class CalibrationViewSet(viewsets.GenericViewSet):
+    """Reference sessions to calibrate on: read what the candidate did, rate each dimension with evidence,
+    and once every dimension is rated see the reference level and your deviation from it."""
+
+    permission_classes = [permissions.IsAuthenticated, CanUseLibrary]
+    serializer_class = s.CalibrationSessionSerializer
+    pagination_class = CursorPagination
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Session]:
+        mine = Q(calibration_ratings__rater_id=self.request.user.pk)
+        return calibration.reference_sessions_for(self.request.user).annotate(
+            rated=Count("calibration_ratings", filter=mine)
+        )
+
+    def get_object(self) -> Session:
+        session = calibration.reference_sessions_for(self.request.user).filter(pk=self.kwargs["pk"]).first()
+        if session is None:
+            raise Http404("No such reference session.")
+        return session
+
+    def _detail(self, session: Session, code: int = status.HTTP_200_OK) -> Response:
+        body = {
+            "material": calibration.material(session),
+            "result": calibration.result(session, self.request.user),
+        }
+        return Response(s.CalibrationDetailSerializer(body).data, status=code)
+
+    @extend_schema(responses=s.CalibrationSessionSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(responses={200: s.CalibrationDetailSerializer, **ERRORS})
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return self._detail(self.get_object())
+
+    @extend_schema(request=s.RatingInput, responses={201: s.CalibrationDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def ratings(self, request: Request, pk: str | None = None) -> Response:
+        """Rate one dimension (again, to change it); answers the session with your result so far."""
+        session = self.get_object()
+        services.rate_for_calibration(session, rater=request.user, **_input(request, s.RatingInput))
+        return self._detail(session, status.HTTP_201_CREATED)
 
 
 # --------------------------------------------------------------------------------------------------
