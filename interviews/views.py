@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from incidents.models import Incident
 from incidents.selectors import incidents_visible_to
 
-from . import calibration, cases, reports, selectors, services, wizard
+from . import calibration, cases, charts, reports, selectors, services, wizard
 from .lifecycle import InvalidSessionTransition
 from .models import CaseVersion, Session
 
@@ -216,4 +217,88 @@ def calibration_session(request: HttpRequest, pk: int) -> HttpResponse:
             "levels": [1, 2, 3, 4, 5],
         },
         status=400 if errors else 200,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Report charts (each chart with its table)
+# --------------------------------------------------------------------------------------------------
+
+
+def _require_reports(request: HttpRequest) -> None:
+    """Reports are for library users who may see every session; to anyone else they do not exist."""
+    if not (selectors.can_use_library(request.user) and request.user.has_perm("interviews.view_session")):
+        raise Http404("No such page.")
+
+
+def _report_version(request: HttpRequest, slug: str, number: int) -> CaseVersion:
+    _require_reports(request)
+    version = selectors.case_versions_visible_to(request.user).filter(case__slug=slug, number=number).first()
+    if version is None:
+        raise Http404("No such case version.")
+    return version
+
+
+@require_GET
+@login_required
+def reports_index(request: HttpRequest) -> HttpResponse:
+    _require_reports(request)
+    versions = (
+        selectors.case_versions_visible_to(request.user)
+        .annotate(closed=Count("sessions", filter=Q(sessions__state=Session.State.CLOSED)))
+        .order_by("case__slug", "-number")
+    )
+    return render(request, "interviews/reports_index.html", {"versions": versions})
+
+
+@require_GET
+@login_required
+def comparison_page(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """Candidates of one case version side by side, with percentiles among its sessions."""
+    version = _report_version(request, slug, number)
+    rows = reports.comparison(version)
+    return render(
+        request,
+        "interviews/chart_comparison.html",
+        {"version": version, "rows": rows, "chart": charts.comparison(rows)},
+    )
+
+
+@require_GET
+@login_required
+def case_analytics_page(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    """How often and how fast each fact is found, which problems separate candidates, phase overruns."""
+    version = _report_version(request, slug, number)
+    analytics = reports.case_analytics(version)
+    return render(
+        request,
+        "interviews/chart_case.html",
+        {
+            "version": version,
+            "analytics": analytics,
+            "facts_chart": charts.fact_discovery(analytics),
+            "problems_chart": charts.separating_problems(analytics),
+            "phases_chart": charts.phase_overruns(analytics),
+        },
+    )
+
+
+@require_GET
+@login_required
+def rater_analytics_page(request: HttpRequest) -> HttpResponse:
+    """Agreement per dimension over time, leniency per rater, and calibration results."""
+    _require_reports(request)
+    by = request.GET.get("by", "month")
+    if by not in ("month", "quarter", "all"):
+        by = "month"
+    analytics = reports.rater_analytics(by=by)
+    return render(
+        request,
+        "interviews/chart_raters.html",
+        {
+            "analytics": analytics,
+            "by": by,
+            "agreement_chart": charts.agreement_over_time(analytics),
+            "leniency_chart": charts.leniency(analytics),
+        },
     )
