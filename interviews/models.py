@@ -304,6 +304,42 @@ class InterviewSettings(models.Model):
         return obj
 
 
+class RetentionPolicy(models.Model):
+    """How long one organisation keeps candidate data, overriding the desk-wide `InterviewSettings`.
+
+    An organisation is one of the desk's domains (IT service, security, medical, ...): each is run by a
+    different part of the organisation under its own rules (clinical staff records are kept differently
+    from IT ones), and every case already belongs to a domain.
+    """
+
+    organisation = models.OneToOneField(
+        "incidents.Domain", on_delete=models.CASCADE, related_name="interview_retention"
+    )
+    retention_days = models.PositiveIntegerField(
+        help_text=_("How long candidate data of this organisation is kept after it was recorded.")
+    )
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        ordering = ["organisation"]
+        constraints = [
+            models.CheckConstraint(condition=Q(retention_days__gt=0), name="retention_days_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.retention_days} days"
+
+    @staticmethod
+    def days_for(organisation_id: int | None) -> int:
+        """The retention period of an organisation: its policy, else the desk-wide setting."""
+        policy = (
+            RetentionPolicy.objects.filter(organisation_id=organisation_id).first()
+            if organisation_id
+            else None
+        )
+        return policy.retention_days if policy else InterviewSettings.current().retention_days
+
+
 class Candidate(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
@@ -315,9 +351,24 @@ class Candidate(models.Model):
         related_name="candidacies",
         help_text=_("Their desk account, if any: used for the conflict check against source incidents."),
     )
+    organisation = models.ForeignKey(
+        "incidents.Domain",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The organisation (domain) that interviews them: its retention period applies."),
+    )
     consent_given_at = models.DateTimeField(null=True, blank=True)
     consent_text = models.TextField(blank=True)
-    retain_until = models.DateField(null=True, blank=True)
+    retain_until = models.DateField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Set when recorded, from the organisation's period. A period shortened later applies too; a "
+            "longer one only to new candidates, who consented to it."
+        ),
+    )
     erased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -329,7 +380,7 @@ class Candidate(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.retain_until is None:
-            days = InterviewSettings.current().retention_days
+            days = RetentionPolicy.days_for(self.organisation_id)
             self.retain_until = (self.created_at + timedelta(days=days)).date()
         super().save(*args, **kwargs)
 

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from incidents.models import Domain
 from interviews import cases, lifecycle
 from interviews.models import (
     Candidate,
@@ -120,12 +121,19 @@ class CandidateSerializer(serializers.ModelSerializer):
         slug_field="username", queryset=_users(), required=False, allow_null=True
     )
     consent = serializers.BooleanField(write_only=True, required=False, default=False)
+    organisation = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Domain.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The organisation (a domain slug) whose retention period applies; the desk-wide one without",
+    )
 
     class Meta:
         model = Candidate
         fields = [
-            "id", "name", "email", "user", "consent", "consent_given_at", "consent_text", "retain_until",
-            "erased_at", "created_at",
+            "id", "name", "email", "user", "organisation", "consent", "consent_given_at", "consent_text",
+            "retain_until", "erased_at", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "consent_given_at", "retain_until", "erased_at", "created_at"]
         extra_kwargs = {"consent_text": {"required": False}}

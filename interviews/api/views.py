@@ -217,6 +217,7 @@ class CandidateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             user=data.get("user"),
             consent=data.get("consent", False),
             consent_text=data.get("consent_text", ""),
+            organisation=data.get("organisation"),
         )
         return Response(s.CandidateSerializer(candidate).data, status=status.HTTP_201_CREATED)
 
