@@ -386,6 +386,7 @@ CASES = (IT_OUTAGE, SECURITY_INCIDENT)
 
 # The finished demo session: what the candidate asked, what was revealed, what they stated, how two raters rated.
 SESSION_CASE = IT_OUTAGE["slug"]
+MEDICAL_RETENTION_DAYS = 180
 SESSION_CANDIDATE = {"name": "Sam Sample", "email": "sam.sample@example.org"}
 SESSION_SCRIPT: list[tuple[str, str, list[tuple[str, str]]]] = [
     # (question, answer: "reveal" / "not_available", facts revealed with their level)

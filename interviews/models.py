@@ -8,6 +8,7 @@ runs one frozen case version; `interviews.lifecycle` is the only writer of `Sess
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from incidents.models import attachment_storage
+
 LEVELS = (1, 2, 3, 4, 5)
+
+
+def case_image_path(instance: CaseVersion, filename: str) -> str:
+    # Never the uploader's file name: a random name under the case, in the private attachments storage.
+    return f"interview-cases/{instance.case_id}/{uuid.uuid4().hex}"
 
 
 class AppendOnlyError(Exception):
@@ -112,6 +120,15 @@ class CaseVersion(models.Model):
     target_role = models.CharField(max_length=120, blank=True)
     presentation = models.TextField(help_text=_("What the candidate hears first: 2-6 sentences."))
     brief = models.TextField(blank=True, help_text=_("The candidate's task, shown with the presentation."))
+    image = models.FileField(
+        upload_to=case_image_path,
+        storage=attachment_storage,
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text=_("An optional presentation image, re-encoded without metadata (see interviews.images)."),
+    )
+    image_type = models.CharField(max_length=20, blank=True, editable=False)
     present_seconds = models.PositiveIntegerField(default=3 * 60)
     gather_seconds = models.PositiveIntegerField(default=15 * 60)
     extract_seconds = models.PositiveIntegerField(default=7 * 60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -71,10 +72,12 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
     source_incident = serializers.SerializerMethodField()
     detector_findings = serializers.SerializerMethodField()
     publication_problems = serializers.SerializerMethodField()
+    image = serializers.SerializerMethodField(help_text="The presentation image's URL, or null")
 
     class Meta(CaseVersionSummarySerializer.Meta):
         fields = [
             *CaseVersionSummarySerializer.Meta.fields,
+            "image",
             "source_incident",
             "pseudonyms",
             "document",
@@ -86,6 +89,12 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_document(self, obj: CaseVersion) -> dict[str, Any]:
         return cases.case_document(obj)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_image(self, obj: CaseVersion) -> str | None:
+        if not obj.image:
+            return None
+        return reverse("api:interview-case-image", kwargs={"slug": obj.case.slug}) + f"?version={obj.number}"
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_source_incident(self, obj: CaseVersion) -> str | None:
@@ -531,3 +540,7 @@ class CalibrationResultSerializer(serializers.Serializer):
 class CalibrationDetailSerializer(serializers.Serializer):
     material = serializers.DictField(help_text="The case and what the candidate did")
     result = CalibrationResultSerializer()
+
+
+class ImageInput(serializers.Serializer):
+    image = serializers.FileField(help_text="A PNG, JPEG or WebP image; stored re-encoded, without metadata")

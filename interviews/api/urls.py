@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from .views import (
     CalibrationViewSet,
+    CandidateImageView,
     CandidateNotepadView,
     CandidateProblemsView,
     CandidateSolutionsView,
@@ -37,5 +38,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         CandidateSolutionsView.as_view(),
         name="interview-candidate-solutions",
     ),
+    path(f"candidate/{TOKEN}/image/", CandidateImageView.as_view(), name="interview-candidate-image"),
     path(f"candidate/{TOKEN}/notepad/", CandidateNotepadView.as_view(), name="interview-candidate-notepad"),
 ]

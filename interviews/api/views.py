@@ -12,10 +12,12 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -23,7 +25,7 @@ from rest_framework.views import APIView
 
 from config.api import CursorPagination
 from incidents.selectors import incidents_visible_to
-from interviews import calibration, cases, lifecycle, matching, reports, selectors, services, wizard
+from interviews import calibration, cases, images, lifecycle, matching, reports, selectors, services, wizard
 from interviews.models import Candidate, CaseVersion, Fact, Reveal, Session
 
 from . import serializers as s
@@ -154,6 +156,33 @@ class CaseViewSet(viewsets.GenericViewSet):
         return self._detail(
             cases.new_version(self._version(slug or ""), actor=request.user), status.HTTP_201_CREATED
         )
+
+    @extend_schema(
+        methods=["GET"],
+        parameters=[OpenApiParameter("version", int)],
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 404: ERRORS[404]},
+    )
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": s.ImageInput},
+        responses={200: s.CaseVersionDetailSerializer, **ERRORS},
+    )
+    @extend_schema(methods=["DELETE"], request=None, responses={200: s.CaseVersionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["get", "post", "delete"], parser_classes=[MultiPartParser])
+    def image(self, request: Request, slug: str | None = None) -> Response | HttpResponseBase:
+        """The presentation image (GET, `?version=n`), or set (POST, multipart `image`) or remove (DELETE)
+        the image of the latest version while it is a draft."""
+        if request.method == "GET":
+            number = request.query_params.get("version", "")
+            return images.image_response(self._version(slug or "", int(number) if number.isdigit() else None))
+        _require(request, "interviews.change_caseversion")
+        version = self._version(slug or "")
+        if request.method == "DELETE":
+            return self._detail(cases.remove_image(version, actor=request.user))
+        upload = request.FILES.get("image")
+        if upload is None:
+            raise serializers.ValidationError({"image": ["Send the image as the multipart field `image`."]})
+        return self._detail(cases.set_image(version, upload=upload, actor=request.user))
 
     @extend_schema(request=s.FromIncidentInput, responses={201: s.CaseVersionDetailSerializer, **ERRORS})
     @action(detail=False, methods=["post"], url_path="from-incident")
@@ -734,3 +763,14 @@ class CandidateNotepadView(CandidateBase):
         session = self.session(token)
         services.update_notepad(session, text=_input(request, s.NotepadInput)["text"])
         return self.view_of(session)
+
+
+class CandidateImageView(CandidateBase):
+    """The case's presentation image, from the moment the interview starts (as the presentation)."""
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: ERRORS[404]})
+    def get(self, request: Request, token: str) -> HttpResponseBase:
+        session = self.session(token)
+        if session.state == Session.State.SCHEDULED:
+            raise Http404("No image yet.")
+        return images.image_response(session.case_version)

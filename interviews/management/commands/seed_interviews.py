@@ -14,8 +14,9 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from incidents.models import Domain
 from interviews import cases, demo, lifecycle, services
-from interviews.models import Candidate, CaseVersion, Session
+from interviews.models import Candidate, CaseVersion, RetentionPolicy, Session
 
 USERS = {
     "interviewer": ("Ivy", "Interviewer", "lead interviewer; writes cases"),
@@ -44,6 +45,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
+            self._retention()
             users = self._users()
             versions = [self._case(doc, users) for doc in demo.CASES]
             session = self._session(versions[0], users)
@@ -53,6 +55,14 @@ class Command(BaseCommand):
             self.stdout.write(f"Candidate link: /api/v1/interviews/candidate/{session.candidate_token}/")
             for username, (_, _, role) in USERS.items():
                 self.stdout.write(f"  {username:12} {demo_password(username):28} {role}")
+
+    def _retention(self) -> None:
+        """The medical organisation keeps candidate data for less time than the desk-wide default."""
+        medical = Domain.objects.filter(slug="medical").first()
+        if medical is not None:
+            RetentionPolicy.objects.get_or_create(
+                organisation=medical, defaults={"retention_days": demo.MEDICAL_RETENTION_DAYS}
+            )
 
     def _users(self) -> dict[str, Any]:
         User = get_user_model()
@@ -89,7 +99,10 @@ class Command(BaseCommand):
         candidate = Candidate.objects.filter(
             email=demo.SESSION_CANDIDATE["email"]
         ).first() or services.create_candidate(
-            **demo.SESSION_CANDIDATE, consent=True, consent_text="Recorded for the demo."
+            name=demo.SESSION_CANDIDATE["name"],
+            email=demo.SESSION_CANDIDATE["email"],
+            consent=True,
+            consent_text="Recorded for the demo.",
         )
         session = services.create_session(
             case_version=version, candidate=candidate, lead=lead, raters=[rater], actor=lead
