@@ -112,3 +112,16 @@ def test_the_calibration_screen_rates_and_shows_the_deviation(client):
     assert client.get(page).status_code == 404
     client.force_login(UserFactory())
     assert client.get("/interviews/calibration/").status_code == 404
+
+
+def test_the_calibration_list_page_takes_constant_queries(client, django_assert_num_queries):
+    reference_session()
+    client.force_login(interviewer())
+    client.get("/interviews/calibration/")
+    with django_assert_num_queries(7) as few:
+        client.get("/interviews/calibration/")
+    reference_session()
+    reference_session()
+    with django_assert_num_queries(len(few)):
+        html = client.get("/interviews/calibration/").content.decode()
+    assert html.count("/interviews/calibration/") >= 3

@@ -161,3 +161,16 @@ def test_chart_configurations_hold_no_functions_and_handle_empty_reports():
     ):
         assert json.loads(json.dumps(config)) == config
         assert config["data"]["labels"] == []
+
+
+def test_the_reports_index_lists_every_version_in_constant_queries(client, django_assert_num_queries):
+    published_version()
+    client.force_login(interviewer())
+    client.get("/interviews/reports/")
+    with django_assert_num_queries(7) as few:
+        client.get("/interviews/reports/")
+    for _ in range(3):
+        session_in("closed", new_session(published_version()))
+    with django_assert_num_queries(len(few)):
+        html = client.get("/interviews/reports/").content.decode()
+    assert html.split('id="report-versions"')[1].count("<tr>") == 1 + 4
