@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -103,6 +102,10 @@ class Command(BaseCommand):
         if existing is not None:
             return existing
         version = CaseVersion.objects.get(case__slug=script.case, status=CaseVersion.Status.PUBLISHED)
+        try:
+            import time_machine  # the `run` extra: demo data only, never the production image
+        except ImportError as error:
+            raise CommandError("seed_interviews needs the run extra: pip install '.[run]'") from error
         day = timezone.localtime() - timedelta(days=script.days_ago)
         start = day.replace(hour=10, minute=0, second=0, microsecond=0)
         with time_machine.travel(start, tick=False) as clock:
