@@ -17,6 +17,7 @@ from .models import (
     HarmfulAction,
     InterviewSettings,
     ModelSolution,
+    RetentionPolicy,
     Rubric,
     RubricDimension,
     Session,
@@ -160,8 +161,8 @@ class CaseAdmin(admin.ModelAdmin):
 
 @admin.register(Candidate)
 class CandidateAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "email", "consent_given_at", "retain_until", "erased_at"]
-    list_filter = ["erased_at"]
+    list_display = ["__str__", "email", "organisation", "consent_given_at", "retain_until", "erased_at"]
+    list_filter = ["organisation", "erased_at"]
     search_fields = ["name", "email"]
     readonly_fields = ["consent_given_at", "consent_text", "erased_at", "created_at"]
     autocomplete_fields = ["user"]
@@ -219,3 +220,10 @@ class InterviewSettingsAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    """Per-organisation retention: the sweep applies a shortened period to existing candidates too."""
+
+    list_display = ["organisation", "retention_days"]

@@ -150,12 +150,16 @@ def dimension_agreement(dimension: str, period: str, levels: dict[int, dict[str,
     raters = sorted({r for by_rater in levels.values() for r in by_rater})
     sessions = sorted(levels)
     alpha = krippendorff_alpha_ordinal([[levels[s].get(r) for s in sessions] for r in raters])
-    kappa: dict[str, float | None] = {}
-    for a, b in itertools.combinations(raters, 2):
-        shared = [s for s in sessions if a in levels[s] and b in levels[s]]
-        kappa[f"{a}~{b}"] = cohen_kappa_quadratic(
-            [levels[s][a] for s in shared], [levels[s][b] for s in shared]
-        )
+    # Pairs come from the sessions they shared: a pool of many raters (each rating a few sessions) would
+    # otherwise cost every pair of raters times every session, for pairs that never met.
+    shared_by_pair: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for s in sessions:
+        for a, b in itertools.combinations(sorted(levels[s]), 2):
+            shared_by_pair[(a, b)].append(s)
+    kappa: dict[str, float | None] = {
+        f"{a}~{b}": cohen_kappa_quadratic([levels[s][a] for s in shared], [levels[s][b] for s in shared])
+        for (a, b), shared in sorted(shared_by_pair.items())
+    }
     # ICC(2,.) needs one set of raters for every subject: the panel that rated the most sessions together.
     panels: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for s in sessions:

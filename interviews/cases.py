@@ -81,6 +81,53 @@ def case_actions(version: CaseVersion) -> list[str]:
     return [str(a) for a in CaseAction if version.status in CASE_ALLOWED_FROM[a]]
 
 
+class ImageRefused(InvalidCaseTransition):
+    """The image of a version that is not a draft cannot change (409): make a new version first."""
+
+    def __init__(self, version: CaseVersion) -> None:
+        self.action = "change the image of"
+        self.state = version.status
+        self.allowed_actions = case_actions(version)
+        Exception.__init__(
+            self,
+            f"The image of a case version that is {version.status} cannot change; make a new version (new-version).",
+        )
+
+
+@transaction.atomic
+def set_image(version: CaseVersion, *, upload: Any, actor: Any = None) -> CaseVersion:
+    """Attach a presentation image to a draft version, replacing any other (see `interviews.images`).
+
+    The file is stored re-encoded under a random name in the private attachments storage; versions that
+    were copied from this one keep the file they had. Each call stores one new file.
+    """
+    from django.core.files.base import ContentFile
+
+    from .images import clean_image
+
+    version = CaseVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != Status.DRAFT or version.is_frozen:
+        raise ImageRefused(version)
+    data, mime = clean_image(upload)
+    version.image.save("image", ContentFile(data), save=False)
+    version.image_type = mime
+    version.save(update_fields=["image", "image_type"])
+    return version
+
+
+@transaction.atomic
+def remove_image(version: CaseVersion, *, actor: Any = None) -> CaseVersion:
+    """Detach the image of a draft version (the file stays for any version copied from it). Twice: no-op."""
+    version = CaseVersion.objects.select_for_update().get(pk=version.pk)
+    if version.status != Status.DRAFT or version.is_frozen:
+        raise ImageRefused(version)
+    if version.image:
+        version.image = ""
+        version.image_type = ""
+        version.save(update_fields=["image", "image_type"])
+    return version
+
+
 # --------------------------------------------------------------------------------------------------
 # Documents
 # --------------------------------------------------------------------------------------------------
@@ -440,6 +487,8 @@ def apply_case_document(
             created_by=_user(actor),
             source_incident=source_incident if source_incident is not None else inherited,
             pseudonyms=latest.pseudonyms if latest else {},
+            image=latest.image.name if latest else "",
+            image_type=latest.image_type if latest else "",
         )
     _write_content(version, clean)
     return version, True
@@ -456,6 +505,8 @@ def new_version(version: CaseVersion, *, actor: Any = None) -> CaseVersion:
         created_by=_user(actor),
         source_incident=version.source_incident,
         pseudonyms=version.pseudonyms,
+        image=version.image.name,
+        image_type=version.image_type,
     )
     _write_content(copy, validate_case_document(case_document(version)))
     return copy

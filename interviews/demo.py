@@ -1,8 +1,9 @@
-"""Demo data for interviews: two complete cases (an IT outage, a security incident) as case documents,
-and the script of a finished session with two raters. Loaded by `python manage.py seed_interviews`."""
+"""Demo data for interviews: three complete cases (an IT outage, a security incident, a medical near miss)
+as case documents, and the scripts of finished sessions with two raters, timed in minutes. Loaded by `python manage.py seed_interviews`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 IT_OUTAGE: dict[str, Any] = {
@@ -382,53 +383,420 @@ SECURITY_INCIDENT: dict[str, Any] = {
     ],
 }
 
-CASES = (IT_OUTAGE, SECURITY_INCIDENT)
-
-# The finished demo session: what the candidate asked, what was revealed, what they stated, how two raters rated.
-SESSION_CASE = IT_OUTAGE["slug"]
-SESSION_CANDIDATE = {"name": "Sam Sample", "email": "sam.sample@example.org"}
-SESSION_SCRIPT: list[tuple[str, str, list[tuple[str, str]]]] = [
-    # (question, answer: "reveal" / "not_available", facts revealed with their level)
-    ("How many people are affected?", "reveal", [("scope", "full")]),
-    ("Were the laptops patched this weekend?", "reveal", [("windows-updates", "full")]),
-    ("What does the login service log?", "reveal", [("sso-errors", "full")]),
-    ("And the directory server?", "reveal", [("pool-exhausted", "full")]),
-    ("Did anyone change anything recently?", "reveal", [("friday-change", "partial")]),
-    ("What exactly changed on Friday?", "reveal", [("friday-change", "full")]),
-    ("Is there a backup directory?", "not_available", []),
-    ("Did it work over the weekend?", "reveal", [("weekend-quiet", "full")]),
-]
-SESSION_PROBLEMS: list[tuple[str, list[str], str, str | None]] = [
-    # (statement, facts cited, verdict, expected problem)
-    (
-        "The pool size change on Friday is too small for Monday's load.",
-        ["pool-exhausted", "friday-change"],
-        "matched",
-        "pool-size",
+MEDICAL_NEAR_MISS: dict[str, Any] = {
+    "slug": "bedside-double-dose",
+    "title": "A double dose of morphine stopped at the bedside",
+    "domain": "medical",
+    "tags": ["medication", "paediatrics", "near miss", "weight-based dosing"],
+    "difficulty": 3,
+    "target_role": "Patient-safety lead, nurse in charge",
+    "presentation": (
+        "Children's surgical ward, ten past two at night. A nurse is about to give intravenous morphine to a "
+        "four-year-old after an operation. At the bedside double check the second nurse stops her: the syringe "
+        "holds about twice the dose she would expect for a child that size. Nobody was harmed. You are the "
+        "patient-safety lead on call."
     ),
-    ("Everyone logs in at nine, so the load peaks.", ["scope", "weekend-quiet"], "matched", "peak"),
-    ("The Windows updates may have broken the login.", ["windows-updates"], "invalid", None),
-]
-SESSION_SOLUTIONS: list[tuple[str, str, str, str | None]] = [
-    # (action, reason, verdict, model solution or harmful action)
-    ("Roll back the Friday change.", "It is the most likely cause and quick to undo.", "matched", "rollback"),
-    ("Post a notice on the status page.", "Stops the phones ringing.", "matched", "tell-staff"),
-    ("Add an alert on the pool.", "So we see it before users do.", "matched", "monitor-pool"),
-]
-# Levels by dimension: (lead, rater). Solution quality differs by two: the panel discussed it.
-SESSION_LEVELS: dict[str, tuple[int, int]] = {
-    "information_gathering": (4, 4),
-    "situational_reasoning": (4, 3),
-    "problem_extraction": (3, 3),
-    "solution_quality": (4, 2),
-    "judgement_under_uncertainty": (3, 3),
-    "communication": (4, 4),
+    "brief": (
+        "Find out how a double dose got as far as the bedside by asking the interviewer. State the problems, "
+        "each with the facts behind it, and propose what to do, in order: for this child tonight first, then "
+        "for the ward and the hospital."
+    ),
+    "time_boxes": {"present": 180, "gather": 900, "extract": 420, "solve": 600, "evaluate": 600},
+    "actual_outcome": (
+        "The double check stopped the dose. The child was weighed (18.2 kg), the record corrected and morphine "
+        "re-prescribed at 1.8 mg; a paracetamol dose given the evening before, also calculated on 38 kg, was "
+        "found and the child monitored overnight without harm. The review found a typing error at admission, no "
+        "age-for-weight check in either system and no pharmacy review of night prescriptions. The hospital added "
+        "a plausibility alert (a weight outside the usual range for the age needs a second confirmation) and an "
+        "on-call pharmacist check for children's opioids; the two nurses were thanked in the safety bulletin."
+    ),
+    "rubric": "incident-process",
+    "facts": [
+        {
+            "key": "prescribed-dose",
+            "title": "The prescription",
+            "text": (
+                "At 22:40 the junior doctor prescribed morphine 3.8 mg IV every four hours as needed: 0.1 mg per "
+                "kg, calculated from the weight in the electronic record."
+            ),
+            "partial_text": "Morphine was prescribed on the ward in the evening, weight-based.",
+            "category": "timeline",
+            "importance": "key",
+            "triggers": ["What was prescribed?", "How was the dose calculated?"],
+            "keywords": ["prescription", "prescribed", "dose", "calculated", "mg", "doctor"],
+        },
+        {
+            "key": "weight-mismatch",
+            "title": "Two different weights",
+            "text": "The electronic record gives the child's weight as 38 kg; the anaesthetic chart and the ward scales say 18.2 kg.",
+            "partial_text": "The weights in the documents do not all agree.",
+            "category": "monitoring",
+            "importance": "key",
+            "triggers": ["What does the child weigh?", "Which weight was used?"],
+            "keywords": ["weight", "weigh", "kg", "kilogram", "heavy", "scales"],
+        },
+        {
+            "key": "weight-entry",
+            "title": "How the wrong weight got in",
+            "text": (
+                "The weight was typed in at admission at 18:05 by a bank nurse new to the ward: 38 instead of 18. "
+                "The admission screen accepts any weight without asking for a confirmation."
+            ),
+            "category": "people",
+            "importance": "key",
+            "triggers": ["Who entered the weight?", "When was the weight recorded?"],
+            "keywords": ["entered", "typed", "admission", "recorded", "who"],
+            "requires": ["weight-mismatch"],
+        },
+        {
+            "key": "no-range-check",
+            "title": "No plausibility check",
+            "text": "Neither the admission screen nor the prescribing system warns when a weight is implausible for the age: 38 kg at four raised no alert.",
+            "category": "dependency",
+            "importance": "supporting",
+            "triggers": ["Did the system warn?", "Is there an alert for unusual weights?"],
+            "keywords": ["alert", "warning", "warn", "system", "check", "plausible"],
+            "requires": ["weight-mismatch"],
+        },
+        {
+            "key": "other-doses",
+            "title": "Other weight-based doses",
+            "text": "A dose of IV paracetamol at 20:00 was also calculated on 38 kg and was given.",
+            "partial_text": "The child had other medicines that evening.",
+            "category": "impact",
+            "importance": "key",
+            "triggers": ["Did the child get other medicines?", "Were other doses given?"],
+            "keywords": ["other", "paracetamol", "given", "medicines", "drugs", "already"],
+        },
+        {
+            "key": "pharmacy-hours",
+            "title": "No pharmacy review at night",
+            "text": "Pharmacists review new prescriptions from 08:00; the night's prescriptions had not been reviewed.",
+            "category": "dependency",
+            "importance": "supporting",
+            "triggers": ["Did pharmacy check the prescription?"],
+            "keywords": ["pharmacy", "pharmacist", "review", "reviewed"],
+        },
+        {
+            "key": "double-check",
+            "title": "The bedside double check",
+            "text": (
+                "Ward policy: two nurses check every IV opioid at the bedside against the prescription and the "
+                "wristband. The second nurse compared the dose with the child's size, not only with the prescription."
+            ),
+            "category": "people",
+            "importance": "supporting",
+            "triggers": ["How was it caught?", "What is the double-check procedure?"],
+            "keywords": ["double check", "second nurse", "caught", "procedure", "policy"],
+        },
+        {
+            "key": "pump-service",
+            "title": "Infusion pump serviced",
+            "text": "The infusion pump in bay 3 was serviced last week and passed all its checks.",
+            "category": "dependency",
+            "importance": "red_herring",
+            "triggers": ["Was the pump working?"],
+            "keywords": ["pump", "device", "equipment", "infusion"],
+        },
+        {
+            "key": "parents-asleep",
+            "title": "Parents in the room",
+            "text": "Both parents were asleep in the room.",
+            "category": "people",
+            "importance": "noise",
+            "keywords": ["parents", "family", "mother", "father"],
+        },
+    ],
+    "problems": [
+        {
+            "key": "wrong-weight",
+            "statement": "A wrong weight in the record (38 instead of 18 kg) made every weight-based dose about twice too high.",
+            "kind": "root_cause",
+            "weight": 3,
+            "required_facts": ["prescribed-dose", "weight-mismatch"],
+            "paraphrases": ["the weight was wrong", "dose calculated on the wrong weight"],
+        },
+        {
+            "key": "paracetamol-given",
+            "statement": "An earlier dose calculated on the same wrong weight was already given: the child may need checking.",
+            "kind": "trigger",
+            "weight": 2,
+            "required_facts": ["other-doses"],
+            "paraphrases": ["other doses were also wrong", "the paracetamol was overdosed"],
+        },
+        {
+            "key": "no-plausibility-check",
+            "statement": "No system checks a child's weight against the age, so one typing error passes every step.",
+            "kind": "contributing_factor",
+            "weight": 2,
+            "required_facts": ["weight-entry", "no-range-check"],
+            "paraphrases": ["no alert for an implausible weight", "the system accepts any weight"],
+        },
+        {
+            "key": "night-review-gap",
+            "statement": "Night prescriptions are not reviewed by pharmacy, leaving the bedside check as the last barrier.",
+            "kind": "process_gap",
+            "weight": 1,
+            "required_facts": ["pharmacy-hours"],
+            "paraphrases": ["no pharmacist at night", "no pharmacy check overnight"],
+        },
+    ],
+    "solutions": [
+        {
+            "key": "hold-and-weigh",
+            "action": "Hold the dose, weigh the child, correct the record and have the morphine re-prescribed on the right weight.",
+            "type": "mitigate",
+            "rank": 1,
+            "weight": 3,
+            "addresses": ["wrong-weight"],
+        },
+        {
+            "key": "check-child",
+            "action": "Find every dose given on the wrong weight and have the doctor assess and monitor the child.",
+            "type": "mitigate",
+            "rank": 2,
+            "weight": 2,
+            "addresses": ["paracetamol-given"],
+        },
+        {
+            "key": "tell-parents",
+            "action": "Tell the parents openly what nearly happened and what is being done.",
+            "type": "communicate",
+            "rank": 3,
+            "weight": 1,
+            "addresses": ["paracetamol-given", "wrong-weight"],
+        },
+        {
+            "key": "plausibility-alert",
+            "action": "Add an age-for-weight plausibility alert at admission and prescribing, with a second confirmation.",
+            "type": "prevent",
+            "rank": 4,
+            "weight": 2,
+            "addresses": ["no-plausibility-check"],
+        },
+        {
+            "key": "night-pharmacy",
+            "action": "Have children's opioid prescriptions checked at night by the on-call pharmacist or a second prescriber.",
+            "type": "prevent",
+            "rank": 5,
+            "weight": 1,
+            "addresses": ["night-review-gap"],
+        },
+    ],
+    "harmful_actions": [
+        {
+            "key": "give-half",
+            "action": "Give about half of the syringe now and sort out the prescription in the morning.",
+            "why": "A guessed dose bypasses the prescription and the very checks that just worked.",
+            "penalty": 3,
+        },
+        {
+            "key": "suspend-nurse",
+            "action": "Suspend the nurse who typed the weight.",
+            "why": "Blames one person for a system without checks, and teaches the ward not to report.",
+            "penalty": 2,
+        },
+    ],
 }
-SESSION_CONSENSUS: dict[str, tuple[int, str]] = {
-    "information_gathering": (4, ""),
-    "situational_reasoning": (4, ""),
-    "problem_extraction": (3, ""),
-    "solution_quality": (3, "Good first action; no prevention of unreviewed changes. Agreed on 3."),
-    "judgement_under_uncertainty": (3, ""),
-    "communication": (4, ""),
-}
+
+CASES = (IT_OUTAGE, SECURITY_INCIDENT, MEDICAL_NEAR_MISS)
+
+MEDICAL_RETENTION_DAYS = 180
+
+
+@dataclass(frozen=True)
+class DemoSession:
+    """A finished session as the seed replays it on a simulated clock. Times are minutes: questions and
+    notes from the start of phase 2, problems from phase 3, solutions from phase 4. `phases` holds how
+    long the lead let each phase run (a phase longer than its time box is recorded as an overrun)."""
+
+    case: str
+    candidate: dict[str, str]
+    days_ago: int
+    script: list[tuple[float, str, str, list[tuple[str, str]]]]
+    notes: list[tuple[float, str, str, str | None]]
+    problems: list[tuple[float, str, list[str], str, str | None]]
+    solutions: list[tuple[float, str, str, str, str | None]]
+    levels: dict[str, tuple[int, int]]
+    consensus: dict[str, tuple[int, str]]
+    summary: str
+    recommendation: str = "yes"
+    reference: bool = False
+    organisation: str | None = None
+    phases: dict[str, float] = field(
+        default_factory=lambda: {
+            "present": 2.5,
+            "gather": 14,
+            "extract": 7,
+            "solve": 11,
+            "evaluate": 8,
+            "rating": 12,
+        }
+    )
+
+
+# The finished IT session: what the candidate asked, what was revealed, what they stated, how two raters rated.
+SESSION = DemoSession(
+    case=IT_OUTAGE["slug"],
+    candidate={"name": "Sam Sample", "email": "sam.sample@example.org"},
+    days_ago=3,
+    script=[
+        # (minute of phase 2, question, answer: "reveal" / "not_available", facts revealed with their level)
+        (0.5, "How many people are affected?", "reveal", [("scope", "full")]),
+        (2, "Were the laptops patched this weekend?", "reveal", [("windows-updates", "full")]),
+        (3.5, "What does the login service log?", "reveal", [("sso-errors", "full")]),
+        (5, "And the directory server?", "reveal", [("pool-exhausted", "full")]),
+        (7, "Did anyone change anything recently?", "reveal", [("friday-change", "partial")]),
+        (8, "What exactly changed on Friday?", "reveal", [("friday-change", "full")]),
+        (10, "Is there a backup directory?", "not_available", []),
+        (12, "Did it work over the weekend?", "reveal", [("weekend-quiet", "full")]),
+    ],
+    notes=[
+        (2.5, "chasing_red_herring", "Asked about Windows updates early.", None),
+        (9, "", "Went to the logs, then the directory.", "information_gathering"),
+    ],
+    problems=[
+        # (minute of phase 3, statement, facts cited, verdict, expected problem)
+        (
+            1.5,
+            "The pool size change on Friday is too small for Monday's load.",
+            ["pool-exhausted", "friday-change"],
+            "matched",
+            "pool-size",
+        ),
+        (3.5, "Everyone logs in at nine, so the load peaks.", ["scope", "weekend-quiet"], "matched", "peak"),
+        (5.5, "The Windows updates may have broken the login.", ["windows-updates"], "invalid", None),
+    ],
+    solutions=[
+        # (minute of phase 4, action, reason, verdict, model solution or harmful action)
+        (
+            2,
+            "Roll back the Friday change.",
+            "It is the most likely cause and quick to undo.",
+            "matched",
+            "rollback",
+        ),
+        (5, "Post a notice on the status page.", "Stops the phones ringing.", "matched", "tell-staff"),
+        (8, "Add an alert on the pool.", "So we see it before users do.", "matched", "monitor-pool"),
+    ],
+    # Levels by dimension: (lead, rater). Solution quality differs by two: the panel discussed it.
+    levels={
+        "information_gathering": (4, 4),
+        "situational_reasoning": (4, 3),
+        "problem_extraction": (3, 3),
+        "solution_quality": (4, 2),
+        "judgement_under_uncertainty": (3, 3),
+        "communication": (4, 4),
+    },
+    consensus={
+        "information_gathering": (4, ""),
+        "situational_reasoning": (4, ""),
+        "problem_extraction": (3, ""),
+        "solution_quality": (3, "Good first action; no prevention of unreviewed changes. Agreed on 3."),
+        "judgement_under_uncertainty": (3, ""),
+        "communication": (4, ""),
+    },
+    summary="Found the cause quickly; prevention was thin.",
+)
+
+# The medical session is a reference for calibration: the reviewer (not on its panel) can rate it.
+MEDICAL_SESSION = DemoSession(
+    case=MEDICAL_NEAR_MISS["slug"],
+    candidate={"name": "Noor Nightingale", "email": "noor.nightingale@example.org"},
+    organisation="medical",
+    days_ago=1,
+    reference=True,
+    script=[
+        (
+            0.5,
+            "What was prescribed, and how was the dose worked out?",
+            "reveal",
+            [("prescribed-dose", "full")],
+        ),
+        (2, "What does the child actually weigh?", "reveal", [("weight-mismatch", "full")]),
+        (4, "Was the pump working properly?", "reveal", [("pump-service", "full")]),
+        (5.5, "How did 38 kg get into the record?", "reveal", [("weight-entry", "full")]),
+        (7.5, "Did the system not warn anyone?", "reveal", [("no-range-check", "full")]),
+        (10, "Has the child had anything else tonight?", "reveal", [("other-doses", "partial")]),
+        (11, "Which medicines, and on which weight?", "reveal", [("other-doses", "full")]),
+        (13, "Is the surgeon aware?", "not_available", []),
+    ],
+    notes=[
+        (4.5, "chasing_red_herring", "Spent a question on the pump.", None),
+        (11.5, "good_question", "Went back for the other doses on her own.", "information_gathering"),
+    ],
+    problems=[
+        (
+            1,
+            "The dose was calculated on a weight twice the real one.",
+            ["prescribed-dose", "weight-mismatch"],
+            "matched",
+            "wrong-weight",
+        ),
+        (
+            3,
+            "The paracetamol was also overdosed: the child needs assessing.",
+            ["other-doses"],
+            "matched",
+            "paracetamol-given",
+        ),
+        (
+            5,
+            "Nothing checks that a weight is plausible for a four-year-old.",
+            ["weight-entry", "no-range-check"],
+            "matched",
+            "no-plausibility-check",
+        ),
+    ],
+    solutions=[
+        (
+            1,
+            "Hold the morphine, weigh the child and get it re-prescribed on 18 kg.",
+            "The child needs pain relief, safely.",
+            "matched",
+            "hold-and-weigh",
+        ),
+        (
+            3,
+            "Ask the doctor to review the paracetamol dose and monitor the child.",
+            "It was already given.",
+            "matched",
+            "check-child",
+        ),
+        (
+            6,
+            "Add a weight-for-age alert to admission and prescribing.",
+            "One typo must not pass every step.",
+            "matched",
+            "plausibility-alert",
+        ),
+        (
+            8.5,
+            "Tell the parents in the morning what happened.",
+            "They have a right to know.",
+            "matched",
+            "tell-parents",
+        ),
+    ],
+    levels={
+        "information_gathering": (4, 4),
+        "situational_reasoning": (5, 4),
+        "problem_extraction": (4, 4),
+        "solution_quality": (4, 4),
+        "judgement_under_uncertainty": (4, 3),
+        "communication": (3, 3),
+    },
+    consensus={
+        "information_gathering": (4, ""),
+        "situational_reasoning": (4, ""),
+        "problem_extraction": (4, ""),
+        "solution_quality": (4, ""),
+        "judgement_under_uncertainty": (4, ""),
+        "communication": (3, ""),
+    },
+    summary="Safe first actions and a systemic view; missed the night pharmacy gap.",
+    phases={"present": 3, "gather": 14.5, "extract": 7.5, "solve": 10, "evaluate": 9, "rating": 15},
+)
+
+SESSIONS = (SESSION, MEDICAL_SESSION)
+SESSION_CANDIDATE = SESSION.candidate

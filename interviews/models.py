@@ -8,6 +8,7 @@ runs one frozen case version; `interviews.lifecycle` is the only writer of `Sess
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +19,14 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from incidents.models import attachment_storage
+
 LEVELS = (1, 2, 3, 4, 5)
+
+
+def case_image_path(instance: CaseVersion, filename: str) -> str:
+    # Never the uploader's file name: a random name under the case, in the private attachments storage.
+    return f"interview-cases/{instance.case_id}/{uuid.uuid4().hex}"
 
 
 class AppendOnlyError(Exception):
@@ -112,6 +120,15 @@ class CaseVersion(models.Model):
     target_role = models.CharField(max_length=120, blank=True)
     presentation = models.TextField(help_text=_("What the candidate hears first: 2-6 sentences."))
     brief = models.TextField(blank=True, help_text=_("The candidate's task, shown with the presentation."))
+    image = models.FileField(
+        upload_to=case_image_path,
+        storage=attachment_storage,
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text=_("An optional presentation image, re-encoded without metadata (see interviews.images)."),
+    )
+    image_type = models.CharField(max_length=20, blank=True, editable=False)
     present_seconds = models.PositiveIntegerField(default=3 * 60)
     gather_seconds = models.PositiveIntegerField(default=15 * 60)
     extract_seconds = models.PositiveIntegerField(default=7 * 60)
@@ -304,6 +321,42 @@ class InterviewSettings(models.Model):
         return obj
 
 
+class RetentionPolicy(models.Model):
+    """How long one organisation keeps candidate data, overriding the desk-wide `InterviewSettings`.
+
+    An organisation is one of the desk's domains (IT service, security, medical, ...): each is run by a
+    different part of the organisation under its own rules (clinical staff records are kept differently
+    from IT ones), and every case already belongs to a domain.
+    """
+
+    organisation = models.OneToOneField(
+        "incidents.Domain", on_delete=models.CASCADE, related_name="interview_retention"
+    )
+    retention_days = models.PositiveIntegerField(
+        help_text=_("How long candidate data of this organisation is kept after it was recorded.")
+    )
+
+    class Meta:
+        verbose_name_plural = "retention policies"
+        ordering = ["organisation"]
+        constraints = [
+            models.CheckConstraint(condition=Q(retention_days__gt=0), name="retention_days_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation}: {self.retention_days} days"
+
+    @staticmethod
+    def days_for(organisation_id: int | None) -> int:
+        """The retention period of an organisation: its policy, else the desk-wide setting."""
+        policy = (
+            RetentionPolicy.objects.filter(organisation_id=organisation_id).first()
+            if organisation_id
+            else None
+        )
+        return policy.retention_days if policy else InterviewSettings.current().retention_days
+
+
 class Candidate(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
@@ -315,9 +368,24 @@ class Candidate(models.Model):
         related_name="candidacies",
         help_text=_("Their desk account, if any: used for the conflict check against source incidents."),
     )
+    organisation = models.ForeignKey(
+        "incidents.Domain",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The organisation (domain) that interviews them: its retention period applies."),
+    )
     consent_given_at = models.DateTimeField(null=True, blank=True)
     consent_text = models.TextField(blank=True)
-    retain_until = models.DateField(null=True, blank=True)
+    retain_until = models.DateField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Set when recorded, from the organisation's period. A period shortened later applies too; a "
+            "longer one only to new candidates, who consented to it."
+        ),
+    )
     erased_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -329,7 +397,7 @@ class Candidate(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.retain_until is None:
-            days = InterviewSettings.current().retention_days
+            days = RetentionPolicy.days_for(self.organisation_id)
             self.retain_until = (self.created_at + timedelta(days=days)).date()
         super().save(*args, **kwargs)
 

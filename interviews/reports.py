@@ -16,6 +16,7 @@ from typing import Any
 from . import agreement, scoring, selectors
 from .models import (
     CalibrationRating,
+    CandidateProblem,
     CaseVersion,
     ConsensusRating,
     Note,
@@ -23,6 +24,7 @@ from .models import (
     Rating,
     Reveal,
     Session,
+    SessionPause,
 )
 
 State = Session.State
@@ -210,8 +212,10 @@ def _closed_sessions(version: CaseVersion) -> list[Session]:
 def comparison(version: CaseVersion) -> list[dict[str, Any]]:
     """One row per closed session of the version, with percentiles of the main scores among them."""
     rows: list[dict[str, Any]] = []
-    for session in _closed_sessions(version):
-        sc = scoring.score_session(session)
+    sessions = _closed_sessions(version)
+    scores = scoring.score_sessions(sessions)
+    for session in sessions:
+        sc = scores[session.pk]
         rows.append(
             {
                 "session": session.pk,
@@ -255,8 +259,10 @@ def case_analytics(version: CaseVersion) -> dict[str, Any]:
         p.session_id: p.started_at for p in PhaseRecord.objects.filter(session__in=sessions, phase="gather")
     }
     pauses: dict[int, list[Any]] = defaultdict(list)
-    for s in sessions:
-        pauses[s.pk] = list(s.pauses.values_list("started_at", "ended_at"))
+    for session_id, started, ended in SessionPause.objects.filter(session__in=sessions).values_list(
+        "session_id", "started_at", "ended_at"
+    ):
+        pauses[session_id].append((started, ended))
     fact_rows = []
     for f in facts:
         times = [
@@ -274,7 +280,8 @@ def case_analytics(version: CaseVersion) -> dict[str, Any]:
                 "median_seconds": _round(statistics.median(times), 1) if times else None,
             }
         )
-    scored = [(s, scoring.score_session(s)) for s in sessions]
+    all_scores = scoring.score_sessions(sessions)
+    scored = [(s, all_scores[s.pk]) for s in sessions]
     overall = [sc.rubric.overall_consensus for _, sc in scored if sc.rubric.overall_consensus is not None]
     median = statistics.median(overall) if overall else None
     strong = [sc for _, sc in scored if median is not None and (sc.rubric.overall_consensus or 0) > median]
@@ -299,8 +306,11 @@ def case_analytics(version: CaseVersion) -> dict[str, Any]:
             }
         )
     phase_rows = []
+    by_phase: dict[str, list[PhaseRecord]] = defaultdict(list)
+    for record in PhaseRecord.objects.filter(session__in=sessions):
+        by_phase[record.phase].append(record)
     for phase in Session.TIMED_PHASES:
-        records = list(PhaseRecord.objects.filter(session__in=sessions, phase=phase))
+        records = by_phase[phase]
         overruns = [r.overrun_seconds for r in records if r.overrun_seconds > 0]
         phase_rows.append(
             {
@@ -312,8 +322,9 @@ def case_analytics(version: CaseVersion) -> dict[str, Any]:
         )
     novel = [
         {"session": p.session_id, "statement": p.statement}
-        for s in sessions
-        for p in s.candidate_problems.filter(verdict="novel_valid")
+        for p in CandidateProblem.objects.filter(session__in=sessions, verdict="novel_valid").order_by(
+            "session_id", "stated_at", "id"
+        )
     ]
     return {
         "case": version.case.slug,

@@ -38,6 +38,7 @@ the weighted means of both.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -483,8 +484,7 @@ class SessionScores:
     rubric: RubricScores
 
 
-def score_session(session: Any) -> SessionScores:
-    r = session_records(session)
+def scores_from_records(r: dict[str, Any]) -> SessionScores:
     facts = fact_scores(
         r["facts"], r["reveals"], r["questions"], gather_started_at=r["gather_started_at"], pauses=r["pauses"]
     )
@@ -492,3 +492,144 @@ def score_session(session: Any) -> SessionScores:
     solutions = solution_scores(r["models"], r["penalties"], r["proposed"], found_problems=problems.matched)
     rubric = rubric_scores(r["weights"], r["ratings"], r["consensus"])
     return SessionScores(facts=facts, problems=problems, solutions=solutions, rubric=rubric)
+
+
+def score_session(session: Any) -> SessionScores:
+    return scores_from_records(session_records(session))
+
+
+def _by(rows: Iterable[Any], attribute: str) -> dict[int, list[Any]]:
+    grouped: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[getattr(row, attribute)].append(row)
+    return grouped
+
+
+def _version_records(version_ids: set[int], rubric_ids: set[int]) -> dict[str, dict[int, Any]]:
+    """The case content of many versions, for `records_of_sessions`: seven queries."""
+    from .models import ExpectedProblem, Fact, HarmfulAction, ModelSolution, RubricDimension
+
+    facts = _by(Fact.objects.filter(version_id__in=version_ids), "version_id")
+    expected = _by(
+        ExpectedProblem.objects.filter(version_id__in=version_ids).prefetch_related("required_facts"),
+        "version_id",
+    )
+    models = _by(
+        ModelSolution.objects.filter(version_id__in=version_ids).prefetch_related("addresses"), "version_id"
+    )
+    harmful = _by(HarmfulAction.objects.filter(version_id__in=version_ids), "version_id")
+    dimensions = _by(RubricDimension.objects.filter(rubric_id__in=rubric_ids), "rubric_id")
+    return {
+        "facts": {v: [FactInfo(f.key, f.importance) for f in rows] for v, rows in facts.items()},
+        "expected": {
+            v: [
+                ExpectedInfo(p.key, _f(p.weight), frozenset(f.key for f in p.required_facts.all()))
+                for p in rows
+            ]
+            for v, rows in expected.items()
+        },
+        "models": {
+            v: [
+                ModelInfo(m.key, m.rank, _f(m.weight), frozenset(p.key for p in m.addresses.all()))
+                for m in rows
+            ]
+            for v, rows in models.items()
+        },
+        "penalties": {v: {h.key: _f(h.penalty) for h in rows} for v, rows in harmful.items()},
+        "weights": {r: {d.key: _f(d.weight) for d in rows} for r, rows in dimensions.items()},
+    }
+
+
+def records_of_sessions(sessions: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """`session_records` of many sessions at once, in a fixed number of queries (reports and charts
+    list many sessions). Each session's `case_version` must be loaded (select_related)."""
+    from .models import (
+        CandidateProblem,
+        CandidateSolution,
+        ConsensusRating,
+        PhaseRecord,
+        Question,
+        Rating,
+        Reveal,
+        SessionPause,
+    )
+
+    if not sessions:
+        return {}
+    ids = [s.pk for s in sessions]
+    content = _version_records(
+        {s.case_version_id for s in sessions}, {s.case_version.rubric_id for s in sessions}
+    )
+    reveals = _by(
+        Reveal.objects.filter(session_id__in=ids).select_related("fact").order_by("revealed_at", "id"),
+        "session_id",
+    )
+    questions = _by(Question.objects.filter(session_id__in=ids), "session_id")
+    gather = {
+        p.session_id: p.started_at for p in PhaseRecord.objects.filter(session_id__in=ids, phase="gather")
+    }
+    pauses = _by(SessionPause.objects.filter(session_id__in=ids), "session_id")
+    stated = _by(
+        CandidateProblem.objects.filter(session_id__in=ids)
+        .select_related("matched_problem")
+        .prefetch_related("cited_facts"),
+        "session_id",
+    )
+    proposed = _by(
+        CandidateSolution.objects.filter(session_id__in=ids).select_related(
+            "matched_solution", "harmful_action"
+        ),
+        "session_id",
+    )
+    ratings = _by(
+        Rating.objects.filter(session_id__in=ids).select_related("rater", "dimension"), "session_id"
+    )
+    consensus = _by(
+        ConsensusRating.objects.filter(session_id__in=ids).select_related("dimension"), "session_id"
+    )
+    records = {}
+    for s in sessions:
+        v = s.case_version_id
+        records[s.pk] = {
+            "facts": content["facts"].get(v, []),
+            "reveals": [
+                RevealInfo(r.fact.key, r.level, r.revealed_at, r.question_id) for r in reveals.get(s.pk, [])
+            ],
+            "questions": [QuestionInfo(q.pk, q.asked_at, q.late) for q in questions.get(s.pk, [])],
+            "gather_started_at": gather.get(s.pk),
+            "pauses": [(p.started_at, p.ended_at) for p in pauses.get(s.pk, [])],
+            "expected": content["expected"].get(v, []),
+            "stated": [
+                StatedProblem(
+                    p.pk,
+                    p.verdict,
+                    p.stated_at,
+                    p.matched_problem.key if p.matched_problem else None,
+                    frozenset(f.key for f in p.cited_facts.all()),
+                )
+                for p in stated.get(s.pk, [])
+            ],
+            "models": content["models"].get(v, []),
+            "penalties": content["penalties"].get(v, {}),
+            "proposed": [
+                ProposedSolution(
+                    p.pk,
+                    p.rank,
+                    p.verdict,
+                    p.matched_solution.key if p.matched_solution else None,
+                    p.harmful_action.key if p.harmful_action else None,
+                )
+                for p in proposed.get(s.pk, [])
+            ],
+            "weights": content["weights"].get(s.case_version.rubric_id, {}),
+            "ratings": [
+                RatingInfo(r.rater.get_username(), r.dimension.key, r.level) for r in ratings.get(s.pk, [])
+            ],
+            "consensus": {c.dimension.key: c.level for c in consensus.get(s.pk, [])},
+        }
+    return records
+
+
+def score_sessions(sessions: Sequence[Any]) -> dict[int, SessionScores]:
+    """The scores of many sessions, by session id, in a fixed number of queries."""
+    return {pk: scores_from_records(r) for pk, r in records_of_sessions(sessions).items()}

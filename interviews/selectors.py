@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from . import lifecycle
 from .models import (
@@ -103,6 +104,9 @@ def candidate_view(session: Session) -> dict[str, Any]:
             "title": version.title if started else "",
             "presentation": version.presentation if started else "",
             "brief": version.brief if started else "",
+            "image": reverse("api:interview-candidate-image", kwargs={"token": session.candidate_token})
+            if started and version.image
+            else "",
         },
         "clock": {
             "phase": clock.phase,

@@ -7,12 +7,15 @@ session's state takes this input and that the actor holds the role for it, write
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+
+from incidents.models import Domain
 
 from . import log
 from .lifecycle import TIMED, SessionClosedForInput, current_phase
@@ -26,10 +29,12 @@ from .models import (
     ExpectedProblem,
     Fact,
     HarmfulAction,
+    InterviewSettings,
     ModelSolution,
     Note,
     Question,
     Rating,
+    RetentionPolicy,
     Reveal,
     RubricDimension,
     Session,
@@ -90,22 +95,39 @@ def _touch(session: Session) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def conflicts_with_source(version: CaseVersion, candidate: Candidate) -> str:
-    """A warning when the candidate worked the incident the case was drafted from ('' when not)."""
-    incident = version.source_incident
-    if incident is None:
-        return ""
+def workers_of_incident(incident: Any) -> tuple[set[int], set[str]]:
+    """The accounts and e-mail addresses of everyone who reported, handled or commented on an incident."""
+    from django.contrib.auth import get_user_model
+
     user_ids: set[int] = {pk for pk in (incident.reporter_id, incident.assignee_id) if pk is not None}
     user_ids |= {pk for pk in incident.timeline.values_list("actor_id", flat=True) if pk is not None}
     user_ids |= {pk for pk in incident.comments.values_list("author_id", flat=True) if pk is not None}
     emails = {incident.reporter_email.lower()} - {""}
-    from django.contrib.auth import get_user_model
-
     emails |= {
         e.lower()
         for e in get_user_model().objects.filter(pk__in=user_ids).values_list("email", flat=True)
         if e
     }
+    return user_ids, emails
+
+
+def candidates_who_worked(incident: Any) -> list[Candidate]:
+    """Recorded candidates (not erased) who worked the incident: a case drafted from it would give them
+    a conflict warning. The wizard shows them before the draft is written."""
+    user_ids, emails = workers_of_incident(incident)
+    email_match = Q()
+    for email in emails:
+        email_match |= Q(email__iexact=email)
+    matches = Q(user_id__in=user_ids) | email_match if emails else Q(user_id__in=user_ids)
+    return list(Candidate.objects.filter(matches, erased_at__isnull=True).order_by("name", "pk"))
+
+
+def conflicts_with_source(version: CaseVersion, candidate: Candidate) -> str:
+    """A warning when the candidate worked the incident the case was drafted from ('' when not)."""
+    incident = version.source_incident
+    if incident is None:
+        return ""
+    user_ids, emails = workers_of_incident(incident)
     if (candidate.user_id is not None and candidate.user_id in user_ids) or (
         candidate.email and candidate.email.lower() in emails
     ):
@@ -118,9 +140,16 @@ def conflicts_with_source(version: CaseVersion, candidate: Candidate) -> str:
 
 @transaction.atomic
 def create_candidate(
-    *, name: str, email: str = "", user: Any = None, consent: bool = False, consent_text: str = ""
+    *,
+    name: str,
+    email: str = "",
+    user: Any = None,
+    consent: bool = False,
+    consent_text: str = "",
+    organisation: Domain | None = None,
 ) -> Candidate:
-    """Record a candidate; consent is recorded with its time and wording. Twice: two candidates."""
+    """Record a candidate; consent is recorded with its time and wording, and their data is kept for the
+    retention period of their organisation (the desk-wide one without). Twice: two candidates."""
     if not name or not name.strip():
         raise ValidationError({"name": ["This field is required."]})
     now = timezone.now()
@@ -130,6 +159,7 @@ def create_candidate(
         user=user,
         consent_given_at=now if consent else None,
         consent_text=consent_text.strip() if consent else "",
+        organisation=organisation,
         created_at=now,
     )
 
@@ -665,6 +695,21 @@ def rate_for_calibration(
     return rating
 
 
+@transaction.atomic
+def mark_reference(session: Session, *, reference: bool = True) -> Session:
+    """Make a closed session with a consensus a reference for calibration, or stop it being one.
+
+    Marking twice changes nothing the second time.
+    """
+    session = Session.objects.select_for_update().get(pk=session.pk)
+    if reference and (session.state != State.CLOSED or not session.consensus.exists()):
+        raise ValidationError({"session": ["Only a closed session with a consensus can be a reference."]})
+    if session.is_reference != reference:
+        session.is_reference = reference
+        session.save(update_fields=["is_reference"])
+    return session
+
+
 # --------------------------------------------------------------------------------------------------
 # Candidate data: erasure and retention
 # --------------------------------------------------------------------------------------------------
@@ -705,12 +750,28 @@ def erase_candidate(candidate: Candidate, *, actor: Any = None) -> Candidate:
     return candidate
 
 
+def _expired(today: date) -> Q:
+    """Candidates past their retention: their recorded date has passed, or their organisation's current
+    period has (a period shortened since they were recorded applies to them too)."""
+    moment = timezone.make_aware(datetime.combine(today, time.min))
+    expired = Q(retain_until__lt=today)
+    policies = dict(RetentionPolicy.objects.values_list("organisation_id", "retention_days"))
+    for organisation_id, days in policies.items():
+        expired |= Q(organisation_id=organisation_id, created_at__lt=moment - timedelta(days=days))
+    default = InterviewSettings.current().retention_days
+    without_policy = Q(organisation__isnull=True) | ~Q(organisation_id__in=list(policies))
+    return expired | (without_policy & Q(created_at__lt=moment - timedelta(days=default)))
+
+
 def erase_expired_candidates(*, today: date | None = None) -> int:
-    """Erase every candidate past their retention date whose sessions are all over. Safe to repeat."""
+    """Erase every candidate past their organisation's retention whose sessions are all over.
+
+    Safe to repeat: an erased candidate is not erased again.
+    """
     today = today or timezone.localdate()
     open_states = [s for s in Session.State.values if s not in Session.FINAL_STATES]
     due = (
-        Candidate.objects.filter(erased_at__isnull=True, retain_until__lt=today)
+        Candidate.objects.filter(_expired(today), erased_at__isnull=True)
         .exclude(sessions__state__in=open_states)
         .distinct()
     )

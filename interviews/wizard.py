@@ -10,6 +10,7 @@ which `cases.approve` refuses while a detector still finds something.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -21,7 +22,7 @@ from incidents.selectors import incidents_visible_to
 
 from . import cases
 from .models import Case, CaseVersion, Fact
-from .pseudonymise import Pseudonymiser, format_offset
+from .pseudonymise import Pseudonymiser, detect, format_offset
 
 # Usernames that are ordinary words: replacing them everywhere would garble the text ("the agent").
 GENERIC_USERNAMES = frozenset(
@@ -126,12 +127,7 @@ def _unique_slug(base: str) -> str:
     return slug
 
 
-@transaction.atomic
-def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVersion, list[str]]:
-    """A draft case from a closed incident the actor may see; returns it and what detectors still find.
-
-    Each call drafts a new case (the author may draft again after the incident's record improved).
-    """
+def _check_draftable(incident: Incident, *, actor: Any) -> None:
     if not incidents_visible_to(actor).filter(pk=incident.pk).exists():
         raise PermissionDenied("You may not see this incident.")
     if incident.state != Incident.State.CLOSED:
@@ -142,6 +138,11 @@ def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVer
                 ]
             }
         )
+
+
+def case_document_from_incident(incident: Incident) -> tuple[dict[str, Any], Pseudonymiser]:
+    """The pseudonymised case document of an incident, and the pseudonymiser that made it (its mapping
+    and the names it knows). Writes nothing: the wizard's preview and the draft share it."""
     anchor = incident.received_at
     pseudo = Pseudonymiser(people=people_of_incident(incident), anchor=anchor)
 
@@ -214,6 +215,63 @@ def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVer
             for i, m in enumerate(measures, start=1)
         ],
     }
+    return doc, pseudo
+
+
+def document_texts(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, text) for every text of a case document, as `cases.case_texts` lists a version's."""
+    texts = [
+        (name, str(doc.get(name) or "")) for name in ("title", "presentation", "brief", "actual_outcome")
+    ]
+    for f in doc.get("facts", []):
+        texts += [(f"fact {f['key']}", f.get("title", "")), (f"fact {f['key']}", f.get("text", ""))]
+    texts += [(f"problem {p['key']}", p.get("statement", "")) for p in doc.get("problems", [])]
+    texts += [(f"solution {s['key']}", s.get("action", "")) for s in doc.get("solutions", [])]
+    return [(where, text) for where, text in texts if text]
+
+
+@dataclass
+class Preview:
+    """What the wizard would draft, before anything is written."""
+
+    document: dict[str, Any]
+    # (kind, original, pseudonym) for each thing the detectors found and replaced. Originals are shown
+    # only here, to the author who may see the incident; the case itself never stores them.
+    replacements: list[tuple[str, str, str]]
+    findings: list[str]  # what the detectors still find in the draft: it blocks publication
+
+
+def _original(pseudo: Pseudonymiser, key: str) -> str:
+    # A known person is keyed by their index in `people` ("#0"), so that all their aliases share one label.
+    if key.startswith("#") and key[1:].isdigit() and int(key[1:]) < len(pseudo.people):
+        return " / ".join(pseudo.people[int(key[1:])])
+    return key
+
+
+def preview_case_from_incident(incident: Incident, *, actor: Any) -> Preview:
+    """The draft the wizard would write, with what the detectors still find in it. Writes nothing."""
+    _check_draftable(incident, actor=actor)
+    doc, pseudo = case_document_from_incident(incident)
+    findings = [
+        f"{where}: {finding.kind} {finding.text!r}"
+        for where, text in document_texts(doc)
+        for finding in detect(text, known_names=pseudo.known_names)
+    ]
+    replacements = sorted(
+        (kind, _original(pseudo, original), pseudonym)
+        for (kind, original), pseudonym in pseudo.mapping.items()
+    )
+    return Preview(document=doc, replacements=replacements, findings=findings)
+
+
+@transaction.atomic
+def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVersion, list[str]]:
+    """A draft case from a closed incident the actor may see; returns it and what detectors still find.
+
+    Each call drafts a new case (the author may draft again after the incident's record improved).
+    """
+    _check_draftable(incident, actor=actor)
+    doc, pseudo = case_document_from_incident(incident)
     version, _ = cases.apply_case_document(doc, actor=actor, source_incident=incident)
     version.pseudonyms = {pseudonym: kind for (kind, _original), pseudonym in pseudo.mapping.items()}
     version.save(update_fields=["pseudonyms"])

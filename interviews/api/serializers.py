@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from incidents.models import Domain
 from interviews import cases, lifecycle
 from interviews.models import (
     Candidate,
@@ -70,10 +72,12 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
     source_incident = serializers.SerializerMethodField()
     detector_findings = serializers.SerializerMethodField()
     publication_problems = serializers.SerializerMethodField()
+    image = serializers.SerializerMethodField(help_text="The presentation image's URL, or null")
 
     class Meta(CaseVersionSummarySerializer.Meta):
         fields = [
             *CaseVersionSummarySerializer.Meta.fields,
+            "image",
             "source_incident",
             "pseudonyms",
             "document",
@@ -85,6 +89,12 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_document(self, obj: CaseVersion) -> dict[str, Any]:
         return cases.case_document(obj)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_image(self, obj: CaseVersion) -> str | None:
+        if not obj.image:
+            return None
+        return reverse("api:interview-case-image", kwargs={"slug": obj.case.slug}) + f"?version={obj.number}"
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_source_incident(self, obj: CaseVersion) -> str | None:
@@ -120,12 +130,19 @@ class CandidateSerializer(serializers.ModelSerializer):
         slug_field="username", queryset=_users(), required=False, allow_null=True
     )
     consent = serializers.BooleanField(write_only=True, required=False, default=False)
+    organisation = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Domain.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The organisation (a domain slug) whose retention period applies; the desk-wide one without",
+    )
 
     class Meta:
         model = Candidate
         fields = [
-            "id", "name", "email", "user", "consent", "consent_given_at", "consent_text", "retain_until",
-            "erased_at", "created_at",
+            "id", "name", "email", "user", "organisation", "consent", "consent_given_at", "consent_text",
+            "retain_until", "erased_at", "created_at",
         ]  # fmt: skip
         read_only_fields = ["id", "consent_given_at", "retain_until", "erased_at", "created_at"]
         extra_kwargs = {"consent_text": {"required": False}}
@@ -481,3 +498,49 @@ class CandidateViewSerializer(serializers.Serializer):
     solutions = serializers.ListField(child=serializers.DictField())
     notepad = serializers.CharField(allow_blank=True)
     outcome = serializers.CharField(allow_blank=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Calibration against reference sessions
+# --------------------------------------------------------------------------------------------------
+
+
+class CalibrationSessionSerializer(serializers.ModelSerializer):
+    case = serializers.CharField(source="case_version.case.slug", read_only=True)
+    version = serializers.IntegerField(source="case_version.number", read_only=True)
+    title = serializers.CharField(source="case_version.title", read_only=True)
+    rated = serializers.IntegerField(read_only=True, help_text="Dimensions you have rated")
+
+    class Meta:
+        model = Session
+        fields = ["id", "case", "version", "title", "closed_at", "rated"]
+        read_only_fields = fields
+
+
+class CalibrationDimensionSerializer(serializers.Serializer):
+    dimension = serializers.CharField()
+    name = serializers.CharField()
+    anchors = serializers.DictField(child=serializers.CharField())
+    level = serializers.IntegerField(allow_null=True)
+    evidence = serializers.CharField(allow_blank=True)
+    reference = serializers.IntegerField(allow_null=True, help_text="Shown once you rated every dimension")
+    deviation = serializers.IntegerField(allow_null=True, help_text="Your level minus the reference")
+
+
+class CalibrationResultSerializer(serializers.Serializer):
+    session = serializers.IntegerField()
+    rated = serializers.IntegerField()
+    dimensions_total = serializers.IntegerField()
+    complete = serializers.BooleanField()
+    dimensions = CalibrationDimensionSerializer(many=True)
+    mean_absolute_deviation = serializers.FloatField(allow_null=True)
+    bias = serializers.FloatField(allow_null=True, help_text="Mean signed deviation: positive is lenient")
+
+
+class CalibrationDetailSerializer(serializers.Serializer):
+    material = serializers.DictField(help_text="The case and what the candidate did")
+    result = CalibrationResultSerializer()
+
+
+class ImageInput(serializers.Serializer):
+    image = serializers.FileField(help_text="A PNG, JPEG or WebP image; stored re-encoded, without metadata")

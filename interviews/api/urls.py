@@ -2,6 +2,8 @@ from django.urls import URLPattern, URLResolver, path
 from rest_framework.routers import DefaultRouter
 
 from .views import (
+    CalibrationViewSet,
+    CandidateImageView,
     CandidateNotepadView,
     CandidateProblemsView,
     CandidateSolutionsView,
@@ -19,6 +21,7 @@ router.include_root_view = False
 router.register("cases", CaseViewSet, basename="interview-case")
 router.register("sessions", SessionViewSet, basename="interview-session")
 router.register("candidates", CandidateViewSet, basename="interview-candidate")
+router.register("calibration", CalibrationViewSet, basename="interview-calibration")
 
 TOKEN = "<str:token>"  # noqa: S105 - a URL converter, not a secret
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -35,5 +38,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
         CandidateSolutionsView.as_view(),
         name="interview-candidate-solutions",
     ),
+    path(f"candidate/{TOKEN}/image/", CandidateImageView.as_view(), name="interview-candidate-image"),
     path(f"candidate/{TOKEN}/notepad/", CandidateNotepadView.as_view(), name="interview-candidate-notepad"),
 ]

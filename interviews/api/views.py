@@ -10,12 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -23,7 +25,7 @@ from rest_framework.views import APIView
 
 from config.api import CursorPagination
 from incidents.selectors import incidents_visible_to
-from interviews import cases, lifecycle, matching, reports, selectors, services, wizard
+from interviews import calibration, cases, images, lifecycle, matching, reports, selectors, services, wizard
 from interviews.models import Candidate, CaseVersion, Fact, Reveal, Session
 
 from . import serializers as s
@@ -155,6 +157,33 @@ class CaseViewSet(viewsets.GenericViewSet):
             cases.new_version(self._version(slug or ""), actor=request.user), status.HTTP_201_CREATED
         )
 
+    @extend_schema(
+        methods=["GET"],
+        parameters=[OpenApiParameter("version", int)],
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 404: ERRORS[404]},
+    )
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": s.ImageInput},
+        responses={200: s.CaseVersionDetailSerializer, **ERRORS},
+    )
+    @extend_schema(methods=["DELETE"], request=None, responses={200: s.CaseVersionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["get", "post", "delete"], parser_classes=[MultiPartParser])
+    def image(self, request: Request, slug: str | None = None) -> Response | HttpResponseBase:
+        """The presentation image (GET, `?version=n`), or set (POST, multipart `image`) or remove (DELETE)
+        the image of the latest version while it is a draft."""
+        if request.method == "GET":
+            number = request.query_params.get("version", "")
+            return images.image_response(self._version(slug or "", int(number) if number.isdigit() else None))
+        _require(request, "interviews.change_caseversion")
+        version = self._version(slug or "")
+        if request.method == "DELETE":
+            return self._detail(cases.remove_image(version, actor=request.user))
+        upload = request.FILES.get("image")
+        if upload is None:
+            raise serializers.ValidationError({"image": ["Send the image as the multipart field `image`."]})
+        return self._detail(cases.set_image(version, upload=upload, actor=request.user))
+
     @extend_schema(request=s.FromIncidentInput, responses={201: s.CaseVersionDetailSerializer, **ERRORS})
     @action(detail=False, methods=["post"], url_path="from-incident")
     def from_incident(self, request: Request) -> Response:
@@ -217,6 +246,7 @@ class CandidateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             user=data.get("user"),
             consent=data.get("consent", False),
             consent_text=data.get("consent_text", ""),
+            organisation=data.get("organisation"),
         )
         return Response(s.CandidateSerializer(candidate).data, status=status.HTTP_201_CREATED)
 
@@ -548,6 +578,57 @@ for _name, _input_class in SESSION_INPUTS.items():
 
 
 # --------------------------------------------------------------------------------------------------
+# Calibration
+# --------------------------------------------------------------------------------------------------
+
+
+class CalibrationViewSet(viewsets.GenericViewSet):
+    """Reference sessions to calibrate on: read what the candidate did, rate each dimension with evidence,
+    and once every dimension is rated see the reference level and your deviation from it."""
+
+    permission_classes = [permissions.IsAuthenticated, CanUseLibrary]
+    serializer_class = s.CalibrationSessionSerializer
+    pagination_class = CursorPagination
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[Session]:
+        mine = Q(calibration_ratings__rater_id=self.request.user.pk)
+        return calibration.reference_sessions_for(self.request.user).annotate(
+            rated=Count("calibration_ratings", filter=mine)
+        )
+
+    def get_object(self) -> Session:
+        session = calibration.reference_sessions_for(self.request.user).filter(pk=self.kwargs["pk"]).first()
+        if session is None:
+            raise Http404("No such reference session.")
+        return session
+
+    def _detail(self, session: Session, code: int = status.HTTP_200_OK) -> Response:
+        body = {
+            "material": calibration.material(session),
+            "result": calibration.result(session, self.request.user),
+        }
+        return Response(s.CalibrationDetailSerializer(body).data, status=code)
+
+    @extend_schema(responses=s.CalibrationSessionSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(responses={200: s.CalibrationDetailSerializer, **ERRORS})
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        return self._detail(self.get_object())
+
+    @extend_schema(request=s.RatingInput, responses={201: s.CalibrationDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def ratings(self, request: Request, pk: str | None = None) -> Response:
+        """Rate one dimension (again, to change it); answers the session with your result so far."""
+        session = self.get_object()
+        services.rate_for_calibration(session, rater=request.user, **_input(request, s.RatingInput))
+        return self._detail(session, status.HTTP_201_CREATED)
+
+
+# --------------------------------------------------------------------------------------------------
 # Reports
 # --------------------------------------------------------------------------------------------------
 
@@ -682,3 +763,14 @@ class CandidateNotepadView(CandidateBase):
         session = self.session(token)
         services.update_notepad(session, text=_input(request, s.NotepadInput)["text"])
         return self.view_of(session)
+
+
+class CandidateImageView(CandidateBase):
+    """The case's presentation image, from the moment the interview starts (as the presentation)."""
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: ERRORS[404]})
+    def get(self, request: Request, token: str) -> HttpResponseBase:
+        session = self.session(token)
+        if session.state == Session.State.SCHEDULED:
+            raise Http404("No image yet.")
+        return images.image_response(session.case_version)

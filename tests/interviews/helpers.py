@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import io
 import itertools
 from typing import Any
 
 from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from interviews import cases, lifecycle, services
 from interviews.models import CaseVersion, Rubric, Session
@@ -152,10 +154,26 @@ def publisher(**kwargs: Any):
 _slugs = itertools.count(1)
 
 
-def published_version(doc: dict[str, Any] | None = None) -> CaseVersion:
+def png_bytes(*, size: tuple[int, int] = (40, 30), text: str = "") -> bytes:
+    """A small PNG; `text` goes into a tEXt metadata chunk (what a careless author might leave there)."""
+    from PIL import Image, PngImagePlugin
+
+    image = Image.new("RGB", size, (200, 40, 40))
+    image.putpixel((1, 1), (0, 0, 255))
+    info = PngImagePlugin.PngInfo()
+    if text:
+        info.add_text("Comment", text)
+    out = io.BytesIO()
+    image.save(out, format="PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def published_version(doc: dict[str, Any] | None = None, *, image: bytes | None = None) -> CaseVersion:
     """A new case, published (each call a case of its own unless `doc` names an existing slug)."""
     author = interviewer()
     version, _ = cases.apply_case_document(doc or case_doc(slug=f"expired-cert-{next(_slugs)}"), actor=author)
+    if image is not None:
+        version = cases.set_image(version, upload=SimpleUploadedFile("slide.png", image), actor=author)
     cases.submit_for_review(version, actor=author)
     return cases.approve(version, actor=publisher())
 

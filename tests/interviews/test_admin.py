@@ -44,7 +44,7 @@ def test_a_published_case_version_is_read_only_in_the_admin(admin_client):
 
 def test_the_erase_action_keeps_the_candidate_row_and_erases_their_data(admin_client):
     call_command("seed_interviews", verbosity=0)
-    candidate = Candidate.objects.get()
+    candidate = Candidate.objects.get(email="sam.sample@example.org")
     response = admin_client.post(
         reverse("admin:interviews_candidate_changelist"),
         {"action": "erase", "_selected_action": [candidate.pk]},

@@ -150,3 +150,11 @@ def test_dimension_agreement_uses_the_largest_common_panel_for_icc():
     assert result.alpha == pytest.approx(
         krippendorff_alpha_ordinal([[4, 2, 5, 3], [3, 2, 4, None], [None, None, None, 1]])
     )
+
+
+def test_kappa_is_computed_for_pairs_who_rated_a_session_together_only():
+    levels = {1: {"ann": 4, "bob": 3}, 2: {"cy": 2, "dee": 2}, 3: {"ann": 5, "bob": 4}}
+
+    result = dimension_agreement("communication", "2026-03", levels)
+
+    assert set(result.kappa) == {"ann~bob", "cy~dee"}

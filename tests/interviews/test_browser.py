@@ -21,8 +21,10 @@ from tests.interviews.helpers import (
     SECRET_PROBLEM,
     SECRET_SOLUTION,
     interviewer,
+    new_session,
     published_version,
     rubric_keys,
+    session_in,
 )
 
 # On PostgreSQL, as in CI: three browsers poll and write at once, which SQLite's shared in-memory test
@@ -166,3 +168,29 @@ def test_an_interview_runs_live_in_two_browsers(live_server, browser: Browser, s
         lead_context.close()
         candidate_context.close()
         rater_context.close()
+
+
+def test_the_chart_pages_draw_without_console_errors(live_server, browser: Browser, shoot):  # noqa: F811
+    version = published_version()
+    for facts in (["F1", "F2"], ["F1"]):
+        session = session_in("gather", new_session(version, raters=1))
+        for key in facts:
+            services.reveal_fact(session, actor=session.members.get(role="lead").user, fact=key)
+        session_in("closed", session)
+    context = browser.new_context()
+    try:
+        sign_in(context, live_server, interviewer(username="manager"))
+        page = context.new_page()
+        errors = collect_errors(page)
+        base = f"{live_server.url}/interviews/reports"
+        for path, charts in (
+            (f"/{version.case.slug}/v{version.number}/comparison/", 1),
+            (f"/{version.case.slug}/v{version.number}/analytics/", 3),
+            ("/raters/?by=all", 2),
+        ):
+            page.goto(base + path)
+            expect(page.locator('canvas[data-drawn="true"]')).to_have_count(charts)
+            shoot(page, "interviews-charts-" + path.strip("/").split("/")[-1].split("?")[0])
+        assert errors == []
+    finally:
+        context.close()

@@ -16,9 +16,11 @@ from rest_framework.test import APIClient
 from interviews import lifecycle, services
 from interviews.models import Fact, Session
 from tests.interviews.helpers import (
+    SECRET_FACT_TEXT,
     SECRET_OUTCOME,
     lead_of,
     new_session,
+    png_bytes,
     published_version,
     raters_of,
     rubric_keys,
@@ -45,7 +47,8 @@ class Candidate:
         self.responses: list[bytes] = []
 
     def _keep(self, response):
-        self.responses.append(response.content)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        self.responses.append(body)
         return response
 
     def everything(self, reveals: list[int], problems: list[int]) -> None:
@@ -73,6 +76,8 @@ class Candidate:
             self.client.post(f"{self.url}solutions/", {"action": "x", "addresses": [10**6]}, format="json")
         )
         self._keep(self.client.put(f"{self.url}notepad/", {"text": "my notes"}, format="json"))
+        self._keep(self.client.get(f"{self.url}image/"))
+        self._keep(self.client.get(f"{BASE}/candidate/not-a-token/image/"))
         self._keep(self.client.get(f"{BASE}/candidate/not-a-token/"))
         # The panel's endpoints, tried with the candidate's (lack of) credentials.
         session_id = Session.objects.get(candidate_token=self.url.split("/")[-2]).pk
@@ -90,6 +95,8 @@ class Candidate:
             response = self._keep(self.client.get(f"{BASE}/sessions/{session_id}/{path}"))
             assert response.status_code in (401, 403), path
         assert self._keep(self.client.get(f"{BASE}/cases/")).status_code in (401, 403)
+        slug = Session.objects.get(pk=session_id).case_version.case.slug
+        assert self._keep(self.client.get(f"{BASE}/cases/{slug}/image/")).status_code in (401, 403)
 
     def view(self) -> dict:
         return self.client.get(self.url).json()
@@ -145,7 +152,7 @@ def assert_no_leak(candidate: Candidate, session: Session) -> None:
     secrets = secrets_of(session)
     allowed = allowed_now(session)
     for body in candidate.responses:
-        text = body.decode()
+        text = body.decode(errors="replace")  # the presentation image is bytes
         for where, secret in secrets.items():
             if secret and where not in allowed:
                 assert secret not in text, f"{where} leaked: {text[:300]}"
@@ -175,8 +182,9 @@ def other_candidates_session(session: Session) -> Session:
 
 
 @pytest.mark.parametrize("mode", ["hiring", "training"])
-def test_no_response_the_candidate_can_get_leaks_anything(mode):
-    session = new_session(published_version(), mode=mode)
+def test_no_response_the_candidate_can_get_leaks_anything(mode, attachment_dir):
+    # The presentation image carries a hidden fact in its metadata: it must reach the candidate without it.
+    session = new_session(published_version(image=png_bytes(text=SECRET_FACT_TEXT)), mode=mode)
     other_candidates_session(session)
     lead = lead_of(session)
     rater = raters_of(session)[-1]
@@ -192,9 +200,15 @@ def test_no_response_the_candidate_can_get_leaks_anything(mode):
 
     step()  # scheduled: nothing of the case yet
     assert candidate.view()["case"]["presentation"] == ""
+    assert candidate.view()["case"]["image"] == ""
+    assert candidate.client.get(f"{candidate.url}image/").status_code == 404
     session = lifecycle.start_session(session, actor=lead)
     step()
     assert candidate.view()["case"]["presentation"] == session.case_version.presentation
+    image = candidate.client.get(candidate.view()["case"]["image"])
+    assert image.status_code == 200
+    assert image["Content-Type"] == "image/png"
+    assert SECRET_FACT_TEXT.encode() not in b"".join(image.streaming_content)
     session = lifecycle.advance_session(session, actor=lead)  # gather
     question = services.record_question(session, actor=lead, text="What do the logs say?")
     reveals.append(services.reveal_fact(session, actor=lead, fact="F1", question=question).pk)

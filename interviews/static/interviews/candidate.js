@@ -26,6 +26,9 @@
     if (v.case.title) document.getElementById("c-title").textContent = v.case.title;
     document.getElementById("c-presentation").textContent = v.case.presentation || "The interview has not started yet.";
     document.getElementById("c-brief").textContent = v.case.brief;
+    var image = document.getElementById("c-image");
+    if (v.case.image && image.getAttribute("src") !== v.case.image) image.setAttribute("src", v.case.image);
+    image.classList.toggle("d-none", !v.case.image);
     var reveals = document.getElementById("c-reveals");
     var cite = document.getElementById("c-cite");
     reveals.textContent = "";
