@@ -142,17 +142,26 @@ def _alert_dead(row: Notification, error: str) -> None:
         logger.error("dead-notification alert %s to %s is dead too: %s", row.pk, row.recipient, error)
         return
     from .engine import _enqueue
-    from .notify import dead_alert_recipients, queue
+    from .notify import dead_alert_recipients, queue, queue_message
 
     what = "webhook" if row.channel == Notification.Channel.WEBHOOK else "e-mail"
-    ids = queue(
-        row.incident,
-        event=DEAD_ALERT_EVENT,
-        detail=f"A {what} notification ({row.event}) to {row.recipient} could not be delivered after "
-        f"{row.attempts} attempts: {error[:300]}",
-        cause=f"dead:{row.key}",
-        recipients=dead_alert_recipients(row.incident),
+    detail = (
+        f"A {what} notification ({row.event}) to {row.recipient} could not be delivered after "
+        f"{row.attempts} attempts: {error[:300]}"
     )
+    cause = f"dead:{row.key}"
+    if row.incident is not None:
+        ids = queue(
+            row.incident, event=DEAD_ALERT_EVENT, detail=detail, cause=cause,
+            recipients=dead_alert_recipients(row.incident),
+        )  # fmt: skip
+    else:  # a reminder about a problem's follow-up: no incident, so only the operators hear of it
+        ids = []
+        for recipient in dead_alert_recipients(None):
+            ids += queue_message(
+                event=DEAD_ALERT_EVENT, cause=cause, address=recipient.address, problem=row.problem,
+                subject="[IncidentDesk] A notification could not be delivered", body=detail,
+            )  # fmt: skip
     transaction.on_commit(lambda: _enqueue(ids))
 
 
@@ -167,12 +176,11 @@ def _failed(row: Notification, exc: Exception) -> str:
             Notification.objects.filter(pk=row.pk).update(
                 state=State.DEAD, lease_until=None, last_error=error
             )
-            if row.incident is None:
-                return "dead"
-            timeline.record_escalation_event(
-                incident=row.incident, event="notification_dead", recipient=row.recipient, channel=row.channel,
-                attempts=row.attempts, error=error,
-            )  # fmt: skip
+            if row.incident is not None:
+                timeline.record_escalation_event(
+                    incident=row.incident, event="notification_dead", recipient=row.recipient,
+                    channel=row.channel, attempts=row.attempts, error=error,
+                )  # fmt: skip
             _alert_dead(row, error)
             return "dead"
         delay = timedelta(seconds=backoff[row.attempts - 1])

@@ -114,11 +114,11 @@ def step_recipients(incident: Incident, step: dict[str, Any], *, now: datetime) 
     return found
 
 
-def dead_alert_recipients(incident: Incident) -> list[Recipient]:
+def dead_alert_recipients(incident: Incident | None) -> list[Recipient]:
     """Who hears that a notification of this incident is dead: the team's manager (if entitled to see
     it), the desk's administrators (ADMINS) and NOTIFICATION_DEAD_ALERT_EMAILS, which are addresses of the
     desk's own operators, never a webhook."""
-    found = manager_recipients(incident, incident.team)
+    found = manager_recipients(incident, incident.team) if incident is not None else []
     addresses = [admin[1] for admin in settings.ADMINS] + list(settings.NOTIFICATION_DEAD_ALERT_EMAILS)
     found += [Recipient("email", address) for address in addresses if address]
     return found

@@ -173,3 +173,20 @@ class RefusingBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("mail server down")
+
+
+def test_a_dead_mail_without_an_incident_alerts_the_operators(settings):
+    """Follow-up reminders of problem records carry no incident: their death still reaches the operators."""
+    from escalation.notify import queue_message
+
+    settings.NOTIFICATION_BACKOFF_SECONDS = [0]
+    settings.ADMINS = [("Ops", "ops@example.org")]
+    (pk,) = queue_message(
+        event="follow_up_reminder", cause="follow-up:1:2026-06-01", address="owner@example.org",
+        subject="Follow-up due", body="Please finish the follow-up.",
+    )  # fmt: skip
+    settings.EMAIL_BACKEND = "tests.escalation.test_delivery.RefusingBackend"
+    assert [deliver(pk) for _ in range(2)] == ["retry", "dead"]
+    (alert,) = Notification.objects.filter(event="notification_dead")
+    assert (alert.recipient, alert.incident_id) == ("ops@example.org", None)
+    assert "owner@example.org" in alert.body
