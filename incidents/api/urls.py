@@ -1,9 +1,13 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from .views import IncidentViewSet, TeamViewSet
+from .views import IncidentExportView, IncidentViewSet, TeamViewSet
 
 router = DefaultRouter()
 router.register("incidents", IncidentViewSet, basename="incident")
 router.register("teams", TeamViewSet, basename="team")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("reports/incidents.csv", IncidentExportView.as_view(), name="report-incidents-csv"),
+    *router.urls,
+]
