@@ -240,6 +240,8 @@ class IncidentExportView(generics.GenericAPIView):
         return selectors.incidents_visible_to(self.request.user)
 
     @extend_schema(
+        operation_id="reports_incidents_csv",
+        filters=True,
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One row per incident"),
             400: ERRORS[400],
