@@ -27,8 +27,9 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils.module_loading import import_string
 from rest_framework import serializers
@@ -211,7 +212,13 @@ def save_if_changed(serializer: Any, before: Any, export_one: Callable[[Any], An
     rows are rewritten), so applying the same file twice writes nothing the second time.
     """
     savepoint = transaction.savepoint()
-    saved = serializer.save()
+    try:
+        saved = serializer.save()
+    except (IntegrityError, DjangoValidationError) as error:
+        # What the serializers do not check (two targets of one policy with the same slug): the database
+        # refuses it, and the file names the object instead of a traceback.
+        transaction.savepoint_rollback(savepoint)
+        raise ValueError(f"{label}: refused: {error}") from error
     if export_one(saved) == before:
         transaction.savepoint_rollback(savepoint)
         return ""

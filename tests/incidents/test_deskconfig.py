@@ -206,6 +206,10 @@ def test_dry_run_lists_the_changes_and_changes_nothing_then_apply_makes_them(tmp
         (lambda d: d["webhooks"][0].update(url="http://169.254.169.254/latest"), "webhooks[0].url:"),
         (lambda d: d["interviews"]["cases"][0].update(title=""), "interviews.cases[0].title:"),
         (lambda d: d.update(colours=[]), "colours: unknown section"),
+        (
+            lambda d: d["sla_policies"][0]["targets"].append(dict(d["sla_policies"][0]["targets"][0])),
+            "sla_policies P1: refused:",
+        ),
     ],
 )
 def test_validation_errors_name_the_path_and_nothing_is_applied(tmp_path, edit, message):
