@@ -219,8 +219,13 @@ def read_csv(lines: Iterable[str], mapping: Mapping) -> Iterator[Record]:
 
 def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping) -> None:
     changes = {name: row[column] for name, column in mapping.fields.items() if (row.get(column) or "") != ""}
-    record.fields.update(changes)
     stamp = {"fmt": mapping.timestamp_format, "zone": mapping.time_zone}
+    for name in set(changes) & TIME_FIELDS:  # times in the mapping's format and zone, like the events'
+        try:
+            changes[name] = parse_time(changes[name], **stamp)
+        except ValueError as error:
+            record.errors.append(RowError(number, f"{mapping.fields[name]}: {error}"))
+    record.fields.update(changes)
     events: list[Event] = []
     for state, column in mapping.state_timestamps.items():
         if row.get(column):
@@ -352,6 +357,7 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "reporter": str,
 }
 REFERENCE_FIELDS = ("domain", "category", "team", "assignee", "reporter")
+TIME_FIELDS = {name for name, parse in FIELDS.items() if parse is _time}
 
 
 @dataclass

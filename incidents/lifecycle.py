@@ -697,9 +697,14 @@ def replay_history(steps: Sequence[tuple[datetime, str]]) -> ReplayedHistory:
         if new != State.ON_HOLD:
             held_from, milestones["held_at"] = "", None
         state = new
-    first_state = steps[0][1]
+    # A history that starts late (the other tool's first record is already "responding") still has the
+    # milestone of its first state.
+    first_at, first_state = steps[0]
     if first_state in MILESTONE_OF and first_state != State.ON_HOLD:
-        milestones[MILESTONE_OF[first_state]] = milestones[MILESTONE_OF[first_state]] or steps[0][0]
+        milestones[MILESTONE_OF[first_state]] = milestones[MILESTONE_OF[first_state]] or first_at
+    if first_state == State.RESPONDING:
+        milestones["responded_at"] = milestones["responded_at"] or first_at
+        milestones["acknowledged_at"] = milestones["acknowledged_at"] or first_at
     return ReplayedHistory(state, milestones, held_from, level, reopens, actions)
 
 

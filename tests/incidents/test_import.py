@@ -303,3 +303,20 @@ def test_replay_history_matches_the_lifecycle_for_a_desk_made_incident():
     assert history.state == incident.state
     for name in ("classified_at", "responded_at", "resolved_at", "closed_at"):
         assert history.milestones[name] == getattr(incident, name), name
+
+
+def test_csv_time_fields_use_the_mapping_format_and_zone_and_a_late_start_keeps_its_milestone(tmp_path):
+    (tmp_path / "map.yaml").write_text(
+        "case_id: id\ntimestamp: at\nstate: state\ntime_zone: Europe/Berlin\ntimestamp_format: '%Y%m%d %H%M'\n"
+        "fields: {title: title, response_due_at: due}\n"
+    )
+    (tmp_path / "log.csv").write_text(
+        "id,at,state,title,due\nX1,20250601 1000,responding,Late start,20250601 1100\nX2,20250601 1000,received,Bad,soon\n"
+    )
+
+    _, err, _ = run(tmp_path / "log.csv", "--mapping", str(tmp_path / "map.yaml"))
+
+    incident = Incident.objects.get(external_id="X1")
+    assert incident.response_due_at.isoformat() == "2025-06-01T09:00:00+00:00"
+    assert incident.responded_at.isoformat() == "2025-06-01T08:00:00+00:00"
+    assert "line 3: due: " in err
