@@ -4,7 +4,7 @@
     .venv/bin/python bench/import_throughput.py --incidents 100000 --server postgres://postgres@127.0.0.1:5432
 
 Creates the database ``incidentdesk_bench_import`` on the server (dropped first if it is there, and dropped
-again at the end unless --keep-db), migrates it, and generates N incidents with their histories (3 to 9
+again at the end unless --keep-db), migrates it, and generates N incidents with their histories (2 to 8
 events each: every state, reopens, holds and escalations, Markdown descriptions, three domains, teams and
 categories). It then times, through the management command exactly as an operator runs it (no progress bar):
 
