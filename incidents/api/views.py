@@ -245,7 +245,7 @@ class IncidentExportView(generics.GenericAPIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="One row per incident"),
             400: ERRORS[400],
-        }
+        },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         qs = self.filter_queryset(self.get_queryset())
