@@ -262,3 +262,25 @@ def test_the_export_round_trips_through_the_importer_into_a_clean_database(clien
         stdout=again,
     )
     assert "Imported 0 incidents (0 timeline entries); 10 already imported" in again.getvalue()
+
+
+def test_the_rows_are_read_while_the_response_is_sent_not_before(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    incident_in(S.RECEIVED)
+    client = desk_client(client, UserFactory(is_superuser=True))
+
+    with CaptureQueriesContext(connection) as before_sending:
+        response = client.get(EXPORT)
+    assert not any('"incidents_incident"' in q["sql"] for q in before_sending.captured_queries)
+    with CaptureQueriesContext(connection) as while_sending:
+        assert len(rows_of(response)) == 1
+    assert any('"incidents_incident"' in q["sql"] for q in while_sending.captured_queries)
+
+
+def test_the_queue_links_to_the_export_of_what_it_shows(client):
+    team = TeamFactory()
+    page = desk_client(client, agent(team)).get("/desk/", {"state": "received", "sort": "oldest"})
+
+    assert 'href="/desk/export.csv?state=received&amp;sort=oldest"' in page.content.decode()
