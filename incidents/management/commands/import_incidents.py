@@ -48,23 +48,21 @@ class Command(BaseCommand):
                 "A CSV file needs --mapping (which column is the case id, timestamp, state ...)."
             )
         importer = Importer(dry_run=options["dry_run"], batch_size=max(1, options["batch_size"]))
-        with (
-            path.open(encoding="utf-8-sig", newline="") as source,
-            tqdm(
-                total=path.stat().st_size,
-                unit="B",
-                unit_scale=True,
-                desc="reading" if mapping else "importing",
-                disable=options["no_progress"],
-                file=self.stderr._out,
-            ) as progress,
-        ):
-            try:
-                for record in records_from(path, mapping, _counted(source, progress)):
+        bar = {"disable": options["no_progress"], "file": self.stderr._out}
+        try:
+            with (
+                path.open(encoding="utf-8-sig", newline="") as source,
+                tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="reading", **bar) as progress,
+            ):
+                records = records_from(path, mapping, _counted(source, progress))
+                if mapping is not None:
+                    # A CSV log is grouped by case while it is read; checking and writing is a second phase.
+                    records = tqdm(list(records), unit=" incidents", desc="importing", **bar)
+                for record in records:
                     importer.add(record)
-                importer.flush()
-            except ValueError as error:
-                raise CommandError(str(error)) from error
+            importer.flush()
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         self._report(importer, dry_run=options["dry_run"])
 
     def _report(self, importer: Importer, *, dry_run: bool) -> None:
