@@ -598,6 +598,6 @@ def _write(built: list[Built]) -> None:
     TimelineEntry.objects.bulk_create(entries)
 
 
-def records_from(path: Path, mapping: Mapping | None, lines: Iterable[str]) -> Iterator[Record]:
+def records_from(mapping: Mapping | None, lines: Iterable[str]) -> Iterator[Record]:
     """JSON Lines unless a mapping says it is a CSV event log."""
     return read_csv(lines, mapping) if mapping is not None else read_jsonl(lines)

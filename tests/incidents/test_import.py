@@ -320,3 +320,29 @@ def test_csv_time_fields_use_the_mapping_format_and_zone_and_a_late_start_keeps_
     assert incident.response_due_at.isoformat() == "2025-06-01T09:00:00+00:00"
     assert incident.responded_at.isoformat() == "2025-06-01T08:00:00+00:00"
     assert "line 3: due: " in err
+
+
+def test_a_batch_the_database_refuses_is_written_again_one_incident_at_a_time():
+    """Another import writes external_id B between our check and our INSERT: A and C still arrive whole."""
+    from incidents.importer import Importer, read_jsonl
+    from tests.factories import report
+
+    importer = Importer(batch_size=10)
+    for record in read_jsonl(json.dumps(doc(x)) for x in "ABC"):
+        importer.add(record)
+    raced = []
+
+    def concurrent_import(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not raced and '"external_id" IN' in sql:
+            raced.append(report(external_id="B"))
+        return result
+
+    with connection.execute_wrapper(concurrent_import):
+        importer.flush()
+
+    assert (importer.result.imported, importer.result.existing, importer.result.errors) == (2, 1, [])
+    assert Incident.objects.get(external_id="A").timeline.count() == 5
+    assert Incident.objects.get(external_id="C").timeline.count() == 5
+    assert Incident.objects.get(external_id="B").channel == Incident.Channel.WEB  # the other writer's
+    assert Incident.objects.get(external_id="B").timeline.count() == 1

@@ -54,7 +54,7 @@ class Command(BaseCommand):
                 path.open(encoding="utf-8-sig", newline="") as source,
                 tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc="reading", **bar) as progress,
             ):
-                records = records_from(path, mapping, _counted(source, progress))
+                records = records_from(mapping, _counted(source, progress))
                 if mapping is not None:
                     # A CSV log is grouped by case while it is read; checking and writing is a second phase.
                     records = tqdm(list(records), unit=" incidents", desc="importing", **bar)
