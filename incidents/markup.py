@@ -1,5 +1,7 @@
 """Markdown in, safe HTML out: render with python-markdown, then sanitise with an allowlist (nh3)."""
 
+import threading
+
 import markdown
 import nh3
 
@@ -12,9 +14,23 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "th": {"align"}
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
+_local = threading.local()
+
+
+def _renderer() -> markdown.Markdown:
+    """One Markdown instance per thread, reset before each use: building one costs more than rendering a
+    short text (the importer renders thousands a second). Instances are not thread-safe, hence per thread."""
+    renderer = getattr(_local, "renderer", None)
+    if renderer is None:
+        renderer = _local.renderer = markdown.Markdown(
+            extensions=["extra", "sane_lists"], output_format="html"
+        )
+    return renderer
+
+
 def render_markdown(text: str) -> str:
     """Render untrusted Markdown to HTML that is safe to embed in a page or an e-mail."""
-    html = markdown.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
+    html = _renderer().reset().convert(text)
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -211,6 +211,45 @@ def record_alert(
     )
 
 
+# Imported history (import_incidents): built unsaved, written by bulk_create in batches, each marked imported.
+
+
+def imported_created(
+    *, incident: Incident, at: datetime, state: str, source: dict[str, Any]
+) -> TimelineEntry:
+    """The first entry of an imported incident: where it came from and the state it started in."""
+    data = {"to": state, "channel": Incident.Channel.IMPORT, "imported": True}
+    return TimelineEntry(
+        incident=incident,
+        kind=TimelineEntry.Kind.CREATED,
+        at=at,
+        public=True,
+        data={**data, **source},
+    )
+
+
+def imported_state_changed(
+    *, incident: Incident, at: datetime, action: str, old: str, new: str, changes: dict[str, Any]
+) -> TimelineEntry:
+    return TimelineEntry(
+        incident=incident,
+        kind=TimelineEntry.Kind.STATE_CHANGED,
+        at=at,
+        action=action,
+        public=True,
+        data={"from": old, "to": new, "imported": True, **({"changes": changes} if changes else {})},
+    )
+
+
+def imported_fields_changed(*, incident: Incident, at: datetime, changes: dict[str, Any]) -> TimelineEntry:
+    return TimelineEntry(
+        incident=incident,
+        kind=TimelineEntry.Kind.FIELDS_CHANGED,
+        at=at,
+        data={"changes": changes, "imported": True},
+    )
+
+
 def public_data(entry: TimelineEntry) -> dict[str, Any]:
     """The part of an entry's data a reporter may see."""
     if entry.kind not in (TimelineEntry.Kind.STATE_CHANGED, TimelineEntry.Kind.CREATED):

@@ -21,6 +21,7 @@ urlpatterns = [
     path("my/", views.my_incidents, name="my_incidents"),
     path("desk/", views.queue, name="queue"),
     path("desk/bulk/", views.queue_bulk, name="queue_bulk"),
+    path("desk/export.csv", views.queue_export, name="queue_export"),
     path("desk/views/", views.queue_save_view, name="queue_save_view"),
     path("desk/views/<int:pk>/delete/", views.queue_delete_view, name="queue_delete_view"),
     path("desk/preview/", views.markdown_preview, name="markdown_preview"),

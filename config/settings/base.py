@@ -287,6 +287,30 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# desk_config export/apply (incidents.deskconfig): (section, export function, apply function), applied in
+# this order, so that what a section refers to comes before it.
+DESK_CONFIG_SECTIONS = [
+    ("domains", "incidents.deskconfig.export_domains", "incidents.deskconfig.apply_domains"),
+    (
+        "qualifications",
+        "incidents.deskconfig.export_qualifications",
+        "incidents.deskconfig.apply_qualifications",
+    ),
+    ("teams", "incidents.deskconfig.export_teams", "incidents.deskconfig.apply_teams"),
+    ("categories", "incidents.deskconfig.export_categories", "incidents.deskconfig.apply_categories"),
+    ("calendars", "escalation.deskconfig.export_calendars", "escalation.deskconfig.apply_calendars"),
+    ("webhooks", "escalation.deskconfig.export_webhooks", "escalation.deskconfig.apply_webhooks"),
+    ("schedules", "escalation.deskconfig.export_schedules", "escalation.deskconfig.apply_schedules"),
+    (
+        "escalation_policies",
+        "escalation.deskconfig.export_escalation_policies",
+        "escalation.deskconfig.apply_escalation_policies",
+    ),
+    ("sla_policies", "escalation.deskconfig.export_sla_policies", "escalation.deskconfig.apply_sla_policies"),
+    ("interviews", "interviews.deskconfig.export_interviews", "interviews.deskconfig.apply_interviews"),
+    ("integrations", "intake.deskconfig.export_integrations", "intake.deskconfig.apply_integrations"),
+]
+
 # Content-Security-Policy: nothing from elsewhere, no inline script.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

@@ -11,16 +11,9 @@ import sys
 from typing import Any
 
 import yaml
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from interviews import cases
-from interviews.models import Case, Rubric
-
-
-class DryRun(Exception):
-    pass
+from interviews.deskconfig import apply_interviews, export_interviews
 
 
 class Command(BaseCommand):
@@ -41,15 +34,7 @@ class Command(BaseCommand):
             self._apply(options["file"], dry_run=options["dry_run"])
 
     def _export(self, path: str) -> None:
-        data = {
-            "rubrics": [cases.rubric_document(r) for r in Rubric.objects.prefetch_related("dimensions")],
-            "cases": [
-                cases.case_document(v)
-                for case in Case.objects.all()
-                if (v := case.versions.order_by("-number").first()) is not None
-            ],
-        }
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110)
+        text = yaml.safe_dump(export_interviews(), sort_keys=False, allow_unicode=True, width=110)
         if path == "-":
             self.stdout.write(text)
         else:
@@ -62,24 +47,9 @@ class Command(BaseCommand):
                 data = yaml.safe_load(source) or {}
         except (OSError, yaml.YAMLError) as error:
             raise CommandError(f"Cannot read {path}: {error}") from error
-        if not isinstance(data, dict) or set(data) - {"rubrics", "cases"}:
-            raise CommandError("The file holds `rubrics` and `cases`.")
-        changes: list[str] = []
         try:
-            with transaction.atomic():
-                for doc in data.get("rubrics") or []:
-                    rubric, changed = cases.apply_rubric_document(doc)
-                    if changed:
-                        changes.append(f"rubric {rubric.slug}")
-                for doc in data.get("cases") or []:
-                    version, changed = cases.apply_case_document(doc)
-                    if changed:
-                        changes.append(f"case {version} ({version.status})")
-                if dry_run:
-                    raise DryRun
-        except DryRun:
-            pass
-        except ValidationError as error:
-            raise CommandError(f"Invalid configuration: {error.message_dict}") from error
+            changes = apply_interviews(data, dry_run=dry_run)
+        except ValueError as error:
+            raise CommandError(f"Invalid configuration: {error}") from error
         verb = "Would change" if dry_run else "Changed"
         self.stdout.write(f"{verb}: {', '.join(changes)}" if changes else "Nothing to change.")

@@ -1,0 +1,235 @@
+"""Throughput of ``import_incidents`` on PostgreSQL, in timeline events written per second.
+
+    .venv/bin/python bench/import_throughput.py --incidents 100000
+    .venv/bin/python bench/import_throughput.py --incidents 100000 --server postgres://postgres@127.0.0.1:5432
+
+Creates the database ``incidentdesk_bench_import`` on the server (dropped first if it is there, and dropped
+again at the end unless --keep-db), migrates it, and generates N incidents with their histories (2 to 8
+events each: every state, reopens, holds and escalations, Markdown descriptions, three domains, teams and
+categories). It then times, through the management command exactly as an operator runs it (no progress bar):
+
+1. the JSON Lines import into the empty database;
+2. the same file again (everything already imported: the idempotency check alone);
+3. the same histories as a CSV event log (one row per event, rows of all cases interleaved by time, a
+   column mapping), under other external ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+DB_NAME = "incidentdesk_bench_import"
+
+# Histories as the other tool recorded them (state names of the desk).
+PATHS = [
+    ["received", "classified", "responding", "resolved", "closed"],
+    ["received", "classified", "responding", "on_hold", "responding", "resolved", "closed"],
+    ["received", "classified", "escalated", "responding", "resolved", "responding", "resolved", "closed"],
+    ["received", "cancelled"],
+    ["received", "classified", "responding"],
+    ["received", "classified", "escalated", "on_hold", "escalated", "resolved", "closed", "closed"],
+    ["received", "classified", "responding", "resolved"],
+]
+DOMAINS = [
+    ("it_service", "network/vpn", "desk"),
+    ("security", "phishing", "soc"),
+    ("medical", "falls", "ward"),
+]
+
+
+def histories(n: int, seed: int = 7):
+    """(external_id, document) for n incidents, deterministic."""
+    rng = random.Random(seed)  # noqa: S311 - bench data, not a secret
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(n):
+        domain, category, team = DOMAINS[i % 3]
+        at = start + timedelta(minutes=i * 5)
+        events = []
+        for step, state in enumerate(PATHS[i % len(PATHS)]):
+            event: dict[str, object] = {"at": at.isoformat(), "state": state}
+            if step == 1 and state == "classified":
+                event.update(impact=1 + i % 3, urgency=1 + (i // 3) % 3)
+            if state == "resolved":
+                event["resolution_summary"] = "Restarted the service"
+            events.append(event)
+            at += timedelta(minutes=rng.randint(1, 600))
+        yield {
+            "external_id": f"OLD-{i}",
+            "title": f"Incident {i}: service degraded",
+            "description": f"**Reported** by the monitoring of host `srv-{i % 500}`.\n\n- seen at {events[0]['at']}",
+            "domain": domain,
+            "category": category,
+            "team": team if len(events) > 2 else "",
+            "assignee": f"agent{i % 20}",
+            "reporter": f"user{i % 1000}@example.org",
+            "events": events,
+        }
+
+
+def write_jsonl(path: Path, n: int) -> int:
+    events = 0
+    with path.open("w", encoding="utf-8") as out:
+        for doc in histories(n):
+            events += len(doc["events"])
+            out.write(json.dumps(doc) + "\n")
+    return events
+
+
+def write_csv_log(path: Path, n: int) -> None:
+    rows = []
+    for doc in histories(n):
+        for k, event in enumerate(doc["events"]):
+            rows.append(
+                {
+                    "case": "CSV-" + doc["external_id"],
+                    "time": event["at"],
+                    "status": event["state"],
+                    "subject": doc["title"] if k == 0 else "",
+                    "kind": doc["domain"] if k == 0 else "",
+                    "cat": doc["category"] if k == 0 else "",
+                    "group": doc["team"] if k == 0 else "",
+                }
+            )
+    rows.sort(key=lambda r: r["time"])  # an event log sorted by time: the cases interleave
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (path.parent / "mapping.yaml").write_text(
+        "case_id: case\ntimestamp: time\nstate: status\n"
+        "fields: {title: subject, domain: kind, category: cat, team: group}\n"
+    )
+
+
+def admin_connection(server: str):
+    import psycopg2
+
+    conn = psycopg2.connect(f"{server.rstrip('/')}/postgres")
+    conn.autocommit = True
+    return conn
+
+
+def recreate_database(server: str) -> None:
+    conn = admin_connection(server)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        cur.execute(f"CREATE DATABASE {DB_NAME}")
+    conn.close()
+
+
+def drop_database(server: str) -> None:
+    conn = admin_connection(server)
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+    conn.close()
+
+
+def timed_import(*args: str) -> tuple[float, str]:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    waited = [0.0]
+
+    def in_database(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            waited[0] += time.perf_counter() - began
+
+    out, err = StringIO(), StringIO()
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        with connection.execute_wrapper(in_database):
+            call_command("import_incidents", *args, "--no-progress", stdout=out, stderr=err)
+    except CommandError as error:
+        raise SystemExit(f"import failed: {error}\n{err.getvalue()[:2000]}") from error
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"  wall {seconds:.1f} s: waiting for PostgreSQL {waited[0]:.1f} s, importer process CPU {cpu:.1f} s; "
+        f"load average {load} on {os.cpu_count()} CPUs"
+    )
+    return seconds, out.getvalue().strip()
+
+
+def setup_configuration() -> None:
+    from incidents.models import Category, Domain, Team
+
+    for slug, path, team in DOMAINS:
+        domain = Domain.objects.get(slug=slug)
+        Team.objects.create(slug=team, name=team.title()).domains.add(domain)
+        parent = None
+        for part in path.split("/"):
+            parent = Category.objects.create(domain=domain, parent=parent, slug=part, name=part.title())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--incidents", type=int, default=100_000)
+    parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--skip-csv", action="store_true")
+    args = parser.parse_args()
+
+    recreate_database(args.server)
+    os.environ["DATABASE_URL"] = f"{args.server.rstrip('/')}/{DB_NAME}"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from incidents.models import Incident, TimelineEntry
+
+    try:
+        call_command("migrate", verbosity=0)
+        setup_configuration()
+        with tempfile.TemporaryDirectory() as folder:
+            jsonl = Path(folder) / "incidents.jsonl"
+            t0 = time.perf_counter()
+            events = write_jsonl(jsonl, args.incidents)
+            print(
+                f"generated {args.incidents:,} incidents, {events:,} events in {time.perf_counter() - t0:.1f} s"
+            )
+
+            seconds, summary = timed_import(str(jsonl))
+            written = TimelineEntry.objects.count()
+            print(f"JSON Lines import: {seconds:.1f} s, {written / seconds:,.0f} events/s, "
+                  f"{Incident.objects.count() / seconds:,.0f} incidents/s  ({summary})")  # fmt: skip
+
+            seconds, summary = timed_import(str(jsonl))
+            print(f"re-import of the same file: {seconds:.1f} s, {args.incidents / seconds:,.0f} incidents/s checked "
+                  f"({summary})")  # fmt: skip
+
+            if not args.skip_csv:
+                log = Path(folder) / "events.csv"
+                write_csv_log(log, args.incidents)
+                before = TimelineEntry.objects.count()
+                seconds, summary = timed_import(str(log), "--mapping", str(Path(folder) / "mapping.yaml"))
+                written = TimelineEntry.objects.count() - before
+                print(f"CSV event log import: {seconds:.1f} s, {written / seconds:,.0f} events/s ({summary})")
+    finally:
+        connection.close()
+        if not args.keep_db:
+            drop_database(args.server)
+
+
+if __name__ == "__main__":
+    main()
