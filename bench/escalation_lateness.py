@@ -80,7 +80,7 @@ def main() -> None:
         "breaches": (
             f"{args.breaches} P1 incidents breaching at one instant",
             lambda stack: scenarios.run_simultaneous_breaches(
-                stack, incidents=args.breaches, factor=1.5, margin=15
+                stack, incidents=args.breaches, factor=4, margin=15
             ),
         ),
         "ladder": (f"{n} unacknowledged P1 ladders", lambda stack: scenarios.run_ladder(stack, incidents=n)),

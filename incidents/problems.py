@@ -308,9 +308,19 @@ def remind_follow_ups(*, today: date | None = None) -> int:
 # --- recurrence ----------------------------------------------------------------------------------------
 
 
+# A proposal links at most this many incidents (the oldest of the cluster): a storm of thousands of alerts in
+# one category must not make every classification read all of them.
+RECURRENCE_LINK_LIMIT = 100
+
+
+def _cap() -> int:
+    """Enough rows to reach the threshold, never more than ten times the link limit."""
+    return min(max(settings.RECURRENCE_THRESHOLD, RECURRENCE_LINK_LIMIT), 10 * RECURRENCE_LINK_LIMIT)
+
+
 def recurrence_cluster(incident: Incident, *, now: datetime | None = None) -> list[Incident]:
     """The incidents of the same category received within RECURRENCE_WINDOW before `now`, oldest first,
-    not cancelled and not already linked to a problem."""
+    not cancelled and not already linked to a problem (at most RECURRENCE_LINK_LIMIT of them)."""
     if incident.category_id is None:
         return []
     now = now or timezone.now()
@@ -322,7 +332,7 @@ def recurrence_cluster(incident: Incident, *, now: datetime | None = None) -> li
         )
         .exclude(state=Incident.State.CANCELLED)
         .select_related("category", "team")
-        .order_by("received_at", "pk")
+        .order_by("received_at", "pk")[: _cap()]
     )
 
 
@@ -346,7 +356,7 @@ def similar_text_cluster(incident: Incident, *, now: datetime | None = None) -> 
     if connection.vendor == "postgresql":
         # Constant SQL, the title is a bound parameter; answered by the GIN trigram index.
         alike = RawSQL('"incidents_incident"."title" %% %s', [incident.title], BooleanField())
-        return list(qs.filter(alike))
+        return list(qs.filter(alike)[: _cap()])
     words = set(significant_words(incident.title))
     if len(words) < 2:
         return []
@@ -358,7 +368,7 @@ def similar_text_cluster(incident: Incident, *, now: datetime | None = None) -> 
         other
         for other in qs.filter(shared)[:500]
         if len(words & set(significant_words(other.title))) >= needed
-    ]
+    ][: _cap()]
 
 
 def check_recurrence(incident: Incident, *, now: datetime | None = None) -> Problem | None:
