@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from rest_framework import exceptions, filters, pagination, status
+from rest_framework import exceptions, filters, pagination, parsers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -68,3 +68,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             code = codes if isinstance(codes, str) else exc.default_code
         response.data["code"] = code or "error"
     return response
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, except that JSON nested thousands deep (Python's json raises RecursionError, which
+    DRF lets through as a 500) is a 400 like any other malformed body."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from exc

@@ -17,14 +17,14 @@ import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, transaction
 
 from . import timeline
 from .export import unescape_cell
@@ -38,6 +38,8 @@ MILESTONE_FIELDS = (
     "received_at", "classified_at", "responded_at", "acknowledged_at", "escalated_at", "held_at",
     "resolved_at", "closed_at", "cancelled_at",
 )  # fmt: skip
+
+EXTERNAL_ID_MAX = 120  # Incident.external_id
 
 
 class RowError(Exception):
@@ -140,7 +142,11 @@ def parse_time(value: Any, *, fmt: str = "", zone: str = "UTC") -> datetime:
         parsed = datetime.strptime(text, fmt) if fmt else datetime.fromisoformat(text.replace("Z", "+00:00"))
     else:
         raise ValueError("missing timestamp")
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ZoneInfo(zone))
+    aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ZoneInfo(zone))
+    try:
+        return aware.astimezone(UTC)  # as stored; a time at the edge of the calendar cannot be
+    except OverflowError as error:
+        raise ValueError(f"{value!s}: out of range") from error
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[Record]:
@@ -161,6 +167,8 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[Record]:
 
 def _record_from_document(number: int, doc: dict[str, Any]) -> Record:
     record = Record(number, str(doc.get("external_id") or "").strip(), {}, [])
+    if len(record.external_id) > EXTERNAL_ID_MAX:
+        record.errors.append(RowError(number, f"external_id: at most {EXTERNAL_ID_MAX} characters"))
     raw_events = doc.get("events")
     if not isinstance(raw_events, list) or not raw_events:
         record.errors.append(RowError(number, "events: at least one event {at, state} is required"))
@@ -174,8 +182,14 @@ def _record_from_document(number: int, doc: dict[str, Any]) -> Record:
         except ValueError as error:
             record.errors.append(RowError(number, f"events[{i}].at: {error}"))
             continue
+        state = raw.get("state")
+        if state is not None and not isinstance(state, str):
+            record.errors.append(
+                RowError(number, f"events[{i}].state: a state name, not {type(state).__name__}")
+            )
+            continue
         changes = {k: v for k, v in raw.items() if k not in ("at", "state")}
-        record.events.append(Event(number, at, raw.get("state") or None, changes))
+        record.events.append(Event(number, at, state or None, changes))
     # The incident's values: the last change of each field in its events, unless the line states it.
     for event in sorted(record.events, key=lambda e: e.at):
         record.fields.update(event.changes)
@@ -393,7 +407,7 @@ def _parse_fields(record: Record, lookups: Lookups) -> dict[str, Any]:
             continue
         try:
             values[name] = FIELDS[name](raw)
-        except (TypeError, ValueError) as error:
+        except (TypeError, ValueError, OverflowError) as error:
             raise RowError(record.line, f"{name}: {error}") from error
     if not (values.get("title") or "").strip():
         raise RowError(record.line, "title: missing")
@@ -552,6 +566,8 @@ class Importer:
                 built.append(build(record, self.lookups))
             except RowError as error:
                 self.result.errors.append(error)
+            except Exception as error:  # a value no check foresaw (out of range, odd types): that line only
+                self.result.errors.append(RowError(record.line, f"{type(error).__name__}: {error}"))
         if self.dry_run:
             self._count(built)
             return
@@ -559,7 +575,7 @@ class Importer:
             with transaction.atomic():
                 _write(built)
             self._count(built)
-        except IntegrityError:
+        except DatabaseError:  # a unique key taken meanwhile, or a value the database refuses
             self._write_one_by_one(built)
 
     def _write_one_by_one(self, built: list[Built]) -> None:
@@ -569,7 +585,7 @@ class Importer:
                     _reset(item)
                     _write([item])
                 self._count([item])
-            except IntegrityError as error:
+            except DatabaseError as error:
                 if Incident.objects.filter(external_id=item.incident.external_id).exists():
                     self.result.existing += 1  # imported meanwhile by someone else
                 else:

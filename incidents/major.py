@@ -87,6 +87,12 @@ def _check_parent(child: Incident, parent: Incident, actor: Any) -> None:
         errors["parent"] = f"{child.reference} has children of its own; it cannot become a child."
     elif not incidents_visible_to(actor).filter(pk=parent.pk).exists():
         errors["parent"] = f"No incident {parent.reference}."
+    elif parent.domain is not None and parent.domain.restricted and parent.domain_id != child.domain_id:
+        # Resolving or closing the parent copies its resolution, cause and measures onto the children.
+        errors["parent"] = (
+            f"{parent.reference} is a {parent.domain.name} incident: only incidents of the same domain can "
+            "follow it (its resolution and report would reach people outside the domain)."
+        )
     if errors:
         raise ValidationError({k: [v] for k, v in errors.items()})
 

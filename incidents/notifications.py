@@ -51,7 +51,12 @@ def survey_link(incident: Incident, score: int | None = None) -> str:
 
 
 def _restricted(incident: Incident) -> bool:
-    return incident.domain is not None and incident.domain.restricted
+    """The incident, or the major incident its resolution and report came from, is of a restricted domain:
+    the mail says that something changed, never what."""
+    if incident.domain is not None and incident.domain.restricted:
+        return True
+    parent = incident.parent if incident.parent_id else None
+    return parent is not None and parent.domain is not None and parent.domain.restricted
 
 
 def _survey_lines(incident: Incident) -> str:

@@ -170,7 +170,7 @@ def survey(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         score = request.POST.get("score", "")
         try:
-            if not score.isdigit():
+            if score not in {"1", "2", "3", "4", "5"}:  # not isdigit(): "²" is a digit int() refuses
                 raise ValidationError({"score": ["Rate from 1 (poor) to 5 (excellent)."]})
             services.rate_incident(incident, score=int(score), comment=request.POST.get("comment", ""))
         except lifecycle.InvalidTransition:

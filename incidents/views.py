@@ -433,6 +433,8 @@ PRESETS: list[tuple[str, str, dict[str, Any]]] = [
     ("unclassified", "To classify", {"state": "received", "sort": "oldest"}),
 ]
 FILTER_KEYS = ("state", "priority", "domain", "category", "team", "assignee", "sla", "q", "open", "sort")
+# The export also takes a period (the report dashboard's "Export CSV" passes its own).
+EXPORT_KEYS = (*FILTER_KEYS, "received_after", "received_before")
 PAGE_KEYS = ("cursor", "before")  # keyset bounds: rows after the last row shown, or before the first
 SLA_FILTERS = [("warning", "Warning: breaching soon"), ("breached", "Breached")]
 LEGACY_SLA = {"soon": "warning"}  # saved views made before the filter used the engine's states
@@ -454,6 +456,8 @@ def _keyset(qs: QuerySet[Incident], sort: str, cursor: str, *, before: bool = Fa
         if sort == "priority":
             raw_priority, raw_id = cursor.split(".", 1)
             key = (NO_PRIORITY if raw_priority == "n" else int(raw_priority), int(raw_id))
+            if not all(-(2**63) <= part < 2**63 for part in key):
+                return qs  # not a cursor this page made (the database would refuse the number)
             # Constant SQL; the cursor's values are bound parameters.
             after = RawSQL(  # noqa: S611
                 f"({PRIORITY_KEY_SQL}, {INCIDENT_ID_SQL}) {'<' if before else '>'} (%s, %s)",
@@ -607,9 +611,16 @@ def queue_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     quietly contain something else than what was asked for.
     """
     _responder_or_404(request)
+    unknown = sorted(key for key in request.GET if key not in EXPORT_KEYS)
+    if unknown:
+        return HttpResponse(
+            f"{unknown[0]}: not a filter of the export (use {', '.join(EXPORT_KEYS)}).",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     params = QueryDict(mutable=True)
     for key, values in request.GET.lists():
-        if key in FILTER_KEYS and any(values):
+        if any(values):
             params.setlist(key, [value for value in values if value])
     check = IncidentFilter(params, queryset=Incident.objects.none(), request=request)
     if not check.is_valid():

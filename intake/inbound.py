@@ -102,14 +102,16 @@ def _is_reporter(incident: Incident, address: str, user: Any) -> bool:
     return bool(address) and incident.reporter_email.lower() == address
 
 
-def _attach(incident: Incident, parsed: ParsedMessage, uploaded_by: Any) -> list[str]:
-    """Attachments pass the same checks as web uploads; a refused one is named in the record, not fatal."""
+def _attach(incident: Incident, parsed: ParsedMessage, uploaded_by: Any, *, public: bool = True) -> list[str]:
+    """Attachments pass the same checks as web uploads; a refused one is named in the record, not fatal.
+    They are as public as the message they came with: a responder's reply is an internal note, and so
+    are its files."""
     problems = []
     for item in parsed.attachments:
         upload = SimpleUploadedFile(item.filename, item.data, content_type=item.content_type)
         try:
             with transaction.atomic():
-                services.add_attachment(incident, uploaded_by=uploaded_by, upload=upload)
+                services.add_attachment(incident, uploaded_by=uploaded_by, upload=upload, public=public)
         except ValidationError as exc:
             problems.append(f"{item.filename}: {' '.join(exc.messages)}")
     return problems
@@ -158,7 +160,7 @@ def _reply(
     body = new_text(parsed.text) or parsed.text or "(The reply had no text.)"
     # The reporter's reply is public; a responder's reply by e-mail stays an internal note.
     services.add_comment(incident, author=user, body=body, public=reporter)
-    problems = _attach(incident, parsed, user)
+    problems = _attach(incident, parsed, user, public=reporter)
     outcome = Outcome.COMMENTED
     if reporter and incident.state == Incident.State.RESOLVED and _says_still_broken(parsed.text):
         try:

@@ -394,10 +394,13 @@ def top_categories(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
     ]
 
 
-def recurring_problems(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
-    """Problem records linked to two or more incidents of the cohort, most incidents first."""
+def recurring_problems(qs: QuerySet[Incident], user: Any) -> list[dict[str, Any]]:
+    """Problem records linked to two or more incidents of the cohort, most incidents first. Only problems
+    the user may see: a restricted domain's problem may have incidents of an open domain linked to it."""
+    from incidents.selectors import problems_visible_to
+
     rows = (
-        qs.filter(problem__isnull=False)
+        qs.filter(problem__isnull=False, problem_id__in=problems_visible_to(user).values("pk"))
         .order_by()
         .values("problem_id", "problem__title", "problem__known_error")
         .annotate(count=Count("pk"))
@@ -439,7 +442,7 @@ def _summary(user: Any, filters: ReportFilters) -> dict[str, Any]:
         "trend": series,
         "backlog": backlog(user, filters, {row["date"]: row["received"] for row in series}),
         "top_categories": top_categories(qs),
-        "recurring_problems": recurring_problems(qs),
+        "recurring_problems": recurring_problems(qs, user),
     }
 
 

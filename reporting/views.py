@@ -15,6 +15,7 @@ from incidents.selectors import desk_user
 from . import figures
 from .api.serializers import SummaryQuerySerializer
 
+EXPORT_FILTERS = ("domain", "team", "category", "priority")  # the report's filters the export shares
 EXPORT_PATH = "/desk/export.csv"  # the incident export (another module of issue 6) takes the same filters
 
 
@@ -62,7 +63,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     valid = query.is_valid()
     filters = query.validated_data["filters"] if valid else figures.default_filters()
     data = figures.summary(request.user, filters)
-    params = {k: v for k, v in request.GET.lists() if k in SummaryQuerySerializer().fields and any(v)}
+    # The export takes the incident list's filters; the report's period becomes a range of received_at.
+    params: dict[str, Any] = {
+        k: v for k, v in request.GET.lists() if k in EXPORT_FILTERS and any(v) and valid
+    }
+    params["received_after"] = filters.start.isoformat()
+    params["received_before"] = filters.end.isoformat()
     context = {
         "data": data,
         "cards": _cards(data),
@@ -72,7 +78,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "domains": Domain.objects.order_by("slug"),
         "teams": Team.objects.order_by("name"),
         "categories": Category.objects.order_by("path").values_list("path", flat=True).distinct(),
-        "export_url": f"{EXPORT_PATH}?{urlencode(params, doseq=True)}" if params else EXPORT_PATH,
+        "export_url": f"{EXPORT_PATH}?{urlencode(params, doseq=True)}",
         "sla_rows": [
             {
                 "priority": row["priority"],

@@ -13,11 +13,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, permissions, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import CursorPagination, StrictOrderingFilter
+from config.api import CursorPagination, JSONParser, StrictOrderingFilter
 from incidents import export, lifecycle, major, selectors, services
 from incidents.models import Attachment, Incident, Team
 from incidents.selectors import desk_user
@@ -56,7 +56,11 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     ordering = ["-id"]
     lookup_field = "reference"
     lookup_value_regex = r"[A-Za-z]{3}-\d+"
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [
+        JSONParser,
+        FormParser,
+        MultiPartParser,
+    ]  # JSONParser: config.api's (deep JSON is a 400)
 
     def get_queryset(self) -> Any:
         return selectors.incident_list(self.request.user)

@@ -31,7 +31,9 @@ def test_dashboard_draws_every_chart_without_console_errors(live_server, page: P
     # Trend: 7 days x 2 series; SLA: 3 priorities x 2; backlog: 7 days; categories: 3.
     assert drawn == [14, 6, 7, 3]
     expect(page.get_by_role("link", name="Export CSV")).to_have_attribute(
-        "href", "/desk/export.csv?from=2026-03-02&to=2026-03-08"
+        "href",
+        "/desk/export.csv?received_after=2026-03-02T00%3A00%3A00%2B00%3A00"
+        "&received_before=2026-03-09T00%3A00%3A00%2B00%3A00",
     )
     page.get_by_text("Table").first.click()
     expect(page.get_by_role("cell", name="2026-03-02").first).to_be_visible()

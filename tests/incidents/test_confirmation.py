@@ -148,6 +148,7 @@ def test_the_survey_refuses_bad_tokens_scores_and_open_incidents(client):
     closed = incident_in(S.CLOSED)
     url = f"/survey/{notifications.survey_token(closed)}/"
     assert client.post(url, {"score": "9"}).status_code == 400
+    assert client.post(url, {"score": "\u00b2"}).status_code == 400  # a digit to isdigit(), not to int()
     assert client.post(url, {"score": "abc"}).status_code == 400
     open_one = incident_in(S.RESOLVED)
     assert client.post(f"/survey/{notifications.survey_token(open_one)}/", {"score": "3"}).status_code == 409

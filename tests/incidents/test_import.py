@@ -346,3 +346,27 @@ def test_a_batch_the_database_refuses_is_written_again_one_incident_at_a_time():
     assert Incident.objects.get(external_id="C").timeline.count() == 5
     assert Incident.objects.get(external_id="B").channel == Incident.Channel.WEB  # the other writer's
     assert Incident.objects.get(external_id="B").timeline.count() == 1
+
+
+def test_values_no_check_foresaw_are_reported_by_line_and_the_rest_is_imported(tmp_path):
+    """Found in review: each of these once stopped the whole run with a traceback."""
+    listed_state = doc("LISTED-STATE")
+    listed_state["events"][1]["state"] = ["classified"]
+    huge_priority = doc("HUGE", priority=1e400)
+    far_past = doc("FAR-PAST")
+    far_past["events"][0]["at"] = "0001-01-01T00:00:00+05:00"
+    long_id = doc("X" * 300)
+    path = write_jsonl(
+        tmp_path,
+        [doc("GOOD-1"), listed_state, huge_priority, far_past, long_id, doc("GOOD-2")],
+    )
+
+    out, err, error = run(path)
+
+    assert error is not None
+    assert "line 2: events[1].state" in err
+    assert "line 3: priority" in err
+    assert "line 4:" in err
+    assert "line 5: external_id: at most 120 characters" in err
+    assert "Imported 2 incidents" in out
+    assert set(Incident.objects.values_list("external_id", flat=True)) == {"GOOD-1", "GOOD-2"}

@@ -61,6 +61,26 @@ def test_bad_links_are_refused_naming_the_parent(case):
     assert "parent" in error.value.message_dict
 
 
+def test_a_restricted_parent_takes_children_of_its_own_domain_only_and_their_mail_stays_content_free():
+    """Resolving a parent copies its resolution onto the children: a security incident's words must not
+    reach an IT reporter, nor any child's reporter by e-mail."""
+    parent = incident_in(S.RESPONDING, domain_slug="security", title="CFO mailbox exfiltrated")
+    actor = responder_of(parent)
+    outsider = incident_in(S.CLASSIFIED, domain_slug="it_service")
+    with pytest.raises(ValidationError) as error:
+        major.set_parent(outsider, parent=parent, actor=actor)
+    assert "only incidents of the same domain" in error.value.message_dict["parent"][0]
+
+    child = incident_in(
+        S.RESPONDING, domain_slug="security", reporter=UserFactory(email="kid@example.org"), title="Odd mail"
+    )
+    major.set_parent(child, parent=parent, actor=actor)
+    lifecycle.resolve_incident(parent, actor=actor, summary="Revoked the stolen token of the CFO")
+    mails = Notification.objects.filter(recipient="kid@example.org")
+    assert mails.exists()
+    assert not any("CFO" in m.subject or "CFO" in m.body for m in mails)
+
+
 def test_a_closed_incident_cannot_become_a_child():
     parent = incident_in(S.RESPONDING)
     with pytest.raises(lifecycle.InvalidTransition):

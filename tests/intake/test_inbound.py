@@ -175,6 +175,26 @@ def test_a_responder_replying_by_mail_adds_an_internal_note():
     assert incident.state == Incident.State.RESOLVED
 
 
+def test_a_responders_reply_keeps_its_attachments_internal_too():
+    """An internal note's files must not reach the reporter's portal."""
+    incident = resolved_for_alice()
+    responder = responder_of(incident)
+    raw = (
+        message("attachments.eml")
+        .replace(b"carol@example.org", responder.email.encode())
+        .replace(
+            b"Subject: Backup job fails", f"Subject: Re: [{incident.reference}] Backup job fails".encode()
+        )
+    )
+
+    record = ingest(raw)
+
+    assert record.outcome == Outcome.COMMENTED
+    (kept,) = Attachment.objects.filter(incident=incident)
+    assert (kept.filename, kept.public) == ("backup.log", False)
+    assert Comment.objects.get(incident=incident).public is False
+
+
 def test_a_reply_to_a_closed_incident_opens_a_follow_up():
     incident = incident_in(Incident.State.CLOSED, reporter_email="alice@example.org")
 

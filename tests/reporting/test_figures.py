@@ -162,3 +162,19 @@ def test_long_periods_are_bucketed_by_iso_week(desk):
     assert series[date(2026, 2, 23)] == 2
     assert series[date(2026, 3, 2)] == 3
     assert series[date(2026, 3, 9)] == 4
+
+
+def test_recurring_problems_of_a_restricted_domain_stay_hidden_from_outsiders():
+    """A security problem may have IT incidents linked to it; its title must not reach IT agents' reports."""
+    from incidents.models import Domain, Incident
+    from tests.factories import TeamFactory, agent, incident_in
+
+    secret = Problem.objects.create(title="SECRET breach", domain=Domain.objects.get(slug="security"))
+    for _ in range(2):
+        linked = incident_in(Incident.State.RESPONDING, domain_slug="it_service")
+        Incident.objects.filter(pk=linked.pk).update(problem=secret)
+    it_agent = agent(TeamFactory(domains=["it_service"]))
+    security_agent = agent(TeamFactory(domains=["security"]))
+    assert figures.summary(it_agent, figures.default_filters())["recurring_problems"] == []
+    seen = figures.summary(security_agent, figures.default_filters())["recurring_problems"]
+    assert [p["title"] for p in seen] == ["SECRET breach"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
 from django.db import connection
 from django.test import Client
 
+from incidents.models import Incident
 from tests.factories import UserFactory
 
 from . import desk as d
@@ -51,12 +53,23 @@ def test_dashboard_shows_the_figures_and_embeds_them_for_the_charts(desk):
     assert "66.7 %" in html  # response SLA compliance
 
 
-def test_export_link_carries_the_same_filters(desk):
+def test_export_link_carries_the_same_filters_and_period(desk, client):
     html = page(desk.superuser, {**d.PERIOD, "team": "net", "priority": ["1", "2"]}).content.decode()
-    assert (
-        'href="/desk/export.csv?from=2026-03-02&amp;to=2026-03-08&amp;team=net&amp;priority=1&amp;priority=2"'
-        in html
+    href = (
+        "/desk/export.csv?team=net&priority=1&priority=2"
+        "&received_after=2026-03-02T00%3A00%3A00%2B00%3A00&received_before=2026-03-09T00%3A00%3A00%2B00%3A00"
     )
+    assert f'href="{href.replace("&", "&amp;")}"' in html
+    # Following it exports exactly the report's cohort: the period's incidents of that team and priority.
+    client.force_login(desk.superuser)
+    rows = b"".join(client.get(href).streaming_content).decode().splitlines()[1:]
+    expected = Incident.objects.filter(
+        team__slug="net", priority__in=[1, 2], received_at__gte=datetime(2026, 3, 2, tzinfo=UTC),
+        received_at__lt=datetime(2026, 3, 9, tzinfo=UTC),
+    )  # fmt: skip
+    assert expected.exists()
+    assert sorted(row.split(",")[0] for row in rows) == sorted(i.reference for i in expected)
+    assert client.get("/desk/export.csv?from=2026-03-02").status_code == 400  # not a filter of the export
 
 
 def test_filters_narrow_the_figures_and_stay_selected(desk):
