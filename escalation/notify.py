@@ -49,8 +49,7 @@ def _users(ids: list[int]) -> list[Any]:
     """Active users with an e-mail address, in the order of `ids`."""
     cache = _memo.get()
     if cache is None:
-        found = {u.pk: u for u in User.objects.filter(pk__in=ids, is_active=True).exclude(email="")}
-        return [found[i] for i in dict.fromkeys(ids) if i in found]
+        cache = {}  # outside a sweep: read, and keep nothing
     missing = [i for i in dict.fromkeys(ids) if ("user", i) not in cache]
     if missing:
         found = {u.pk: u for u in User.objects.filter(pk__in=missing, is_active=True).exclude(email="")}
@@ -61,7 +60,7 @@ def _users(ids: list[int]) -> list[Any]:
 def _member_ids(team: Team) -> list[int]:
     cache = _memo.get()
     if cache is None:
-        return list(team.memberships.order_by("pk").values_list("user_id", flat=True))
+        cache = {}
     if ("team", team.pk) not in cache:
         cache["team", team.pk] = list(team.memberships.order_by("pk").values_list("user_id", flat=True))
     return list(cache["team", team.pk])
