@@ -37,9 +37,11 @@ def test_redoc_renders_under_the_csp_with_local_assets_only(live_server, page: P
     )
 
     response = page.goto(f"{live_server.url}/api/redoc/")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     policy = response.headers["content-security-policy"]
-    assert "script-src 'self'" in policy and "unsafe-eval" not in policy
+    assert "script-src 'self'" in policy
+    assert "unsafe-eval" not in policy
 
     expect(page.get_by_role("heading", name=re.compile(r"^IncidentDesk API"))).to_be_visible(timeout=30_000)
     # The operations are listed in the menu and rendered in the body (ReDoc's own styles applied).
@@ -57,7 +59,8 @@ def test_redoc_renders_under_the_csp_with_local_assets_only(live_server, page: P
 def test_a_reporter_opening_the_console_gets_the_apps_404(live_server, page: Page, console_errors):
     sign_in(page.context, live_server, UserFactory(username="pat"))
     response = page.goto(f"{live_server.url}/desk/")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     expect(page.get_by_role("heading", name="We cannot find this page")).to_be_visible()
     expect(page.get_by_role("link", name="My incidents").first).to_be_visible()
     # The browser reports the page's own 404 status in the console; nothing else may fail.
