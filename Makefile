@@ -33,7 +33,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_interviews
-	@echo "IncidentDesk on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and scheduler)"
+	@echo "IncidentDesk on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker, sweeper and scheduler)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" DESK_PORT=$(PORT) $(BIN)/honcho start --procfile Procfile.dev
 
 test: install-dev
