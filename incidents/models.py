@@ -225,7 +225,16 @@ class FollowUpAction(models.Model):
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
     def open(self) -> IncidentQuerySet:
-        return self.exclude(state__in=Incident.FINAL_STATES)
+        """Not closed or cancelled: resolved incidents are still open (they may be reopened)."""
+        return self.filter(state__in=Incident.OPEN_STATES)
+
+    def active(self) -> IncidentQuerySet:
+        """Being worked on: open and not yet resolved (the backlog)."""
+        return self.filter(state__in=Incident.ACTIVE_STATES)
+
+    def final(self) -> IncidentQuerySet:
+        """Closed or cancelled: the record is frozen."""
+        return self.filter(state__in=Incident.FINAL_STATES)
 
     def by_reference(self, reference: str) -> IncidentQuerySet:
         pk = Incident.pk_from_reference(reference)
@@ -315,7 +324,11 @@ class Incident(models.Model):
         NOT_AN_INCIDENT = "not_an_incident", _("Not an incident")
         WITHDRAWN = "withdrawn", _("Withdrawn by the reporter")
 
+    # The one definition of each group of states (SPEC section 2); every module uses these or the
+    # queryset methods of the same names.
     FINAL_STATES = (State.CLOSED, State.CANCELLED)
+    ACTIVE_STATES = (State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD)
+    OPEN_STATES = (*ACTIVE_STATES, State.RESOLVED)
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from incidents.admin import ReadOnlyAdminMixin
+from incidents.permissions import ReadOnlyAdminMixin
 
 from . import events
 from .models import AlertGroup, InboundEmail, Integration

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 
 from escalation.models import Notification
 from incidents import lifecycle, services
-from incidents.lifecycle import InvalidTransition
+from incidents.errors import InvalidTransition
 from incidents.models import Incident
 from incidents.selectors import desk_user, incidents_visible_to
 

@@ -122,10 +122,6 @@ class Integration(models.Model):
         pair = (self.severity_mapping or {}).get(severity)
         return (pair["impact"], pair["urgency"]) if pair else None
 
-    def classifies(self, severity: str) -> bool:
-        """Complete mapping: incidents open straight in `classified`."""
-        return bool(self.domain_id and self.category_id and self.team_id and self.mapping_for(severity))
-
 
 class AlertGroup(models.Model):
     """The alerts of one dedup key on one incident. At most one group per key is open: a unique index

@@ -37,7 +37,6 @@ from incidents.models import Category, Domain, Incident, Team
 from incidents.selectors import incidents_visible_to
 
 State = Incident.State
-OPEN_STATES = [State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD]
 # Ageing buckets of the open backlog: (label, from days, to days); the last is open-ended.
 AGEING_BUCKETS: list[tuple[str, int, int | None]] = [
     ("under_1d", 0, 1),

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import CursorPagination
-from incidents.lifecycle import InvalidTransition
+from incidents.errors import InvalidTransition
 
 from .. import events
 from ..models import Integration
