@@ -1,7 +1,17 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class IntakeConfig(AppConfig):
     name = "intake"
     verbose_name = "Intake (monitoring events and inbound e-mail)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from incidents.models import Incident
+
+        from .events import on_incident_saved
+
+        # An acknowledge or resolve that came while a monitoring incident was received is applied once it
+        # is classified (see intake.events.apply_held).
+        post_save.connect(on_incident_saved, sender=Incident, dispatch_uid="intake-apply-held-events")
