@@ -238,11 +238,10 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         "mtta": mtta,
         "mttr": mttr,
         "sla": {
-            "response": {
-                **_compliance(row["response_met"], row["response_breached"]),
-                "cleared": row["response_cleared"],
-            },
+            "response": _compliance(row["response_met"], row["response_breached"]),
             "resolution": _compliance(row["resolution_met"], row["resolution_breached"]),
+            # Cleared by monitoring before anyone responded: no response to judge, so apart from compliance.
+            "response_cleared": row["response_cleared"],
         },
         "rates": {
             "reopen": _ratio(row["reopened"], row["ever_resolved"]),

@@ -92,7 +92,7 @@ def test_an_automatic_resolve_clears_the_response_clock_and_stays_out_of_mtta(ap
     headline = figures.headline(Incident.objects.all())
     assert headline["mtta"]["count"] == 0
     assert headline["sla"]["response"]["met"] == 0
-    assert headline["sla"]["response"]["cleared"] == 1
+    assert headline["sla"]["response_cleared"] == 1
 
 
 def test_a_resolve_after_a_human_response_keeps_the_response(api):
