@@ -332,3 +332,56 @@ def test_events_with_the_same_timestamp_are_one_firing(api):
     send(api, key)  # no timestamp: each delivery is an occurrence
 
     assert AlertGroup.objects.get().alert_count == 3
+
+
+@pytest.mark.parametrize("name", ["django.server", "intake", "celery"])
+def test_every_handler_of_the_log_configuration_redacts_keys(name):
+    """LOGGING's handlers (the development server's access log among them) run the redacting filter."""
+    logger = logging.getLogger(name)
+    handlers = []
+    while logger is not None:
+        handlers += logger.handlers
+        logger = logger.parent if logger.propagate else None
+    writers = [
+        h for h in handlers if not type(h).__module__.startswith("_pytest") and not isinstance(h, logging.NullHandler)
+    ]  # fmt: skip
+    assert writers
+    for handler in writers:
+        record = logging.LogRecord(name, logging.ERROR, __file__, 1, '"%s" %s', ("POST /api/v1/events/?routing_key=s3cr3t-key HTTP/1.1", 202), None)  # fmt: skip
+        if handler.filter(record):  # a handler that drops the record (say, DEBUG-only) writes nothing
+            assert "s3cr3t-key" not in record.getMessage(), handler
+
+
+def test_gunicorns_access_log_redacts_the_query_string_and_the_headers(tmp_path):
+    """gunicorn reads gunicorn.conf.py from the working directory: the access log uses intake.logs."""
+    import runpy
+    from datetime import timedelta
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from intake.logs import GunicornLogger
+
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
+    assert conf["logger_class"] == "intake.logs.GunicornLogger"
+    cfg = Config()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set("access_log_format", "%(r)s %(q)s %({authorization}i)s %({x-routing-key}i)s")
+    logger = GunicornLogger(cfg)
+    environ = {
+        "REQUEST_METHOD": "POST", "RAW_URI": "/api/v1/events/alertmanager?routing_key=k-in-url",
+        "SERVER_PROTOCOL": "HTTP/1.1", "QUERY_STRING": "routing_key=k-in-url", "PATH_INFO": "/api/v1/events/alertmanager",
+    }  # fmt: skip
+    request = SimpleNamespace(
+        headers=[("AUTHORIZATION", "Bearer k-in-bearer"), ("X-ROUTING-KEY", "k-in-header")]
+    )
+
+    logger.access(
+        SimpleNamespace(status="202 Accepted", sent=10, headers=[]), request, environ, timedelta(seconds=0)
+    )
+
+    line = (tmp_path / "access.log").read_text()
+    assert "routing_key=[redacted]" in line
+    for secret in ("k-in-url", "k-in-bearer", "k-in-header"):
+        assert secret not in line
