@@ -409,6 +409,14 @@ def apply_held(incident_pk: int) -> None:
             logger.warning("could not apply the held event of alert group %s", pk, exc_info=True)
 
 
+def on_incident_classified(incident: Incident, **kwargs: Any) -> None:
+    """The lifecycle's `classified` hook (incidents.hooks, where it exists): apply what was held, after
+    the classification commits."""
+    if incident.channel == Incident.Channel.MONITORING:
+        pk = incident.pk
+        transaction.on_commit(lambda: apply_held(pk))
+
+
 def on_incident_saved(sender: Any, instance: Incident, update_fields: Any = None, **kwargs: Any) -> None:
     """post_save of Incident: after a monitoring incident is classified, apply what was held for it."""
     if (
