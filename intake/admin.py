@@ -60,6 +60,7 @@ class AlertGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "incident",
         "open",
         "alert_count",
+        "held_action",
         "first_seen_at",
         "last_seen_at",
     ]
