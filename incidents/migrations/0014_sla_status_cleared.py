@@ -4,20 +4,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0013_merge_reports'),
+        ("incidents", "0013_merge_reports"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='incident',
-            name='sla_resolution',
-            field=models.CharField(blank=True, choices=[('pending', 'Pending'), ('warning', 'Warning'), ('breached', 'Breached'), ('met', 'Met'), ('paused', 'Paused'), ('cleared', 'Cleared before a response')], max_length=10),
+            model_name="incident",
+            name="sla_resolution",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("pending", "Pending"),
+                    ("warning", "Warning"),
+                    ("breached", "Breached"),
+                    ("met", "Met"),
+                    ("paused", "Paused"),
+                    ("cleared", "Cleared before a response"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='incident',
-            name='sla_response',
-            field=models.CharField(blank=True, choices=[('pending', 'Pending'), ('warning', 'Warning'), ('breached', 'Breached'), ('met', 'Met'), ('paused', 'Paused'), ('cleared', 'Cleared before a response')], max_length=10),
+            model_name="incident",
+            name="sla_response",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("pending", "Pending"),
+                    ("warning", "Warning"),
+                    ("breached", "Breached"),
+                    ("met", "Met"),
+                    ("paused", "Paused"),
+                    ("cleared", "Cleared before a response"),
+                ],
+                max_length=10,
+            ),
         ),
     ]
