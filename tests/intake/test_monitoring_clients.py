@@ -385,3 +385,17 @@ def test_gunicorns_access_log_redacts_the_query_string_and_the_headers(tmp_path)
     assert "routing_key=[redacted]" in line
     for secret in ("k-in-url", "k-in-bearer", "k-in-header"):
         assert secret not in line
+
+
+def test_the_dashboard_reports_responses_cleared_by_monitoring_apart(api, client):
+    from tests.factories import UserFactory
+
+    _, key = make_integration(classified=True)
+    sla_policy()
+    send(api, key)
+    send(api, key, action="resolve")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    html = client.get("/reports/").content.decode()
+
+    assert "0 met, 0 breached, 1 cleared by monitoring" in html
