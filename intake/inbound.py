@@ -58,7 +58,12 @@ def _record(
 def record_refused(raw: bytes, *, source: str, detail: str, read_headers: bool = True) -> InboundEmail:
     """Record a message that was refused before it could be read, with what its headers say of it (the
     headers of a message over the size limit are not read: the limit exists so that nothing of it is)."""
-    head = envelope(raw) if read_headers else None
+    head = None
+    if read_headers:
+        try:
+            head = envelope(raw)
+        except Exception:  # headers too broken to read: the refusal is recorded all the same
+            logger.warning("the headers of a refused message could not be read", exc_info=True)
     return InboundEmail.objects.create(
         message_id=head.message_id if head else "",
         sender=head.sender if head else "",
