@@ -247,6 +247,8 @@ class SlaStatus(models.TextChoices):
     BREACHED = "breached", _("Breached")
     MET = "met", _("Met")
     PAUSED = "paused", _("Paused")
+    # The condition cleared by itself (a monitoring resolve) before anyone responded: no response to measure.
+    CLEARED = "cleared", _("Cleared before a response")
 
 
 STATE_VALUES = [

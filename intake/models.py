@@ -136,6 +136,18 @@ class AlertGroup(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     last_payload = models.JSONField(default=dict, blank=True)
     derived_key = models.BooleanField(default=False, help_text=_("Derived from source and summary."))
+    firings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_("The start times of the firings counted (the newest few): a redelivery counts once."),
+    )
+    held_action = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[("acknowledge", _("Acknowledge")), ("resolve", _("Resolve"))],
+        help_text=_("An event that came while the incident was received, applied when it is classified."),
+    )
+    held_payload = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]

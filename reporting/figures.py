@@ -193,7 +193,9 @@ def _percentiles(count: int, values: list[float | None] | None) -> dict[str, Any
 def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
     """Counts by state, MTTA, MTTR, SLA compliance, rates, near-miss ratio and CSAT of a cohort: one query
     on PostgreSQL (three on SQLite, whose percentiles read the ordered durations)."""
-    responded = Q(responded_at__isnull=False)
+    # An incident whose condition cleared before anyone responded (a monitoring resolve) has no response
+    # time: it stays out of MTTA and is counted apart, as "cleared".
+    responded = Q(responded_at__isnull=False) & ~Q(sla_response="cleared")
     resolved = Q(resolved_at__isnull=False)
     ever_resolved = resolved | Q(reopen_count__gt=0)
     aggregates: dict[str, Any] = {
@@ -203,6 +205,7 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         "mttr_count": Count("pk", filter=resolved),
         "response_met": Count("pk", filter=Q(sla_response="met")),
         "response_breached": Count("pk", filter=Q(sla_response="breached")),
+        "response_cleared": Count("pk", filter=Q(sla_response="cleared")),
         "resolution_met": Count("pk", filter=Q(sla_resolution="met")),
         "resolution_breached": Count("pk", filter=Q(sla_resolution="breached")),
         "classified": Count("pk", filter=Q(classified_at__isnull=False)),
@@ -226,7 +229,7 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         mtta = _percentiles(row["mtta_count"], row["mtta_p"])
         mttr = _percentiles(row["mttr_count"], row["mttr_p"])
     else:
-        mtta = _durations(qs, mtta_seconds(), "responded_at")
+        mtta = _durations(qs.exclude(sla_response="cleared"), mtta_seconds(), "responded_at")
         mttr = _durations(qs, mttr_seconds(), "resolved_at")
     average = row["csat_average"]
     return {
@@ -236,6 +239,8 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         "sla": {
             "response": _compliance(row["response_met"], row["response_breached"]),
             "resolution": _compliance(row["resolution_met"], row["resolution_breached"]),
+            # Cleared by monitoring before anyone responded: no response to judge, so apart from compliance.
+            "response_cleared": row["response_cleared"],
         },
         "rates": {
             "reopen": _ratio(row["reopened"], row["ever_resolved"]),
