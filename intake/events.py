@@ -410,23 +410,11 @@ def apply_held(incident_pk: int) -> None:
 
 
 def on_incident_classified(incident: Incident, **kwargs: Any) -> None:
-    """The lifecycle's `classified` hook (incidents.hooks, where it exists): apply what was held, after
+    """The lifecycle's `classified` hook (incidents.hooks): apply what was held, after
     the classification commits."""
     if incident.channel == Incident.Channel.MONITORING:
         pk = incident.pk
         transaction.on_commit(lambda: apply_held(pk))
-
-
-def on_incident_saved(sender: Any, instance: Incident, update_fields: Any = None, **kwargs: Any) -> None:
-    """post_save of Incident: after a monitoring incident is classified, apply what was held for it."""
-    if (
-        instance.channel != Incident.Channel.MONITORING
-        or instance.state != State.CLASSIFIED
-        or (update_fields is not None and "state" not in update_fields)
-    ):
-        return
-    pk = instance.pk
-    transaction.on_commit(lambda: apply_held(pk))
 
 
 ACTIONS = {"trigger": trigger, "acknowledge": acknowledge, "resolve": resolve}
