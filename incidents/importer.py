@@ -18,6 +18,7 @@ the report leaves such incidents out of its durations and rates (docs/reporting.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import gzip
@@ -138,6 +139,7 @@ class FieldSpec:
     null_values: frozenset[str] = frozenset()
     formats: list[str] = field(default_factory=list)
     time_zone: str = ""
+    default: str | None = None  # when the incident never states it; "{external_id}" is replaced
 
     def lookup(self, text: str) -> tuple[bool, Any]:
         """(found, value) in the value map: exactly, else ignoring case."""
@@ -191,6 +193,7 @@ FIELD_SPEC_SCHEMA: dict[str, Any] = {
         "null_values": _NULLS,
         "format": _FORMATS,
         "time_zone": {"type": "string"},
+        "default": {"type": "string"},
     },
 }
 
@@ -321,6 +324,7 @@ def parse_mapping(data: Any) -> Mapping:
             spec.values = dict(raw.get("values") or {})
             spec.null_values = frozenset(raw.get("null_values") or [])
             spec.formats = formats(raw.get("format"))
+            spec.default = raw.get("default")
             spec.time_zone = (
                 zone(raw["time_zone"], f"fields.{name}.time_zone") if raw.get("time_zone") else ""
             )
@@ -380,6 +384,7 @@ class Record:
     events: list[Event]
     errors: list[RowError] = field(default_factory=list)
     warnings: list[Notice] = field(default_factory=list)
+    row_changes: list[tuple[tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
 
 
 @contextmanager
@@ -529,7 +534,15 @@ def read_csv(lines: Iterable[str], mapping: Mapping) -> Iterator[Record]:
                 RowError(number, f"at most {EXTERNAL_ID_MAX} characters", field=mapping.case_id[0])
             )
         _add_row(record, row, number, mapping)
-    yield from records.values()
+    defaults = {name: spec.default for name, spec in mapping.fields.items() if spec.default is not None}
+    for record in records.values():
+        # The incident's values: each field's last stated value in the history's order (not the file's).
+        for _, changes in sorted(record.row_changes, key=lambda item: item[0]):
+            record.fields.update(changes)
+        for name, default in defaults.items():
+            if name not in record.fields:
+                record.fields[name] = default.replace("{external_id}", record.external_id)
+        yield record
 
 
 def _stated(cell: Any, mapping: Mapping, spec: FieldSpec | None = None) -> bool:
@@ -582,7 +595,6 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
             changes[name] = cell_value(name, spec, cell, mapping)
         except (TypeError, ValueError, OverflowError) as error:
             record.errors.append(RowError(number, str(error), field=spec.column, value=cell))
-    record.fields.update(changes)
     stamp = {"formats": mapping.timestamp_formats, "zone": mapping.time_zone}
     sequence: Any = 0
     if mapping.sequence and _stated(row.get(mapping.sequence), mapping):
@@ -592,6 +604,11 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
             record.errors.append(
                 RowError(number, _expected(row[mapping.sequence], "a number"), field=mapping.sequence)
             )
+    when = datetime.min.replace(tzinfo=UTC)
+    if mapping.timestamp and _stated(row.get(mapping.timestamp), mapping):
+        with contextlib.suppress(ValueError):  # reported with the row's event below
+            when = parse_time(row[mapping.timestamp], **stamp)
+    record.row_changes.append(((when, sequence, number), changes))
     events: list[Event] = []
     for index, (state, column) in enumerate(mapping.state_timestamps.items()):
         if _stated(row.get(column), mapping):
@@ -1123,6 +1140,7 @@ class Result:
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
     warnings: list[Notice] = field(default_factory=list)
+    row_changes: list[tuple[tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
 
 
 class Importer:

@@ -639,7 +639,9 @@ class ImportRun(models.Model):
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    run_by = models.CharField(max_length=150, blank=True, help_text=_("The operator as the command saw them."))
+    run_by = models.CharField(
+        max_length=150, blank=True, help_text=_("The operator as the command saw them.")
+    )
     source = models.CharField(max_length=500, help_text=_("The file imported."))
     mapping_name = models.CharField(max_length=500, blank=True)
     mapping = models.JSONField(null=True, blank=True, help_text=_("The mapping used, as read."))
@@ -651,7 +653,9 @@ class ImportRun(models.Model):
     existing = models.PositiveIntegerField(default=0)
     warnings = models.PositiveIntegerField(default=0)
     teams_created = models.JSONField(default=list, blank=True)
-    messages = models.JSONField(default=list, blank=True, help_text=_("Errors and warnings (the first 1,000)."))
+    messages = models.JSONField(
+        default=list, blank=True, help_text=_("Errors and warnings (the first 1,000).")
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

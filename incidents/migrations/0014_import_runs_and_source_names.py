@@ -7,54 +7,83 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0013_merge_reports'),
+        ("incidents", "0013_merge_reports"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incident',
-            name='assignee_name',
+            model_name="incident",
+            name="assignee_name",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='incident',
-            name='history_started_late',
+            model_name="incident",
+            name="history_started_late",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='incident',
-            name='reporter_name',
+            model_name="incident",
+            name="reporter_name",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.CreateModel(
-            name='ImportRun',
+            name="ImportRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run_by', models.CharField(blank=True, help_text='The operator as the command saw them.', max_length=150)),
-                ('source', models.CharField(help_text='The file imported.', max_length=500)),
-                ('mapping_name', models.CharField(blank=True, max_length=500)),
-                ('mapping', models.JSONField(blank=True, help_text='The mapping used, as read.', null=True)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('imported', models.PositiveIntegerField(default=0)),
-                ('events', models.PositiveIntegerField(default=0)),
-                ('skipped', models.PositiveIntegerField(default=0)),
-                ('existing', models.PositiveIntegerField(default=0)),
-                ('warnings', models.PositiveIntegerField(default=0)),
-                ('teams_created', models.JSONField(blank=True, default=list)),
-                ('messages', models.JSONField(blank=True, default=list, help_text='Errors and warnings (the first 1,000).')),
-                ('started_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "run_by",
+                    models.CharField(
+                        blank=True, help_text="The operator as the command saw them.", max_length=150
+                    ),
+                ),
+                ("source", models.CharField(help_text="The file imported.", max_length=500)),
+                ("mapping_name", models.CharField(blank=True, max_length=500)),
+                ("mapping", models.JSONField(blank=True, help_text="The mapping used, as read.", null=True)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("imported", models.PositiveIntegerField(default=0)),
+                ("events", models.PositiveIntegerField(default=0)),
+                ("skipped", models.PositiveIntegerField(default=0)),
+                ("existing", models.PositiveIntegerField(default=0)),
+                ("warnings", models.PositiveIntegerField(default=0)),
+                ("teams_created", models.JSONField(blank=True, default=list)),
+                (
+                    "messages",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Errors and warnings (the first 1,000)."
+                    ),
+                ),
+                (
+                    "started_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='incident',
-            name='import_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='incidents', to='incidents.importrun'),
+            model_name="incident",
+            name="import_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="incidents",
+                to="incidents.importrun",
+            ),
         ),
     ]

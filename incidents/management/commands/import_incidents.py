@@ -114,7 +114,9 @@ class Command(BaseCommand):
             self.stderr.write(f"warning {warning}")
         if len(result.warnings) > WARNINGS_SHOWN:
             more = len(result.warnings) - WARNINGS_SHOWN
-            self.stderr.write(f"... and {more} more warnings" + ("" if dry_run else " (on the import's page)"))
+            self.stderr.write(
+                f"... and {more} more warnings" + ("" if dry_run else " (on the import's page)")
+            )
         verb = "Would import" if dry_run else "Imported"
         created = importer.teams_created
         self.stdout.write(
@@ -128,7 +130,9 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write("Dry run: nothing was written.")
         elif importer.run is not None:
-            self.stdout.write(f"Import {importer.run.pk}: its summary is on /desk/imports/{importer.run.pk}/.")
+            self.stdout.write(
+                f"Import {importer.run.pk}: its summary is on /desk/imports/{importer.run.pk}/."
+            )
         if result.skipped:
             rest = "nothing was written" if dry_run else "the rest was imported"
             raise CommandError(f"{result.skipped} incidents were skipped (lines above); {rest}.")
