@@ -146,6 +146,8 @@ class FieldSpec:
         if text in self.values:
             return True, self.values[text]
         folded = self.folded.get(text.casefold(), _MISSING)
+        if folded is _MISSING and "*" in self.values:  # the map's value for anything it does not name
+            return True, self.values["*"]
         return (folded is not _MISSING), folded
 
     @functools.cached_property
@@ -592,9 +594,12 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
         if not _stated(cell, mapping, spec):
             continue
         try:
-            changes[name] = cell_value(name, spec, cell, mapping)
+            value = cell_value(name, spec, cell, mapping)
         except (TypeError, ValueError, OverflowError) as error:
             record.errors.append(RowError(number, str(error), field=spec.column, value=cell))
+            continue
+        if value is not None:  # a value the map sends to null states nothing
+            changes[name] = value
     stamp = {"formats": mapping.timestamp_formats, "zone": mapping.time_zone}
     sequence: Any = 0
     if mapping.sequence and _stated(row.get(mapping.sequence), mapping):
@@ -637,10 +642,6 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
         )  # fmt: skip
         record.events.extend(events)
         return
-    if state is None and raw_state:
-        record.warnings.append(
-            Notice(number, f"{mapping.state}: {raw_state!r} is no state; kept as an update")
-        )
     if not _stated(row.get(mapping.timestamp), mapping):
         record.errors.append(RowError(number, "missing timestamp", field=mapping.timestamp))
         record.events.extend(events)
