@@ -15,7 +15,6 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from incidents.importer import action_between, transition_table
 from incidents.models import ImportRun, Incident, TimelineEntry
 from reporting import figures
 from reporting.figures import ReportFilters
@@ -202,6 +201,8 @@ def test_the_source_priority_is_kept_where_our_matrix_differs(imported):
 
 
 def test_on_hold_to_resolved_is_no_resume():
+    from incidents.importer import action_between, transition_table
+
     assert action_between(S.ON_HOLD, S.RESOLVED, held_from=S.RESPONDING) == ""
     assert action_between(S.ON_HOLD, S.RESPONDING, held_from=S.RESPONDING) == "resume"
     assert action_between(S.ON_HOLD, S.ESCALATED, held_from=S.RESPONDING) == ""
