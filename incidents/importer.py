@@ -140,6 +140,7 @@ class FieldSpec:
     formats: list[str] = field(default_factory=list)
     time_zone: str = ""
     default: str | None = None  # when the incident never states it; "{external_id}" is replaced
+    optional: bool = False  # the column may be missing from the file (an export of an older version)
 
     def lookup(self, text: str) -> tuple[bool, Any]:
         """(found, value) in the value map: exactly, else ignoring case."""
@@ -175,6 +176,7 @@ class Mapping:
     delimiter: str = ","
     encoding: str = "utf-8-sig"
     unescape_formulas: bool = False
+    empty_is_null: bool = False  # empty_cells: null; an empty cell states null (the desk's own export)
     team_map: dict[str, str] = field(default_factory=dict)
     missing_teams: str = "error"
     people_match: tuple[str, ...] = ("username", "email")
@@ -196,6 +198,7 @@ FIELD_SPEC_SCHEMA: dict[str, Any] = {
         "format": _FORMATS,
         "time_zone": {"type": "string"},
         "default": {"type": "string"},
+        "optional": {"type": "boolean"},
     },
 }
 
@@ -230,6 +233,7 @@ def mapping_schema() -> dict[str, Any]:
             "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
             "encoding": {"type": "string"},
             "unescape_formulas": {"type": "boolean"},
+            "empty_cells": {"enum": ["skip", "null"]},
             "fields": {
                 "type": "object",
                 "propertyNames": {"enum": list(FIELDS)},
@@ -327,6 +331,7 @@ def parse_mapping(data: Any) -> Mapping:
             spec.null_values = frozenset(raw.get("null_values") or [])
             spec.formats = formats(raw.get("format"))
             spec.default = raw.get("default")
+            spec.optional = bool(raw.get("optional", False))
             spec.time_zone = (
                 zone(raw["time_zone"], f"fields.{name}.time_zone") if raw.get("time_zone") else ""
             )
@@ -354,6 +359,7 @@ def parse_mapping(data: Any) -> Mapping:
         delimiter=data.get("delimiter", ","),
         encoding=data.get("encoding", "utf-8-sig"),
         unescape_formulas=bool(data.get("unescape_formulas", False)),
+        empty_is_null=data.get("empty_cells", "skip") == "null",
         team_map={k: v or "" for k, v in (teams.get("map") or {}).items()},
         missing_teams=teams.get("missing", "error"),
         people_match=tuple((data.get("people") or {}).get("match", ["username", "email"])),
@@ -515,7 +521,7 @@ def read_csv(lines: Iterable[str], mapping: Mapping) -> Iterator[Record]:
         mapping.state,
         mapping.sequence,
         *mapping.state_timestamps.values(),
-        *(spec.column for spec in mapping.fields.values()),
+        *(spec.column for spec in mapping.fields.values() if not spec.optional),
     ]
     missing = [c for c in columns if c and c not in (reader.fieldnames or [])]
     if missing:
@@ -592,6 +598,8 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
     for name, spec in mapping.fields.items():
         cell = row.get(spec.column)
         if not _stated(cell, mapping, spec):
+            if mapping.empty_is_null and isinstance(cell, str) and not cell.strip():
+                changes[name] = None
             continue
         try:
             value = cell_value(name, spec, cell, mapping)
@@ -785,6 +793,7 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     **dict.fromkeys(MILESTONE_FIELDS, _time),
     "created_at": _time,
     "updated_at": _time,
+    "history_started_late": _bool,
     "domain": str,
     "category": str,
     "team": str,
@@ -1038,6 +1047,8 @@ def _incident(
         if name in stated and name in values:  # the line's own value wins, an explicit null included
             milestones[name] = values[name]
     started_late = history.started_late and milestones["received_at"] is None
+    if values.get("history_started_late") is not None:  # the desk's own export says so
+        started_late = values["history_started_late"] or started_late
     if started_late:
         warnings.append(
             Notice(record.line, f"history starts in {history.steps[0].state}: the milestones before "
@@ -1054,7 +1065,8 @@ def _incident(
     if priority is not None and matrix is not None and priority != matrix:
         override = f"Priority of the source tool (the desk's matrix gives {matrix})."
     description = values.get("description") or ""
-    skip = {"priority", "escalation_level", "reopen_count", "created_at", "updated_at", "title"}
+    skip = {"priority", "escalation_level", "reopen_count", "created_at", "updated_at", "title",
+            "history_started_late"}  # fmt: skip
     scalar = {k: v for k, v in values.items() if k in FIELDS and k not in MILESTONE_FIELDS and k not in skip}
     scalar = {k: ("" if v is None and k not in ("impact", "urgency", "response_due_at", "resolution_due_at")
                   else v) for k, v in scalar.items()}  # fmt: skip

@@ -32,6 +32,7 @@ def ev(hour: int, minute: int, state: str, **changes) -> dict:
     return {"at": t(hour, minute), "state": state, **changes}
 
 
+# fmt: off
 HISTORIES = [
     {"external_id": "H1", "title": "Late start", "events": [ev(10, 0, "resolved"), ev(11, 0, "closed")]},
     {
@@ -56,7 +57,7 @@ HISTORIES = [
             ev(11, 0, "closed"),
             ev(11, 5, "closed"),
         ],
-    },  # fmt: skip
+    },
     {
         "external_id": "H3",
         "title": "Hold, resume, update",
@@ -70,7 +71,7 @@ HISTORIES = [
             ev(10, 0, "responding", hold_reason=""),
             ev(12, 0, "resolved"),
         ],
-    },  # fmt: skip
+    },
     {
         "external_id": "H4",
         "title": "Explicit null",
@@ -81,7 +82,7 @@ HISTORIES = [
             ev(8, 20, "responding"),
             ev(9, 0, "resolved"),
         ],
-    },  # fmt: skip
+    },
     {
         "external_id": "H5",
         "title": "Ties in file order, the source's priority",
@@ -93,7 +94,7 @@ HISTORIES = [
             ev(8, 0, "responding"),
             ev(8, 30, "resolved"),
         ],
-    },  # fmt: skip
+    },
     {
         "external_id": "H6",
         "title": "Ties ordered by the file's seq",
@@ -104,13 +105,14 @@ HISTORIES = [
             {**ev(8, 0, "classified", impact=1, urgency=2), "seq": 1},
             ev(9, 0, "resolved"),
         ],
-    },  # fmt: skip
+    },
     {
         "external_id": "H7",
         "title": "Cancelled twice",
         "events": [ev(8, 0, "received"), ev(8, 30, "cancelled"), ev(8, 40, "cancelled")],
     },
 ]
+# fmt: on
 
 
 def run(path, *args):
@@ -276,7 +278,8 @@ def test_dry_run_writes_nothing_and_says_so_and_limit_takes_the_first_n(tmp_path
     assert "Would import 3 incidents" in out
     assert "Limited to the first 3 incidents of the file (--limit)." in out
     assert "Dry run: nothing was written." in out
-    assert not Incident.objects.exists() and not ImportRun.objects.exists()
+    assert not Incident.objects.exists()
+    assert not ImportRun.objects.exists()
 
     out, _, _ = run(path, "--limit", "2", "--user", UserFactory(username="migrator").username)
     assert set(Incident.objects.values_list("external_id", flat=True)) == {"H1", "H2"}
@@ -302,4 +305,5 @@ def test_the_mapping_is_checked_against_its_json_schema_and_errors_name_the_path
     for text, expected in cases.items():
         (tmp_path / "map.yaml").write_text(text)
         _, _, error = run(tmp_path / "log.csv", "--mapping", str(tmp_path / "map.yaml"))
-        assert error is not None and expected in str(error), (text, error)
+        assert error is not None, text
+        assert expected in str(error), (text, error)
