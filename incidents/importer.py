@@ -47,6 +47,7 @@ from .markup import render_markdown
 from .models import Category, Domain, ImportRun, Incident, SlaStatus, Team, TimelineEntry
 
 State = Incident.State
+STATES = frozenset(State.values)  # read once: the enum's `values` is rebuilt on every access
 BATCH_SIZE = 500
 MILESTONE_FIELDS = (
     "received_at", "classified_at", "responded_at", "acknowledged_at", "escalated_at", "held_at",
@@ -424,11 +425,11 @@ def open_source(path: Path, *, encoding: str = "utf-8-sig") -> Iterator[tuple[IO
 def parse_time(value: Any, *, formats: Iterable[str] = (), zone: str = "UTC") -> datetime:
     """ISO 8601, or each of `formats` in turn; a time without an offset is in `zone`."""
     formats = list(formats)
+    parsed: datetime | None = None
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
         text = value.strip()
-        parsed = None
         for fmt in formats:
             try:
                 parsed = datetime.strptime(text, fmt)
@@ -441,7 +442,7 @@ def parse_time(value: Any, *, formats: Iterable[str] = (), zone: str = "UTC") ->
             except ValueError:
                 shapes = " or ".join([*(repr(f) for f in formats), "ISO 8601"])
                 raise ValueError(_expected(text, f"a time as {shapes}")) from None
-    else:
+    if parsed is None:
         raise ValueError("missing timestamp")
     aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=ZoneInfo(zone))
     try:
@@ -602,13 +603,13 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
                 changes[name] = None
             continue
         try:
-            value = cell_value(name, spec, cell, mapping)
+            value = cell_value(name, spec, str(cell), mapping)
         except (TypeError, ValueError, OverflowError) as error:
             record.errors.append(RowError(number, str(error), field=spec.column, value=cell))
             continue
         if value is not None:  # a value the map sends to null states nothing
             changes[name] = value
-    stamp = {"formats": mapping.timestamp_formats, "zone": mapping.time_zone}
+    stamp: dict[str, Any] = {"formats": mapping.timestamp_formats, "zone": mapping.time_zone}
     sequence: Any = 0
     if mapping.sequence and _stated(row.get(mapping.sequence), mapping):
         try:
@@ -623,14 +624,14 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
             when = parse_time(row[mapping.timestamp], **stamp)
     record.row_changes.append(((when, sequence, number), changes))
     events: list[Event] = []
-    for index, (state, column) in enumerate(mapping.state_timestamps.items()):
+    for index, (column_state, column) in enumerate(mapping.state_timestamps.items()):
         if _stated(row.get(column), mapping):
             try:
                 at = parse_time(row[column], **stamp)
             except ValueError as error:
                 record.errors.append(RowError(number, str(error), field=column, value=row[column]))
                 continue
-            events.append(Event(number, at, state, {}, (sequence, number, index)))
+            events.append(Event(number, at, column_state, {}, (sequence, number, index)))
     if not mapping.state:
         record.events.extend(events)
         return
@@ -640,7 +641,7 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
         state = None  # unknown: the row is an update of whatever state the incident is in
     elif raw_state in mapping.state_values:
         state = mapping.state_values[raw_state]
-    elif raw_state in State.values:
+    elif raw_state in STATES:
         state = raw_state
     else:
         shown = [*mapping.state_values, *State.values] if mapping.state_values else list(State.values)
@@ -955,7 +956,7 @@ def _steps(record: Record, errors: list[RowError]) -> list[Event]:
     """The events oldest first; same-instant ties in the file's order (or its own sequence); a state
     the desk does not know is refused."""
     for event in record.events:
-        if event.state is not None and event.state not in State.values:
+        if event.state is not None and event.state not in STATES:
             errors.append(RowError(event.line, f"unknown state {event.state!r}: expected one of "
                                    f"{', '.join(State.values)}", field="state", value=event.state))  # fmt: skip
     events = sorted(record.events, key=lambda e: (e.at, e.order))
@@ -1110,7 +1111,7 @@ def _entries(
 ) -> list[TimelineEntry]:
     """One entry per row of the history: the first is `created`, a move is `state_changed` with the
     table's action, a row in the same state is an update (`fields_changed`, with `"update": true`)."""
-    source = {"external_id": record.external_id, **people}
+    source: dict[str, Any] = {"external_id": record.external_id, **people}
     if incident.history_started_late:
         source["started_late"] = True
     first = history.steps[0]
