@@ -835,6 +835,15 @@ class People:
         return None
 
 
+@dataclass
+class Creation:
+    """A team to create for an incident that passed every check."""
+
+    slug: str
+    name: str
+    line: int
+
+
 class Teams:
     """The other tool's group names to teams: the mapping's team map, then the slug; missing ones are an
     error, created (slugified, once per run) or left unassigned, as the mapping says."""
@@ -846,8 +855,9 @@ class Teams:
         self.dry_run = dry_run
         self.created: dict[str, str] = {}  # slug -> the source's name
 
-    def find(self, name: str, line: int) -> tuple[int | None, Notice | None]:
-        """The team's id (None: unassigned) and a warning; ValueError when the team must exist."""
+    def find(self, name: str, line: int) -> tuple[int | None, Notice | Creation | None]:
+        """The team's id (None: unassigned) and a warning, or the team to create; ValueError when the team
+        must exist."""
         slug = self.map.get(name, name)
         if slug == "" and name in self.map:
             return None, None  # mapped to no team on purpose
@@ -859,17 +869,23 @@ class Teams:
             made = slugify(slug)[:60]
             if not made:
                 raise ValueError(_expected(name, "a team name with letters or digits"))
-            if made not in self.lookups.teams:
-                if made in self.created and self.dry_run:
-                    return None, None
-                self.created[made] = name
-                if self.dry_run:
-                    return None, Notice(line, f"team: {name!r} would be created as {made}")
-                team, _ = Team.objects.get_or_create(slug=made, defaults={"name": name[:120]})
-                self.lookups.teams[made] = team.pk
-                return team.pk, Notice(line, f"team: {name!r} created as {made}")
-            return self.lookups.teams[made], None
+            if made in self.lookups.teams:
+                return self.lookups.teams[made], None
+            return None, Creation(made, name, line)  # created once the incident is known to be imported
         raise ValueError(f"unknown team {name!r}" + (": map it under teams.map" if self.map else ""))
+
+    def create(self, creation: Creation) -> tuple[int | None, Notice | None]:
+        if creation.slug in self.lookups.teams:  # created for an earlier incident of this run
+            return self.lookups.teams[creation.slug], None
+        if self.dry_run:
+            first = creation.slug not in self.created
+            self.created.setdefault(creation.slug, creation.name)
+            notice = Notice(creation.line, f"team: {creation.name!r} would be created as {creation.slug}")
+            return None, notice if first else None
+        team, _ = Team.objects.get_or_create(slug=creation.slug, defaults={"name": creation.name[:120]})
+        self.lookups.teams[creation.slug] = team.pk
+        self.created[creation.slug] = creation.name
+        return team.pk, Notice(creation.line, f"team: {creation.name!r} created as {creation.slug}")
 
 
 def build(record: Record, lookups: Lookups, teams: Teams, people: People) -> Built:
@@ -884,6 +900,10 @@ def build(record: Record, lookups: Lookups, teams: Teams, people: People) -> Bui
     steps = _steps(record, errors)
     if errors:
         raise RecordErrors(errors)
+    if "team_create" in values:
+        values["team_id"], notice = teams.create(values["team_create"])
+        if notice is not None:
+            warnings.append(notice)
     history = replay(steps)
     incident = _incident(record, values, steps, history, warnings)
     entries = _entries(incident, record, history, people=values["source_people"])
@@ -937,7 +957,9 @@ def _parse_fields(
     if refs["team"]:
         try:
             values["team_id"], warning = teams.find(refs["team"], line)
-            if warning is not None:
+            if isinstance(warning, Creation):
+                values["team_create"] = warning
+            elif warning is not None:
                 warnings.append(warning)
         except ValueError as error:
             errors.append(RowError(line, str(error), field="team", value=refs["team"]))

@@ -307,3 +307,31 @@ def test_the_mapping_is_checked_against_its_json_schema_and_errors_name_the_path
         _, _, error = run(tmp_path / "log.csv", "--mapping", str(tmp_path / "map.yaml"))
         assert error is not None, text
         assert expected in str(error), (text, error)
+
+
+def test_missing_teams_are_created_once_and_only_for_incidents_that_are_imported(tmp_path):
+    from incidents.models import Team
+
+    (tmp_path / "map.yaml").write_text(
+        "case_id: id\ntimestamp: at\nstate: state\nfields: {title: title, team: group, impact: impact}\n"
+        "teams: {missing: create, map: {Desk: ''}}\n"
+    )
+    (tmp_path / "log.csv").write_text(
+        "id,at,state,title,group,impact\n"
+        "A,2025-05-06 08:00,received,One,Group 24,\n"
+        "B,2025-05-06 08:00,received,Two,Group 24,\n"
+        "C,2025-05-06 08:00,received,Bad,Group 99,7\n"  # skipped: its team is not created
+        "D,2025-05-06 08:00,received,Mapped to no team,Desk,\n"
+    )
+
+    out, err, _ = run(tmp_path / "log.csv", "--mapping", str(tmp_path / "map.yaml"), "--dry-run")
+    assert "Teams to be created: group-24." in out
+    assert not Team.objects.filter(slug__startswith="group-").exists()
+
+    out, err, _ = run(tmp_path / "log.csv", "--mapping", str(tmp_path / "map.yaml"))
+
+    assert "Teams created: group-24." in out
+    assert list(Team.objects.filter(slug__startswith="group-").values_list("slug", flat=True)) == ["group-24"]
+    assert get("A").team == get("B").team
+    assert get("D").team is None
+    assert err.count("created as group-24") == 1
