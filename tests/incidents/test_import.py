@@ -11,7 +11,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from escalation.models import SlaClock, Timer
-from incidents import lifecycle
 from incidents.models import AppendOnlyError, Incident, TimelineEntry
 from tests.factories import CategoryFactory, TeamFactory, UserFactory, domain
 
@@ -292,18 +291,21 @@ def _inserts(incidents: int) -> int:
     return total
 
 
-def test_replay_history_matches_the_lifecycle_for_a_desk_made_incident():
-    """What the lifecycle does step by step, replay_history derives from the states alone."""
+def test_the_replay_matches_the_lifecycle_for_a_desk_made_incident():
+    """What the lifecycle does step by step, the importer's replay derives from the states alone."""
+    from incidents.importer import Event, replay
     from tests.factories import incident_in
 
     incident = incident_in(S.CLOSED)
-    steps = [(e.at, e.data["to"]) for e in incident.timeline.filter(kind__in=["created", "state_changed"])]
+    entries = incident.timeline.filter(kind__in=["created", "state_changed"]).order_by("at", "id")
+    events = [Event(0, e.at, e.data["to"], {}, (i,)) for i, e in enumerate(entries)]
 
-    history = lifecycle.replay_history(steps)
+    history = replay(events)
 
     assert history.state == incident.state
-    for name in ("classified_at", "responded_at", "resolved_at", "closed_at"):
+    for name in ("received_at", "classified_at", "responded_at", "resolved_at", "closed_at"):
         assert history.milestones[name] == getattr(incident, name), name
+    assert [s.action for s in history.steps] == ["", *entries.values_list("action", flat=True)[1:]]
 
 
 def test_csv_time_fields_use_the_mapping_format_and_zone_and_a_late_start_leaves_its_milestones_unknown(
