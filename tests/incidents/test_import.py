@@ -378,3 +378,28 @@ def test_values_no_check_foresaw_are_reported_by_line_and_the_rest_is_imported(t
     assert "line 5: external_id: at most 120 characters" in err
     assert "Imported 2 incidents" in out
     assert set(Incident.objects.values_list("external_id", flat=True)) == {"GOOD-1", "GOOD-2"}
+
+
+def test_an_export_of_an_older_desk_without_the_history_started_late_column_still_imports(tmp_path):
+    from incidents.export import csv_rows
+    from incidents.selectors import desk_user
+    from tests.factories import incident_in
+
+    admin = UserFactory(username="exporter", is_superuser=True, is_staff=True)
+    incident = incident_in(S.RESOLVED)
+    lines = "".join(csv_rows([incident], desk_user(admin))).splitlines()
+    older = "\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n"  # the last column is the new one
+    assert not older.splitlines()[0].endswith("history_started_late")
+    (tmp_path / "older.csv").write_text(older)
+    Incident.objects.filter(pk=incident.pk).update(external_id="gone")  # import it as into another desk
+
+    _, err, error = run(tmp_path / "older.csv", "--mapping", "desk-export")
+
+    assert error is None, err
+    back = Incident.objects.get(external_id=incident.reference)
+    assert (back.state, back.resolved_at, back.responded_at) == (
+        S.RESOLVED,
+        incident.resolved_at,
+        incident.responded_at,
+    )
+    assert back.history_started_late is False
