@@ -408,6 +408,15 @@ class Incident(models.Model):
         Problem, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
     )
     external_id = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    # Imported history (incidents.importer): the run that brought it, the other tool's names of people who
+    # have no account here, and whether the export cut the history's beginning (its earlier milestones are
+    # unknown, so the report's durations and rates leave it out; docs/reporting.md).
+    import_run = models.ForeignKey(
+        "ImportRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+    reporter_name = models.CharField(max_length=200, blank=True)
+    assignee_name = models.CharField(max_length=200, blank=True)
+    history_started_late = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -637,3 +646,34 @@ class SatisfactionRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident_id}: {self.score}/5"
+
+
+class ImportRun(models.Model):
+    """One run of ``import_incidents`` that wrote something: who, when, the mapping, the counts, warnings."""
+
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run_by = models.CharField(
+        max_length=150, blank=True, help_text=_("The operator as the command saw them.")
+    )
+    source = models.CharField(max_length=500, help_text=_("The file imported."))
+    mapping_name = models.CharField(max_length=500, blank=True)
+    mapping = models.JSONField(null=True, blank=True, help_text=_("The mapping used, as read."))
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    imported = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    existing = models.PositiveIntegerField(default=0)
+    warnings = models.PositiveIntegerField(default=0)
+    teams_created = models.JSONField(default=list, blank=True)
+    messages = models.JSONField(
+        default=list, blank=True, help_text=_("Errors and warnings (the first 1,000).")
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.source}"
