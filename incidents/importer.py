@@ -41,7 +41,7 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.utils.text import slugify
 
-from . import lifecycle, timeline
+from . import lifecycle, timeline, transitions
 from .export import unescape_cell
 from .markup import render_markdown
 from .models import Category, Domain, ImportRun, Incident, SlaStatus, Team, TimelineEntry
@@ -67,7 +67,10 @@ def transition_table() -> dict[str, tuple[frozenset[str], str | None]]:
 
     The lifecycle's table, read in this one place so that the replay names moves exactly as the desk does.
     """
-    return {str(a): (lifecycle.ALLOWED_FROM[a], lifecycle.ACTION_TARGET[a]) for a in lifecycle.Action}
+    return {
+        str(action): (t.sources, None if t.target == transitions.HELD_FROM else t.target)
+        for action, t in transitions.TRANSITIONS.items()
+    }
 
 
 def action_between(old: str, new: str, *, held_from: str = "") -> str:
