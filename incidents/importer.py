@@ -666,7 +666,7 @@ def _add_row(record: Record, row: dict[str, Any], number: int, mapping: Mapping)
         )
         record.events.extend(events)
         return
-    latest = max(events, key=lambda e: e.at) if events else None
+    latest = max(events, key=lambda e: (e.at, e.order)) if events else None  # ties: the columns' order
     # One row per incident (a desk or ticket export): the current state at its time closes the history,
     # unless the state columns already end in it.
     if not mapping.state_timestamps or latest is None or latest.state != state:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from incidents.export import csv_rows
@@ -67,11 +67,12 @@ def counts() -> tuple[int, int, int]:
     return Incident.objects.count(), TimelineEntry.objects.count(), ImportRun.objects.count()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories, impact=st.integers(1, 3), urgency=st.integers(1, 3))
 def test_replay_reimport_and_round_trip(history, impact, urgency):
     admin = UserFactory(username="prop-admin", is_superuser=True, is_staff=True)
     doc = document(history, impact, urgency)
+    note(json.dumps(doc["events"]))
     savepoint = transaction.savepoint()
     try:
         importer = import_records(read_jsonl([json.dumps(doc)]))
@@ -79,8 +80,8 @@ def test_replay_reimport_and_round_trip(history, impact, urgency):
         incident = Incident.objects.get(external_id="P-1")
 
         # milestones are a subset of the moves in the file
-        moves = {(e["state"], e["at"]) for e, prev in zip(doc["events"][1:], doc["events"], strict=False)
-                 if e["state"] != prev["state"]}  # fmt: skip
+        moves = [(e["state"], e["at"]) for e, prev in zip(doc["events"][1:], doc["events"], strict=False)
+                 if e["state"] != prev["state"]]  # fmt: skip
         for name, state in MILESTONE_STATE.items():
             value = getattr(incident, name)
             if value is not None:
@@ -98,6 +99,7 @@ def test_replay_reimport_and_round_trip(history, impact, urgency):
 
         # export, then import into a desk without it: the same incident
         exported = "".join(csv_rows([incident], desk_user(admin)))
+        note(exported)
         expected = {name: getattr(incident, name) for name in EXPORTED}
     finally:
         transaction.savepoint_rollback(savepoint)
