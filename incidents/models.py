@@ -119,6 +119,9 @@ class Category(models.Model):
         related_name="categories",
         help_text=_("Only people holding it are assigned or paged."),
     )
+    active = models.BooleanField(
+        default=True, help_text=_("Inactive: no longer offered for new reports; kept on the incidents that have it.")
+    )
 
     class Meta:
         ordering = ["domain__slug", "path"]

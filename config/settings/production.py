@@ -1,5 +1,7 @@
 """Production: PostgreSQL, Redis, SMTP, HTTPS behind a proxy. Every value from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -16,3 +18,10 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_SAMESITE = "Lax"
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+
+# Throttles, rate limits and sign-in lockouts must be shared by every process: Redis, never in-process.
+CACHES = {"default": env.cache("CACHE_URL", default=env("REDIS_URL", default=""))}
+if not CACHES["default"].get("BACKEND", "").endswith("RedisCache"):
+    raise ImproperlyConfigured(
+        "Production needs CACHE_URL (or REDIS_URL) pointing at Redis: redis://host:6379/1"
+    )
