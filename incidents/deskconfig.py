@@ -367,6 +367,7 @@ class CategoryConfig(serializers.ModelSerializer):
     class Meta:
         model = Category
         fields = ["domain", "path", "name", "default_team", "required_qualification", "active"]
+        validators: ClassVar[list[Any]] = []  # `validate` checks the path is free, naming `path`
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         instance: Category | None = self.instance

@@ -20,8 +20,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 
 # Throttles, rate limits and sign-in lockouts must be shared by every process: Redis, never in-process.
-CACHES = {"default": env.cache("CACHE_URL", default=env("REDIS_URL", default=""))}
-if not CACHES["default"].get("BACKEND", "").endswith("RedisCache"):
+_cache_url = env("CACHE_URL", default=env("REDIS_URL", default=""))
+if not _cache_url.startswith(("redis://", "rediss://", "rediscache://")):
     raise ImproperlyConfigured(
         "Production needs CACHE_URL (or REDIS_URL) pointing at Redis: redis://host:6379/1"
     )
+CACHES = {"default": env.cache_url_config(_cache_url)}
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"

@@ -84,7 +84,7 @@ def _set_policy(team: Team, policy: Any) -> None:
     if policy is not None and policy.team_id != team.pk:
         EscalationPolicy.objects.filter(pk=policy.pk).update(team=team)
     # The reverse one-to-one is cached on the instance: forget it, so the answer shows what was saved.
-    Team._meta.get_field("escalation_policy").delete_cached_value(team)
+    team._state.fields_cache.pop("escalation_policy", None)
 
 
 class TeamPagination(CursorPagination):

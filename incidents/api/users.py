@@ -38,6 +38,7 @@ ROLE_PERMISSIONS = {
     "user_manager": [("auth", "view_user"), ("auth", "add_user"), ("auth", "change_user")],
 }
 ROLES = ["admin", *ROLE_PERMISSIONS]
+COMPUTED = ("external_id", "roles", "teams", "qualifications")
 
 
 def roles_of(user: Any) -> list[str]:
@@ -85,6 +86,11 @@ class UserSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = ["is_active", "is_superuser", "date_joined", "last_login"]
         extra_kwargs: dict[str, Any] = {"email": {"required": True, "allow_blank": False}}
+
+    @property
+    def _readable_fields(self) -> Any:
+        # These four are written through their own rows (below) and read the same way, not as attributes.
+        return (f for f in super()._readable_fields if f.field_name not in COMPUTED)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -192,7 +198,7 @@ class UserSerializer(serializers.ModelSerializer):
                 else:
                     user.user_permissions.remove(*perms)
         if "teams" in related:
-            wanted_teams = {m["team"].pk: m["manager"] for m in related["teams"]}
+            wanted_teams = {m["team"].pk: m.get("manager", False) for m in related["teams"]}
             Membership.objects.filter(user=user).exclude(team_id__in=wanted_teams).delete()
             present = set(Membership.objects.filter(user=user).values_list("team_id", flat=True))
             Membership.objects.bulk_create(
