@@ -34,4 +34,4 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return token.user, token
 
     def authenticate(self, request: Request) -> tuple[Any, ApiToken] | None:
-        return super().authenticate(request)  # type: ignore[return-value]
+        return super().authenticate(request)

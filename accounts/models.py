@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -43,7 +44,7 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, user: models.Model, *, name: str = "api") -> tuple[ApiToken, str]:
+    def issue(cls, user: Any, *, name: str = "api") -> tuple[ApiToken, str]:
         """A new token and its key (the only time the key is known)."""
         key = secrets.token_hex(20)
         token = cls.objects.create(user=user, name=name, key_hash=hash_key(key), prefix=key[:8])

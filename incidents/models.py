@@ -120,7 +120,8 @@ class Category(models.Model):
         help_text=_("Only people holding it are assigned or paged."),
     )
     active = models.BooleanField(
-        default=True, help_text=_("Inactive: no longer offered for new reports; kept on the incidents that have it.")
+        default=True,
+        help_text=_("Inactive: no longer offered for new reports; kept on the incidents that have it."),
     )
 
     class Meta:

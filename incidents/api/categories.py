@@ -29,7 +29,7 @@ class CategorySerializer(CategoryConfig):
     """A category: `domain` and `path` name it; `parent` is the path above it (null at the top)."""
 
     id = serializers.IntegerField(read_only=True)
-    parent = serializers.SerializerMethodField()
+    parent = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     class Meta(CategoryConfig.Meta):
         fields = ["id", *CategoryConfig.Meta.fields, "parent"]

@@ -20,6 +20,11 @@ from .users import TokenSerializer, revoke, roles_of, users_queryset
 from .views import ERRORS
 
 
+def _owner(request: Request) -> Any:
+    """The signed-in person (IsAuthenticated has run: never the anonymous user)."""
+    return request.user
+
+
 class MyTeam(serializers.Serializer):
     team = serializers.CharField(help_text="The team's slug.")
     name = serializers.CharField()
@@ -107,14 +112,14 @@ class MyTokensView(APIView):
     @extend_schema(responses=TokenSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Your API tokens (never their keys)."""
-        return Response(TokenSerializer(ApiToken.objects.filter(user=request.user), many=True).data)
+        return Response(TokenSerializer(ApiToken.objects.filter(user=_owner(request)), many=True).data)
 
     @extend_schema(request=NewToken, responses={201: IssuedToken, 400: ERRORS[400]})
     def post(self, request: Request) -> Response:
         """A new token; its key is in this answer only."""
         data = NewToken(data=request.data)
         data.is_valid(raise_exception=True)
-        if ApiToken.objects.filter(user=request.user).count() >= settings.API_TOKENS_PER_USER:
+        if ApiToken.objects.filter(user=_owner(request)).count() >= settings.API_TOKENS_PER_USER:
             raise serializers.ValidationError(
                 {"name": [f"You have {settings.API_TOKENS_PER_USER} tokens already; revoke one first."]}
             )
@@ -130,4 +135,4 @@ class MyTokenView(APIView):
     @extend_schema(responses={204: None, 404: ERRORS[404]})
     def delete(self, request: Request, token_id: int) -> Response:
         """Revoke one of your tokens (the one you are using, too): it stops working at once."""
-        return revoke(request.user, ApiToken.objects.filter(user=request.user, pk=token_id).first())
+        return revoke(request.user, ApiToken.objects.filter(user=_owner(request), pk=token_id).first())

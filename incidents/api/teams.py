@@ -22,7 +22,7 @@ from .permissions import ReadResponderWriteAdmin
 from .views import ERRORS
 
 # The escalation app owns the policy; reached through the relation so that incidents imports nothing from it.
-EscalationPolicy = Team._meta.get_field("escalation_policy").related_model
+EscalationPolicy: Any = Team._meta.get_field("escalation_policy").related_model
 
 CONFLICT = OpenApiResponse(description="`conflict`: the team still has open incidents of a domain removed")
 

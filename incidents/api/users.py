@@ -148,7 +148,7 @@ class UserSerializer(serializers.ModelSerializer):
 
     @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> Any:
-        related = {
+        related: dict[str, Any] = {
             k: validated_data.pop(k)
             for k in ("external_id", "roles", "teams", "qualifications")
             if k in validated_data
@@ -165,7 +165,7 @@ class UserSerializer(serializers.ModelSerializer):
 
     @transaction.atomic
     def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
-        related = {
+        related: dict[str, Any] = {
             k: validated_data.pop(k)
             for k in ("external_id", "roles", "teams", "qualifications")
             if k in validated_data
@@ -434,7 +434,7 @@ class UserViewSet(
         """Revoke one of their tokens: it stops working at once."""
         target = self.get_object()
         self._check_may_change(target)
-        return revoke(request.user, ApiToken.objects.filter(user=target, pk=token_id).first())
+        return revoke(request.user, ApiToken.objects.filter(user=target, pk=int(token_id or 0)).first())
 
 
 def revoke(actor: Any, token: ApiToken | None) -> Response:

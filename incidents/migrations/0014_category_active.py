@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0013_merge_reports'),
+        ("incidents", "0013_merge_reports"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='category',
-            name='active',
-            field=models.BooleanField(default=True, help_text='Inactive: no longer offered for new reports; kept on the incidents that have it.'),
+            model_name="category",
+            name="active",
+            field=models.BooleanField(
+                default=True,
+                help_text="Inactive: no longer offered for new reports; kept on the incidents that have it.",
+            ),
         ),
     ]

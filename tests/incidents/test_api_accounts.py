@@ -23,7 +23,9 @@ PASSWORD = "pw-for-tests-2026"
 
 
 def _token(client: APIClient, username: str, password: str = PASSWORD, **extra):
-    return client.post("/api/v1/auth/token/", {"username": username, "password": password, **extra}, format="json")
+    return client.post(
+        "/api/v1/auth/token/", {"username": username, "password": password, **extra}, format="json"
+    )
 
 
 def test_each_sign_in_makes_a_named_token_stored_only_as_a_hash():
@@ -102,7 +104,11 @@ def test_the_web_password_change_form_revokes_tokens(client):
 
     response = client.post(
         "/accounts/password_change/",
-        {"old_password": PASSWORD, "new_password1": "x9-brand-new-secret", "new_password2": "x9-brand-new-secret"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "x9-brand-new-secret",
+            "new_password2": "x9-brand-new-secret",
+        },
     )
 
     assert response.status_code == 302
@@ -170,7 +176,10 @@ def test_production_settings_keep_throttles_and_lockouts_in_redis():
         "print(s.CACHES['default']['BACKEND'], s.AXES_HANDLER)"
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "axes.handlers.cache.AxesCacheHandler"]
+    assert out.stdout.split() == [
+        "django.core.cache.backends.redis.RedisCache",
+        "axes.handlers.cache.AxesCacheHandler",
+    ]
 
     env.pop("REDIS_URL")
     refused = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
@@ -188,7 +197,9 @@ def test_signed_in_reporter_cannot_point_mail_at_another_address():
     assert refused.status_code == 400
     assert "reporter_email" in refused.json()
 
-    own = client.post("/api/v1/incidents/", {"title": "Printer", "reporter_email": "ME@example.org"}, format="json")
+    own = client.post(
+        "/api/v1/incidents/", {"title": "Printer", "reporter_email": "ME@example.org"}, format="json"
+    )
     assert own.status_code == 201
     assert Incident.objects.get().reporter_email.lower() == "me@example.org"
 
@@ -196,7 +207,9 @@ def test_signed_in_reporter_cannot_point_mail_at_another_address():
 def test_a_responder_may_record_a_report_for_a_caller():
     desk = agent(TeamFactory())
     response = client_for(desk).post(
-        "/api/v1/incidents/", {"title": "Caller's laptop", "reporter_email": "caller@example.com"}, format="json"
+        "/api/v1/incidents/",
+        {"title": "Caller's laptop", "reporter_email": "caller@example.com"},
+        format="json",
     )
     assert response.status_code == 201
     assert Incident.objects.get().reporter_email == "caller@example.com"

@@ -46,7 +46,9 @@ def test_a_child_needs_its_parent_and_paths_are_unique(admin):
     assert orphan.status_code == 400
     assert "path" in orphan.json()
     _create(admin, "x")
-    again = admin.post("/api/v1/categories/", {"domain": "it_service", "path": "x", "name": "X"}, format="json")
+    again = admin.post(
+        "/api/v1/categories/", {"domain": "it_service", "path": "x", "name": "X"}, format="json"
+    )
     assert again.status_code == 400
     assert "path" in again.json()
 
@@ -81,7 +83,9 @@ def test_a_category_cannot_move_under_itself(admin):
 
 def test_rename_changes_only_the_name(admin):
     cat = _create(admin, "printers")
-    response = admin.patch(f"/api/v1/categories/{cat['id']}/", {"name": "Printers and scanners"}, format="json")
+    response = admin.patch(
+        f"/api/v1/categories/{cat['id']}/", {"name": "Printers and scanners"}, format="json"
+    )
     assert response.json()["name"] == "Printers and scanners"
     assert response.json()["path"] == "printers"
 

@@ -88,7 +88,9 @@ def test_desk_config_refuses_the_same_domain_removal():
     incident = incident_in("responding", domain_slug="security")
     team = incident.team
     with pytest.raises(ValueError, match="still has open incidents"):
-        apply_config({"teams": [{"slug": team.slug, "name": team.name, "tier": 1, "domains": ["it_service"]}]})
+        apply_config(
+            {"teams": [{"slug": team.slug, "name": team.name, "tier": 1, "domains": ["it_service"]}]}
+        )
 
 
 def test_a_policy_of_another_team_is_refused(admin):

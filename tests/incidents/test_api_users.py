@@ -40,7 +40,10 @@ def test_admin_creates_a_person_with_roles_teams_and_qualifications(admin):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["roles"] == ["privacy_officer"]
-    assert body["teams"] == [{"team": "net", "manager": True, "tier": 2}, {"team": "ops", "manager": False, "tier": 1}]
+    assert body["teams"] == [
+        {"team": "net", "manager": True, "tier": 2},
+        {"team": "ops", "manager": False, "tier": 1},
+    ]
     assert body["qualifications"] == ["nursing"]
     assert body["external_id"] == "HR-17"
     assert "password" not in body
@@ -55,7 +58,9 @@ def test_list_filters_by_team_activity_and_text(admin):
     agent(ops, username="alice")
     UserFactory(username="bob", is_active=False)
 
-    assert [u["username"] for u in admin.get("/api/v1/users/", {"team": "ops"}).json()["results"]] == ["alice"]
+    assert [u["username"] for u in admin.get("/api/v1/users/", {"team": "ops"}).json()["results"]] == [
+        "alice"
+    ]
     inactive = admin.get("/api/v1/users/", {"is_active": "false"}).json()["results"]
     assert [u["username"] for u in inactive] == ["bob"]
     assert [u["username"] for u in admin.get("/api/v1/users/", {"q": "ALI"}).json()["results"]] == ["alice"]
@@ -130,7 +135,9 @@ def test_sync_creates_then_is_idempotent_then_updates(admin):
 def test_sync_finds_by_external_id_when_the_address_changes(admin):
     admin.post("/api/v1/users/sync/", {"external_id": "E-2", "email": "old@example.org"}, format="json")
 
-    moved = admin.post("/api/v1/users/sync/", {"external_id": "E-2", "email": "new@example.org"}, format="json")
+    moved = admin.post(
+        "/api/v1/users/sync/", {"external_id": "E-2", "email": "new@example.org"}, format="json"
+    )
 
     assert moved.status_code == 200
     assert moved.json()["changed"] == ["email"]
@@ -140,7 +147,9 @@ def test_sync_finds_by_external_id_when_the_address_changes(admin):
 def test_sync_links_an_existing_person_found_by_email(admin):
     person = UserFactory(username="oli", email="Oli@Example.org")
 
-    linked = admin.post("/api/v1/users/sync/", {"external_id": "E-3", "email": "oli@example.org"}, format="json")
+    linked = admin.post(
+        "/api/v1/users/sync/", {"external_id": "E-3", "email": "oli@example.org"}, format="json"
+    )
 
     assert linked.status_code == 200
     assert person.directory.external_id == "E-3"
@@ -182,15 +191,24 @@ def test_unknown_person_is_404(admin):
 
 def test_user_manager_provisions_people_but_grants_no_roles():
     manager = UserFactory(username="sync-bot")
-    manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="auth", codename__endswith="_user"))
+    manager.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="auth", codename__endswith="_user")
+    )
     client = client_for(User.objects.get(pk=manager.pk))
     UserFactory(username="boss", is_staff=True)
 
-    assert client.post("/api/v1/users/", {"username": "p", "email": "p@example.org"}, format="json").status_code == 201
-    grant = client.post("/api/v1/users/", {"username": "q", "email": "q@example.org", "roles": ["admin"]}, format="json")
+    assert (
+        client.post("/api/v1/users/", {"username": "p", "email": "p@example.org"}, format="json").status_code
+        == 201
+    )
+    grant = client.post(
+        "/api/v1/users/", {"username": "q", "email": "q@example.org", "roles": ["admin"]}, format="json"
+    )
     assert grant.status_code == 400
     assert "roles" in grant.json()
-    assert client.patch("/api/v1/users/boss/", {"password": "Take-over-2026!"}, format="json").status_code == 403
+    assert (
+        client.patch("/api/v1/users/boss/", {"password": "Take-over-2026!"}, format="json").status_code == 403
+    )
 
 
 def test_only_a_superuser_changes_a_superuser(admin):
