@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from incidents.models import Incident
-from tests.conftest import client_for
+from tests.conftest import client_for, require_service
 from tests.factories import TeamFactory, UserFactory, agent
 
 pytestmark = pytest.mark.django_db
@@ -223,3 +223,48 @@ def test_web_form_ignores_a_reporter_email_posted_by_a_signed_in_reporter(client
     client.post("/report/", {"title": "Projector broken", "reporter_email": "victim@example.com"})
 
     assert Incident.objects.get().reporter_email == "me@example.org"
+
+
+def _redis_url() -> str:
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/6")
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The production arrangement: a real Redis as the cache, django-axes counting in it."""
+    import redis
+
+    client = redis.Redis.from_url(_redis_url(), socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        require_service("Redis", False, f"{_redis_url()}: {error}")
+    client.flushdb()
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url()}
+    }
+    settings.AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+    yield client
+    client.flushdb()
+
+
+def test_lockout_and_throttles_are_counted_in_redis(redis_cache, settings):
+    """Counted in Redis, every web process sees the same failures (an in-process cache would count per process)."""
+    UserFactory(username="kate")
+    api = APIClient()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert _token(api, "kate", "wrong").status_code == 400
+    assert _token(api, "kate", "wrong").status_code == 429
+    assert any(b"axes" in key for key in redis_cache.keys("*"))
+
+    # What another process would see: the count is in Redis, not in this process. Clearing this process's
+    # handler and cache connections changes nothing.
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.core.cache import caches
+
+    caches["default"].close()
+    AxesProxyHandler.get_implementation(force=True)
+    assert _token(api, "kate").status_code == 429
+
+    client_for(UserFactory()).get("/api/v1/me/")
+    assert any(b"throttle_user" in key for key in redis_cache.keys("*"))
