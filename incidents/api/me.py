@@ -16,7 +16,7 @@ from accounts.audit import changed_fields, record_change
 from accounts.models import ApiToken
 from incidents.deskconfig import plain
 
-from .users import TokenSerializer, revoke, roles_of, users_queryset
+from .users import HoldField, TokenSerializer, holds_of, revoke, roles_of, users_queryset
 from .views import ERRORS
 
 
@@ -39,7 +39,7 @@ class MeSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
     teams = MyTeam(many=True, read_only=True)
-    qualifications = serializers.ListField(child=serializers.CharField(), read_only=True)
+    qualifications = HoldField(many=True, read_only=True)
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         managed = {t.pk for t in instance.managed_teams.all()}
@@ -61,7 +61,7 @@ class MeSerializer(serializers.Serializer):
                 ),
                 key=lambda t: t["team"],
             ),
-            "qualifications": sorted(q.slug for q in instance.qualifications.all()),
+            "qualifications": holds_of(instance),
         }
 
 

@@ -332,17 +332,6 @@ class AttachmentUploadInput(serializers.Serializer):
     public = serializers.BooleanField(required=False, default=True)
 
 
-class TeamSerializer(serializers.ModelSerializer):
-    domains = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    members = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
-    manager = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = Team
-        fields = ["slug", "name", "tier", "email", "domains", "members", "manager"]
-        read_only_fields = fields
-
-
 class SimilarIncidentSerializer(serializers.ModelSerializer):
     """A similar past incident and how it was resolved (recurrence, SPEC section 6)."""
 

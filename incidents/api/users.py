@@ -25,7 +25,7 @@ from accounts.audit import changed_fields, record_change
 from accounts.models import ApiToken, DirectoryIdentity
 from config.api import CursorPagination
 from incidents.deskconfig import plain
-from incidents.models import Membership, Qualification, Team
+from incidents.models import Membership, Qualification, QualificationHolder, Team
 
 from .permissions import CanManageUsers, is_desk_admin
 from .views import ERRORS
@@ -39,6 +39,10 @@ ROLE_PERMISSIONS = {
 }
 ROLES = ["admin", *ROLE_PERMISSIONS]
 COMPUTED = ("external_id", "roles", "teams", "qualifications")
+
+
+def _iso(day: Any) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def roles_of(user: Any) -> list[str]:
@@ -61,6 +65,28 @@ class MembershipField(serializers.Serializer):
     tier = serializers.IntegerField(source="team.tier", read_only=True)
 
 
+class HoldField(serializers.Serializer):
+    qualification = serializers.SlugRelatedField(slug_field="slug", queryset=Qualification.objects.all())
+    valid_from = serializers.DateField(required=False, allow_null=True, default=None)
+    valid_until = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("valid_from"), attrs.get("valid_until")
+        if start is not None and end is not None and end < start:
+            raise serializers.ValidationError({"valid_until": ["Before valid_from."]})
+        return attrs
+
+
+def holds_of(user: Any) -> list[dict[str, Any]]:
+    return sorted(
+        (
+            {"qualification": h.qualification.slug, "valid_from": h.valid_from, "valid_until": h.valid_until}
+            for h in user.qualification_holds.all()
+        ),
+        key=lambda h: h["qualification"],
+    )
+
+
 class UserSerializer(serializers.ModelSerializer):
     external_id = serializers.CharField(
         max_length=200, required=False, allow_null=True, help_text="The person's id in your directory."
@@ -70,8 +96,8 @@ class UserSerializer(serializers.ModelSerializer):
         " configuration; user_manager: manages people; privacy_officer: sees who reported confidentially.",
     )  # fmt: skip
     teams = MembershipField(many=True, required=False, help_text="Every team they belong to (replaces).")
-    qualifications = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Qualification.objects.all(), many=True, required=False
+    qualifications = HoldField(
+        many=True, required=False, help_text="Every qualification they hold (replaces)."
     )
     password = serializers.CharField(
         write_only=True, required=False, max_length=4096, trim_whitespace=False,
@@ -105,7 +131,10 @@ class UserSerializer(serializers.ModelSerializer):
             ),
             key=lambda m: m["team"],
         )
-        data["qualifications"] = sorted(q.slug for q in instance.qualifications.all())
+        data["qualifications"] = [
+            {**h, "valid_from": _iso(h["valid_from"]), "valid_until": _iso(h["valid_until"])}
+            for h in holds_of(instance)
+        ]
         return data
 
     def validate_email(self, value: str) -> str:
@@ -124,6 +153,12 @@ class UserSerializer(serializers.ModelSerializer):
             if clash.exists():
                 raise serializers.ValidationError("Another person has this external id.")
         return value or None
+
+    def validate_qualifications(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        slugs = [h["qualification"].slug for h in value]
+        if len(slugs) != len(set(slugs)):
+            raise serializers.ValidationError("A qualification is listed twice.")
+        return value
 
     def validate_teams(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
         slugs = [m["team"].slug for m in value]
@@ -208,7 +243,14 @@ class UserSerializer(serializers.ModelSerializer):
             Team.objects.filter(manager=user).exclude(pk__in=manages).update(manager=None)
             Team.objects.filter(pk__in=manages).update(manager=user)
         if "qualifications" in related:
-            user.qualifications.set(related["qualifications"])
+            wanted_holds = {h["qualification"].pk: h for h in related["qualifications"]}
+            QualificationHolder.objects.filter(user=user).exclude(qualification_id__in=wanted_holds).delete()
+            for pk, hold in wanted_holds.items():
+                QualificationHolder.objects.update_or_create(
+                    user=user,
+                    qualification_id=pk,
+                    defaults={"valid_from": hold.get("valid_from"), "valid_until": hold.get("valid_until")},
+                )
         for cached in ("_perm_cache", "_user_perm_cache", "_desk_user"):
             user.__dict__.pop(cached, None)
 
@@ -248,7 +290,7 @@ def users_queryset() -> QuerySet[Any]:
     return User.objects.select_related("directory").prefetch_related(
         Prefetch("memberships", queryset=Membership.objects.select_related("team")),
         "managed_teams",
-        "qualifications",
+        Prefetch("qualification_holds", queryset=QualificationHolder.objects.select_related("qualification")),
         Prefetch("user_permissions", queryset=Permission.objects.select_related("content_type")),
     )
 

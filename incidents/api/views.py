@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from config.api import CursorPagination, JSONParser, StrictOrderingFilter
 from incidents import export, lifecycle, major, selectors, services
-from incidents.models import Attachment, Incident, Team
+from incidents.models import Attachment, Incident
 from incidents.selectors import desk_user
 
 from . import serializers as s
@@ -243,14 +243,6 @@ ACTION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {
 }
 for _name, _input in ACTION_INPUTS.items():
     setattr(IncidentViewSet, str(_name), _action_view(_name, _input))
-
-
-class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    serializer_class = s.TeamSerializer
-    permission_classes = [permissions.IsAuthenticated, IsResponder]
-    lookup_field = "slug"
-    pagination_class = type("TeamPagination", (CursorPagination,), {"ordering": "slug"})
-    queryset = Team.objects.select_related("manager").prefetch_related("domains", "members")
 
 
 class CSVRenderer(renderers.BaseRenderer):

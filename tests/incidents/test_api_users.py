@@ -32,7 +32,7 @@ def test_admin_creates_a_person_with_roles_teams_and_qualifications(admin):
         {
             "username": "kim", "email": "kim@example.org", "first_name": "Kim", "external_id": "HR-17",
             "roles": ["privacy_officer"], "teams": [{"team": "ops"}, {"team": "net", "manager": True}],
-            "qualifications": ["nursing"],
+            "qualifications": [{"qualification": "nursing", "valid_until": "2027-06-30"}],
         },
         format="json",
     )  # fmt: skip
@@ -44,7 +44,9 @@ def test_admin_creates_a_person_with_roles_teams_and_qualifications(admin):
         {"team": "net", "manager": True, "tier": 2},
         {"team": "ops", "manager": False, "tier": 1},
     ]
-    assert body["qualifications"] == ["nursing"]
+    assert body["qualifications"] == [
+        {"qualification": "nursing", "valid_from": None, "valid_until": "2027-06-30"}
+    ]
     assert body["external_id"] == "HR-17"
     assert "password" not in body
     kim = User.objects.get(username="kim")
@@ -165,11 +167,25 @@ def test_sync_links_an_existing_person_found_by_email(admin):
         ({"username": "x", "email": "x@example.org", "password": "123"}, "password"),
         ({"username": "admin", "email": "x@example.org"}, "username"),
         ({"username": "x", "email": "ADMIN@example.org"}, "email"),
-        ({"username": "x", "email": "x@example.org", "qualifications": ["nope"]}, "qualifications"),
+        (
+            {"username": "x", "email": "x@example.org", "qualifications": [{"qualification": "nope"}]},
+            "qualifications",
+        ),
+        (
+            {
+                "username": "x",
+                "email": "x@example.org",
+                "qualifications": [
+                    {"qualification": "rn", "valid_from": "2027-01-01", "valid_until": "2026-01-01"}
+                ],
+            },
+            "qualifications",
+        ),
         ({"username": "x", "email": "x@example.org", "external_id": ["list"]}, "external_id"),
     ],
 )
 def test_bad_input_names_the_field(admin, body, field):
+    Qualification.objects.create(slug="rn", name="RN")
     User.objects.filter(username="admin").update(email="admin@example.org")
     response = admin.post("/api/v1/users/", body, format="json")
     assert response.status_code == 400
@@ -220,3 +236,38 @@ def test_nobody_deactivates_themselves(admin):
     response = admin.post("/api/v1/users/admin/deactivate/")
     assert response.status_code == 400
     assert User.objects.get(username="admin").is_active
+
+
+def test_an_expired_qualification_no_longer_counts_for_paging(admin):
+    """The validity dates given through the API decide who the on-call rotation may page."""
+    from datetime import UTC, date, datetime, timedelta
+
+    from escalation.models import Schedule, ScheduleMember
+    from escalation.oncall import on_call_user
+    from tests.factories import CategoryFactory, report
+
+    team = TeamFactory(slug="ward")
+    nurse = agent(team, username="nurse")
+    licence = Qualification.objects.create(slug="rn", name="RN")
+    category = CategoryFactory(required_qualification=licence)
+    incident = report(category=category)
+    schedule = Schedule.objects.create(
+        slug="ward", name="Ward", team=team, start=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    ScheduleMember.objects.create(schedule=schedule, user=nurse, position=1)
+    today = date.today()
+    response = admin.patch(
+        "/api/v1/users/nurse/",
+        {"qualifications": [{"qualification": "rn", "valid_until": str(today + timedelta(days=1))}]},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    now = datetime.now(UTC)
+    assert on_call_user(schedule, at=now, incident=incident) == nurse
+
+    admin.patch(
+        "/api/v1/users/nurse/",
+        {"qualifications": [{"qualification": "rn", "valid_until": str(today - timedelta(days=1))}]},
+        format="json",
+    )
+    assert on_call_user(schedule, at=now, incident=incident) is None
