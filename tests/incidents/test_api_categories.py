@@ -168,3 +168,12 @@ def test_a_file_exported_after_api_calls_applies_as_no_change(admin, tmp_path):
             "required_qualification": None, "active": False} in data["categories"]  # fmt: skip
     assert apply_config(data) == []
     assert Incident.objects.count() == 0
+
+
+def test_list_reads_in_a_fixed_number_of_queries(admin, django_assert_max_num_queries):
+    team = TeamFactory(slug="net")
+    for i in range(10):
+        CategoryFactory(slug=f"c{i}", default_team=team)
+    with django_assert_max_num_queries(5):
+        response = admin.get("/api/v1/categories/")
+    assert len(response.json()["results"]) == 10

@@ -133,3 +133,14 @@ def test_bad_input_names_the_field(admin, body, field):
 def test_unknown_team_is_404(admin):
     assert admin.patch("/api/v1/teams/nope/", {"name": "x"}, format="json").status_code == 404
     assert admin.get("/api/v1/teams/a%20b/").status_code == 404
+
+
+def test_list_reads_in_a_fixed_number_of_queries(admin, django_assert_max_num_queries):
+    for i in range(6):
+        team = TeamFactory(slug=f"t{i}", domains=["it_service", "security"])
+        agent(team)
+        EscalationPolicy.objects.create(slug=f"p{i}", name=f"P{i}", team=team)
+    with django_assert_max_num_queries(8):
+        response = admin.get("/api/v1/teams/")
+    assert len(response.json()["results"]) == 6
+    assert {t["escalation_policy"] for t in response.json()["results"]} == {f"p{i}" for i in range(6)}
