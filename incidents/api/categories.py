@@ -9,7 +9,7 @@ import django_filters as filters
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -57,6 +57,7 @@ class CategoryPagination(CursorPagination):
     ordering = "id"
 
 
+@extend_schema_view(retrieve=extend_schema(responses={200: CategorySerializer, 404: ERRORS[404]}))
 class CategoryViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
     viewsets.GenericViewSet,

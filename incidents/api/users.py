@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -302,6 +302,7 @@ class SyncResult(UserSerializer):
         fields = [*UserSerializer.Meta.fields, "changed"]
 
 
+@extend_schema_view(retrieve=extend_schema(responses={200: UserSerializer, 404: ERRORS[404]}))
 class UserViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
