@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import ObtainAuthToken
 
+from accounts.views import ObtainTokenView
 from config.redoc import redoc_view
 from escalation.views import health
 
 api_v1: list[URLPattern | URLResolver] = [
-    path("auth/token/", ObtainAuthToken.as_view(), name="auth-token"),
+    path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),
     path("", include("incidents.api.urls")),
     path("interviews/", include("interviews.api.urls")),
     path("", include("escalation.api.urls")),

@@ -8,8 +8,9 @@ from operator import attrgetter
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from incidents.models import Incident, Team
+from incidents.models import Incident, QualificationHolder, Team
 
 from .models import Schedule
 from .rotation import FAR_FUTURE, Override, Rotation, Shift, next_shift, shift_at
@@ -113,7 +114,9 @@ def on_call_user(schedule: Schedule, *, at: datetime, incident: Incident | None 
         order = [current, *order]
     if qualification is not None:
         qualified = set(
-            User.objects.filter(pk__in=order, qualifications__pk=qualification).values_list("pk", flat=True)
+            QualificationHolder.objects.valid_on(timezone.localdate(at))
+            .filter(user_id__in=order, qualification_id=qualification)
+            .values_list("user_id", flat=True)
         )
         order = [pk for pk in order if pk in qualified]
     if not order:

@@ -40,6 +40,10 @@ User = get_user_model()
 FORMAT_VERSION = 1
 
 
+class ConfigConflict(Exception):
+    """A configuration change that would break something in use (the API answers 409, the file names it)."""
+
+
 @dataclass(frozen=True)
 class Section:
     name: str
@@ -214,7 +218,7 @@ def save_if_changed(serializer: Any, before: Any, export_one: Callable[[Any], An
     savepoint = transaction.savepoint()
     try:
         saved = serializer.save()
-    except (IntegrityError, DjangoValidationError) as error:
+    except (IntegrityError, DjangoValidationError, ConfigConflict) as error:
         # What the serializers do not check (two targets of one policy with the same slug): the database
         # refuses it, and the file names the object instead of a traceback.
         transaction.savepoint_rollback(savepoint)
@@ -301,6 +305,8 @@ class TeamConfig(serializers.ModelSerializer):
     @transaction.atomic
     def update(self, instance: Team, validated_data: dict[str, Any]) -> Team:
         members = validated_data.pop("members", None)
+        if "domains" in validated_data:
+            check_team_keeps_domains(instance, validated_data["domains"])
         team = super().update(instance, validated_data)
         if members is not None:
             self._members(team, members)
@@ -314,30 +320,112 @@ class TeamConfig(serializers.ModelSerializer):
         Membership.objects.bulk_create(Membership(team=team, user_id=pk) for pk in sorted(wanted - present))
 
 
+def check_team_keeps_domains(team: Team, domains: Iterable[Domain]) -> None:
+    """Refuse to take a domain away from a team while one of its open incidents is of that domain: the
+    incident would sit with a team that may no longer see it (restricted domains) or handle it."""
+    from .models import Incident
+
+    keep = {d.pk for d in domains}
+    stranded = (
+        Incident.objects.open()
+        .filter(team=team, domain__isnull=False)
+        .exclude(domain_id__in=keep)
+        .order_by("domain__slug", "id")
+        .values_list("domain__slug", "id")
+    )
+    first = list(stranded[:50])
+    if first:
+        slugs = sorted({slug for slug, _ in first})
+        raise ConfigConflict(
+            f"Team {team.slug} still has open incidents of {', '.join(slugs)} (e.g."
+            f" {Incident(pk=first[0][1]).reference}); move them to another team before removing the domain."
+        )
+
+
+CATEGORY_PATH_RE = r"^[-a-zA-Z0-9_]+(/[-a-zA-Z0-9_]+)*$"
+
+
 class CategoryConfig(serializers.ModelSerializer):
     domain = serializers.SlugRelatedField(slug_field="slug", queryset=Domain.objects.all())
-    path = serializers.RegexField(r"^[-a-zA-Z0-9_]+(/[-a-zA-Z0-9_]+)*$", max_length=400)
+    path = serializers.RegexField(
+        CATEGORY_PATH_RE,
+        max_length=400,
+        help_text="The slash path (`network/vpn`); changing it renames or moves the category and its subtree.",
+    )
     default_team = serializers.SlugRelatedField(
         slug_field="slug", queryset=Team.objects.all(), allow_null=True, required=False
     )
     required_qualification = serializers.SlugRelatedField(
         slug_field="slug", queryset=Qualification.objects.all(), allow_null=True, required=False
     )
+    active = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="False: no longer offered for new reports (nor its subcategories); kept on old incidents.",
+    )
 
     class Meta:
         model = Category
-        fields = ["domain", "path", "name", "default_team", "required_qualification"]
+        fields = ["domain", "path", "name", "default_team", "required_qualification", "active"]
+        validators: ClassVar[list[Any]] = []  # `validate` checks the path is free, naming `path`
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        parent_path, _, slug = attrs["path"].rpartition("/")
+        instance: Category | None = self.instance
+        domain = attrs.get("domain", instance.domain if instance is not None else None)
+        moved_domain = instance is not None and "domain" in attrs and attrs["domain"].pk != instance.domain_id
+        if (
+            moved_domain
+            and instance is not None
+            and (instance.incidents.exists() or instance.children.exists())
+        ):
+            raise serializers.ValidationError(
+                {"domain": ["A category with incidents or subcategories keeps its domain."]}
+            )
+        path = attrs.pop("path", None)
+        if path is None:
+            parent = instance.parent if instance is not None else None
+            if attrs.get("active") and parent is not None and not parent.active:
+                raise serializers.ValidationError({"active": [f"The parent {parent.path!r} is inactive."]})
+            return attrs
+        parent_path, _, slug = path.rpartition("/")
         attrs["slug"] = slug
         attrs["parent"] = None
         if parent_path:
-            attrs["parent"] = Category.objects.filter(domain=attrs["domain"], path=parent_path).first()
+            attrs["parent"] = Category.objects.filter(domain=domain, path=parent_path).first()
             if attrs["parent"] is None:
                 raise serializers.ValidationError({"path": [f"The parent {parent_path!r} must come first."]})
-        attrs.pop("path")
+        if instance is not None and path != instance.path:
+            if path.startswith(f"{instance.path}/"):
+                raise serializers.ValidationError({"path": ["A category cannot move under itself."]})
+            if Category.objects.filter(domain=domain, path=path).exclude(pk=instance.pk).exists():
+                raise serializers.ValidationError({"path": [f"{path!r} already exists."]})
+        elif instance is None and Category.objects.filter(domain=domain, path=path).exists():
+            raise serializers.ValidationError({"path": [f"{path!r} already exists."]})
+        if attrs.get("active", True) and attrs["parent"] is not None and not attrs["parent"].active:
+            raise serializers.ValidationError({"active": [f"The parent {parent_path!r} is inactive."]})
         return attrs
+
+    @transaction.atomic
+    def update(self, instance: Category, validated_data: dict[str, Any]) -> Category:
+        old_path = instance.path
+        category = super().update(instance, validated_data)
+        if category.path != old_path:
+            _repath_children(category)
+        if not category.active:
+            # Deactivating a branch hides all of it: a subcategory of an inactive one is not offered either.
+            descendants = Category.objects.filter(
+                domain=category.domain, path__startswith=f"{category.path}/"
+            )
+            descendants.filter(active=True).update(active=False)
+        return category
+
+
+def _repath_children(category: Category) -> None:
+    """After a rename or move, every descendant's path follows (the incidents keep their category rows)."""
+    for child in category.children.all():
+        child.parent = category
+        child.save(update_fields=["path"])
+        _repath_children(child)
 
 
 def _category_key(item: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ class CategoryChoiceField(forms.ModelChoiceField):
 
 
 def categories_of(domain: Domain | None) -> QuerySet[Category]:
-    qs = Category.objects.select_related("domain").order_by("path")
+    qs = Category.objects.filter(active=True).select_related("domain").order_by("path")
     return qs.filter(domain=domain) if domain is not None else qs.none()
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from datetime import date
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import Storage, storages
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -91,13 +92,52 @@ class Qualification(models.Model):
 
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=120)
-    holders = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="qualifications")
+    holders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="qualifications", through="QualificationHolder"
+    )
 
     class Meta:
         ordering = ["slug"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class QualificationHolderQuerySet(models.QuerySet["QualificationHolder"]):
+    def valid_on(self, day: date) -> QualificationHolderQuerySet:
+        """Holds valid on `day` (an open start or end is no limit)."""
+        return self.filter(Q(valid_from__isnull=True) | Q(valid_from__lte=day)).filter(
+            Q(valid_until__isnull=True) | Q(valid_until__gte=day)
+        )
+
+
+class QualificationHolder(models.Model):
+    """Someone holds a qualification, from and until a date (a licence that expires); open ends are no limit."""
+
+    qualification = models.ForeignKey(Qualification, on_delete=models.CASCADE, related_name="holds")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qualification_holds"
+    )
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+
+    objects = QualificationHolderQuerySet.as_manager()
+
+    class Meta:
+        # The table of the plain many-to-many this replaced (migration 0015 keeps its rows).
+        db_table = "incidents_qualification_holders"
+        unique_together = [("qualification", "user")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gte=F("valid_from")),
+                name="qualification_holder_dates_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} holds {self.qualification}"
 
 
 class Category(models.Model):
@@ -118,6 +158,10 @@ class Category(models.Model):
         on_delete=models.PROTECT,
         related_name="categories",
         help_text=_("Only people holding it are assigned or paged."),
+    )
+    active = models.BooleanField(
+        default=True,
+        help_text=_("Inactive: no longer offered for new reports; kept on the incidents that have it."),
     )
 
     class Meta:

@@ -517,6 +517,7 @@ def _production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(48),
         ALLOWED_HOSTS="desk.example.org",
         DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        CACHE_URL="redis://127.0.0.1:6379/0",  # production refuses an in-process cache (never connected here)
     )
     env.update(overrides)
     return env

@@ -27,12 +27,14 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # its table only: accounts.0001 moved its tokens into accounts.ApiToken
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
     "django_htmx",
+    "axes",
+    "accounts",
     "incidents",
     "escalation",
     "reporting",
@@ -52,6 +54,14 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a sign-in that django-axes locked out into accounts.lockout.lockout_response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out sign-in before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.AxesBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -92,7 +102,27 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# In-process by default (`make run`); production.py requires a shared one (Redis), because throttles, rate
+# limits and login lockouts kept per process would let each worker count on its own.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+# Sign-in lockout (django-axes) on the web login, the admin login and POST /api/v1/auth/token/: after
+# AXES_FAILURE_LIMIT failures for one username from one address, that pair is refused (429) for the
+# cool-off. Counted in the shared cache when it is Redis (production), otherwise in the database (an
+# in-process cache would count per process).
+AXES_HANDLER = (
+    "axes.handlers.cache.AxesCacheHandler"
+    if CACHES["default"]["BACKEND"].endswith("RedisCache")
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# API tokens (accounts.ApiToken): each sign-in through the token endpoint makes one; the least recently used
+# beyond this many per person are revoked.
+API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=20)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -259,7 +289,7 @@ if IMAP_HOST:
 # REST framework
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -279,6 +309,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/min"),
         "user": env("API_THROTTLE_USER", default="1200/min"),
+        # The token endpoint, per client address, on top of django-axes' per-username lockout.
+        "login": env("API_THROTTLE_LOGIN", default="20/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -1,5 +1,7 @@
 """Production: PostgreSQL, Redis, SMTP, HTTPS behind a proxy. Every value from the environment."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -16,3 +18,12 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_SAMESITE = "Lax"
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+
+# Throttles, rate limits and sign-in lockouts must be shared by every process: Redis, never in-process.
+_cache_url = env("CACHE_URL", default=env("REDIS_URL", default=""))
+if not _cache_url.startswith(("redis://", "rediss://", "rediscache://")):
+    raise ImproperlyConfigured(
+        "Production needs CACHE_URL (or REDIS_URL) pointing at Redis: redis://host:6379/1"
+    )
+CACHES = {"default": env.cache_url_config(_cache_url)}
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"

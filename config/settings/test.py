@@ -11,7 +11,7 @@ STORAGES["attachments"]["OPTIONS"]["location"] = str(  # noqa: F405
     env.path("TEST_ATTACHMENTS_ROOT", default=VAR_DIR / "test-attachments")
 )
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "1000/min", "user": "100000/min"}  # noqa: F405
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"anon": "1000/min", "user": "100000/min", "login": "1000/min"}  # noqa: F405
 # Tests never reach a broker unless they start one: tasks are called directly, mail goes to the outbox.
 # The real-worker tests (tests/escalation/test_real_worker.py) start celery worker and beat as child
 # processes with TEST_REAL_SERVICES=1: those keep base.py's broker and e-mail settings, taken from their

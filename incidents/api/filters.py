@@ -1,15 +1,44 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import django_filters as filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Subquery
+from django_filters.fields import IsoDateTimeField
 
 from incidents.models import Domain, Incident, Team
 from incidents.selectors import desk_user, search_incidents, sla_q
 
 User = get_user_model()
+
+
+# PostgreSQL takes offsets up to ±15:59; real ones span -12:00 to +14:00. Python accepts up to ±23:59, and such
+# a value reached the database as a 500.
+MAX_UTC_OFFSET = timedelta(hours=15)
+
+
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time whose offset is within ±15 h and which stays a valid date-time in UTC."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None or parsed.utcoffset() is None:
+            return parsed
+        offset = parsed.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            raise forms.ValidationError("The time-zone offset must be within ±15:00.", code="invalid")
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError as error:
+            raise forms.ValidationError("Out of range.", code="invalid") from error
+        return parsed
+
+
+class BoundedIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
 
 
 class IncidentFilter(filters.FilterSet):
@@ -28,10 +57,10 @@ class IncidentFilter(filters.FilterSet):
     sla = filters.ChoiceFilter(
         choices=[("breached", "breached"), ("warning", "warning")], method="filter_sla"
     )
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    received_after = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    created_after = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    received_after = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
     q = filters.CharFilter(method="filter_q", max_length=200, help_text="Text search, or a reference.")
 
     class Meta:

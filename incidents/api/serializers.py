@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -103,14 +104,18 @@ class CategoryPathField(serializers.CharField):
     """A category addressed by its slash path; resolved against the domain in `validate`."""
 
 
-def resolve_category(path: str, domain: Domain | None) -> tuple[Category, Domain]:
+def resolve_category(
+    path: str, domain: Domain | None, *, keep: Category | None = None
+) -> tuple[Category, Domain]:
+    """An active category by path (an inactive one only if it is `keep`, the incident's current one)."""
     qs = Category.objects.select_related("domain").filter(path=path.strip().strip("/"))
+    qs = qs.filter(Q(active=True) | Q(pk=keep.pk)) if keep is not None else qs.filter(active=True)
     if domain is not None:
         qs = qs.filter(domain=domain)
     matches = list(qs[:2])
     if not matches:
         where = f" in domain {domain.slug}" if domain is not None else ""
-        raise serializers.ValidationError({"category": [f"Unknown category {path!r}{where}."]})
+        raise serializers.ValidationError({"category": [f"Unknown or inactive category {path!r}{where}."]})
     if len(matches) > 1:
         raise serializers.ValidationError(
             {"category": [f"Category {path!r} exists in several domains; give the domain."]}
@@ -133,6 +138,21 @@ class IncidentCreateSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs.get("category"):
             attrs["category"], attrs["domain"] = resolve_category(attrs["category"], attrs.get("domain"))
+        me = _viewer(self)
+        own = (getattr(me, "email", "") or "").lower()
+        email = attrs.get("reporter_email", "").lower()
+        # A signed-in reporter's mail goes to their own address; pointing it elsewhere would let anyone make
+        # the desk mail a third party. (Responders may record a report for a caller.)
+        if (
+            email
+            and email != own
+            and me is not None
+            and me.is_authenticated
+            and not desk_user(me).is_responder
+        ):
+            raise serializers.ValidationError(
+                {"reporter_email": ["Signed in, your reports use your own address; leave this out."]}
+            )
         return attrs
 
 
@@ -148,7 +168,9 @@ class IncidentEditSerializer(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "category" in attrs:
             incident: Incident = self.context["incident"]
-            attrs["category"], _ = resolve_category(attrs["category"], incident.domain)
+            attrs["category"], _ = resolve_category(
+                attrs["category"], incident.domain, keep=incident.category
+            )
         return attrs
 
 
@@ -308,17 +330,6 @@ class AttachmentSerializer(serializers.ModelSerializer):
 class AttachmentUploadInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
     public = serializers.BooleanField(required=False, default=True)
-
-
-class TeamSerializer(serializers.ModelSerializer):
-    domains = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
-    members = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
-    manager = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = Team
-        fields = ["slug", "name", "tier", "email", "domains", "members", "manager"]
-        read_only_fields = fields
 
 
 class SimilarIncidentSerializer(serializers.ModelSerializer):

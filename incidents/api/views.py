@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from config.api import CursorPagination, JSONParser, StrictOrderingFilter
 from incidents import export, lifecycle, major, selectors, services
-from incidents.models import Attachment, Incident, Team
+from incidents.models import Attachment, Incident
 from incidents.permissions import IsResponder
 from incidents.selectors import desk_user
 
@@ -238,14 +238,6 @@ ACTION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {
 # One route per action of the transition table: `POST /api/v1/incidents/{ref}/{action}/`.
 for _name in lifecycle.TRANSITIONS:
     setattr(IncidentViewSet, str(_name), _action_view(_name, ACTION_INPUTS[_name]))
-
-
-class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    serializer_class = s.TeamSerializer
-    permission_classes = [permissions.IsAuthenticated, IsResponder]
-    lookup_field = "slug"
-    pagination_class = type("TeamPagination", (CursorPagination,), {"ordering": "slug"})
-    queryset = Team.objects.select_related("manager").prefetch_related("domains", "members")
 
 
 class CSVRenderer(renderers.BaseRenderer):
