@@ -115,7 +115,9 @@ class QualificationHolder(models.Model):
     """Someone holds a qualification, from and until a date (a licence that expires); open ends are no limit."""
 
     qualification = models.ForeignKey(Qualification, on_delete=models.CASCADE, related_name="holds")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qualification_holds")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qualification_holds"
+    )
     valid_from = models.DateField(null=True, blank=True)
     valid_until = models.DateField(null=True, blank=True)
 
@@ -127,7 +129,9 @@ class QualificationHolder(models.Model):
         unique_together = [("qualification", "user")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(valid_from__isnull=True) | Q(valid_until__isnull=True) | Q(valid_until__gte=F("valid_from")),
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gte=F("valid_from")),
                 name="qualification_holder_dates_ordered",
             )
         ]
