@@ -347,7 +347,7 @@ def _app_env(compose: dict, tmp_path: Path) -> dict[str, str]:
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'commands.sqlite3'}",
         CELERY_BROKER_URL="memory://",
-        CACHE_URL="locmemcache://",
+        CACHE_URL="redis://127.0.0.1:6379/0",  # production refuses an in-process cache (never connected here)
         ATTACHMENTS_ROOT=str(tmp_path / "attachments"),
         PATH=f"{BIN}:{os.environ['PATH']}",
     )
