@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "reporting",
     "interviews",
     "intake",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -17,7 +17,7 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from escalation import demo as escalation_demo
+from demo import escalation_config
 from incidents import lifecycle, services
 from incidents.models import Category, Domain, Incident, Membership, Team
 
@@ -1062,7 +1062,7 @@ class Command(BaseCommand):
             teams, new_teams = self._teams(users)
             categories, new_categories = self._categories(teams)
             # The SLA and escalation configuration comes first, so that the demo incidents run on it.
-            escalation_demo.seed(users, teams)
+            escalation_config.seed(users, teams)
 
         created = 0
         for spec in DEMO_INCIDENTS:

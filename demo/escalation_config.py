@@ -6,9 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from incidents.models import Category, Domain, Qualification, Team
-
-from .models import (
+from escalation.models import (
     BusinessCalendar,
     EscalationPolicy,
     EscalationStep,
@@ -17,6 +15,7 @@ from .models import (
     SlaPolicy,
     SlaTarget,
 )
+from incidents.models import Category, Domain, Qualification, Team
 
 # (priority, response minutes, resolution minutes, business hours?)
 SLA_MATRIX = [
