@@ -145,6 +145,8 @@ class Plan:
     rng: random.Random
     scenario: str = "standard"
     late: bool = False
+    outcome: str = ""
+    harm_level: str = ""
 
 
 @dataclass
@@ -173,10 +175,12 @@ class History:
         self.teams = teams
         self.categories = categories
         self.domains = {d.slug: d for d in Domain.objects.all()}
+        self.plans: list[tuple[datetime, int, str, Plan, None]] = []  # the generated incidents, for tests
         self.queue: list[tuple[datetime, int, str, Process | None, Callable[[], Process] | None]] = []
         self.sequence = 0
         self.summary = Summary()
         self.clock: Any = None
+        self.now = self.start  # the moving clock's time: it only goes forward
         self.next_hour = self.start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
     # -- the engine -----------------------------------------------------------------------------------
@@ -227,21 +231,27 @@ class History:
                 .values_list("due_at", flat=True)
                 .first()
             )
-            # The sweeper's beat: a due timer is decided within the minute.
-            tick = due.replace(second=0, microsecond=0) + timedelta(minutes=1) if due is not None else None
-            if tick is not None and tick > to:
-                tick = to
+            # The sweeper's beat: a due timer is decided within the minute, and never before the present
+            # (a timer armed already overdue, e.g. on resuming, is decided at the next beat).
+            tick = None
+            if due is not None:
+                tick = min(max(due.replace(second=0, microsecond=0) + timedelta(minutes=1), self.now), to)
             if self.next_hour <= to and (tick is None or self.next_hour <= tick):
-                self.clock.move_to(self.next_hour)
+                self._move(self.next_hour)
                 self._hourly(self.next_hour)
                 self.next_hour += timedelta(hours=1)
                 continue
             if tick is None:
                 break
-            self.clock.move_to(tick)
+            self._move(tick)
             engine.sweep(now=tick)
             self.summary.sweeps += 1
-        self.clock.move_to(to)
+        self._move(to)
+
+    def _move(self, to: datetime) -> None:
+        if to > self.now:
+            self.now = to
+            self.clock.move_to(to)
 
     def _hourly(self, now: datetime) -> None:
         lifecycle.auto_close_resolved(now=now, quiet_period=settings.INCIDENT_AUTO_CLOSE_AFTER)
@@ -298,6 +308,7 @@ class History:
                         rng=random.Random(f"{SEED}:{counter}"),
                     )
                     self._choose_scenario(plan)
+                    self.plans.append((arrival, counter, plan.key, plan, None))
                     self.schedule(arrival, plan.key, lambda plan=plan: self._generated(plan))
         self._plan_curated()
         self._plan_major_incident()
@@ -321,6 +332,16 @@ class History:
                 options["vendor"] = 25
         plan.scenario = rng.choices(list(options), weights=list(options.values()))[0]
         plan.late = rng.random() < 0.16
+        if story.domain == "medical":
+            roll = rng.random()
+            if roll < near_miss_share(plan.progress):
+                plan.outcome, plan.harm_level = Incident.Outcome.NEAR_MISS, "0"
+            elif roll < 0.85:
+                plan.outcome, plan.harm_level = Incident.Outcome.NO_HARM, "1"
+            else:
+                plan.outcome, plan.harm_level = Incident.Outcome.HARM, rng.choice(["2", "2", "3a"])
+        elif story.domain == "security":
+            plan.outcome = rng.choice([Incident.Outcome.NEAR_MISS] * 2 + [Incident.Outcome.NO_HARM])
 
     # -- helpers for the processes --------------------------------------------------------------------
 
@@ -357,19 +378,7 @@ class History:
         rng, story, domain = plan.rng, plan.story, self.domains[plan.story.domain]
         category = self.categories[(story.domain, story.category)]
         reporter, reporter_email = self._reporter(plan)
-        outcome, harm = "", ""
-        if story.domain == "medical":
-            roll = rng.random()
-            if roll < near_miss_share(plan.progress):
-                outcome, harm = Incident.Outcome.NEAR_MISS, "0"
-            elif roll < 0.85:
-                outcome, harm = Incident.Outcome.NO_HARM, "1"
-            else:
-                outcome, harm = Incident.Outcome.HARM, rng.choice(["2", "2", "3a"])
-        elif story.domain == "security":
-            outcome = rng.choice(
-                [Incident.Outcome.NEAR_MISS, Incident.Outcome.NEAR_MISS, Incident.Outcome.NO_HARM]
-            )
+        outcome, harm = plan.outcome, plan.harm_level
         channel = Incident.Channel.EMAIL if plan.scenario == "spam" else rng.choice(
             [Incident.Channel.WEB] * 5 + [Incident.Channel.EMAIL] * 2 + [Incident.Channel.PHONE]
         )  # fmt: skip
