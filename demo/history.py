@@ -17,6 +17,7 @@ history, whatever order the processes interleave in.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import random
@@ -309,7 +310,7 @@ class History:
                     )
                     self._choose_scenario(plan)
                     self.plans.append((arrival, counter, plan.key, plan, None))
-                    self.schedule(arrival, plan.key, lambda plan=plan: self._generated(plan))
+                    self.schedule(arrival, plan.key, functools.partial(self._generated, plan))
         self._plan_curated()
         self._plan_major_incident()
         self._plan_problems()
@@ -562,7 +563,7 @@ class History:
             else:
                 arrival = self.end - length - timedelta(minutes=30 + 53 * (spec.n % 13))
             arrivals[spec.external_id] = arrival
-            self.schedule(arrival, spec.external_id, lambda spec=spec, at=arrival: self._curated(spec, at))
+            self.schedule(arrival, spec.external_id, functools.partial(self._curated, spec, arrival))
 
     def _curated(self, spec: DemoIncident, arrival: datetime) -> Process:
         domain = self.domains[spec.domain]
@@ -584,6 +585,9 @@ class History:
         for step in spec.steps:
             at += CURATED_GAPS[step.action]
             yield at
+            incident.refresh_from_db(fields=["state", "auto_closed"])
+            if incident.auto_closed:
+                return  # a short quiet period (INCIDENT_AUTO_CLOSE_HOURS) closed it before the story's end
             result = self._run_step(incident, step, spec, domain)
             if isinstance(result, Incident):
                 incident = result
@@ -719,12 +723,14 @@ class History:
             team=desk, owner=manager, category=email, incidents=[parent],
         )  # fmt: skip
         yield start + timedelta(days=1, hours=1)
-        parent = lifecycle.close_incident(
-            parent, actor=agent,
-            cause="The mail store volume filled up: the archiving job had failed silently for three weeks.",
-            measures="Volume extended by 2 TB; the archiving job now alerts on failure; capacity alert at 80 %.",
-            resolution_code=Incident.ResolutionCode.CONFIGURATION,
-        )  # fmt: skip
+        parent.refresh_from_db()
+        if parent.state == S.RESOLVED:  # else a short quiet period closed it already
+            parent = lifecycle.close_incident(
+                parent, actor=agent,
+                cause="The mail store volume filled up: the archiving job had failed silently for three weeks.",
+                measures="Volume extended by 2 TB; the archiving job now alerts on failure; capacity alert at 80 %.",
+                resolution_code=Incident.ResolutionCode.CONFIGURATION,
+            )  # fmt: skip
         outage = problems.edit_problem(
             outage, actor=manager,
             root_cause="The nightly archiving job failed silently after a password change of its service account.",
