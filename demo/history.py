@@ -63,7 +63,7 @@ RESPONDER = {
 }
 TRIAGE = {"it_service": "agent", "security": "secagent", "medical": "nurse"}
 # Arrivals per day (weekday, weekend); medical grows over the period (see `medical_rate`).
-RATES = {"it_service": (2.7, 0.4), "security": (0.7, 0.25)}
+RATES = {"it_service": (2.4, 0.4), "security": (0.6, 0.25)}
 # Hour of day -> weight of arrivals (Berlin time).
 OFFICE_HOURS = {6: 1, 7: 3, 8: 9, 9: 12, 10: 11, 11: 9, 12: 5, 13: 8, 14: 9, 15: 7, 16: 5, 17: 3, 18: 1, 19: 1, 20: 1, 21: 1}  # fmt: skip
 WARD_HOURS = {h: (2 if h < 6 else 5 if h < 15 else 4 if h < 22 else 2) for h in range(24)}
