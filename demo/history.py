@@ -761,7 +761,7 @@ class History:
     # -- problem records ------------------------------------------------------------------------------
 
     def _plan_problems(self) -> None:
-        vpn_at = office(self.start + timedelta(days=self.days * 0.35), random.Random(SEED))
+        vpn_at = office(self.start + timedelta(days=self.days * 0.2), random.Random(SEED))
         self.schedule(vpn_at, "problem-vpn", lambda: self._vpn_problem(vpn_at))
         ward_at = office(self.end - timedelta(days=min(9, self.days * 0.2)), random.Random(SEED + 1))
         self.schedule(ward_at, "problem-dosing", lambda: self._dosing_problem(ward_at))
@@ -802,16 +802,16 @@ class History:
             problem, actor=specialist, title="Roll out VPN client 6.3 with the failover fix", owner=manager,
             due_date=today + timedelta(days=12),
         )  # fmt: skip
-        yield office(self._now() + timedelta(days=5), random.Random(SEED + 3))
+        yield office(self._now() + timedelta(days=4), random.Random(SEED + 3))
         problems.complete_follow_up(renew, actor=specialist)
         problems.link_incidents(
             problem, actor=specialist,
             incidents=self._linkable("network/vpn", "it_service", self._now() - timedelta(days=6), 5),
         )  # fmt: skip
-        yield office(self._now() + timedelta(days=8), random.Random(SEED + 4))
+        yield office(self._now() + timedelta(days=6), random.Random(SEED + 4))
         problems.complete_follow_up(client, actor=manager)
         problem = problems.change_state(problem, actor=specialist, state=Problem.State.RESOLVED)
-        yield office(self._now() + timedelta(days=6), random.Random(SEED + 5))
+        yield office(self._now() + timedelta(days=4), random.Random(SEED + 5))
         problems.change_state(problem, actor=manager, state=Problem.State.CLOSED)
 
     def _dosing_problem(self, at: datetime) -> Process:
