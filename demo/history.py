@@ -545,8 +545,8 @@ class History:
     # -- the hand-written incidents ---------------------------------------------------------------------
 
     def _plan_curated(self) -> None:
-        """The stories of demo.catalogue, in the last days: the open ones recent, the finished ones a few
-        days back; a duplicate arrives shortly after the incident it duplicates."""
+        """The stories of demo.catalogue, in the last days: the open ones within three days, the finished ones
+        up to ten days back; a duplicate arrives shortly after the incident it duplicates."""
         arrivals: dict[str, datetime] = {}
         specs = sorted(DEMO_INCIDENTS, key=lambda s: bool(_duplicate_of(s)))
         for spec in specs:
@@ -559,9 +559,9 @@ class History:
             elif spec.expected_state == S.RECEIVED:
                 arrival = self.end - timedelta(minutes=20 + 37 * (spec.n % 7))
             elif spec.expected_state in (S.CLOSED, S.CANCELLED):
-                arrival = self.end - length - timedelta(hours=6 + 9 * (spec.n % 11))
-            else:
-                arrival = self.end - length - timedelta(minutes=30 + 53 * (spec.n % 13))
+                arrival = self.end - length - timedelta(hours=12 + 21 * (spec.n % 11))
+            else:  # open, or resolved within the quiet period: the last three days
+                arrival = self.end - length - timedelta(minutes=30 + 397 * (spec.n % 11))
             arrivals[spec.external_id] = arrival
             self.schedule(arrival, spec.external_id, functools.partial(self._curated, spec, arrival))
 
