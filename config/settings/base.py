@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "reporting",
     "interviews",
     "intake",
+    "demo",
 ]
 
 MIDDLEWARE = [

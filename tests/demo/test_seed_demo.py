@@ -1,17 +1,25 @@
-"""`python manage.py seed_demo`: demo data in every state, idempotent, with working demo logins."""
+"""`python manage.py seed_demo`: demo data in every state, idempotent, with working demo logins.
+
+One seeding (two weeks of history) is shared by the module: it runs inside a transaction that is rolled back
+after the last test, and each test runs in a savepoint of its own. The full history, with its after-commit
+work (notifications delivered, recurrence proposals), is tested in test_history.py.
+"""
 
 from __future__ import annotations
 
+import itertools
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.management import call_command
+from django.db import transaction
 
 from incidents.models import Category, Comment, Incident, Membership, Team, TimelineEntry
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("seeded")]
 
 User = get_user_model()
 
@@ -24,6 +32,14 @@ def seed(*args: str) -> str:
     out = StringIO()
     call_command("seed_demo", *args, stdout=out)
     return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """The output of one `seed_demo --days 14` (with the table of users), rolled back after the module."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield seed("--days", "14")
+        transaction.set_rollback(True)
 
 
 def printed_passwords(output: str) -> dict[str, str]:
@@ -49,8 +65,6 @@ def counts() -> dict[str, int]:
 
 
 def test_one_run_creates_incidents_in_every_state_over_all_domains():
-    seed("--quiet")
-
     incidents = Incident.objects.select_related("domain")
     assert incidents.count() >= 36
     assert set(incidents.values_list("state", flat=True)) == set(Incident.State.values)
@@ -69,33 +83,51 @@ def test_one_run_creates_incidents_in_every_state_over_all_domains():
 
 
 def test_every_medical_incident_past_reception_has_a_harm_level():
-    seed("--quiet")
-
     medical = Incident.objects.filter(domain__slug="medical", classified_at__isnull=False)
     assert medical.exists()
     assert not medical.filter(harm_level="").exists()
 
 
 def test_timelines_are_real_and_end_in_the_incident_state():
-    seed("--quiet")
-
     for incident in Incident.objects.all():
         entries = list(incident.timeline.order_by("at", "id"))
         assert entries[0].kind == TimelineEntry.Kind.CREATED, incident.external_id
+        # Written in the order of the moving clock: the entries' times never go back.
+        written = list(incident.timeline.order_by("id").values_list("at", flat=True))
+        assert all(a <= b for a, b in itertools.pairwise(written)), incident.external_id
         changes = [e for e in entries if e.kind == TimelineEntry.Kind.STATE_CHANGED]
         if incident.state == Incident.State.RECEIVED:
             assert changes == [], incident.external_id
         else:
             assert changes, incident.external_id
             assert changes[-1].data["to"] == incident.state, incident.external_id
-        # Every change of the row is a version: state changes and comments in the demo (incidents.writes).
-        comments = [e for e in entries if e.kind == TimelineEntry.Kind.COMMENT]
-        assert incident.version == 1 + len(changes) + len(comments), incident.external_id
+        # Every new version of the incident has its entry (incidents.writes): a state change, a comment, the
+        # reporter's confirmation, a problem link, or following a major incident.
+        bumps = [
+            e
+            for e in entries
+            if e.kind
+            in (
+                TimelineEntry.Kind.STATE_CHANGED,
+                TimelineEntry.Kind.REPORTER_CONFIRMED,
+                TimelineEntry.Kind.COMMENT,
+            )
+            or (e.kind == TimelineEntry.Kind.PROBLEM and e.action in ("linked", "unlinked", "recurrence"))
+            or (
+                e.kind == TimelineEntry.Kind.MAJOR_INCIDENT
+                and e.action in ("linked_to_parent", "unlinked_from_parent")
+            )
+        ]
+        assert incident.version == 1 + len(bumps), incident.external_id
+
+
+def test_the_history_spreads_over_the_days_asked_for():
+    received = sorted(Incident.objects.values_list("received_at", flat=True))
+    assert received[-1] - received[0] >= timedelta(days=12)
+    assert len({r.date() for r in received}) >= 10
 
 
 def test_teams_and_roles():
-    seed("--quiet")
-
     teams = {t.slug: t for t in Team.objects.select_related("manager").prefetch_related("domains", "members")}
     assert set(teams) >= {"service-desk", "network-ops", "security-ops", "nursing-safety", "vendor-erp"}
     assert teams["service-desk"].tier == 1
@@ -125,7 +157,6 @@ def test_teams_and_roles():
 
 
 def test_a_second_run_creates_nothing():
-    seed("--quiet")
     before = counts()
 
     output = seed()
@@ -134,8 +165,8 @@ def test_a_second_run_creates_nothing():
     assert "0 incidents created" in output
 
 
-def test_each_demo_user_logs_in_with_the_printed_password():
-    output = seed()
+def test_each_demo_user_logs_in_with_the_printed_password(seeded):
+    output = seeded
 
     passwords = printed_passwords(output)
     assert set(passwords) == set(DEMO_USERNAMES)
@@ -147,8 +178,8 @@ def test_each_demo_user_logs_in_with_the_printed_password():
     assert "/api/docs/" in output
 
 
-def test_a_second_run_prints_the_table_again_and_keeps_changed_passwords():
-    first = printed_passwords(seed())
+def test_a_second_run_prints_the_table_again_and_keeps_changed_passwords(seeded):
+    first = printed_passwords(seeded)
     agent = User.objects.get(username="agent")
     agent.set_password("my-own-new-password-2026")
     agent.save()

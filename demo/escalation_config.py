@@ -6,9 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from incidents.models import Category, Domain, Qualification, Team
-
-from .models import (
+from escalation.models import (
     BusinessCalendar,
     EscalationPolicy,
     EscalationStep,
@@ -17,6 +15,7 @@ from .models import (
     SlaPolicy,
     SlaTarget,
 )
+from incidents.models import Category, Domain, Qualification, Team
 
 # (priority, response minutes, resolution minutes, business hours?)
 SLA_MATRIX = [
@@ -68,17 +67,14 @@ def seed(users: dict[str, Any], teams: dict[str, Team]) -> int:
         for position, username in enumerate(["agent", "manager", "privacy"]):
             if username in users:
                 ScheduleMember.objects.create(schedule=schedule, user=users[username], position=position)
+        # The person on call first, the whole team when three quarters of the response time are gone, the
+        # manager at the breach (and twice more).
         EscalationStep.objects.create(
-            policy=ladder, position=1, trigger="unacknowledged", delay_minutes=10, notify_team=desk
+            policy=ladder, position=1, trigger="unacknowledged", delay_minutes=10, notify_schedule=schedule
         )
         EscalationStep.objects.create(
-            policy=ladder,
-            position=2,
-            trigger="sla_share",
-            sla_kind="response",
-            share_percent=75,
-            notify_schedule=schedule,
-        )
+            policy=ladder, position=2, trigger="sla_share", sla_kind="response", share_percent=75, notify_team=desk
+        )  # fmt: skip
         EscalationStep.objects.create(
             policy=ladder, position=3, trigger="sla_share", sla_kind="response", share_percent=100, notify_manager=True,
             repeat_count=2, repeat_minutes=30,
