@@ -102,7 +102,7 @@ DEVICE_LABELS = (
 LABELLED_RE = re.compile(
     rf"\b(?:(?P<record>{RECORD_LABELS})|(?P<device>{DEVICE_LABELS}))\b"
     r"(?:\s+(?:des|der|von|of\s+the|of)\s+\w+)?[\s:#.]*(?:ist\s+|is\s+|=\s*)?"
-    r"(?P<value>(?=[A-Za-z0-9/-]*\d)[A-Za-z0-9][A-Za-z0-9/-]{3,}[A-Za-z0-9])",
+    r"(?P<value>\d{2,4}(?: \d{2,4}){1,3}(?![\w:])|(?=[A-Za-z0-9/-]*\d)[A-Za-z0-9][A-Za-z0-9/-]{3,}[A-Za-z0-9])",
     re.I,
 )
 LONG_NUMBER_RE = re.compile(r"(?<![\w.,:/+-])\d{7,}(?![\w.,:/-]?\d)")
@@ -147,7 +147,9 @@ BIRTH_CONTEXT_RE = re.compile(
     r"[\s:(]*(?:am\s+|on\s+)?$",
     re.I,
 )
-BIRTH_YEAR_RE = re.compile(r"(?:\bJahrgang|\bborn\s+in|\bgeboren(?:\s+im\s+Jahr)?|\bgeb\.)\s+(?:19|20)\d\d\b", re.I)
+BIRTH_YEAR_RE = re.compile(
+    r"(?:\bJahrgang|\bborn\s+in|\bgeboren(?:\s+im\s+Jahr)?|\bgeb\.)\s+(?:19|20)\d\d\b", re.I
+)
 
 NAME = r"[A-ZÀ-ÖØ-Þ][A-Za-zÀ-ÖØ-öø-ÿ'’]*[a-zß-öø-ÿ](?:-[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+)?"
 PARTICLE = r"(?:(?:von|van|de|zu|di|da|ten|ter|del|della|al|el|bin|le|la)\s+(?:der\s+|den\s+|dem\s+)?)"
@@ -195,7 +197,7 @@ DOC_NETWORKS = tuple(
 PHONE_REGIONS = ("DE", "AT", "CH", "US", "GB")
 
 # Kinds in the order they win a tie between two findings of the same span.
-PRIORITY = {BIRTHDATE: 0, EMAIL: 1, IP: 2, PHONE: 3, REFERENCE: 4, DEVICE: 5, HOST: 6, PERSON: 7, DATETIME: 8}
+PRIORITY = {BIRTHDATE: 0, EMAIL: 1, IP: 2, REFERENCE: 3, DEVICE: 4, PHONE: 5, HOST: 6, PERSON: 7, DATETIME: 8}
 
 logger = logging.getLogger(__name__)
 
@@ -353,11 +355,13 @@ def _phones(text: str) -> list[Finding]:
     for region in PHONE_REGIONS:
         for leniency in (phonenumbers.Leniency.VALID, phonenumbers.Leniency.POSSIBLE):
             for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency):
-                raw = match.raw_string
-                around = text[max(0, match.start - 1) : match.start] + text[match.end : match.end + 1]
-                if re.search(r"[\w/@-]|\.\d", around) or text[match.end : match.end + 2].startswith("."):
-                    if re.search(r"[\w/@-]", around) or re.match(r"\.\d", text[match.end :]):
-                        continue
+                raw, start, end = match.raw_string, match.start, match.end
+                # "(06221 56-0)" is matched with its opening bracket only: the bracket stays in the text.
+                if raw.startswith("(") and ")" not in raw[1:5]:
+                    raw, start = raw[1:], start + 1
+                around = text[max(0, start - 1) : start] + text[end : end + 1]
+                if re.search(r"[\w/@-]", around) or re.match(r"\.\d", text[end:]):
+                    continue
                 digits = sum(c.isdigit() for c in raw)
                 if leniency == phonenumbers.Leniency.POSSIBLE and not (
                     digits >= 7 and (raw[0] in "+0(" or re.search(r"\d[ /.-]\d", raw))
@@ -365,7 +369,7 @@ def _phones(text: str) -> list[Finding]:
                     continue
                 if DATETIME_RE.fullmatch(raw) or IPV4_RE.fullmatch(raw) or re.fullmatch(r"[\d.]+", raw):
                     continue
-                found.setdefault((match.start, match.end), Finding(PHONE, raw, match.start, match.end))
+                found.setdefault((start, end), Finding(PHONE, raw, start, end))
     return list(found.values())
 
 
@@ -690,12 +694,21 @@ class Pseudonymiser:
                     candidates.append(surname)
                     if words[0] in first_names():
                         candidates.append(words[0])
+                if name.lower() in self._person_of:
+                    continue
                 existing = next(
                     (self._person_of[c.lower()] for c in candidates if c.lower() in self._person_of), None
                 )
-                # A first name alone is an alias only while no one else has it.
-                if existing is None or name.lower() not in self._person_of:
-                    self._add_person([name, *(c for c in candidates[1:] if c != name)], existing)
+                # "Maria Schulz" after "Frau Schulz" is the same person; after "Thomas Schulz" she is not.
+                if existing is not None and len(words) >= 2 and self._other_first_name(existing, words[0]):
+                    existing = None
+                self._add_person([name, *(c for c in candidates[1:] if c != name)], existing)
+
+    def _other_first_name(self, index: int, first: str) -> bool:
+        return any(
+            len(alias.split()) >= 2 and alias.split()[0].lower() != first.lower()
+            for alias in self._people[index]
+        )
 
     def _next(self, kind: str) -> int:
         self._counters[kind] = self._counters.get(kind, 0) + 1
@@ -728,7 +741,9 @@ class Pseudonymiser:
             titles, name = strip_titles(original)
             return f"{titles}{self._person_label(name)}"
         if finding.kind == EMAIL:
-            owner = original.lower() if original.lower() in self._person_of else self._person_of_mailbox(original)
+            owner = (
+                original.lower() if original.lower() in self._person_of else self._person_of_mailbox(original)
+            )
             if owner is not None:
                 return f"{self._person_label(owner).lower().replace(' ', '-')}@example.invalid"
             key = (EMAIL, original.lower())
@@ -746,7 +761,10 @@ class Pseudonymiser:
             if abs(moment - self.anchor) > TIMELINE_WINDOW:
                 return "[date]"
             return format_offset(round((moment - self.anchor).total_seconds() / 60))
-        key = (finding.kind, re.sub(r"[\s()/.-]", "", original.lower()) if finding.kind == PHONE else original.lower())
+        key = (
+            finding.kind,
+            re.sub(r"[\s()/.-]", "", original.lower()) if finding.kind == PHONE else original.lower(),
+        )
         if key not in self.mapping:
             counter = finding.kind if finding.kind != IP else ("ip6" if ":" in original else "ip4")
             n = self._next(counter)

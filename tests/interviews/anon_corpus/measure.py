@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -112,7 +112,9 @@ def _overlaps(finding: pseudonymise.Finding, planted: Planted) -> bool:
 def run(incidents: list[Incident] | None = None) -> list[Result]:
     results = []
     for incident in incidents if incidents is not None else load():
-        pseudo = pseudonymise.Pseudonymiser(people=people_of(incident.participants), anchor=incident.anchor)
+        pseudo = pseudonymise.Pseudonymiser(
+            people=people_of(incident.participants), anchor=incident.anchor, tz=incident.anchor.tzinfo or UTC
+        )
         pseudo.learn(t.text for t in incident.texts)
         for text in incident.texts:
             findings = pseudonymise.detect(text.text, known_names=pseudo.known_names)
