@@ -292,7 +292,8 @@ def preview_case_from_incident(incident: Incident, *, actor: Any) -> Preview:
 
 @transaction.atomic
 def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVersion, list[str]]:
-    """A draft case from a closed incident the actor may see; returns it and what detectors still find.
+    """A draft case from a closed incident the actor may see; returns it and its open findings, which a
+    reviewer accepts or replaces one by one before it can be published.
 
     Each call drafts a new case (the author may draft again after the incident's record improved).
     """
@@ -301,4 +302,5 @@ def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVer
     version, _ = cases.apply_case_document(doc, actor=actor, source_incident=incident)
     version.pseudonyms = {pseudonym: kind for (kind, _original), pseudonym in pseudo.mapping.items()}
     version.save(update_fields=["pseudonyms"])
-    return version, cases.identifying_findings(version)
+    open_ = cases.refresh_findings(version)
+    return version, [f"{', '.join(f.locations)}: {f.kind} {f.text!r}" for f in open_]

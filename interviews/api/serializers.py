@@ -16,6 +16,7 @@ from interviews.models import (
     Candidate,
     CandidateProblem,
     CandidateSolution,
+    CaseFinding,
     CaseVersion,
     ConsensusRating,
     Fact,
@@ -67,10 +68,37 @@ class CaseVersionSummarySerializer(serializers.ModelSerializer):
         return cases.case_actions(obj)
 
 
+class CaseFindingSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    suggestion = serializers.SerializerMethodField(help_text="What `replace` uses without a replacement")
+
+    class Meta:
+        model = CaseFinding
+        fields = [
+            "id", "kind", "text", "locations", "certain", "status", "replacement", "suggestion",
+            "decided_by", "decided_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_suggestion(self, obj: CaseFinding) -> str | None:
+        return cases.suggested_replacement(obj) if obj.status == CaseFinding.Status.OPEN else None
+
+
+class FindingDecisionInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=[str(d) for d in cases.FindingDecision])
+    replacement = serializers.CharField(
+        max_length=300,
+        required=False,
+        help_text="For `replace`: the text that takes the finding's place everywhere in the version; "
+        "the suggested pseudonym without it.",
+    )
+
+
 class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
     document = serializers.SerializerMethodField()
     source_incident = serializers.SerializerMethodField()
     detector_findings = serializers.SerializerMethodField()
+    findings = CaseFindingSerializer(many=True, read_only=True)
     publication_problems = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField(help_text="The presentation image's URL, or null")
 
@@ -82,6 +110,7 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
             "pseudonyms",
             "document",
             "detector_findings",
+            "findings",
             "publication_problems",
         ]
         read_only_fields = fields
