@@ -425,6 +425,30 @@ def first_names() -> frozenset[str]:
 
 
 @functools.cache
+def gendered_first_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(male, female) first names, to tell "Herr Schulz" from "Frau Schulz" where both are named."""
+    male: set[str] = set()
+    female: set[str] = set()
+    for locale in NAME_LOCALES:
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
+        except ImportError:  # pragma: no cover
+            continue
+        male |= {str(n) for n in getattr(provider, "first_names_male", ())}
+        female |= {str(n) for n in getattr(provider, "first_names_female", ())}
+    return frozenset(male - female), frozenset(female - male)
+
+
+MALE_TITLE_RE = re.compile(
+    r"^(?:Herrn?|Hr\.|Mr\.?|Pfleger|Brother|Oberarzt|Chefarzt|Assistenzarzt|Stationsarzt)\b"
+)
+FEMALE_TITLE_RE = re.compile(
+    r"^(?:Frau|Fr\.|Mrs\.?|Ms\.?|Miss|Schwester|Sister|Pflegerin|Oberärztin|Chefärztin|Assistenzärztin|"
+    r"Stationsärztin|Hebamme)\b"
+)
+
+
+@functools.cache
 def last_names() -> frozenset[str]:
     names: set[str] = set()
     for locale in NAME_LOCALES:
@@ -893,6 +917,7 @@ class Pseudonymiser:
     _counters: dict[str, int] = field(default_factory=dict)
     _aliases: list[str] = field(default_factory=list)
     _people: list[list[str]] = field(default_factory=list)
+    _sharing: dict[str, list[int]] = field(default_factory=dict)  # surname -> the people who have it
 
     def __post_init__(self) -> None:
         for aliases in self.people:
@@ -903,6 +928,10 @@ class Pseudonymiser:
             index = len(self._people)
             self._people.append([])
         for alias in aliases:
+            if len(alias.split()) >= 2 and "@" not in alias:
+                sharing = self._sharing.setdefault(alias.split()[-1].lower(), [])
+                if index not in sharing:
+                    sharing.append(index)
             if alias and len(alias.strip()) >= 3 and alias.strip().lower() not in self._person_of:
                 self._person_of[alias.strip().lower()] = index
                 self._aliases.append(alias.strip())
@@ -955,8 +984,28 @@ class Pseudonymiser:
         self._counters[kind] = self._counters.get(kind, 0) + 1
         return self._counters[kind]
 
-    def _person_label(self, original: str) -> str:
-        index = self._person_of.get(original.strip().lower())
+    def _gender(self, index: int) -> str:
+        male, female = gendered_first_names()
+        for alias in self._people[index]:
+            first = alias.split()[0] if len(alias.split()) >= 2 else ""
+            if first in male:
+                return "m"
+            if first in female:
+                return "f"
+        return ""
+
+    def _titled_person(self, titles: str, name: str) -> int | None:
+        """Of the people who share the surname `name`, the one the title's gender points to."""
+        sharing = self._sharing.get(name.strip().lower(), [])
+        gender = "m" if MALE_TITLE_RE.match(titles) else "f" if FEMALE_TITLE_RE.match(titles) else ""
+        if len(sharing) < 2 or not gender:
+            return None
+        matching = [i for i in sharing if self._gender(i) == gender]
+        return matching[0] if len(matching) == 1 else None
+
+    def _person_label(self, original: str, index: int | None = None) -> str:
+        if index is None:
+            index = self._person_of.get(original.strip().lower())
         key = (PERSON, f"#{index}" if index is not None else original.strip().lower())
         if key not in self.mapping:
             self.mapping[key] = f"Person {_letters(self._next(PERSON) - 1)}"
@@ -980,7 +1029,7 @@ class Pseudonymiser:
             return f"{self._person_label(original).lower().replace(' ', '-')}@example.invalid"
         if finding.kind == PERSON:
             titles, name = strip_titles(original)
-            return f"{titles}{self._person_label(name)}"
+            return f"{titles}{self._person_label(name, self._titled_person(titles, name))}"
         if finding.kind == EMAIL:
             owner = (
                 original.lower() if original.lower() in self._person_of else self._person_of_mailbox(original)
