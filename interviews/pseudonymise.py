@@ -31,6 +31,7 @@ The spaCy model is loaded once per process, on first use (about two seconds).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import ipaddress
@@ -173,7 +174,8 @@ ROLE_WORDS = (
 TITLE_RE = re.compile(rf"\b(?:(?:{STRONG_TITLES})\s+)+(?:{PARTICLE})?{FULL_NAME}(?![\w@])")
 ROLE_RE = re.compile(rf"\b(?:{ROLE_WORDS})\s+(?:{PARTICLE})?(?P<name>{FULL_NAME})(?![\w@])")
 LEADING_TITLES_RE = re.compile(rf"^(?:(?:{STRONG_TITLES})\s+)+")
-NAME_TOKEN_RE = re.compile(rf"{PARTICLE}?{NAME}")
+NAME_TOKEN_RE = re.compile(rf"(?<![\w-]){NAME}")
+PRECEDING_NAME_RE = re.compile(rf"(?<![\w-])({NAME})\s+$")
 GERMAN_WORDS = frozenset(
     [
         "der",
@@ -540,8 +542,22 @@ def looks_german(text: str) -> bool:
     return sum(w in GERMAN_WORDS for w in words) >= max(1, len(words) // 12)
 
 
-def _is_name_token(token: str) -> bool:
-    return token in first_names() or token in last_names()
+def _is_name_token(token: str, known: frozenset[str] = frozenset()) -> bool:
+    parts = token.split("-")
+    return (
+        token in first_names()
+        or token in last_names()
+        or token in known
+        or (len(parts) > 1 and all(p in first_names() or p in last_names() for p in parts))
+    )
+
+
+def _is_first_name(token: str) -> bool:
+    """A first name of the gazetteer; hyphenated ones ("Lily-Mae", "Klaus-Dieter") when their first part is."""
+    first = token.split("-")[0]
+    return token in first_names() or (
+        "-" in token and (first in first_names() or first in AMBIGUOUS_FIRST_NAMES)
+    )
 
 
 def _phones(text: str) -> list[Finding]:
@@ -569,8 +585,10 @@ def _phones(text: str) -> list[Finding]:
     return list(found.values())
 
 
-def _people(text: str) -> list[Finding]:
-    """Names after a title or a role, first names from the gazetteer, and the model's PERSON entities."""
+def _people(text: str, known: frozenset[str] = frozenset()) -> list[Finding]:
+    """Names after a title or a role, first names from the gazetteer, and the model's PERSON entities.
+
+    `known` are the words of the names already known: a span of the model that holds one is certain."""
     out: list[Finding] = []
     for match in TITLE_RE.finditer(text):
         out.append(Finding(PERSON, match.group(), match.start(), match.end()))
@@ -579,11 +597,10 @@ def _people(text: str) -> list[Finding]:
         tokens = name.split()
         if tokens[0].lower() in _common_words():
             continue
-        certain = any(_is_name_token(t) for t in tokens)
+        certain = any(_is_name_token(t, known) for t in tokens)
         out.append(Finding(PERSON, name, match.start("name"), match.end("name"), certain))
-    names = first_names()
     for match in NAME_TOKEN_RE.finditer(text):
-        if match.group() not in names:
+        if not _is_first_name(match.group()):
             continue
         end = match.end()
         rest = re.match(rf"\s+(?:{PARTICLE})?({NAME})", text[end:])
@@ -613,11 +630,11 @@ def _people(text: str) -> list[Finding]:
             continue
         s, e = start + best[0].start(), start + best[-1].start() + len(best[-1].group().rstrip(".,;:()"))
         words = text[s:e].split()
-        known = any(_is_name_token(w) for w in words)
-        if german and not known:
+        known_name = any(_is_name_token(w, known) for w in words)
+        if german and not known_name:
             # The English model reads German nouns as names; without a name it knows, it is noise.
             continue
-        out.append(Finding(PERSON, text[s:e], s, e, certain=known))
+        out.append(Finding(PERSON, text[s:e], s, e, certain=known_name))
     return out
 
 
@@ -677,9 +694,19 @@ def detect(text: str, *, known_names: Iterable[str] = ()) -> list[Finding]:
         candidates.append(Finding(REFERENCE, match.group(), match.start(), match.end(), certain=False))
     for names in _name_patterns(known_names):
         for match in names.finditer(text):
-            candidates.append(Finding(PERSON, match.group(), match.start(), match.end()))
+            start = match.start()
+            # A known surname takes the given name before it along ("Leyla Arslan" after "Kerem Arslan").
+            before = PRECEDING_NAME_RE.search(text[max(0, start - 40) : start])
+            if before and " " not in match.group() and match.group()[:1].isupper():
+                word = before.group(1)
+                if word.lower() not in _common_words() and not re.fullmatch(
+                    rf"(?:{STRONG_TITLES}|{ROLE_WORDS})", word
+                ):
+                    start -= len(before.group())
+            candidates.append(Finding(PERSON, text[start : match.end()], start, match.end()))
     candidates += _usernames(text, known_names)
-    candidates += _people(text)
+    known_words = frozenset(w for n in known_names if n[:1].isupper() for w in n.split())
+    candidates += _people(text, known_words)
     for match in DATETIME_RE.finditer(text):
         before = text[max(0, match.start() - 30) : match.start()]
         kind = BIRTHDATE if BIRTH_CONTEXT_RE.search(before) and not match.group("clock") else DATETIME
@@ -690,6 +717,15 @@ def detect(text: str, *, known_names: Iterable[str] = ()) -> list[Finding]:
         start = match.start() + year.start()
         candidates.append(Finding(BIRTHDATE, year.group(), start, start + 4))
 
+    # A span only the model proposes is certain once it holds a name found for certain ("Lily-Mae
+    # Turner" around a known "Turner"): the whole name is replaced, not its surname alone.
+    sure = [c for c in candidates if c.kind == PERSON and c.certain]
+    candidates = [
+        dataclasses.replace(c, certain=True)
+        if c.kind == PERSON and not c.certain and any(c.start <= k.start and k.end <= c.end for k in sure)
+        else c
+        for c in candidates
+    ]
     taken = [(m.start(), m.end()) for m in PSEUDONYM_IN_TEXT_RE.finditer(text)]
     candidates = [
         c
@@ -1003,9 +1039,30 @@ class Pseudonymiser:
         matching = [i for i in sharing if self._gender(i) == gender]
         return matching[0] if len(matching) == 1 else None
 
+    def _person_of_account(self, account: str) -> int | None:
+        """The known person whose surname an account name is built from ("lbarnes" is Lucy Barnes)."""
+        if not re.fullmatch(r"[a-z0-9._-]+", account):
+            return None
+        matches = [
+            (index, alias)
+            for alias, index in self._person_of.items()
+            if " " not in alias
+            and "@" not in alias
+            and len(alias) >= 4
+            and alias in account
+            and alias != account
+        ]
+        for index, _alias in matches:
+            first = next((a.split()[0].lower() for a in self._people[index] if len(a.split()) >= 2), "")
+            if first and account.startswith(first[0]):
+                return index
+        return matches[0][0] if matches else None
+
     def _person_label(self, original: str, index: int | None = None) -> str:
         if index is None:
             index = self._person_of.get(original.strip().lower())
+        if index is None:
+            index = self._person_of_account(original.strip())
         key = (PERSON, f"#{index}" if index is not None else original.strip().lower())
         if key not in self.mapping:
             self.mapping[key] = f"Person {_letters(self._next(PERSON) - 1)}"
