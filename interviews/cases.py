@@ -764,10 +764,16 @@ SUGGESTIONS = {
 }
 
 
-def suggested_replacement(finding: CaseFinding) -> str:
-    """A pseudonym of the finding's kind that the version does not use yet."""
+def used_text(version: CaseVersion) -> str:
+    """Every pseudonym and text of the version, to choose a suggestion it does not use yet."""
+    return " ".join([*version.pseudonyms, *(t for _w, t in case_texts(version))])
+
+
+def suggested_replacement(finding: CaseFinding, *, used: str | None = None) -> str:
+    """A pseudonym of the finding's kind that the version does not use yet (`used`: `used_text`)."""
     template = SUGGESTIONS.get(finding.kind, "[removed]")
-    used = " ".join([*finding.version.pseudonyms, *(t for _w, t in case_texts(finding.version))])
+    if used is None:
+        used = used_text(finding.version)
     for n in range(1, 1000):
         candidate = template.format(n=n, letters=pseudonymise._letters(n - 1))
         if candidate not in used or "{" not in template:

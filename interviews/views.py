@@ -136,6 +136,8 @@ def case_page(request: HttpRequest, slug: str) -> HttpResponse:
     """A case's latest version: its status, what still blocks publication, and the review actions."""
     version = _latest_version(request, slug)
     conflicts = services.candidates_who_worked(version.source_incident) if version.source_incident else []
+    findings = list(version.findings.select_related("decided_by"))
+    used = cases.used_text(version) if findings else ""
     return render(
         request,
         "interviews/case.html",
@@ -148,8 +150,8 @@ def case_page(request: HttpRequest, slug: str) -> HttpResponse:
             "actions": cases.case_actions(version),
             "conflicts": conflicts,
             "findings": [
-                (f, cases.suggested_replacement(f) if f.status == f.Status.OPEN else "")
-                for f in version.findings.select_related("decided_by")
+                (f, cases.suggested_replacement(f, used=used) if f.status == f.Status.OPEN else "")
+                for f in findings
             ],
             "may_decide": request.user.has_perm("interviews.publish_caseversion")
             and version.status in ("draft", "review")

@@ -81,7 +81,13 @@ class CaseFindingSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_suggestion(self, obj: CaseFinding) -> str | None:
-        return cases.suggested_replacement(obj) if obj.status == CaseFinding.Status.OPEN else None
+        if obj.status != CaseFinding.Status.OPEN:
+            return None
+        # The version's texts are read once per response, not once per finding.
+        used = self.context.setdefault("used_text", {})
+        if obj.version_id not in used:
+            used[obj.version_id] = cases.used_text(obj.version)
+        return cases.suggested_replacement(obj, used=used[obj.version_id])
 
 
 class FindingDecisionInput(serializers.Serializer):
@@ -130,6 +136,13 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
         return obj.source_incident.reference if obj.source_incident else None
 
     def get_detector_findings(self, obj: CaseVersion) -> list[str]:
+        if obj.source_incident_id is not None:
+            # Kept current on every write (`cases.refresh_findings`): no detector runs for a read.
+            return [
+                f"{', '.join(f.locations)}: {f.kind} {f.text!r}"
+                for f in obj.findings.all()
+                if f.status == CaseFinding.Status.OPEN
+            ]
         return cases.identifying_findings(obj)
 
     @extend_schema_field(OpenApiTypes.OBJECT)

@@ -194,7 +194,8 @@ class CaseViewSet(viewsets.GenericViewSet):
         default); the version is published only once none is open."""
         number = request.query_params.get("version", "")
         version = self._version(slug or "", int(number) if number.isdigit() else None)
-        return Response(s.CaseFindingSerializer(version.findings.all(), many=True).data)
+        findings = version.findings.select_related("version", "decided_by")
+        return Response(s.CaseFindingSerializer(findings, many=True, context={"request": request}).data)
 
     @extend_schema(request=s.FindingDecisionInput, responses={200: s.CaseFindingSerializer, **ERRORS})
     @action(

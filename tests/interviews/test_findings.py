@@ -255,3 +255,20 @@ def test_approving_with_open_findings_answers_409_through_the_api(client):
     assert refused.status_code == 409
     assert "finding(s) are open" in refused.json()["detail"]
     assert CaseVersion.objects.get(pk=version.pk).status == CaseVersion.Status.REVIEW
+
+
+def test_listing_findings_reads_the_version_once_however_many_there_are(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    version, _weber, _evita = draft_with_findings()
+    client.force_login(interviewer())
+    url = f"/api/v1/interviews/cases/{version.case.slug}/findings/"
+    with CaptureQueriesContext(connection) as few:
+        assert len(client.get(url).json()) == 2
+    doc = cases.case_document(version)
+    doc["facts"][0]["text"] += " Gemeldet von 10.9.9.1, 10.9.9.2, 10.9.9.3 und 10.9.9.4."
+    cases.apply_case_document(doc, actor=version.created_by)
+    with CaptureQueriesContext(connection) as many:
+        assert len(client.get(url).json()) == 6
+    assert len(many.captured_queries) == len(few.captured_queries)
