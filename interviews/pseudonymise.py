@@ -84,7 +84,7 @@ IPV4_RE = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)")
 IPV6_RE = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])")
 MAC_RE = re.compile(r"(?<![\w:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![\w:-])")
 REFERENCE_RE = re.compile(
-    r"\b(?!CVE-|CWE-|ISO-|RFC-|SHA-|TLS-|UTF-|REF-|ISO\d|RFC\d|DIN\d|IEC\d|CVE\d)"
+    r"\b(?!CVE-|CWE-|ISO-|RFC-|SHA-|TLS-|UTF-|REF-|COVID-|SARS-|MERS-|ICD-|DSM-|IPV\d|ISO\d|RFC\d|DIN\d|IEC\d|CVE\d)"
     r"(?:[A-Z][A-Z0-9]{1,9}-\d{2,}|[A-Z]{2,5}\d{5,})\b"
 )
 USERNAME_RE = re.compile(r"(?<![\w@.\\/-])[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*(?![\w@-]|\.\w)")
