@@ -271,8 +271,20 @@ class Finding:
 # Resources loaded once per process
 # --------------------------------------------------------------------------------------------------
 
-NAME_LOCALES = ("de_DE", "de_AT", "de_CH", "en_US", "en_GB", "en_IE", "tr_TR", "pl_PL", "it_IT", "fr_FR")
-NAME_LOCALES += ("es_ES", "nl_NL", "hr_HR", "cs_CZ", "pt_PT", "el_GR", "ro_RO", "sv_SE", "da_DK")
+NAME_LOCALES: tuple[str, ...] = ("de_DE", "de_AT", "de_CH", "en_US", "en_GB", "en_IE", "tr_TR", "pl_PL")
+NAME_LOCALES += (
+    "it_IT",
+    "fr_FR",
+    "es_ES",
+    "nl_NL",
+    "hr_HR",
+    "cs_CZ",
+    "pt_PT",
+    "el_GR",
+    "ro_RO",
+    "sv_SE",
+    "da_DK",
+)
 # First names that are also everyday words in English or German, or months: not a name on their own.
 AMBIGUOUS_FIRST_NAMES = frozenset(
     [
@@ -708,8 +720,8 @@ def detect(text: str, *, known_names: Iterable[str] = ()) -> list[Finding]:
     known_words = frozenset(w for n in known_names if n[:1].isupper() for w in n.split())
     candidates += _people(text, known_words)
     for match in DATETIME_RE.finditer(text):
-        before = text[max(0, match.start() - 30) : match.start()]
-        kind = BIRTHDATE if BIRTH_CONTEXT_RE.search(before) and not match.group("clock") else DATETIME
+        preceding = text[max(0, match.start() - 30) : match.start()]
+        kind = BIRTHDATE if BIRTH_CONTEXT_RE.search(preceding) and not match.group("clock") else DATETIME
         candidates.append(Finding(kind, match.group(), match.start(), match.end()))
     for match in BIRTH_YEAR_RE.finditer(text):
         year = re.search(r"\d{4}", match.group())

@@ -73,6 +73,7 @@ def people_of_incident(incident: Incident) -> list[list[str]]:
     user_ids = {incident.reporter_id, incident.assignee_id}
     user_ids |= set(incident.timeline.values_list("actor_id", flat=True))
     user_ids |= set(incident.comments.values_list("author_id", flat=True))
+    user_ids |= set(incident.attachments.values_list("uploaded_by_id", flat=True))
     if incident.team_id is not None:
         user_ids |= set(Membership.objects.filter(team_id=incident.team_id).values_list("user_id", flat=True))
         if incident.team and incident.team.manager_id:
@@ -90,7 +91,10 @@ def _entry_text(entry: TimelineEntry) -> tuple[str, str] | None:
     if entry.kind == TimelineEntry.Kind.COMMENT and entry.comment is not None:
         return Fact.Category.TIMELINE, entry.comment.body
     if entry.kind == TimelineEntry.Kind.ATTACHMENT:
-        return Fact.Category.MONITORING, f"A file was attached: {data.get('filename', 'a file')}."
+        # A file name often carries a name or a record number ("Befund_Maria_Schulz.pdf"): only its type.
+        suffix = str(data.get("filename", "")).rpartition(".")[2].lower()
+        kind = f"a {suffix} file" if suffix.isalnum() and 0 < len(suffix) <= 5 else "a file"
+        return Fact.Category.MONITORING, f"{kind[0].upper()}{kind[1:]} was attached."
     if entry.kind == TimelineEntry.Kind.FIELDS_CHANGED:
         changes = data.get("changes", {})
         parts = [f"{field} changed from {old!s} to {new!s}" for field, (old, new) in changes.items()]

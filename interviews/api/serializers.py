@@ -84,7 +84,7 @@ class CaseFindingSerializer(serializers.ModelSerializer):
         if obj.status != CaseFinding.Status.OPEN:
             return None
         # The version's texts are read once per response, not once per finding.
-        used = self.context.setdefault("used_text", {})
+        used: dict[int, str] = self.context.setdefault("used_text", {})  # type: ignore[attr-defined]
         if obj.version_id not in used:
             used[obj.version_id] = cases.used_text(obj.version)
         return cases.suggested_replacement(obj, used=used[obj.version_id])

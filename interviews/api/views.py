@@ -212,7 +212,9 @@ class CaseViewSet(viewsets.GenericViewSet):
         _require(request, "interviews.publish_caseversion")
         data = _input(request, s.FindingDecisionInput)
         finding = (
-            CaseFinding.objects.filter(pk=finding_id, version__in=self.get_queryset().filter(case__slug=slug))
+            CaseFinding.objects.filter(
+                pk=int(finding_id or 0), version__in=self.get_queryset().filter(case__slug=slug)
+            )
             .select_related("version")
             .first()
         )

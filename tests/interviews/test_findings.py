@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from incidents import lifecycle as incident_lifecycle
 from incidents import services as incident_services
@@ -38,6 +39,7 @@ PLANTED = [
     "10.20.30.40",
     "Julia Becker",
     "2026-004711",  # the case number of the hospital information system
+    "Maria_Schulz",  # in an attachment's file name
 ]
 
 
@@ -68,6 +70,11 @@ def closed_medical_incident() -> Incident:
                 "Julia Becker aus dem Qualitätsmanagement (julia.becker@klinikum-nord.de) ist informiert."
             ),
             public=False,
+        )
+        incident_services.add_attachment(
+            incident,
+            uploaded_by=responder,
+            upload=SimpleUploadedFile("Sturzprotokoll_Maria_Schulz.txt", b"Sturz um 14:32\n"),
         )
         traveller.move_to(T0 + timedelta(minutes=120))
         return incident_lifecycle.close_incident(
@@ -110,6 +117,7 @@ def test_the_medical_incident_of_issue_16_publishes_nothing_identifying():
     assert "T+1 h 40 min" in version.presentation
     assert "host-1.example.invalid (192.0.2.1)" in texts
     assert "person-" in texts  # julia.becker@ is Julia Becker's mailbox
+    assert "A txt file was attached." in texts  # not its name, which names the patient
 
     doc = cases.case_document(version)
     doc["facts"][0]["importance"] = "key"  # the author's part: which facts matter
