@@ -490,6 +490,7 @@ def apply_case_document(
             created_by=_user(actor),
             source_incident=source_incident if source_incident is not None else inherited,
             pseudonyms=latest.pseudonyms if latest else {},
+            pseudonym_keys=latest.pseudonym_keys if latest else {},
             image=latest.image.name if latest else "",
             image_type=latest.image_type if latest else "",
         )
@@ -508,6 +509,7 @@ def new_version(version: CaseVersion, *, actor: Any = None) -> CaseVersion:
         created_by=_user(actor),
         source_incident=version.source_incident,
         pseudonyms=version.pseudonyms,
+        pseudonym_keys=version.pseudonym_keys,
         image=version.image.name,
         image_type=version.image_type,
     )
@@ -769,8 +771,26 @@ def used_text(version: CaseVersion) -> str:
     return " ".join([*version.pseudonyms, *(t for _w, t in case_texts(version))])
 
 
+def original_key(kind: str, original: str) -> str:
+    """The digest under which `pseudonym_keys` keeps an original's pseudonym (keyed with SECRET_KEY)."""
+    from django.utils.crypto import salted_hmac
+
+    if kind == pseudonymise.PHONE:
+        original = re.sub(r"[^\d+]", "", original)
+    return salted_hmac("interviews.pseudonym", f"{kind}:{' '.join(original.lower().split())}").hexdigest()[
+        :32
+    ]
+
+
 def suggested_replacement(finding: CaseFinding, *, used: str | None = None) -> str:
-    """A pseudonym of the finding's kind that the version does not use yet (`used`: `used_text`)."""
+    """The pseudonym the finding's text already has in this case (a name put back in), else a pseudonym
+    of its kind that the version does not use yet (`used`: `used_text`)."""
+    titles, name = (
+        pseudonymise.strip_titles(finding.text) if finding.kind == pseudonymise.PERSON else ("", finding.text)
+    )
+    known = finding.version.pseudonym_keys.get(original_key(finding.kind, name))
+    if known:
+        return f"{titles}{known}"
     template = SUGGESTIONS.get(finding.kind, "[removed]")
     if used is None:
         used = used_text(finding.version)

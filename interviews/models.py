@@ -141,6 +141,10 @@ class CaseVersion(models.Model):
     )
     # Pseudonym -> kind for a case drafted from an incident (never the originals: they stay in the incident).
     pseudonyms = models.JSONField(default=dict, blank=True)
+    # Keyed digest of an original (`cases.original_key`) -> its pseudonym, so that a name put back into
+    # the case is offered the pseudonym it already has. A digest keyed with the site's secret, never
+    # the original: names are few, and a plain hash of one is found by trying them all.
+    pseudonym_keys = models.JSONField(default=dict, blank=True, editable=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -294,6 +294,19 @@ def preview_case_from_incident(incident: Incident, *, actor: Any) -> Preview:
     return Preview(document=doc, replacements=replacements, findings=findings)
 
 
+def _pseudonym_keys(pseudo: Pseudonymiser) -> dict[str, str]:
+    """Keyed digests of every original (each alias of each person) -> the pseudonym it was given."""
+    keys: dict[str, str] = {}
+    people = pseudo.all_people
+    for (kind, original), pseudonym in pseudo.mapping.items():
+        if kind == "person" and original.startswith("#") and original[1:].isdigit():
+            for alias in people[int(original[1:])] if int(original[1:]) < len(people) else []:
+                keys[cases.original_key(kind, alias)] = pseudonym
+        else:
+            keys[cases.original_key(kind, original)] = pseudonym
+    return keys
+
+
 @transaction.atomic
 def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVersion, list[str]]:
     """A draft case from a closed incident the actor may see; returns it and its open findings, which a
@@ -305,6 +318,7 @@ def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVer
     doc, pseudo = case_document_from_incident(incident)
     version, _ = cases.apply_case_document(doc, actor=actor, source_incident=incident)
     version.pseudonyms = {pseudonym: kind for (kind, _original), pseudonym in pseudo.mapping.items()}
-    version.save(update_fields=["pseudonyms"])
+    version.pseudonym_keys = _pseudonym_keys(pseudo)
+    version.save(update_fields=["pseudonyms", "pseudonym_keys"])
     open_ = cases.refresh_findings(version)
     return version, [f"{', '.join(f.locations)}: {f.kind} {f.text!r}" for f in open_]

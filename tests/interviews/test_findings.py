@@ -174,6 +174,17 @@ def test_approval_is_refused_until_each_finding_is_accepted_or_replaced():
         cases.decide_finding(evita, actor=reviewer, decision="replace")
 
 
+def test_a_name_put_back_is_offered_the_pseudonym_it_already_has():
+    version, weber, evita = draft_with_findings()
+    nurse = version.presentation.split("Pfleger ")[1].split(" neben")[0]
+    assert nurse.startswith("Person ")
+    assert cases.suggested_replacement(weber) == nurse
+    assert "Jonas" not in str(version.pseudonym_keys)
+    fresh = cases.suggested_replacement(evita)
+    assert fresh.startswith("Person ")
+    assert fresh not in cases.used_text(version)
+
+
 def test_a_replacement_that_identifies_someone_is_refused():
     _version, weber, _evita = draft_with_findings()
     with pytest.raises(cases.ValidationError) as error:
