@@ -503,6 +503,11 @@ def analyzer() -> Any:
             },
         }
     ).create_engine()
+    # Only the entity recogniser is used: tagging, parsing and lemmas would take a third of the time.
+    nlp = nlp_engine.nlp["en"]  # type: ignore[attr-defined]
+    for name in ("parser", "lemmatizer", "attribute_ruler", "tagger", "senter"):
+        if name in nlp.pipe_names:
+            nlp.remove_pipe(name)
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.add_recognizer(SpacyRecognizer(supported_language="en", supported_entities=["PERSON"]))
     return AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
@@ -1138,13 +1143,18 @@ class Pseudonymiser:
 
     def replace(self, text: str) -> tuple[str, list[Finding]]:
         """The text with every certain finding replaced, and the uncertain findings left in it."""
+        out, findings = self.replace_all(text)
+        return out, [f for f in findings if not f.certain]
+
+    def replace_all(self, text: str) -> tuple[str, list[Finding]]:
+        """The text with every certain finding replaced, and every finding (offsets into `text`)."""
         findings = detect(text, known_names=self._aliases)
         # Pseudonyms are handed out in reading order; the text is rebuilt from the end so offsets hold.
         replacements = [(f, self.pseudonym(f)) for f in findings if f.certain]
         out = text
         for finding, pseudonym in reversed(replacements):
             out = out[: finding.start] + pseudonym + out[finding.end :]
-        return out, [f for f in findings if not f.certain]
+        return out, findings
 
     def __call__(self, text: str) -> str:
         return self.replace(text)[0]

@@ -131,8 +131,8 @@ def run(incidents: list[Incident] | None = None) -> list[Result]:
         )
         pseudo.learn(t.text for t in incident.texts)
         for text in incident.texts:
-            findings = pseudonymise.detect(text.text, known_names=pseudo.known_names)
-            results.append(Result(text, findings, pseudo(text.text)))
+            output, findings = pseudo.replace_all(text.text)
+            results.append(Result(text, findings, output))
     return results
 
 
