@@ -110,6 +110,12 @@ class CaseVersionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # An edit here may put a name back: the findings follow the text, as after any other write.
+        if form.instance.source_incident_id is not None:
+            cases.refresh_findings(form.instance)
+
     @admin.action(description="Submit for review", permissions=["view"])
     def submit_for_review(self, request: HttpRequest, queryset: QuerySet[CaseVersion]) -> None:
         _case_action(request, queryset, cases.submit_for_review, "submitted for review")

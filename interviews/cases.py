@@ -29,6 +29,7 @@ from . import pseudonymise
 from .lifecycle import InvalidSessionTransition
 from .models import (
     Case,
+    CaseFinding,
     CaseVersion,
     ExpectedProblem,
     Fact,
@@ -456,6 +457,8 @@ def _write_content(version: CaseVersion, doc: dict[str, Any]) -> None:
         solution.addresses.set([problems[k] for k in item["addresses"]])
     for item in doc["harmful_actions"]:
         HarmfulAction.objects.create(version=version, **item)
+    if version.source_incident_id is not None:
+        refresh_findings(version)
 
 
 @transaction.atomic
@@ -487,6 +490,7 @@ def apply_case_document(
             created_by=_user(actor),
             source_incident=source_incident if source_incident is not None else inherited,
             pseudonyms=latest.pseudonyms if latest else {},
+            pseudonym_keys=latest.pseudonym_keys if latest else {},
             image=latest.image.name if latest else "",
             image_type=latest.image_type if latest else "",
         )
@@ -505,6 +509,7 @@ def new_version(version: CaseVersion, *, actor: Any = None) -> CaseVersion:
         created_by=_user(actor),
         source_incident=version.source_incident,
         pseudonyms=version.pseudonyms,
+        pseudonym_keys=version.pseudonym_keys,
         image=version.image.name,
         image_type=version.image_type,
     )
@@ -520,8 +525,6 @@ def _user(actor: Any) -> Any:
 # Review and publishing
 # --------------------------------------------------------------------------------------------------
 
-SENTENCE_RE = re.compile(r"[^.!?]+[.!?]+(?=\s|$)")
-
 
 def case_texts(version: CaseVersion) -> list[tuple[str, str]]:
     """(where, text) for every text of a version that a candidate or panel reads."""
@@ -533,6 +536,7 @@ def case_texts(version: CaseVersion) -> list[tuple[str, str]]:
         texts += [(f"problem {p.key}", p.statement), *((f"problem {p.key}", t) for t in p.paraphrases)]
     texts += [(f"solution {s.key}", s.action) for s in version.solutions.all()]
     texts += [(f"harmful action {h.key}", h.action) for h in version.harmful_actions.all()]
+    texts += [(f"harmful action {h.key}", h.why) for h in version.harmful_actions.all()]
     return [(where, text) for where, text in texts if text]
 
 
@@ -560,7 +564,7 @@ def identifying_findings(version: CaseVersion) -> list[str]:
 def publication_problems(version: CaseVersion) -> dict[str, list[str]]:
     """Why the version cannot be published yet (empty when it can)."""
     problems: dict[str, list[str]] = {}
-    sentences = len(SENTENCE_RE.findall(version.presentation.strip()))
+    sentences = len(pseudonymise.sentences(version.presentation.strip()))
     if not 2 <= sentences <= 6:
         problems["presentation"] = [f"A presentation has 2 to 6 sentences; this one has {sentences}."]
     facts = list(version.facts.all())
@@ -573,10 +577,14 @@ def publication_problems(version: CaseVersion) -> dict[str, list[str]]:
     if not RubricDimension.objects.filter(rubric_id=version.rubric_id).exists():
         problems["rubric"] = ["The rubric has no dimensions."]
     # Hand-written cases are fiction: their findings are shown, not blocking. A case drafted from a real
-    # incident is not published while a detector still finds something.
-    findings = identifying_findings(version) if version.source_incident_id is not None else []
-    if findings:
-        problems["pseudonymisation"] = [f"A detector still finds something: {m}" for m in findings]
+    # incident is not published while a finding is open.
+    if version.source_incident_id is not None:
+        open_ = [f for f in version.findings.all() if f.status == CaseFinding.Status.OPEN]
+        if open_:
+            problems["pseudonymisation"] = [
+                f"Open finding #{f.pk}: {f.kind} {f.text!r} in {', '.join(f.locations)}; accept or replace it."
+                for f in open_
+            ]
     return problems
 
 
@@ -591,7 +599,8 @@ def _lock_version(version: CaseVersion, action: CaseAction) -> CaseVersion:
 def submit_for_review(version: CaseVersion, *, actor: Any) -> CaseVersion:
     """draft -> review. The submitter cannot be the one who approves it."""
     version = _lock_version(version, CaseAction.SUBMIT)
-    problems = publication_problems(version)
+    # Open findings do not stop a submission: deciding them is the reviewer's part.
+    problems = {k: v for k, v in publication_problems(version).items() if k != "pseudonymisation"}
     if problems:
         raise ValidationError(problems)
     version.status = Status.REVIEW
@@ -614,14 +623,20 @@ def return_to_draft(version: CaseVersion, *, actor: Any) -> CaseVersion:
 def approve(version: CaseVersion, *, actor: Any) -> CaseVersion:
     """review -> published, by a second person; the case's previously published version is retired.
 
-    Refused while a pseudonymisation detector still finds something, or when the approver submitted
-    or drafted the version themselves.
+    Refused (409) while a finding of a version drafted from an incident is open, and when the approver
+    submitted or drafted the version themselves.
     """
     version = _lock_version(version, CaseAction.APPROVE)
     if actor is None or actor.pk in {version.submitted_by_id, version.created_by_id}:
         raise PermissionDenied(
             "A second person must approve a case: not the one who drafted or submitted it."
         )
+    if version.source_incident_id is not None:
+        # What the detectors find now, not what they found when the version was last written.
+        refresh_findings(version)
+        open_ = list(version.findings.filter(status=CaseFinding.Status.OPEN))
+        if open_:
+            raise FindingsOpen(version, open_)
     problems = publication_problems(version)
     if problems:
         raise ValidationError(problems)
@@ -644,6 +659,223 @@ def retire(version: CaseVersion, *, actor: Any) -> CaseVersion:
     version.retired_at = timezone.now()
     version.save(update_fields=["status", "retired_at"])
     return version
+
+
+# --------------------------------------------------------------------------------------------------
+# Findings: what the detectors find in a version drafted from an incident, decided one by one
+# --------------------------------------------------------------------------------------------------
+
+
+class FindingDecision(StrEnum):
+    ACCEPT = "accept"
+    REPLACE = "replace"
+
+
+class FindingsOpen(InvalidCaseTransition):
+    """Approving while a finding is open (409): each is accepted or replaced first."""
+
+    def __init__(self, version: CaseVersion, findings: list[CaseFinding]) -> None:
+        self.action = str(CaseAction.APPROVE)
+        self.state = version.status
+        self.allowed_actions = case_actions(version)
+        self.findings = [f.pk for f in findings]
+        Exception.__init__(
+            self,
+            f"{len(findings)} finding(s) are open ("
+            + ", ".join(f"#{f.pk} {f.kind} {f.text!r}" for f in findings[:10])
+            + "): accept or replace each before the case is published.",
+        )
+
+
+class FindingRefused(InvalidCaseTransition):
+    """A finding of a version that is no longer a draft or in review, or that was already decided (409)."""
+
+    def __init__(self, finding: CaseFinding, reason: str) -> None:
+        self.action = "decide"
+        self.state = finding.status
+        self.allowed_actions = (
+            [str(d) for d in FindingDecision] if finding.status == CaseFinding.Status.OPEN else []
+        )
+        Exception.__init__(self, reason)
+
+
+def _detected(version: CaseVersion) -> dict[tuple[str, str], dict[str, Any]]:
+    names = known_names_for(version)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for where, text in case_texts(version):
+        for finding in pseudonymise.detect(text, known_names=names):
+            entry = found.setdefault((finding.kind, finding.text[:300]), {"locations": [], "certain": False})
+            if where not in entry["locations"]:
+                entry["locations"].append(where)
+            entry["certain"] = entry["certain"] or finding.certain
+    return found
+
+
+def refresh_findings(version: CaseVersion) -> list[CaseFinding]:
+    """Bring the version's findings in line with what the detectors find in it now; returns the open ones.
+
+    A new text gets an open finding, unless a reviewer accepted the same text in an earlier version of
+    the case. An open finding whose text is gone is removed; accepted and replaced ones stay as the record
+    of the decision. Calling it twice changes nothing the second time.
+    """
+    detected = _detected(version)
+    existing = {(f.kind, f.text): f for f in version.findings.exclude(status=CaseFinding.Status.REPLACED)}
+    accepted_before = {
+        (f.kind, f.text): f
+        for f in CaseFinding.objects.filter(
+            version__case_id=version.case_id, status=CaseFinding.Status.ACCEPTED
+        ).exclude(version=version)
+    }
+    for key, info in detected.items():
+        finding = existing.get(key)
+        if finding is None:
+            earlier = accepted_before.get(key)
+            CaseFinding.objects.create(
+                version=version,
+                kind=key[0],
+                text=key[1],
+                locations=info["locations"],
+                certain=info["certain"],
+                status=CaseFinding.Status.ACCEPTED if earlier else CaseFinding.Status.OPEN,
+                decided_by_id=earlier.decided_by_id if earlier else None,
+                decided_at=earlier.decided_at if earlier else None,
+            )
+        elif finding.locations != info["locations"] or finding.certain != info["certain"]:
+            finding.locations, finding.certain = info["locations"], info["certain"]
+            finding.save(update_fields=["locations", "certain"])
+    for key, finding in existing.items():
+        if key not in detected:
+            if finding.status == CaseFinding.Status.OPEN:
+                finding.delete()
+            elif finding.locations:
+                finding.locations = []
+                finding.save(update_fields=["locations"])
+    return list(version.findings.filter(status=CaseFinding.Status.OPEN))
+
+
+SUGGESTIONS = {
+    pseudonymise.PERSON: "Person {letters}",
+    pseudonymise.EMAIL: "mailbox-{n}@example.invalid",
+    pseudonymise.HOST: "host-{n}",
+    pseudonymise.IP: "192.0.2.{n}",
+    pseudonymise.PHONE: "+00 0000 {n:04d}",
+    pseudonymise.REFERENCE: "REF-{letters}",
+    pseudonymise.DEVICE: "device-{n}",
+    pseudonymise.BIRTHDATE: "[date of birth]",
+    pseudonymise.DATETIME: "[time]",
+}
+
+
+def used_text(version: CaseVersion) -> str:
+    """Every pseudonym and text of the version, to choose a suggestion it does not use yet."""
+    return " ".join([*version.pseudonyms, *(t for _w, t in case_texts(version))])
+
+
+def original_key(kind: str, original: str) -> str:
+    """The digest under which `pseudonym_keys` keeps an original's pseudonym (keyed with SECRET_KEY)."""
+    from django.utils.crypto import salted_hmac
+
+    if kind == pseudonymise.PHONE:
+        original = re.sub(r"[^\d+]", "", original)
+    return salted_hmac("interviews.pseudonym", f"{kind}:{' '.join(original.lower().split())}").hexdigest()[
+        :32
+    ]
+
+
+def suggested_replacement(finding: CaseFinding, *, used: str | None = None) -> str:
+    """The pseudonym the finding's text already has in this case (a name put back in), else a pseudonym
+    of its kind that the version does not use yet (`used`: `used_text`)."""
+    titles, name = (
+        pseudonymise.strip_titles(finding.text) if finding.kind == pseudonymise.PERSON else ("", finding.text)
+    )
+    known = finding.version.pseudonym_keys.get(original_key(finding.kind, name))
+    if known:
+        return f"{titles}{known}"
+    template = SUGGESTIONS.get(finding.kind, "[removed]")
+    if used is None:
+        used = used_text(finding.version)
+    for n in range(1, 1000):
+        candidate = template.format(n=n, letters=pseudonymise._letters(n - 1))
+        if candidate not in used or "{" not in template:
+            return candidate
+    return "[removed]"  # pragma: no cover - a thousand pseudonyms of one kind
+
+
+def _replace_in(text: str, original: str, replacement: str) -> str:
+    before = r"(?<![\w@.-])" if re.match(r"\w", original) else ""
+    after = r"(?![\w@-])" if re.search(r"\w$", original) else ""
+    return re.sub(before + re.escape(original) + after, lambda _m: replacement, text)
+
+
+def _replace_everywhere(version: CaseVersion, original: str, replacement: str) -> None:
+    def sub(value: Any) -> Any:
+        if isinstance(value, list):
+            return [sub(v) for v in value]
+        return _replace_in(value, original, replacement) if isinstance(value, str) else value
+
+    fields = ["title", "presentation", "brief", "actual_outcome"]
+    for name in fields:
+        setattr(version, name, sub(getattr(version, name)))
+    version.save(update_fields=fields)
+    for model, names in (
+        (version.facts, ["title", "text", "partial_text", "triggers", "keywords"]),
+        (version.problems, ["statement", "paraphrases"]),
+        (version.solutions, ["action"]),
+        (version.harmful_actions, ["action", "why"]),
+    ):
+        for row in model.all():
+            changed = [n for n in names if sub(getattr(row, n)) != getattr(row, n)]
+            for n in changed:
+                setattr(row, n, sub(getattr(row, n)))
+            if changed:
+                row.save(update_fields=changed)
+
+
+@transaction.atomic
+def decide_finding(
+    finding: CaseFinding, *, actor: Any, decision: str, replacement: str | None = None
+) -> CaseFinding:
+    """Accept a finding (it identifies no one) or replace its text everywhere in the version.
+
+    Only while the version is a draft or in review and no session used it (409 otherwise). Without a
+    `replacement`, a replace uses `suggested_replacement`; a replacement that a detector would find
+    again is refused (400, `replacement`). Accepting an accepted finding again changes nothing; a
+    replaced finding is decided for good (409).
+    """
+    version = CaseVersion.objects.select_for_update().get(pk=finding.version_id)
+    finding = CaseFinding.objects.select_for_update().get(pk=finding.pk)
+    if decision not in FindingDecision.__members__.values():
+        raise ValidationError({"decision": [f"One of {', '.join(FindingDecision)}."]})
+    if version.status not in (Status.DRAFT, Status.REVIEW) or version.is_frozen:
+        raise FindingRefused(
+            finding, f"The findings of a version that is {version.status} are decided; make a new version."
+        )
+    if finding.status == CaseFinding.Status.ACCEPTED and decision == FindingDecision.ACCEPT:
+        return finding
+    if finding.status != CaseFinding.Status.OPEN:
+        raise FindingRefused(finding, f"Finding #{finding.pk} is already {finding.status}.")
+    if decision == FindingDecision.ACCEPT:
+        finding.status = CaseFinding.Status.ACCEPTED
+    else:
+        value = (replacement if replacement is not None else suggested_replacement(finding)).strip()
+        if not value or len(value) > 300:
+            raise ValidationError({"replacement": ["A replacement of 1 to 300 characters."]})
+        again = pseudonymise.detect(value, known_names=known_names_for(version))
+        if again:
+            raise ValidationError(
+                {"replacement": [f"The replacement identifies too: {again[0].kind} {again[0].text!r}."]}
+            )
+        _replace_everywhere(version, finding.text, value)
+        version.pseudonyms = {**version.pseudonyms, value: finding.kind}
+        version.save(update_fields=["pseudonyms"])
+        finding.status = CaseFinding.Status.REPLACED
+        finding.replacement = value
+        finding.text = ""
+    finding.decided_by = _user(actor)
+    finding.decided_at = timezone.now()
+    finding.save()
+    refresh_findings(version)
+    return finding
 
 
 CASE_ACTIONS = {

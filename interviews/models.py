@@ -141,6 +141,10 @@ class CaseVersion(models.Model):
     )
     # Pseudonym -> kind for a case drafted from an incident (never the originals: they stay in the incident).
     pseudonyms = models.JSONField(default=dict, blank=True)
+    # Keyed digest of an original (`cases.original_key`) -> its pseudonym, so that a name put back into
+    # the case is offered the pseudonym it already has. A digest keyed with the site's secret, never
+    # the original: names are few, and a plain hash of one is found by trying them all.
+    pseudonym_keys = models.JSONField(default=dict, blank=True, editable=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -187,6 +191,54 @@ class CaseVersion(models.Model):
             "solve": self.solve_seconds,
             "evaluate": self.evaluate_seconds,
         }
+
+
+class CaseFinding(models.Model):
+    """Something a detector finds in a version drafted from an incident, for a reviewer to decide.
+
+    One row per distinct text and kind in the version. The version is not published while a row is
+    open: the reviewer accepts it (it identifies no one) or replaces it everywhere in the version. A
+    replaced row keeps the replacement, not the text it replaced.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        ACCEPTED = "accepted", _("Accepted")
+        REPLACED = "replaced", _("Replaced")
+
+    version = models.ForeignKey(CaseVersion, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=20)
+    text = models.CharField(max_length=300, blank=True)
+    locations = models.JSONField(
+        default=list, blank=True, help_text=_("Where in the version: title, fact F2, ...")
+    )
+    certain = models.BooleanField(
+        default=False,
+        help_text=_("A detector that replaces on its own found it (it stayed: someone put it back)."),
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    replacement = models.CharField(max_length=300, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["version", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "kind", "text"],
+                condition=~Q(status="replaced"),
+                name="case_finding_unique_per_version",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "accepted", "replaced"]), name="case_finding_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.kind} {self.status}"
 
 
 class Fact(models.Model):

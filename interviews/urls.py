@@ -17,5 +17,6 @@ urlpatterns = [
     path("calibration/<int:pk>/", views.calibration_session, name="calibration_session"),
     path("from-incident/<str:reference>/", views.from_incident, name="from_incident"),
     path("cases/<slug:slug>/", views.case_page, name="case"),
+    path("cases/<slug:slug>/findings/<int:pk>/", views.case_finding, name="case_finding"),
     path("cases/<slug:slug>/<str:action>/", views.case_action, name="case_action"),
 ]

@@ -136,6 +136,8 @@ def case_page(request: HttpRequest, slug: str) -> HttpResponse:
     """A case's latest version: its status, what still blocks publication, and the review actions."""
     version = _latest_version(request, slug)
     conflicts = services.candidates_who_worked(version.source_incident) if version.source_incident else []
+    findings = list(version.findings.select_related("decided_by"))
+    used = cases.used_text(version) if findings else ""
     return render(
         request,
         "interviews/case.html",
@@ -147,8 +149,45 @@ def case_page(request: HttpRequest, slug: str) -> HttpResponse:
             "solutions": version.solutions.all(),
             "actions": cases.case_actions(version),
             "conflicts": conflicts,
+            "findings": [
+                (f, cases.suggested_replacement(f, used=used) if f.status == f.Status.OPEN else "")
+                for f in findings
+            ],
+            "may_decide": request.user.has_perm("interviews.publish_caseversion")
+            and version.status in ("draft", "review")
+            and not version.is_frozen,
         },
     )
+
+
+@require_POST
+@login_required
+def case_finding(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """Accept or replace one finding of the latest version; refusals are shown as messages."""
+    version = _latest_version(request, slug)
+    finding = version.findings.filter(pk=pk).first()
+    if finding is None:
+        raise Http404("No such finding.")
+    decision = request.POST.get("decision", "")
+    replacement = request.POST.get("replacement")
+    try:
+        if not request.user.has_perm("interviews.publish_caseversion"):
+            raise PermissionDenied("You need the permission interviews.publish_caseversion.")
+        finding = cases.decide_finding(
+            finding,
+            actor=request.user,
+            decision=decision,
+            replacement=replacement if decision == "replace" and replacement else None,
+        )
+        messages.success(
+            request,
+            f"Finding #{finding.pk} "
+            + (f"replaced by {finding.replacement!r}." if finding.replacement else "accepted."),
+        )
+    except (ValidationError, PermissionDenied, InvalidSessionTransition) as error:
+        for message in _messages_of(error):
+            messages.error(request, message)
+    return redirect("interviews:case", slug=slug)
 
 
 @require_POST

@@ -9,20 +9,20 @@ which `cases.approve` refuses while a detector still finds something.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from incidents.models import Incident, Membership, TimelineEntry
 from incidents.selectors import incidents_visible_to
 
 from . import cases
 from .models import Case, CaseVersion, Fact
-from .pseudonymise import Pseudonymiser, detect, format_offset
+from .pseudonymise import Pseudonymiser, detect, format_offset, sentence_spans
 
 # Usernames that are ordinary words: replacing them everywhere would garble the text ("the agent").
 GENERIC_USERNAMES = frozenset(
@@ -48,7 +48,6 @@ GENERIC_USERNAMES = frozenset(
         "security",
     ]
 )
-SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]?")
 
 FACT_CATEGORY = {
     "classify": Fact.Category.IMPACT,
@@ -74,6 +73,7 @@ def people_of_incident(incident: Incident) -> list[list[str]]:
     user_ids = {incident.reporter_id, incident.assignee_id}
     user_ids |= set(incident.timeline.values_list("actor_id", flat=True))
     user_ids |= set(incident.comments.values_list("author_id", flat=True))
+    user_ids |= set(incident.attachments.values_list("uploaded_by_id", flat=True))
     if incident.team_id is not None:
         user_ids |= set(Membership.objects.filter(team_id=incident.team_id).values_list("user_id", flat=True))
         if incident.team and incident.team.manager_id:
@@ -91,7 +91,10 @@ def _entry_text(entry: TimelineEntry) -> tuple[str, str] | None:
     if entry.kind == TimelineEntry.Kind.COMMENT and entry.comment is not None:
         return Fact.Category.TIMELINE, entry.comment.body
     if entry.kind == TimelineEntry.Kind.ATTACHMENT:
-        return Fact.Category.MONITORING, f"A file was attached: {data.get('filename', 'a file')}."
+        # A file name often carries a name or a record number ("Befund_Maria_Schulz.pdf"): only its type.
+        suffix = str(data.get("filename", "")).rpartition(".")[2].lower()
+        kind = f"a {suffix} file" if suffix.isalnum() and 0 < len(suffix) <= 5 else "a file"
+        return Fact.Category.MONITORING, f"{kind[0].upper()}{kind[1:]} was attached."
     if entry.kind == TimelineEntry.Kind.FIELDS_CHANGED:
         changes = data.get("changes", {})
         parts = [f"{field} changed from {old!s} to {new!s}" for field, (old, new) in changes.items()]
@@ -115,8 +118,9 @@ def _entry_text(entry: TimelineEntry) -> tuple[str, str] | None:
     return (FACT_CATEGORY.get(action, Fact.Category.TIMELINE), text) if text else None
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_RE.findall(text or "") if s.strip(" .!?")]
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of `text`; the texts are cut at them, never re-joined, so no token changes."""
+    return [(s, e) for s, e in sentence_spans(text or "") if text[s:e].strip(" .!?")]
 
 
 def _unique_slug(base: str) -> str:
@@ -142,47 +146,33 @@ def _check_draftable(incident: Incident, *, actor: Any) -> None:
 
 def case_document_from_incident(incident: Incident) -> tuple[dict[str, Any], Pseudonymiser]:
     """The pseudonymised case document of an incident, and the pseudonymiser that made it (its mapping
-    and the names it knows). Writes nothing: the wizard's preview and the draft share it."""
-    anchor = incident.received_at
-    pseudo = Pseudonymiser(people=people_of_incident(incident), anchor=anchor)
+    and the names it knows). Writes nothing: the wizard's preview and the draft share it.
 
-    sentences = _sentences(incident.description)
+    Every text is read for names first (`Pseudonymiser.learn`), then replaced: a person named only in
+    the last comment is the same pseudonym in the title."""
+    anchor = incident.received_at
+    pseudo = Pseudonymiser(
+        people=people_of_incident(incident), anchor=anchor, tz=timezone.get_current_timezone()
+    )
+
+    description = incident.description or ""
+    spans = _sentences(description)
     title = incident.title.strip().rstrip(".") + "."
-    presentation = " ".join([title, *sentences[:4]]) if sentences else f"{title} It was reported at T+0 min."
-    facts = []
-    if len(sentences) > 4:
-        facts.append(
-            {
-                "key": "F1",
-                "title": "The rest of the first report",
-                "text": pseudo(" ".join(sentences[4:])),
-                "category": Fact.Category.TIMELINE,
-                "importance": Fact.Importance.SUPPORTING,
-                "offset_minutes": 0,
-            }
-        )
+    if spans:
+        head, rest = spans[:4], spans[4:]
+        presentation = f"{title} {description[head[0][0] : head[-1][1]]}"
+    else:
+        rest = []
+        presentation = f"{title} It was reported at T+0 min."
     entries = incident.timeline.select_related("comment", "incident").exclude(
         kind__in=[TimelineEntry.Kind.CREATED, TimelineEntry.Kind.NOTIFICATION, TimelineEntry.Kind.SLA]
     )
-    for entry in entries:
-        described = _entry_text(entry)
-        if described is None or not described[1].strip():
-            continue
-        category, text = described
-        offset = round((entry.at - anchor).total_seconds() / 60)
-        clean = pseudo(text.strip())
-        facts.append(
-            {
-                "key": f"F{len(facts) + 1}",
-                "title": clean[:80],
-                "text": f"{format_offset(offset)}: {clean}",
-                "category": category,
-                "importance": Fact.Importance.SUPPORTING,
-                "offset_minutes": offset,
-            }
-        )
-    fact_keys = [f["key"] for f in facts]
-    measures = _sentences(incident.measures) or [incident.measures or "Measures to be written."]
+    described = [(entry, _entry_text(entry)) for entry in entries]
+    events = [(entry, d) for entry, d in described if d is not None and d[1].strip()]
+    measures_text = incident.measures or ""
+    measures = [measures_text[s:e] for s, e in _sentences(measures_text)] or [
+        measures_text or "Measures to be written."
+    ]
     outcome = "\n\n".join(
         part
         for part in (
@@ -192,9 +182,40 @@ def case_document_from_incident(incident: Incident) -> tuple[dict[str, Any], Pse
         )
         if part
     )
+    pseudo.learn(
+        [incident.title, presentation, description, outcome, incident.cause or "", *measures]
+        + [text for _entry, (_category, text) in events]
+    )
+
+    facts = []
+    if rest:
+        facts.append(
+            {
+                "key": "F1",
+                "title": "The rest of the first report",
+                "text": pseudo(description[rest[0][0] : rest[-1][1]]),
+                "category": Fact.Category.TIMELINE,
+                "importance": Fact.Importance.SUPPORTING,
+                "offset_minutes": 0,
+            }
+        )
+    for entry, (category, text) in events:
+        offset = round((entry.at - anchor).total_seconds() / 60)
+        clean = pseudo(text.strip())
+        facts.append(
+            {
+                "key": f"F{len(facts) + 1}",
+                "title": _short(clean),
+                "text": f"{format_offset(offset)}: {clean}",
+                "category": category,
+                "importance": Fact.Importance.SUPPORTING,
+                "offset_minutes": offset,
+            }
+        )
+    fact_keys = [f["key"] for f in facts]
     doc = {
         "slug": _unique_slug(f"from-{incident.reference.lower()}"),
-        "title": pseudo(incident.title)[:200],
+        "title": _short(pseudo(incident.title), 200),
         "domain": incident.domain.slug if incident.domain else None,
         "tags": ["from-incident"],
         "presentation": pseudo(presentation),
@@ -216,6 +237,14 @@ def case_document_from_incident(incident: Incident) -> tuple[dict[str, Any], Pse
         ],
     }
     return doc, pseudo
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """At most `limit` characters, cut at a space rather than inside a word or a pseudonym."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut) + "…"
 
 
 def document_texts(doc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -243,8 +272,9 @@ class Preview:
 
 def _original(pseudo: Pseudonymiser, key: str) -> str:
     # A known person is keyed by their index in `people` ("#0"), so that all their aliases share one label.
-    if key.startswith("#") and key[1:].isdigit() and int(key[1:]) < len(pseudo.people):
-        return " / ".join(pseudo.people[int(key[1:])])
+    people = pseudo.all_people
+    if key.startswith("#") and key[1:].isdigit() and int(key[1:]) < len(people):
+        return " / ".join(people[int(key[1:])])
     return key
 
 
@@ -264,9 +294,23 @@ def preview_case_from_incident(incident: Incident, *, actor: Any) -> Preview:
     return Preview(document=doc, replacements=replacements, findings=findings)
 
 
+def _pseudonym_keys(pseudo: Pseudonymiser) -> dict[str, str]:
+    """Keyed digests of every original (each alias of each person) -> the pseudonym it was given."""
+    keys: dict[str, str] = {}
+    people = pseudo.all_people
+    for (kind, original), pseudonym in pseudo.mapping.items():
+        if kind == "person" and original.startswith("#") and original[1:].isdigit():
+            for alias in people[int(original[1:])] if int(original[1:]) < len(people) else []:
+                keys[cases.original_key(kind, alias)] = pseudonym
+        else:
+            keys[cases.original_key(kind, original)] = pseudonym
+    return keys
+
+
 @transaction.atomic
 def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVersion, list[str]]:
-    """A draft case from a closed incident the actor may see; returns it and what detectors still find.
+    """A draft case from a closed incident the actor may see; returns it and its open findings, which a
+    reviewer accepts or replaces one by one before it can be published.
 
     Each call drafts a new case (the author may draft again after the incident's record improved).
     """
@@ -274,5 +318,7 @@ def draft_case_from_incident(incident: Incident, *, actor: Any) -> tuple[CaseVer
     doc, pseudo = case_document_from_incident(incident)
     version, _ = cases.apply_case_document(doc, actor=actor, source_incident=incident)
     version.pseudonyms = {pseudonym: kind for (kind, _original), pseudonym in pseudo.mapping.items()}
-    version.save(update_fields=["pseudonyms"])
-    return version, cases.identifying_findings(version)
+    version.pseudonym_keys = _pseudonym_keys(pseudo)
+    version.save(update_fields=["pseudonyms", "pseudonym_keys"])
+    open_ = cases.refresh_findings(version)
+    return version, [f"{', '.join(f.locations)}: {f.kind} {f.text!r}" for f in open_]

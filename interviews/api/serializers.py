@@ -16,6 +16,7 @@ from interviews.models import (
     Candidate,
     CandidateProblem,
     CandidateSolution,
+    CaseFinding,
     CaseVersion,
     ConsensusRating,
     Fact,
@@ -67,10 +68,43 @@ class CaseVersionSummarySerializer(serializers.ModelSerializer):
         return cases.case_actions(obj)
 
 
+class CaseFindingSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    suggestion = serializers.SerializerMethodField(help_text="What `replace` uses without a replacement")
+
+    class Meta:
+        model = CaseFinding
+        fields = [
+            "id", "kind", "text", "locations", "certain", "status", "replacement", "suggestion",
+            "decided_by", "decided_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_suggestion(self, obj: CaseFinding) -> str | None:
+        if obj.status != CaseFinding.Status.OPEN:
+            return None
+        # The version's texts are read once per response, not once per finding.
+        used: dict[int, str] = self.context.setdefault("used_text", {})  # type: ignore[attr-defined]
+        if obj.version_id not in used:
+            used[obj.version_id] = cases.used_text(obj.version)
+        return cases.suggested_replacement(obj, used=used[obj.version_id])
+
+
+class FindingDecisionInput(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=[str(d) for d in cases.FindingDecision])
+    replacement = serializers.CharField(
+        max_length=300,
+        required=False,
+        help_text="For `replace`: the text that takes the finding's place everywhere in the version; "
+        "the suggested pseudonym without it.",
+    )
+
+
 class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
     document = serializers.SerializerMethodField()
     source_incident = serializers.SerializerMethodField()
     detector_findings = serializers.SerializerMethodField()
+    findings = CaseFindingSerializer(many=True, read_only=True)
     publication_problems = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField(help_text="The presentation image's URL, or null")
 
@@ -82,6 +116,7 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
             "pseudonyms",
             "document",
             "detector_findings",
+            "findings",
             "publication_problems",
         ]
         read_only_fields = fields
@@ -101,6 +136,13 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
         return obj.source_incident.reference if obj.source_incident else None
 
     def get_detector_findings(self, obj: CaseVersion) -> list[str]:
+        if obj.source_incident_id is not None:
+            # Kept current on every write (`cases.refresh_findings`): no detector runs for a read.
+            return [
+                f"{', '.join(f.locations)}: {f.kind} {f.text!r}"
+                for f in obj.findings.all()
+                if f.status == CaseFinding.Status.OPEN
+            ]
         return cases.identifying_findings(obj)
 
     @extend_schema_field(OpenApiTypes.OBJECT)

@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from config.api import CursorPagination
 from incidents.selectors import incidents_visible_to
 from interviews import calibration, cases, images, lifecycle, matching, reports, selectors, services, wizard
-from interviews.models import Candidate, CaseVersion, Fact, Reveal, Session
+from interviews.models import Candidate, CaseFinding, CaseVersion, Fact, Reveal, Session
 
 from . import serializers as s
 
@@ -183,6 +183,47 @@ class CaseViewSet(viewsets.GenericViewSet):
         if upload is None:
             raise serializers.ValidationError({"image": ["Send the image as the multipart field `image`."]})
         return self._detail(cases.set_image(version, upload=upload, actor=request.user))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int)],
+        responses={200: s.CaseFindingSerializer(many=True), 404: ERRORS[404]},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def findings(self, request: Request, slug: str | None = None) -> Response:
+        """What the detectors find in a version drafted from an incident (`?version=n`, the latest by
+        default); the version is published only once none is open."""
+        number = request.query_params.get("version", "")
+        version = self._version(slug or "", int(number) if number.isdigit() else None)
+        findings = version.findings.select_related("version", "decided_by")
+        return Response(s.CaseFindingSerializer(findings, many=True, context={"request": request}).data)
+
+    @extend_schema(request=s.FindingDecisionInput, responses={200: s.CaseFindingSerializer, **ERRORS})
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"findings/(?P<finding_id>\d+)/decide",
+        url_name="finding-decide",
+    )
+    def decide_finding(
+        self, request: Request, slug: str | None = None, finding_id: str | None = None
+    ) -> Response:
+        """Accept a finding (it identifies no one) or replace it everywhere in the version, one by one.
+        For reviewers (permission interviews.publish_caseversion)."""
+        _require(request, "interviews.publish_caseversion")
+        data = _input(request, s.FindingDecisionInput)
+        finding = (
+            CaseFinding.objects.filter(
+                pk=int(finding_id or 0), version__in=self.get_queryset().filter(case__slug=slug)
+            )
+            .select_related("version")
+            .first()
+        )
+        if finding is None:
+            raise Http404("No such finding.")
+        decided = cases.decide_finding(
+            finding, actor=request.user, decision=data["decision"], replacement=data.get("replacement")
+        )
+        return Response(s.CaseFindingSerializer(decided).data)
 
     @extend_schema(request=s.FromIncidentInput, responses={201: s.CaseVersionDetailSerializer, **ERRORS})
     @action(detail=False, methods=["post"], url_path="from-incident")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
-from interviews import services
+from interviews import cases, services
 from tests.e2e.conftest import (  # noqa: F401 - fixtures used by name
     _fresh_cache,
     browser_type_launch_args,
@@ -23,9 +23,11 @@ from tests.interviews.helpers import (
     interviewer,
     new_session,
     published_version,
+    publisher,
     rubric_keys,
     session_in,
 )
+from tests.interviews.test_findings import draft_with_findings
 
 # On PostgreSQL, as in CI: three browsers poll and write at once, which SQLite's shared in-memory test
 # database answers with "table is locked".
@@ -191,6 +193,41 @@ def test_the_chart_pages_draw_without_console_errors(live_server, browser: Brows
             page.goto(base + path)
             expect(page.locator('canvas[data-drawn="true"]')).to_have_count(charts)
             shoot(page, "interviews-charts-" + path.strip("/").split("/")[-1].split("?")[0])
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_reviewer_decides_each_finding_in_the_case_page_then_publishes(
+    live_server,
+    browser: Browser,
+    shoot,  # noqa: F811
+):
+    version, weber, evita = draft_with_findings()
+    cases.submit_for_review(version, actor=version.created_by)
+    context = browser.new_context()
+    try:
+        sign_in(context, live_server, publisher(username="reviewer"))
+        page = context.new_page()
+        errors = collect_errors(page)
+        page.goto(f"{live_server.url}/interviews/cases/{version.case.slug}/")
+        findings = page.locator("#case-findings")
+        expect(findings.locator(f"#finding-{weber.pk}")).to_contain_text("Jonas Weber")
+        page.get_by_role("button", name="Approve").click()
+        expect(page.get_by_role("alert").filter(has_text="finding(s) are open")).to_be_visible()
+        shoot(page, "interviews-case-findings-open")
+
+        findings.locator(f"#finding-{evita.pk}").get_by_role("button", name="Accept").click()
+        expect(page.locator(f"#finding-{evita.pk}")).to_have_attribute("data-status", "accepted")
+        page.get_by_label(f"Replacement for finding {weber.pk}").fill("Person Q")
+        page.locator(f"#finding-{weber.pk}").get_by_role("button", name="Replace").click()
+        expect(page.locator(f"#finding-{weber.pk}")).to_have_attribute("data-status", "replaced")
+        expect(page.locator("main")).to_contain_text("Rückfragen an Person Q.")
+        expect(page.locator("main")).not_to_contain_text("Jonas Weber")
+
+        page.get_by_role("button", name="Approve").click()
+        expect(page.locator("#case-status")).to_have_text("Published")
+        shoot(page, "interviews-case-findings-decided")
         assert errors == []
     finally:
         context.close()

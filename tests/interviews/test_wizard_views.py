@@ -88,14 +88,10 @@ def test_drafting_makes_a_draft_that_a_second_person_must_approve(client):
     doc["facts"][0]["text"] += " Alice Miller confirmed it."
     cases.apply_case_document(doc, actor=author)
     page = client.get(f"/interviews/cases/{version.case.slug}/").content.decode()
-    assert "A detector still finds something: fact F1: person &#x27;Alice Miller&#x27;" in page
+    finding = version.findings.get(status="open")
+    assert f"Open finding #{finding.pk}: person &#x27;Alice Miller&#x27; in fact F1" in page
     client.post(f"/interviews/cases/{version.case.slug}/submit/")
-    assert CaseVersion.objects.get().status == CaseVersion.Status.DRAFT  # refused while it names someone
-
-    doc["facts"][0]["text"] = doc["facts"][0]["text"].replace(" Alice Miller confirmed it.", "")
-    cases.apply_case_document(doc, actor=author)
-    client.post(f"/interviews/cases/{version.case.slug}/submit/")
-    assert CaseVersion.objects.get().status == CaseVersion.Status.REVIEW
+    assert CaseVersion.objects.get().status == CaseVersion.Status.REVIEW  # the reviewer decides findings
 
     author.user_permissions.add(Permission.objects.get(codename="publish_caseversion"))
     client.force_login(type(author).objects.get(pk=author.pk))
@@ -104,8 +100,22 @@ def test_drafting_makes_a_draft_that_a_second_person_must_approve(client):
     assert CaseVersion.objects.get().status == CaseVersion.Status.REVIEW
 
     client.force_login(publisher())
+    refused = client.post(f"/interviews/cases/{version.case.slug}/approve/", follow=True).content.decode()
+    assert "1 finding(s) are open" in refused
+    assert CaseVersion.objects.get().status == CaseVersion.Status.REVIEW
+    assert f'id="replacement-{finding.pk}"' in refused  # the review form, prefilled with a suggestion
+
+    client.post(
+        f"/interviews/cases/{version.case.slug}/findings/{finding.pk}/",
+        {"decision": "replace", "replacement": "Person Z"},
+    )
+    finding.refresh_from_db()
+    assert (finding.status, finding.replacement, finding.text) == ("replaced", "Person Z", "")
     client.post(f"/interviews/cases/{version.case.slug}/approve/")
     assert CaseVersion.objects.get().status == CaseVersion.Status.PUBLISHED
+    published = client.get(f"/interviews/cases/{version.case.slug}/").content.decode()
+    assert "Alice Miller" not in published
+    assert "Person Z confirmed it." in published
 
 
 def test_the_wizard_hides_what_the_user_may_not_see_and_refuses_open_incidents(client):
