@@ -171,7 +171,7 @@ def _fire_step(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
 def _reassign(incident: Incident, team_id: int, *, position: int) -> None:
     """Functional escalation through the lifecycle, never by writing state here."""
     team = Team.objects.filter(pk=team_id).first()
-    if team is None or incident.state not in lifecycle.ALLOWED_FROM[lifecycle.Action.ESCALATE]:
+    if team is None or incident.state not in lifecycle.TRANSITIONS[lifecycle.Action.ESCALATE].sources:
         return
     lifecycle.escalate_incident(
         incident, actor=None, team=team, reason=f"Escalation policy step {position}", by_policy=True

@@ -178,3 +178,21 @@ def test_an_admin_problem_edit_goes_through_the_domain(admin_client):
     before = problem.version
     problem.refresh_from_db()
     assert (problem.root_cause, problem.version) == ("Firmware leak", before + 1)
+
+
+def test_a_follow_up_added_in_the_admin_goes_through_the_domain(admin_client):
+    actor = agent()
+    problem = problems.create_problem(actor=actor, title="Flaky VPN")
+    url = reverse("admin:incidents_problem_change", args=[problem.pk])
+    data = change_form_data(admin_client.get(url))
+    data |= {"follow_ups-0-title": "Replace firmware", "follow_ups-0-owner": actor.pk,
+             "follow_ups-0-due_date": "2030-01-01"}  # fmt: skip
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    follow_up = FollowUpAction.objects.get(problem=problem)
+    assert (follow_up.title, follow_up.owner_id) == ("Replace firmware", actor.pk)
+    before = problem.version
+    problem.refresh_from_db()
+    assert problem.version == before + 1  # add_follow_up saves the problem's new version
