@@ -14,15 +14,18 @@ import time
 from datetime import timedelta
 
 import requests
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from incidents import timeline
 
 from .models import Notification
+from .notify import dead_alert_recipients, queue, queue_message
 
 logger = logging.getLogger(__name__)
 State = Notification.State
@@ -141,9 +144,6 @@ def _alert_dead(row: Notification, error: str) -> None:
     if row.event == DEAD_ALERT_EVENT:
         logger.error("dead-notification alert %s to %s is dead too: %s", row.pk, row.recipient, error)
         return
-    from .engine import _enqueue
-    from .notify import dead_alert_recipients, queue, queue_message
-
     what = "webhook" if row.channel == Notification.Channel.WEBHOOK else "e-mail"
     detail = (
         f"A {what} notification ({row.event}) to {row.recipient} could not be delivered after "
@@ -162,7 +162,7 @@ def _alert_dead(row: Notification, error: str) -> None:
                 event=DEAD_ALERT_EVENT, cause=cause, address=recipient.address, problem=row.problem,
                 subject="[IncidentDesk] A notification could not be delivered", body=detail,
             )  # fmt: skip
-    transaction.on_commit(lambda: _enqueue(ids))
+    deliver_after_commit(ids)
 
 
 def _failed(row: Notification, exc: Exception) -> str:
@@ -192,3 +192,36 @@ def _failed(row: Notification, exc: Exception) -> str:
             enqueued_at=None,
         )
     return "retry"
+
+
+@shared_task(
+    name="escalation.tasks.deliver_notification",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def deliver_notification(notification_id: int) -> str:
+    """The Celery task that delivers one outbox row (escalation.tasks re-exports it under its old path)."""
+    return deliver(notification_id)
+
+
+def enqueue(ids: list[int]) -> None:
+    """Prompt the delivery tasks; a broker that is down is not an error (the next sweep republishes)."""
+    if not ids:
+        return
+    sent = []
+    for pk in dict.fromkeys(ids):
+        try:
+            deliver_notification.delay(pk)
+            sent.append(pk)
+        except Exception:
+            logger.warning("could not enqueue notification %s; the sweep will republish it", pk)
+            break
+    if sent:
+        Notification.objects.filter(pk__in=sent).update(enqueued_at=timezone.now())
+
+
+def deliver_after_commit(ids: list[int]) -> None:
+    """Prompt delivery once the transaction commits; a dead broker is tolerated (the sweep republishes)."""
+    if ids:
+        transaction.on_commit(lambda: enqueue(ids))

@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
-from django.utils import timezone
 
 from incidents import lifecycle, timeline
 from incidents.models import Incident, Team
 
 from . import chains, notify, sla
+from .delivery import enqueue
 from .models import EngineHeartbeat, Notification, Timer
 
 logger = logging.getLogger(__name__)
@@ -58,14 +58,14 @@ def sweep(*, limit: int = 100, now: datetime | None = None, budget_seconds: floa
         while True:
             batch = SweepResult()
             decided = _sweep_batch(limit=limit, now=now, result=batch)
-            _enqueue(batch.to_deliver)
+            enqueue(batch.to_deliver)
             result.fired += batch.fired
             result.cancelled += batch.cancelled
             result.to_deliver += batch.to_deliver
             if decided < limit or time.monotonic() - started > budget_seconds:
                 break
     republished = republish()
-    _enqueue(republished)
+    enqueue(republished)
     result.to_deliver += republished
     return result
 
@@ -171,7 +171,7 @@ def _fire_step(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
 def _reassign(incident: Incident, team_id: int, *, position: int) -> None:
     """Functional escalation through the lifecycle, never by writing state here."""
     team = Team.objects.filter(pk=team_id).first()
-    if team is None or incident.state not in lifecycle.ALLOWED_FROM[lifecycle.Action.ESCALATE]:
+    if team is None or incident.state not in lifecycle.TRANSITIONS[lifecycle.Action.ESCALATE].sources:
         return
     lifecycle.escalate_incident(
         incident, actor=None, team=team, reason=f"Escalation policy step {position}", by_policy=True
@@ -189,21 +189,3 @@ def republish() -> list[int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:1000]
     )
-
-
-def _enqueue(ids: list[int]) -> None:
-    """Prompt the delivery tasks; a broker that is down is not an error (the next sweep republishes)."""
-    if not ids:
-        return
-    from .tasks import deliver_notification
-
-    sent = []
-    for pk in dict.fromkeys(ids):
-        try:
-            deliver_notification.delay(pk)
-            sent.append(pk)
-        except Exception:
-            logger.warning("could not enqueue notification %s; the sweep will republish it", pk)
-            break
-    if sent:
-        Notification.objects.filter(pk__in=sent).update(enqueued_at=timezone.now())

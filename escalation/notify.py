@@ -246,13 +246,3 @@ def queue_message(
     return list(
         Notification.objects.filter(key=key, state=Notification.State.PENDING).values_list("pk", flat=True)
     )
-
-
-def deliver_after_commit(ids: list[int]) -> None:
-    """Prompt delivery once the transaction commits; a dead broker is tolerated (the sweep republishes)."""
-    from django.db import transaction
-
-    from .engine import _enqueue
-
-    if ids:
-        transaction.on_commit(lambda: _enqueue(ids))

@@ -7,14 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-
 from incidents import hooks
 from incidents.hooks import Event
 from incidents.models import Incident, Team
 
 from . import chains, notify, oncall, sla
-from .engine import _enqueue
+from .delivery import deliver_after_commit
 
 
 def on_classified(incident: Incident, *, now: datetime, first: bool) -> None:
@@ -42,7 +40,7 @@ def on_escalated(incident: Incident, *, now: datetime, by_policy: bool, reason: 
         cause=f"escalated:{incident.pk}:{incident.version}",
         recipients=notify.team_recipients(incident, incident.team),
     )
-    transaction.on_commit(lambda: _enqueue(ids))
+    deliver_after_commit(ids)
     if not by_policy:
         chains.start(incident, now=now, reason="escalated")
 
@@ -103,7 +101,7 @@ def connect() -> None:
         hooks.Outbox(
             queue_message=notify.queue_message,
             queue_team=notify.queue_team,
-            deliver_after_commit=notify.deliver_after_commit,
+            deliver_after_commit=deliver_after_commit,
         )
     )
     hooks.connect_team_page(_team_page)

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from .models import Category, Domain, Incident, Team
+from .timeline import Actor
 
 User = get_user_model()
 MAX_TEXT = 100_000
@@ -88,7 +89,7 @@ class ReportForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
     )
 
-    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Actor = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         if user is not None and user.is_authenticated:

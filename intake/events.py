@@ -34,8 +34,8 @@ from .models import AlertGroup, Integration, hash_routing_key
 
 logger = logging.getLogger(__name__)
 State = Incident.State
-# States in which an incident still collects the alerts of its dedup key.
-COLLECTING = frozenset({State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD})
+# An incident collects the alerts of its dedup key while it is active (not yet resolved, closed or cancelled).
+COLLECTING = frozenset(Incident.ACTIVE_STATES)
 PAYLOAD_TIMELINE_LIMIT = 4000  # characters of custom_details kept per alert entry
 # What an event carries besides custom_details, kept on the alert entry and the alert group.
 KEPT_FIELDS = (

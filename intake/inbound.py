@@ -23,6 +23,7 @@ from incidents import lifecycle, services
 from incidents.errors import InvalidTransition
 from incidents.models import Incident
 from incidents.selectors import desk_user, incidents_visible_to
+from incidents.timeline import Actor
 
 from .mail import MessageRefused, MessageTooLarge, ParsedMessage, envelope, parse
 from .models import InboundEmail
@@ -116,13 +117,15 @@ def _user_for(address: str) -> Any:
     return get_user_model().objects.filter(email__iexact=address, is_active=True).order_by("pk").first()
 
 
-def _is_reporter(incident: Incident, address: str, user: Any) -> bool:
+def _is_reporter(incident: Incident, address: str, user: Actor) -> bool:
     if user is not None and incident.reporter_id == user.pk:
         return True
     return bool(address) and incident.reporter_email.lower() == address
 
 
-def _attach(incident: Incident, parsed: ParsedMessage, uploaded_by: Any, *, public: bool = True) -> list[str]:
+def _attach(
+    incident: Incident, parsed: ParsedMessage, uploaded_by: Actor, *, public: bool = True
+) -> list[str]:
     """Attachments pass the same checks as web uploads; a refused one is named in the record, not fatal.
     They are as public as the message they came with: a responder's reply is an internal note, and so
     are its files."""
@@ -137,7 +140,7 @@ def _attach(incident: Incident, parsed: ParsedMessage, uploaded_by: Any, *, publ
     return problems
 
 
-def _open(parsed: ParsedMessage, user: Any, *, source: str, raw_size: int, note: str = "") -> InboundEmail:
+def _open(parsed: ParsedMessage, user: Actor, *, source: str, raw_size: int, note: str = "") -> InboundEmail:
     title = REPLY_PREFIX.sub("", parsed.subject).strip() or "(no subject)"
     description = parsed.text or "(The message had no text.)"
     if note:
@@ -161,7 +164,7 @@ def _open(parsed: ParsedMessage, user: Any, *, source: str, raw_size: int, note:
 
 
 def _reply(
-    incident: Incident, parsed: ParsedMessage, user: Any, *, source: str, raw_size: int
+    incident: Incident, parsed: ParsedMessage, user: Actor, *, source: str, raw_size: int
 ) -> InboundEmail:
     reporter = _is_reporter(incident, parsed.sender, user)
     responder = (

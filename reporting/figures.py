@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from incidents.models import Category, Domain, Incident, Team
 from incidents.selectors import incidents_visible_to
+from incidents.timeline import Actor
 
 State = Incident.State
 # Ageing buckets of the open backlog: (label, from days, to days); the last is open-ended.
@@ -131,7 +132,7 @@ def mttr_seconds() -> Seconds:
     return Seconds("resolved_at", "received_at")
 
 
-def scope(user: Any, filters: ReportFilters) -> QuerySet[Incident]:
+def scope(user: Actor, filters: ReportFilters) -> QuerySet[Incident]:
     """The incidents the user may see, narrowed by domain, team, category and priority (not by period)."""
     qs: QuerySet[Incident] = incidents_visible_to(user)
     # Slugs resolve to ids in a scalar subquery, as the incident list does, so the indexes serve the filter.
@@ -148,7 +149,7 @@ def scope(user: Any, filters: ReportFilters) -> QuerySet[Incident]:
     return qs
 
 
-def cohort(user: Any, filters: ReportFilters) -> QuerySet[Incident]:
+def cohort(user: Actor, filters: ReportFilters) -> QuerySet[Incident]:
     """The incidents of the scope received in the period."""
     return scope(user, filters).filter(received_at__gte=filters.start, received_at__lt=filters.end)
 
@@ -360,7 +361,7 @@ def trend(qs: QuerySet[Incident], filters: ReportFilters) -> list[dict[str, Any]
     ]
 
 
-def backlog(user: Any, filters: ReportFilters, received_by_bucket: dict[date, int]) -> dict[str, Any]:
+def backlog(user: Actor, filters: ReportFilters, received_by_bucket: dict[date, int]) -> dict[str, Any]:
     """Open incidents at the end of each bucket and at the end of the period, and the latter's ages.
 
     Open at instant t: received before t and not resolved, closed or cancelled by t. Two queries: the
@@ -432,7 +433,7 @@ def top_categories(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
     ]
 
 
-def recurring_problems(qs: QuerySet[Incident], user: Any) -> list[dict[str, Any]]:
+def recurring_problems(qs: QuerySet[Incident], user: Actor) -> list[dict[str, Any]]:
     """Problem records linked to two or more incidents of the cohort, most incidents first. Only problems
     the user may see: a restricted domain's problem may have incidents of an open domain linked to it."""
     from incidents.selectors import problems_visible_to
@@ -452,7 +453,7 @@ def recurring_problems(qs: QuerySet[Incident], user: Any) -> list[dict[str, Any]
     ]  # fmt: skip
 
 
-def summary(user: Any, filters: ReportFilters) -> dict[str, Any]:
+def summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
     """Every figure of SPEC section 6 for the user and the filters. A fixed number of queries whatever the
     data (see tests/reporting/test_api.py). One transaction, so that the sort memory setting stays in it."""
     with transaction.atomic():
@@ -463,7 +464,7 @@ def summary(user: Any, filters: ReportFilters) -> dict[str, Any]:
         return _summary(user, filters)
 
 
-def _summary(user: Any, filters: ReportFilters) -> dict[str, Any]:
+def _summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
     qs = cohort(user, filters)
     figures = headline(qs)
     series = trend(qs, filters)

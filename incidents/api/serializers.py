@@ -22,6 +22,7 @@ from incidents.models import (
     reference_for,
 )
 from incidents.selectors import SLA_CLOCK_STATES, desk_user, incidents_visible_to, sla_status
+from incidents.timeline import Actor
 
 User = get_user_model()
 MAX_TEXT = 100_000
@@ -269,8 +270,8 @@ class CommentSerializer(serializers.ModelSerializer):
         return _actor_name(obj.author_id, obj.author, obj.incident, _viewer(self))
 
 
-def _actor_name(actor_id: int | None, actor: Any, incident: Incident, viewer: Any) -> str | None:
-    if actor_id is None:
+def _actor_name(actor_id: int | None, actor: Actor, incident: Incident, viewer: Actor) -> str | None:
+    if actor_id is None or actor is None:
         return None
     if actor_id == incident.reporter_id and not desk_user(viewer).can_see_reporter(incident):
         return "reporter"

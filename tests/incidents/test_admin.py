@@ -7,6 +7,7 @@ from django.contrib.admin.sites import site
 from django.urls import reverse
 
 from incidents import problems, services
+from incidents.admin import VersionedAdminForm
 from incidents.models import FollowUpAction, Incident, Problem, TimelineEntry
 from tests.factories import UserFactory, agent, incident_in, responder_of
 
@@ -178,3 +179,43 @@ def test_an_admin_problem_edit_goes_through_the_domain(admin_client):
     before = problem.version
     problem.refresh_from_db()
     assert (problem.root_cause, problem.version) == ("Firmware leak", before + 1)
+
+
+def test_a_follow_up_added_in_the_admin_goes_through_the_domain(admin_client):
+    actor = agent()
+    problem = problems.create_problem(actor=actor, title="Flaky VPN")
+    url = reverse("admin:incidents_problem_change", args=[problem.pk])
+    data = change_form_data(admin_client.get(url))
+    data |= {"follow_ups-0-title": "Replace firmware", "follow_ups-0-owner": actor.pk,
+             "follow_ups-0-due_date": "2030-01-01"}  # fmt: skip
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    follow_up = FollowUpAction.objects.get(problem=problem)
+    assert (follow_up.title, follow_up.owner_id) == ("Replace firmware", actor.pk)
+    before = problem.version
+    problem.refresh_from_db()
+    assert problem.version == before + 1  # add_follow_up saves the problem's new version
+
+
+def test_a_change_that_races_past_the_forms_check_is_refused_under_the_lock(admin_client, monkeypatch):
+    """The form's version check reads without a lock; the service's, under the row lock, has the last word."""
+    incident = incident_in(Incident.State.RESPONDING)
+    url = reverse("admin:incidents_incident_change", args=[incident.pk])
+    data = change_form_data(admin_client.get(url))
+    services.edit_incident(incident, actor=responder_of(incident), version=incident.version, title="Agent's")
+    monkeypatch.setattr(VersionedAdminForm, "clean", lambda form: form.cleaned_data)  # lose the race
+    data["description"] = "Admin's description"
+
+    response = admin_client.post(url, data, follow=True)
+
+    assert "Nothing was saved" in response.content.decode()
+    incident.refresh_from_db()
+    assert (incident.title, incident.description) == (
+        "Agent's",
+        "Since this morning the **VPN** disconnects.",
+    )
+    assert not incident.timeline.filter(
+        kind=TimelineEntry.Kind.FIELDS_CHANGED, actor__is_superuser=True
+    ).exists()

@@ -8,10 +8,12 @@ from django.db import connection, transaction
 
 from escalation import services as escalation_services
 from escalation.models import Notification, SlaClock
-from incidents import hooks, lifecycle
+from incidents import hooks, lifecycle, services
 from incidents.hooks import Event
 from incidents.models import Incident
+from incidents.transitions import TRANSITIONS, Action
 from tests.factories import incident_in, responder_of, sla_policy
+from tests.incidents.test_lifecycle import inputs_for
 
 pytestmark = pytest.mark.django_db
 S = Incident.State
@@ -86,3 +88,40 @@ def test_announcing_outside_a_transaction_is_refused(monkeypatch):
     monkeypatch.setattr(transaction.get_connection(), "in_atomic_block", False)
     with pytest.raises(RuntimeError, match="outside a transaction"):
         hooks.announce(Event.RESOLVED, incident, now=incident.received_at)
+
+
+EVENT_OF = {
+    Action.CLASSIFY: Event.CLASSIFIED,
+    Action.ACKNOWLEDGE: Event.ACKNOWLEDGED,
+    Action.ESCALATE: Event.ESCALATED,
+    Action.HOLD: Event.HELD,
+    Action.RESUME: Event.RESUMED,
+    Action.RESOLVE: Event.RESOLVED,
+    Action.REOPEN: Event.REOPENED,
+    Action.CLOSE: Event.CLOSED,
+    Action.CANCEL: Event.CANCELLED,
+}
+ROWS = [(action, source) for action, t in TRANSITIONS.items() for source in sorted(t.sources)]
+
+
+@pytest.mark.parametrize(("action", "source"), ROWS, ids=[f"{a}-from-{s}" for a, s in ROWS])
+def test_every_transition_of_the_table_announces_its_event_once(receiver, action, source):
+    incident = incident_in(source)
+    heard = []
+    receiver(EVENT_OF[action], lambda row, **kwargs: heard.append((row.pk, row.state, sorted(kwargs))))
+
+    lifecycle.ACTIONS[action](incident, actor=responder_of(incident), **inputs_for(action, incident))
+
+    assert len(heard) == 1
+    pk, state, kwargs = heard[0]
+    assert (pk, state) == (incident.pk, TRANSITIONS[action].target_from(source, held_from=incident.held_from))
+    assert "now" in kwargs
+
+
+def test_a_first_public_reply_announces_the_first_response(receiver):
+    incident = incident_in(S.CLASSIFIED)
+    heard = []
+    receiver(Event.PUBLIC_REPLY, lambda row, *, now: heard.append(now))
+    services.add_comment(incident, author=responder_of(incident), body="On it", public=True)
+    services.add_comment(incident, author=responder_of(incident), body="Still on it", public=True)
+    assert len(heard) == 1

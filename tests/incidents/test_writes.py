@@ -4,12 +4,13 @@ updated_at and the timeline entry, in one transaction, on every path that change
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from incidents import major, services, timeline, writes
 from incidents.errors import StaleVersion
 from incidents.models import Incident, TimelineEntry
-from tests.factories import agent, incident_in, report, responder_of
+from tests.factories import UserFactory, agent, incident_in, report, responder_of
 
 pytestmark = pytest.mark.django_db
 S = Incident.State
@@ -99,3 +100,21 @@ def test_save_many_bumps_every_row_and_records_each_with_its_old_values():
         (2, "no_harm"),
         (2, "no_harm"),
     ]
+
+
+def test_an_administrators_correction_is_a_version_with_its_entry_and_staff_only():
+    incident = incident_in(S.RESPONDING, domain_slug="medical")
+    responder = responder_of(incident)
+    with pytest.raises(PermissionDenied):
+        services.correct_incident(incident, actor=responder, version=incident.version, harm_level="2")
+    admin = UserFactory(is_staff=True)
+    with pytest.raises(ValidationError) as refused:
+        services.correct_incident(incident, actor=admin, version=incident.version, reporter_email="x@y.org")
+    assert "reporter_email" in refused.value.message_dict
+
+    corrected = services.correct_incident(incident, actor=admin, version=incident.version, harm_level="2")
+
+    assert (corrected.harm_level, corrected.version) == ("2", incident.version + 1)
+    entry = corrected.timeline.get(kind=TimelineEntry.Kind.FIELDS_CHANGED)
+    assert entry.actor_id == admin.pk
+    assert entry.data["changes"] == {"harm_level": ["1", "2"]}
