@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "incidents.audit.AuditMiddleware",  # one INSERT per request for the audit trail of restricted incidents
 ]
 
 ROOT_URLCONF = "config.urls"

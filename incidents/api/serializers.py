@@ -8,7 +8,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from incidents import timeline
 from incidents.lifecycle import allowed_actions
 from incidents.models import (
     Attachment,
@@ -20,7 +19,7 @@ from incidents.models import (
     TimelineEntry,
     reference_for,
 )
-from incidents.selectors import SLA_CLOCK_STATES, desk_user, incidents_visible_to, sla_status
+from incidents.selectors import SLA_CLOCK_STATES, desk_user, entry_data, incidents_visible_to, sla_status
 
 User = get_user_model()
 MAX_TEXT = 100_000
@@ -92,11 +91,24 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Incident) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if not desk_user(_viewer(self)).can_see_reporter(instance):
+        me = desk_user(_viewer(self))
+        if not me.as_responder(instance):
+            # The reporter's view (also a responder's own report outside their teams' domains): exactly
+            # what their page shows, nothing internal (team, assignee, priority, override reason...).
+            data = {key: value for key, value in data.items() if key in REPORTER_FIELDS}
+        if not me.can_see_reporter(instance):
             # Confidential report: the fields are absent, not empty.
-            data.pop("reporter")
-            data.pop("reporter_email")
+            data.pop("reporter", None)
+            data.pop("reporter_email", None)
         return data
+
+
+# What the reporter's own page shows (templates/incidents/track.html), and the API's reporter view.
+REPORTER_FIELDS = frozenset((
+    "reference", "url", "title", "description", "description_html", "state", "reporter", "reporter_email",
+    "confidential", "received_at", "resolved_at", "closed_at", "resolution_summary", "cause", "measures",
+    "reporter_confirmed_at", "version", "allowed_actions", "created_at", "updated_at",
+))  # fmt: skip
 
 
 class CategoryPathField(serializers.CharField):
@@ -270,9 +282,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_data(self, obj: TimelineEntry) -> dict[str, Any]:
-        if desk_user(_viewer(self)).is_responder:
-            return obj.data
-        return timeline.public_data(obj)
+        return entry_data(obj, self.context["incident"], _viewer(self))
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
