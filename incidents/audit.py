@@ -44,7 +44,7 @@ def note(user: Any, incidents: Iterable[Incident], *, what: str, detail: str = "
             incident_id=incident.pk,
             what=what,
             detail=detail[:200],
-        )  # fmt: skip
+        )
         for incident in incidents
         if is_audited(incident) and me.as_responder(incident)
     ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import django_filters as filters
@@ -10,6 +11,16 @@ from incidents.models import Domain, Incident, Team
 from incidents.selectors import desk_user, search_incidents, sla_q
 
 User = get_user_model()
+
+
+class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 instant, compared in UTC: Python accepts offsets up to ±24 h, PostgreSQL only ±15:59,
+    so an instant with a +16:00 offset would otherwise reach the database as is and fail there (a 500)."""
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        if value is not None:
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)
 
 
 class IncidentFilter(filters.FilterSet):
@@ -28,10 +39,10 @@ class IncidentFilter(filters.FilterSet):
     sla = filters.ChoiceFilter(
         choices=[("breached", "breached"), ("warning", "warning")], method="filter_sla"
     )
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    received_after = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    received_after = UtcIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = UtcIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
     q = filters.CharFilter(method="filter_q", max_length=200, help_text="Text search, or a reference.")
 
     class Meta:

@@ -234,6 +234,7 @@ class CandidateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     permission_classes = [permissions.IsAuthenticated, CanUseLibrary]
     serializer_class = s.CandidateSerializer
     queryset = Candidate.objects.select_related("user")
+    lookup_value_regex = r"\d+"  # a non-numeric id is a 404 at the router, not a ValueError in the query
     pagination_class = CursorPagination
 
     @extend_schema(request=s.CandidateSerializer, responses={201: s.CandidateSerializer, 400: ERRORS[400]})
@@ -269,6 +270,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     serializer_class = s.SessionSerializer
     pagination_class = CursorPagination
+    lookup_value_regex = r"\d+"  # a non-numeric id is a 404 at the router, not a ValueError in the query
 
     def get_queryset(self) -> QuerySet[Session]:
         qs = selectors.sessions_visible_to(self.request.user).prefetch_related("members__user")
