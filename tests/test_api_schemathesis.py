@@ -40,8 +40,7 @@ def tokens(db):
     """An agent's and an admin's API tokens, and a few incidents for them to find."""
     worker = agent()
     admin = UserFactory(username="schema-admin", is_superuser=True, is_staff=True)
-    for _ in range(3):
-        classified()
+    classified()
     return [Token.objects.create(user=worker).key, Token.objects.create(user=admin).key]
 
 

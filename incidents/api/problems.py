@@ -39,14 +39,16 @@ class FollowUpSerializer(serializers.ModelSerializer):
 class ProblemSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
     domain: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
     )
     category: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="path", read_only=True
+        slug_field="path", read_only=True, allow_null=True
     )
-    team: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     incidents = serializers.SerializerMethodField(help_text="References of the linked incidents you may see.")
     incident_count = serializers.IntegerField(read_only=True, help_text="Linked incidents you may see.")

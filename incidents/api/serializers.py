@@ -23,6 +23,8 @@ from incidents.selectors import SLA_CLOCK_STATES, desk_user, entry_data, inciden
 
 User = get_user_model()
 MAX_TEXT = 100_000
+# A text the representation may leave null (no reporter, no parent, an actor that is the desk itself).
+NULLABLE_STR = serializers.CharField(allow_null=True, read_only=True)
 
 
 def _viewer(serializer: serializers.BaseSerializer) -> Any:
@@ -37,13 +39,25 @@ class SlaSerializer(serializers.Serializer):
 
 class IncidentSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
-    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    category = serializers.SlugRelatedField(slug_field="path", read_only=True)
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    category = serializers.SlugRelatedField(slug_field="path", read_only=True, allow_null=True)
     reporter = serializers.SerializerMethodField()
     parent = serializers.SerializerMethodField()
     duplicate_of = serializers.SerializerMethodField()
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Choices that stay blank until the desk sets them: the schema says so (an empty string is valid).
+    outcome = serializers.ChoiceField(choices=Incident.Outcome.choices, allow_blank=True, read_only=True)
+    harm_level = serializers.ChoiceField(choices=Incident.HarmLevel.choices, allow_blank=True, read_only=True)
+    hold_reason = serializers.ChoiceField(
+        choices=Incident.HoldReason.choices, allow_blank=True, read_only=True
+    )
+    cancel_reason = serializers.ChoiceField(
+        choices=Incident.CancelReason.choices, allow_blank=True, read_only=True
+    )
+    resolution_code = serializers.ChoiceField(
+        choices=Incident.ResolutionCode.choices, allow_blank=True, read_only=True
+    )
     sla = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
@@ -62,17 +76,17 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_reporter(self, obj: Incident) -> str | None:
         if obj.reporter is not None:
             return obj.reporter.get_username()
         return obj.reporter_email or None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_parent(self, obj: Incident) -> str | None:
         return reference_for(obj.parent_id)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_duplicate_of(self, obj: Incident) -> str | None:
         return reference_for(obj.duplicate_of_id)
 
@@ -254,7 +268,7 @@ class CommentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author", "body_html", "created_at"]
         extra_kwargs = {"body": {"max_length": 50_000}, "public": {"default": False}}
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_author(self, obj: Comment) -> str | None:
         return _actor_name(obj.author_id, obj.author, obj.incident, _viewer(self))
 
@@ -276,7 +290,7 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         fields = ["id", "at", "kind", "action", "actor", "public", "data", "comment", "attachment"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_actor(self, obj: TimelineEntry) -> str | None:
         return _actor_name(obj.actor_id, obj.actor, self.context["incident"], _viewer(self))
 
@@ -304,7 +318,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_uploaded_by(self, obj: Attachment) -> str | None:
         return _actor_name(obj.uploaded_by_id, obj.uploaded_by, self.context["incident"], _viewer(self))
 
@@ -323,7 +337,8 @@ class AttachmentUploadInput(serializers.Serializer):
 class TeamSerializer(serializers.ModelSerializer):
     domains = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     members = serializers.SlugRelatedField(slug_field="username", many=True, read_only=True)
-    manager = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    manager = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    email = serializers.CharField(read_only=True, help_text="The team's shared address, or empty.")
 
     class Meta:
         model = Team

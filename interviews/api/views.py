@@ -82,6 +82,10 @@ class CaseViewSet(viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[CaseVersion]:
         return selectors.case_versions_visible_to(self.request.user)
 
+    def get_object(self) -> CaseVersion:
+        # DRF's OPTIONS metadata asks for the object; a case is its latest version, found by slug.
+        return self._version(self.kwargs.get("slug") or "")
+
     def _version(self, slug: str, number: int | None = None) -> CaseVersion:
         qs = self.get_queryset().filter(case__slug=slug)
         version = qs.filter(number=number).first() if number else qs.order_by("-number").first()
