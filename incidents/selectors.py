@@ -151,6 +151,14 @@ def may_see(user: Any, incident: Incident) -> bool:
     return desk_user(user).may_see(incident)
 
 
+def content_may_flow(source: Incident, receiver: Incident) -> bool:
+    """May content of `source` (a major incident's summary, cause, measures, public updates) be copied onto
+    `receiver`? Only when everyone who sees `receiver` may see `source`: a restricted incident's content stays
+    in its own domain. Asked each time content would flow, so a reclassification of either side counts."""
+    domain = source.domain
+    return domain is None or not domain.restricted or receiver.domain_id == domain.pk
+
+
 def sees_as(user: Any, incident: Incident) -> SeesAs | None:
     """How `user` sees `incident` (see DeskUser.sees_as)."""
     return desk_user(user).sees_as(incident)
@@ -160,6 +168,11 @@ def incident_list(user: Any) -> IncidentQuerySet:
     """Visible incidents with what a list or detail representation reads, in a fixed number of queries."""
     # Parent, duplicate and problem are shown by id-derived references: no self-joins on the wide table.
     return incidents_visible_to(user).select_related("domain", "category", "team", "assignee", "reporter")
+
+
+def handled_incident_list(user: Any) -> IncidentQuerySet:
+    """`incident_list` for the console: the incidents the user sees as a responder."""
+    return incidents_handled_by(user).select_related("domain", "category", "team", "assignee", "reporter")
 
 
 def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
