@@ -13,6 +13,7 @@ import contextvars
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -39,7 +40,7 @@ def note(user: Any, incidents: Iterable[Incident], *, what: str, detail: str = "
     rows = [
         AuditEvent(
             at=now,
-            user_id=me.user_id,
+            user_id=int(me.user_id or 0),
             username=user.get_username(),
             incident_id=incident.pk,
             what=what,
@@ -55,6 +56,30 @@ def note(user: Any, incidents: Iterable[Incident], *, what: str, detail: str = "
         AuditEvent.objects.bulk_create(rows)
     else:
         pending.extend(rows)
+
+
+def note_export(user: Any, qs: QuerySet[Incident], *, detail: str) -> None:
+    """An export reads every incident of `qs`: audit the restricted ones in one INSERT of their ids (the
+    export itself streams afterwards, outside the request's collection)."""
+    me = desk_user(user)
+    if not me.is_authenticated or not me.is_responder:
+        return
+    now = timezone.now()
+    ids = qs.filter(domain__restricted=True).order_by().values_list("pk", flat=True)
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                at=now,
+                user_id=int(me.user_id or 0),
+                username=user.get_username(),
+                incident_id=pk,
+                what=AuditEvent.What.VIEW,
+                detail=detail,
+            )
+            for pk in ids.iterator(chunk_size=2000)
+        ],
+        batch_size=1000,
+    )
 
 
 def flush() -> None:

@@ -306,6 +306,7 @@ class IncidentExportView(generics.GenericAPIView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         qs = self.filter_queryset(self.get_queryset())
+        audit.note_export(request.user, qs, detail="GET export")
         response = StreamingHttpResponse(
             export.stream_csv(qs, desk_user(request.user)), content_type="text/csv; charset=utf-8"
         )

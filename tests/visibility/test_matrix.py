@@ -178,7 +178,8 @@ def _methods(key: str, pattern: URLPattern) -> list[str]:
     callback = pattern.callback
     actions = getattr(callback, "actions", None)
     if actions:
-        return sorted(m.upper() for m in actions)
+        # DRF adds `head` to a view's actions on its first GET: HEAD and OPTIONS follow GET, not listed.
+        return sorted(m.upper() for m in actions if m not in ("head", "options"))
     view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
     if key.startswith("admin/"):
         return ["GET"]

@@ -175,3 +175,13 @@ def test_the_audit_trail_cannot_be_changed_or_deleted_even_in_sql():
         ):
             cur.execute(statement)
     assert AuditEvent.objects.get().username == row.username
+
+
+def test_an_export_audits_each_restricted_incident_it_reads():
+    team = TeamFactory(domains=["security", "it_service"])
+    responder = agent(team)
+    secure, _ = classified(domain_slug="security", team=team)
+    classified(team=team)
+    response = client_for(responder).get("/api/v1/reports/incidents.csv")
+    assert len(list(response.streaming_content)) == 3  # header and two rows
+    assert list(AuditEvent.objects.values_list("incident_id", "detail")) == [(secure.pk, "GET export")]
