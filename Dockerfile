@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Production image. gunicorn serves the web app by default; docker-compose.yml runs the same image as
-# the Celery worker and beat. All configuration comes from the environment (config/settings/production.py).
+# the one-shot migrate (and demo seed), the Celery worker, the sweeper and beat. All configuration comes from
+# the environment (config/settings/production.py).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,16 +19,21 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Dependencies first (runtime + the `postgres` extra, read from pyproject.toml), so that a code change
-# does not rebuild psycopg2.
+# The extras: `postgres` (the driver) and `run` (time-machine, which `seed_demo` and `seed_interviews` replay
+# the demo's history with, so that the image can seed the demo). A build without the demo seeds:
+#   docker compose build --build-arg EXTRAS=postgres
+ARG EXTRAS=postgres,run
+
+# Dependencies first (runtime + the extras, read from pyproject.toml), so that a code change does not
+# rebuild psycopg2.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
+RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + [r for e in os.environ['EXTRAS'].split(',') for r in p['optional-dependencies'][e]]))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 COPY . .
 # Editable: the code runs from /app, where the settings expect templates/, static/ and var/ (BASE_DIR).
-RUN pip install --editable '.[postgres]'
+RUN pip install --editable ".[${EXTRAS}]"
 
 ENV DJANGO_SETTINGS_MODULE=config.settings.production \
     ATTACHMENTS_ROOT=/data/attachments \

@@ -33,7 +33,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_interviews
-	@echo "IncidentDesk on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and scheduler)"
+	@echo "IncidentDesk on http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker, sweeper and scheduler)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" DESK_PORT=$(PORT) $(BIN)/honcho start --procfile Procfile.dev
 
 test: install-dev
@@ -43,6 +43,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 

@@ -1,5 +1,6 @@
-"""`make run`'s stack for real: web, Celery worker and beat from Procfile.dev, on SQLite and the filesystem
-broker, as a new user gets it. Beat prompts the auto-close sweep, the worker runs it, the web answers."""
+"""`make run`'s stack for real: the four processes of Procfile.dev (web, Celery worker, sweeper and beat), on
+SQLite and the filesystem broker, as a new user gets it. Beat prompts the auto-close sweep and the escalation
+sweep, the worker and the sweeper run them, the web answers, and /health/ reports the sweep."""
 
 from __future__ import annotations
 
@@ -110,3 +111,14 @@ def test_web_worker_and_scheduler_run_together(stack):
     wait_for(resolved_left, 90, "beat and the worker to auto-close resolved incidents", log)
     output = log.read_text()
     assert "incidents.tasks.auto_close_resolved" in output
+
+    def healthy():
+        try:
+            status, body = http(f"{url}/health/")
+        except OSError:  # 503 (urllib raises HTTPError, an OSError) until the sweeper has run
+            return False
+        return status == 200 and body["sweeper_last_run_seconds_ago"] is not None
+
+    # The fourth process: beat prompts the sweep on its own queue, the sweeper runs it, /health/ says so.
+    wait_for(healthy, 60, "the sweeper to run the sweep (GET /health/ 200)", log)
+    assert "escalation.tasks.sweep" in log.read_text()

@@ -7,27 +7,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0013_merge_reports'),
+        ("incidents", "0013_merge_reports"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('username', models.CharField(max_length=150)),
-                ('what', models.CharField(choices=[('view', 'Viewed'), ('change', 'Changed')], max_length=10)),
-                ('detail', models.CharField(blank=True, help_text='The route or action, e.g. GET timeline.', max_length=200)),
-                ('incident', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='audit_events', to='incidents.incident')),
-                ('user', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("username", models.CharField(max_length=150)),
+                (
+                    "what",
+                    models.CharField(choices=[("view", "Viewed"), ("change", "Changed")], max_length=10),
+                ),
+                (
+                    "detail",
+                    models.CharField(
+                        blank=True, help_text="The route or action, e.g. GET timeline.", max_length=200
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="audit_events",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
-                'indexes': [models.Index(fields=['incident', 'at'], name='audit_incident_at_idx')],
+                "ordering": ["at", "id"],
+                "indexes": [models.Index(fields=["incident", "at"], name="audit_incident_at_idx")],
             },
         ),
     ]

@@ -24,7 +24,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config.api import CursorPagination
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import incidents_handled_by
 from interviews import calibration, cases, images, lifecycle, matching, reports, selectors, services, wizard
 from interviews.models import Candidate, CaseVersion, Fact, Reveal, Session
 
@@ -194,7 +194,7 @@ class CaseViewSet(viewsets.GenericViewSet):
         """Draft a pseudonymised case from a closed incident you may see."""
         _require(request, "interviews.change_caseversion")
         data = _input(request, s.FromIncidentInput)
-        incident = incidents_visible_to(request.user).by_reference(data["incident"]).first()
+        incident = incidents_handled_by(request.user).by_reference(data["incident"]).first()
         if incident is None:
             raise Http404("No such incident.")
         version, _ = wizard.draft_case_from_incident(incident, actor=request.user)
