@@ -171,6 +171,9 @@ def add_comment(incident: Incident, *, author: Actor, body: str, public: bool) -
     if not body.strip():
         raise ValidationError({"body": ["This field is required."]})
     me = desk_user(author)
+    if me.is_authenticated and not me.may_see(incident):
+        # The same rule as every read (the holder of the private link comments with author None).
+        raise PermissionDenied("You may not see this incident.")
     responder = me.as_responder(incident)
     if not responder:
         public = True
