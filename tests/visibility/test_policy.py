@@ -185,3 +185,20 @@ def test_an_export_audits_each_restricted_incident_it_reads():
     response = client_for(responder).get("/api/v1/reports/incidents.csv")
     assert len(list(response.streaming_content)) == 3  # header and two rows
     assert list(AuditEvent.objects.values_list("incident_id", "detail")) == [(secure.pk, "GET export")]
+
+
+def test_deleting_a_visible_problem_does_not_write_to_incidents_the_caller_cannot_see():
+    sec_incident, sec_responder = classified(domain_slug="security")
+    it_incident, it_responder = classified()
+    problem = create_problem(actor=sec_responder, title="Shared cause", incidents=[sec_incident, it_incident])
+    entries = sec_incident.timeline.count()
+    version = Incident.objects.get(pk=sec_incident.pk).version
+
+    response = client_for(it_responder).delete(f"/api/v1/problems/{problem.pk}/")
+
+    assert response.status_code == 400
+    assert "incidents" in response.json()
+    sec_incident.refresh_from_db()
+    assert (sec_incident.problem_id, sec_incident.version) == (problem.pk, version)
+    assert sec_incident.timeline.count() == entries
+    assert client_for(sec_responder).delete(f"/api/v1/problems/{problem.pk}/").status_code == 204

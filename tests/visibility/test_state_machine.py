@@ -12,7 +12,7 @@ resolve, close, reopen, problems and admin edits, each by a random actor. After 
   one who sees the incident as its reporter;
 - versions only grow, and every change left a timeline entry.
 
-Bounded by SM_EXAMPLES x SM_STEPS (defaults 12 x 12), about a minute or two on PostgreSQL.
+Bounded by SM_EXAMPLES x SM_STEPS (defaults 8 x 10), about a minute or two on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from tests.factories import CategoryFactory, TeamFactory, UserFactory, domain, p
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
-EXAMPLES = int(os.environ.get("SM_EXAMPLES", "12"))
-STEPS = int(os.environ.get("SM_STEPS", "12"))
+EXAMPLES = int(os.environ.get("SM_EXAMPLES", "8"))
+STEPS = int(os.environ.get("SM_STEPS", "10"))
 DOMAINS = ("it_service", "security", "medical")
 PEOPLE = ("reporter_a", "reporter_b", "agent_it", "security", "medical", "officer", "root")
 REFUSALS = (PermissionDenied, ValidationError, ApiValidationError)
