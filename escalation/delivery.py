@@ -145,8 +145,14 @@ def _alert_dead(row: Notification, error: str) -> None:
         logger.error("dead-notification alert %s to %s is dead too: %s", row.pk, row.recipient, error)
         return
     what = "webhook" if row.channel == Notification.Channel.WEBHOOK else "e-mail"
+    told = row.recipient
+    if row.incident is not None and row.incident.confidential:
+        # A confidential reporter's address reaches privacy officers and superusers only, not this alert.
+        from incidents.selectors import redact_reporter
+
+        told = redact_reporter(told, row.incident)
     detail = (
-        f"A {what} notification ({row.event}) to {row.recipient} could not be delivered after "
+        f"A {what} notification ({row.event}) to {told} could not be delivered after "
         f"{row.attempts} attempts: {error[:300]}"
     )
     cause = f"dead:{row.key}"

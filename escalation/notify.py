@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 
 from incidents import timeline
 from incidents.models import Incident, Team
-from incidents.selectors import may_see
+from incidents.selectors import desk_user
 
 from .models import Notification, Schedule, WebhookEndpoint
 from .oncall import on_call_user
@@ -68,7 +68,7 @@ def _member_ids(team: Team) -> list[int]:
 
 def _entitled(incident: Incident, users: list[Any]) -> list[Any]:
     """Only people who may see the incident get its content (restricted domains, SPEC section 1)."""
-    return [u for u in users if may_see(u, incident)]
+    return [u for u in users if desk_user(u).handles(incident)]
 
 
 def team_recipients(incident: Incident, team: Team | None) -> list[Recipient]:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from .models import Category, Domain, Incident, Membership, Team, reference_for
-from .selectors import incidents_visible_to, sla_q
+from .selectors import incidents_handled_by, sla_q
 from .templatetags.desk import priority_badge, state_badge
 from .timeline import Actor
 
@@ -222,7 +222,7 @@ def capped_counts(querysets: dict[str, QuerySet[Incident]], cap: int) -> dict[st
 def attention_counts(user: Actor, cap: int) -> dict[str, int]:
     """What needs someone now: unclassified incidents, and open ones whose SLA the engine marks breached
     or in warning (the stored clock states, served by the partial SLA indexes of migration 0007)."""
-    visible = incidents_visible_to(user)
+    visible = incidents_handled_by(user)
     still_open = visible.open()
     return capped_counts(
         {

@@ -1,7 +1,7 @@
 """Console pages of what came in by ``import_incidents``: each run's summary and the incidents it brought.
 
 Responders only (others get 404, like the rest of the console); the incidents listed are those the user may
-see (incidents.selectors.incidents_visible_to), so a run's page never shows a restricted domain's incident.
+see as responders (incidents.selectors.incidents_handled_by), so a run's page never shows a restricted domain's incident.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from .models import ImportRun, Incident
-from .selectors import desk_user, incidents_visible_to
+from .selectors import desk_user, incidents_handled_by
 
 RUNS_PAGE_SIZE = 50
 INCIDENTS_PAGE_SIZE = 100
@@ -41,7 +41,7 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = ImportRun.objects.select_related("started_by").filter(pk=pk).first()
     if run is None:
         raise Http404("No such import.")
-    incidents = incidents_visible_to(request.user).filter(import_run=run)
+    incidents = incidents_handled_by(request.user).filter(import_run=run)
     by_state = dict(incidents.order_by().values("state").annotate(n=Count("pk")).values_list("state", "n"))
     state = request.GET.get("state", "")
     if state in Incident.State.values:

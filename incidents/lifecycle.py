@@ -22,7 +22,7 @@ from .errors import InvalidTransition, StaleVersion
 from .hooks import Event
 from .models import Category, Domain, Incident, Team
 from .problems import check_recurrence_after_commit
-from .selectors import desk_user, incidents_visible_to
+from .selectors import content_may_flow, desk_user, incidents_visible_to
 from .timeline import Actor
 from .transitions import ALLOWED_FROM, REPORTER_ACTIONS, TRANSITIONS, Action, action_between, actions_from
 
@@ -47,7 +47,7 @@ def allowed_actions(incident: Incident, user: Actor = None) -> list[str]:
     if user is None:
         return [str(a) for a in actions]
     me = desk_user(user)
-    if me.is_responder:
+    if me.as_responder(incident):
         return [str(a) for a in actions]
     if incident.reporter_id is not None and incident.reporter_id == me.user_id:
         return [str(a) for a in actions if a in REPORTER_ACTIONS]
@@ -93,6 +93,18 @@ def _commit(
 def _notify_reporter(incident: Incident, event: str) -> None:
     """The reporter's mail goes into the outbox in this transaction (see incidents.notifications)."""
     notifications.notify_reporter(incident, event)
+
+
+def _shared(parent: Incident, child: Incident, text: str, what: str) -> str:
+    """The parent's `text` for a child, if the child's audience may see the parent (selectors.content_may_flow,
+    asked now, so a reclassification of either side counts); else a content-free line and a timeline note."""
+    if content_may_flow(parent, child):
+        return text
+    timeline.record_major_incident(
+        incident=child, event="content_withheld", parent=parent.reference, field=what,
+        reason="the major incident's domain is restricted",
+    )  # fmt: skip
+    return f"Recorded on the major incident {parent.reference}, whose record is restricted to its domain."
 
 
 def _cascade_to_children(parent: Incident, action: Action, run: Callable[[Incident], Incident]) -> None:
@@ -398,7 +410,9 @@ def resolve_incident(
     _cascade_to_children(
         incident,
         Action.RESOLVE,
-        lambda child: resolve_incident(child, actor=actor, summary=incident.resolution_summary),
+        lambda child: resolve_incident(
+            child, actor=actor, summary=_shared(incident, child, incident.resolution_summary, "resolution")
+        ),
     )
     return incident
 
@@ -472,8 +486,9 @@ def close_incident(
         incident,
         Action.CLOSE,
         lambda child: close_incident(
-            child, actor=actor, cause=incident.cause, measures=incident.measures,
-            resolution_code=resolution_code, auto=auto,
+            child, actor=actor, cause=_shared(incident, child, incident.cause, "cause"),
+            measures=_shared(incident, child, incident.measures, "measures"), resolution_code=resolution_code,
+            auto=auto,
         ),
     )  # fmt: skip
     return incident
@@ -538,7 +553,7 @@ def confirm_resolution(incident: Incident, *, actor: Actor, version: int | None 
         me = desk_user(actor)
         if not incidents_visible_to(actor).filter(pk=locked.pk).exists():
             raise PermissionDenied("You may not see this incident.")
-        if not me.is_responder and locked.reporter_id != me.user_id:
+        if not me.as_responder(locked) and locked.reporter_id != me.user_id:
             raise PermissionDenied("Only the reporter or a responder may confirm the resolution.")
     confirmed = locked.reporter_confirmed_at
     if confirmed is not None and locked.resolved_at is not None and confirmed >= locked.resolved_at:

@@ -16,14 +16,14 @@ from . import notifications, timeline, writes
 from .errors import InvalidTransition
 from .lifecycle import allowed_actions
 from .models import Comment, Incident
-from .selectors import desk_user, incidents_visible_to
+from .selectors import content_may_flow, desk_user, incidents_handled_by
 from .timeline import Actor
 
 
 def _check_responder(incident: Incident, actor: Actor) -> None:
     if not desk_user(actor).is_responder:
         raise PermissionDenied("Only responders link incidents to a major incident.")
-    if not incidents_visible_to(actor).filter(pk=incident.pk).exists():
+    if not incidents_handled_by(actor).filter(pk=incident.pk).exists():
         raise PermissionDenied("You may not see this incident.")
 
 
@@ -79,7 +79,7 @@ def _check_parent(child: Incident, parent: Incident, actor: Actor) -> None:
         errors["parent"] = f"{parent.reference} is itself a child of another incident; link to that one."
     elif Incident.objects.filter(parent_id=child.pk).exists():
         errors["parent"] = f"{child.reference} has children of its own; it cannot become a child."
-    elif not incidents_visible_to(actor).filter(pk=parent.pk).exists():
+    elif not incidents_handled_by(actor).filter(pk=parent.pk).exists():
         errors["parent"] = f"No incident {parent.reference}."
     elif parent.domain is not None and parent.domain.restricted and parent.domain_id != child.domain_id:
         # Resolving or closing the parent copies its resolution, cause and measures onto the children.
@@ -92,7 +92,9 @@ def _check_parent(child: Incident, parent: Incident, actor: Actor) -> None:
 
 
 def forward_public_update(parent: Incident, *, comment: Comment) -> int:
-    """A public comment on a major incident reaches every open child's reporter, once per comment.
+    """A public comment on a major incident reaches every open child's reporter, once per comment, where the
+    child's audience may see the parent (selectors.content_may_flow); elsewhere the child gets an internal
+    note that an update was withheld. Returns how many children got it.
 
     Called inside the comment's transaction. Each child gets a public timeline entry pointing at the
     comment (so its portal shows it) and an outbox mail. Internal notes are never forwarded.
@@ -105,9 +107,18 @@ def forward_public_update(parent: Incident, *, comment: Comment) -> int:
         .select_related("domain", "reporter")
         .order_by("pk")
     )
+    forwarded = 0
     for child in children:
+        if not content_may_flow(parent, child):
+            # Asked now: the parent (or the child) may have changed domain since they were linked.
+            timeline.record_major_incident(
+                incident=child, event="update_withheld", parent=parent.reference,
+                reason="the major incident's domain is restricted",
+            )  # fmt: skip
+            continue
+        forwarded += 1
         timeline.record_major_incident(
             incident=child, event="parent_update", public=True, comment=comment, parent=parent.reference
         )
         notifications.notify_child_reporter(child, parent=parent, comment=comment)
-    return len(children)
+    return forwarded

@@ -692,6 +692,47 @@ class SatisfactionRating(models.Model):
         return f"{self.incident_id}: {self.score}/5"
 
 
+class AuditEvent(models.Model):
+    """Who read or changed a restricted (security, medical) incident, when and how (issue 11, Build 8).
+
+    Append-only: on PostgreSQL a trigger refuses UPDATE and DELETE, whoever asks (migration 0014). The
+    references are plain ids without foreign-key constraints, so deleting a user or an incident can never
+    cascade into the audit trail; the username is kept as it was at the time.
+    """
+
+    class What(models.TextChoices):
+        VIEW = "view", _("Viewed")
+        CHANGE = "change", _("Changed")
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    incident = models.ForeignKey(
+        Incident, on_delete=models.DO_NOTHING, db_constraint=False, related_name="audit_events"
+    )
+    what = models.CharField(max_length=10, choices=What.choices)
+    detail = models.CharField(
+        max_length=200, blank=True, help_text=_("The route or action, e.g. GET timeline.")
+    )
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["incident", "at"], name="audit_incident_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.what} {self.incident_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("The audit trail is append-only.")
+
+
 class ImportRun(models.Model):
     """One run of ``import_incidents`` that wrote something: who, when, the mapping, the counts, warnings."""
 

@@ -56,7 +56,7 @@ def _visible_problem(request: HttpRequest, pk: int) -> Problem:
         .prefetch_related(
             Prefetch(
                 "incidents",
-                queryset=selectors.incidents_visible_to(request.user)
+                queryset=selectors.incidents_handled_by(request.user)
                 .select_related("category")
                 .order_by("-id"),
                 to_attr="visible_incidents",
@@ -126,7 +126,7 @@ def follow_up_done(request: HttpRequest, pk: int, follow_up_id: int) -> HttpResp
 def incident_parent(request: HttpRequest, reference: str) -> HttpResponse:
     """Link the incident to a major incident by reference (an empty reference unlinks it)."""
     responder_or_404(request)
-    visible = selectors.incidents_visible_to(request.user)
+    visible = selectors.incidents_handled_by(request.user)
     incident = visible.by_reference(reference).first()
     if incident is None:
         raise Http404("No such incident.")

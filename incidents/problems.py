@@ -23,7 +23,7 @@ from django.utils import timezone
 from . import hooks, timeline, writes
 from .errors import ProblemTransitionRefused, StaleProblemVersion
 from .models import Category, FollowUpAction, Incident, Problem, Team
-from .selectors import desk_user, incidents_visible_to, significant_words
+from .selectors import desk_user, incidents_handled_by, significant_words
 from .timeline import Actor
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,13 @@ def delete_problem(problem: Problem, *, actor: Actor, version: int | None = None
         raise _refused(problem, "deleted")
     if problem.follow_ups.exists():
         raise ValidationError({"follow_ups": ["A problem with follow-up actions is closed, not deleted."]})
+    if actor is not None:
+        linked = Incident.objects.filter(problem_id=problem.pk)
+        if linked.exclude(pk__in=incidents_handled_by(actor).values("pk")).exists():
+            # Deleting would write to incidents the actor may not see (unlink them, with an entry each).
+            raise ValidationError(
+                {"incidents": ["Linked to incidents you may not see; their team unlinks them first."]}
+            )
     writes.save_many(
         writes.lock_many(Incident.objects.filter(problem_id=problem.pk)),
         values={"problem_id": None},
@@ -169,7 +176,7 @@ def delete_problem(problem: Problem, *, actor: Actor, version: int | None = None
 
 def _link(problem: Problem, incidents: list[Incident], *, actor: Actor, event: str = "linked") -> list[str]:
     """Point incidents at the problem (bumping their version: `problem` is part of the incident)."""
-    visible = incidents_visible_to(actor) if actor is not None else Incident.objects.all()
+    visible = incidents_handled_by(actor) if actor is not None else Incident.objects.all()
     pks = [i.pk for i in incidents]
     found = set(visible.filter(pk__in=pks).values_list("pk", flat=True))
     missing = [reference for reference, pk in ((i.reference, i.pk) for i in incidents) if pk not in found]
@@ -202,7 +209,7 @@ def unlink_incidents(problem: Problem, *, actor: Actor, incidents: Iterable[Inci
     """Unlink incidents from this problem; those not linked to it are left alone."""
     problem = _lock(problem, actor, None)
     pks = [i.pk for i in incidents]
-    visible = incidents_visible_to(actor).filter(pk__in=pks, problem_id=problem.pk)
+    visible = incidents_handled_by(actor).filter(pk__in=pks, problem_id=problem.pk)
     rows = writes.save_many(
         writes.lock_many(Incident.objects.filter(pk__in=visible.values("pk"))),
         values={"problem_id": None},

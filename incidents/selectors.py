@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.contrib.auth.models import Permission, User
@@ -20,9 +21,23 @@ SEARCH_DOCUMENT_SQL = (
 )
 
 
+class SeesAs(StrEnum):
+    """How a person sees one incident: as its reporter (public view) or as a responder (full view)."""
+
+    REPORTER = "reporter"
+    RESPONDER = "responder"
+
+
 @dataclass(frozen=True)
 class DeskUser:
-    """What one user may see and do, computed once per request."""
+    """The visibility policy for one user, computed once per request: for any incident, whether they may see
+    it (`may_see`) and as whom (`sees_as`). Every read path asks this object or its querysets
+    (`incidents_visible_to`, `incidents_handled_by`); nothing else decides visibility.
+
+    A responder sees an incident as a responder only when one of their teams could handle it (unrestricted
+    domain, or a restricted domain one of their teams handles); an incident they reported outside that reach
+    they see exactly as its reporter does. "Responder somewhere" and "reporter of this one" never add up.
+    """
 
     user_id: int | None
     is_superuser: bool
@@ -41,6 +56,30 @@ class DeskUser:
 
     def can_see_reporter(self, incident: Incident) -> bool:
         return not incident.confidential or self.sees_confidential or incident.reporter_id == self.user_id
+
+    def handles(self, incident: Incident) -> bool:
+        """May act and read as a responder on this incident (its domain is loaded, or one of mine)."""
+        if self.is_superuser:
+            return True
+        if not self.team_ids:
+            return False
+        if incident.domain_id is None or incident.domain_id in self.domain_ids:
+            return True
+        return not incident.domain.restricted  # type: ignore[union-attr]
+
+    def sees_as(self, incident: Incident) -> SeesAs | None:
+        """RESPONDER, REPORTER, or None: outside this user's visibility (answer 404)."""
+        if self.handles(incident):
+            return SeesAs.RESPONDER
+        if self.user_id is not None and incident.reporter_id == self.user_id:
+            return SeesAs.REPORTER
+        return None
+
+    def may_see(self, incident: Incident) -> bool:
+        return self.sees_as(incident) is not None
+
+    def as_responder(self, incident: Incident) -> bool:
+        return self.sees_as(incident) is SeesAs.RESPONDER
 
 
 def desk_user(user: Actor) -> DeskUser:
@@ -94,24 +133,47 @@ def incidents_visible_to(user: Actor) -> IncidentQuerySet:
     return qs.filter(own | Q(domain_id__isnull=True) | ~Q(domain_id__in=Subquery(hidden)))
 
 
+def incidents_handled_by(user: Actor) -> IncidentQuerySet:
+    """The incidents the user sees as a responder: the queue, exports, reports, similar incidents, problems
+    and bulk actions read these. An incident they only reported (outside their teams' domains) is not here:
+    they follow it in their portal, as its reporter."""
+    me = desk_user(user)
+    qs = Incident.objects.all()
+    if me.is_superuser:
+        return qs
+    if not me.is_responder:
+        return qs.none()
+    return qs.filter(Q(domain_id__isnull=True) | ~Q(domain_id__in=Subquery(_hidden_domains(me))))
+
+
 def may_see(user: Actor, incident: Incident) -> bool:
     """`incidents_visible_to` for one incident already in memory (its domain loaded): the same rule without a
     query per incident, for the escalation sweep deciding who may be told about hundreds of incidents."""
-    me = desk_user(user)
-    if not me.is_authenticated:
-        return False
-    if me.is_superuser or incident.reporter_id == me.user_id:
-        return True
-    if not me.is_responder:
-        return False
-    domain = incident.domain
-    return domain is None or not domain.restricted or domain.pk in me.domain_ids
+    return desk_user(user).may_see(incident)
+
+
+def content_may_flow(source: Incident, receiver: Incident) -> bool:
+    """May content of `source` (a major incident's summary, cause, measures, public updates) be copied onto
+    `receiver`? Only when everyone who sees `receiver` may see `source`: a restricted incident's content stays
+    in its own domain. Asked each time content would flow, so a reclassification of either side counts."""
+    domain = source.domain
+    return domain is None or not domain.restricted or receiver.domain_id == domain.pk
+
+
+def sees_as(user: Actor, incident: Incident) -> SeesAs | None:
+    """How `user` sees `incident` (see DeskUser.sees_as)."""
+    return desk_user(user).sees_as(incident)
 
 
 def incident_list(user: Actor) -> IncidentQuerySet:
     """Visible incidents with what a list or detail representation reads, in a fixed number of queries."""
     # Parent, duplicate and problem are shown by id-derived references: no self-joins on the wide table.
     return incidents_visible_to(user).select_related("domain", "category", "team", "assignee", "reporter")
+
+
+def handled_incident_list(user: Any) -> IncidentQuerySet:
+    """`incident_list` for the console: the incidents the user sees as a responder."""
+    return incidents_handled_by(user).select_related("domain", "category", "team", "assignee", "reporter")
 
 
 def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
@@ -136,11 +198,64 @@ def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
 
 
 def timeline_for(incident: Incident, user: Actor) -> QuerySet[TimelineEntry]:
-    """The entries the user may read: all of them for responders, the public ones for the reporter."""
+    """The entries the user may read: all of them for its responders, the public ones for its reporter."""
     qs = incident.timeline.select_related("actor", "comment", "attachment")
-    if not desk_user(user).is_responder:
+    if not desk_user(user).as_responder(incident):
         qs = qs.filter(public=True)
     return qs
+
+
+def entry_data(entry: TimelineEntry, incident: Incident, user: Any) -> dict[str, Any]:
+    """The part of an entry's data this user may read.
+
+    The reporter's view keeps the public keys only. A responder's view hides a confidential reporter's
+    address (a notification's recipient, any field holding it) unless they may see who reported.
+    """
+    from . import timeline
+
+    me = desk_user(user)
+    if not me.as_responder(incident):
+        return timeline.public_data(entry)
+    data = entry.data
+    if me.can_see_reporter(incident):
+        return data
+    return redact_reporter(data, incident)
+
+
+REDACTED_REPORTER = "the reporter"
+
+
+def reporter_identities(incident: Incident) -> set[str]:
+    """The strings that name a confidential incident's reporter (address, username), lower-cased."""
+    names = {incident.reporter_email.strip().lower()} if incident.reporter_email else set()
+    if incident.reporter_id is not None and incident.reporter is not None:
+        reporter = incident.reporter
+        names |= {str(v).strip().lower() for v in (reporter.email, reporter.get_username()) if v}
+    return names
+
+
+def redact_reporter(data: Any, incident: Incident) -> Any:
+    """`data` with every value that names the confidential reporter replaced by "the reporter"."""
+    names = reporter_identities(incident)
+    if not names:
+        return data
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().lower() in names:
+                return REDACTED_REPORTER
+            lowered = value.lower()
+            for name in names:
+                if "@" in name and name in lowered:
+                    value = re.sub(re.escape(name), REDACTED_REPORTER, value, flags=re.IGNORECASE)
+            return value
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return clean(data)
 
 
 SLA_CLOCK_STATES = list(SlaStatus.values)
@@ -197,7 +312,7 @@ def similar_incidents(incident: Incident, user: Actor, limit: int = 5) -> list[I
     shared words. Each result carries `similarity` (higher is closer).
     """
     base = (
-        incidents_visible_to(user)
+        incidents_handled_by(user)
         .filter(state__in=[Incident.State.RESOLVED, Incident.State.CLOSED])
         .exclude(pk=incident.pk)
         .select_related("category")

@@ -95,7 +95,7 @@ def edit_incident(incident: Incident, *, actor: Actor, version: int, **changes: 
     ``version`` must match the stored one, or StaleVersion. A closed or cancelled record is frozen.
     Sending the values it already has changes nothing and keeps the version.
     """
-    if not desk_user(actor).is_responder:
+    if not desk_user(actor).as_responder(incident):
         raise PermissionDenied("Only responders edit an incident.")
     return _edit(incident, actor=actor, version=version, allowed=EDITABLE_FIELDS, changes=changes)
 
@@ -171,7 +171,11 @@ def add_comment(incident: Incident, *, author: Actor, body: str, public: bool) -
     if not body.strip():
         raise ValidationError({"body": ["This field is required."]})
     me = desk_user(author)
-    if not me.is_responder:
+    if me.is_authenticated and not me.may_see(incident):
+        # The same rule as every read (the holder of the private link comments with author None).
+        raise PermissionDenied("You may not see this incident.")
+    responder = me.as_responder(incident)
+    if not responder:
         public = True
     locked = writes.lock(incident)
     _refuse_if_frozen(locked, "comment")
@@ -183,9 +187,7 @@ def add_comment(incident: Incident, *, author: Actor, body: str, public: bool) -
         public=public,
     )
     fields = []
-    first_response = (
-        public and me.is_responder and locked.responded_at is None and locked.reporter_id != me.user_id
-    )
+    first_response = public and responder and locked.responded_at is None and locked.reporter_id != me.user_id
     if first_response:
         locked.responded_at = comment.created_at
         fields.append("responded_at")
@@ -198,7 +200,7 @@ def add_comment(incident: Incident, *, author: Actor, body: str, public: bool) -
     )
     if first_response:
         hooks.announce(Event.PUBLIC_REPLY, locked, now=comment.created_at)
-    if public and me.is_responder:
+    if public and responder:
         forward_public_update(locked, comment=comment)
     return comment
 
@@ -251,7 +253,7 @@ def add_attachment(
     """Store an upload under a random name outside any public URL. Each call stores one file."""
     _refuse_if_frozen(incident, "attach")
     name, content_type = validate_upload(upload)
-    if not desk_user(uploaded_by).is_responder:
+    if not desk_user(uploaded_by).as_responder(incident):
         public = True
     digest = hashlib.sha256()
     for chunk in upload.chunks():

@@ -22,7 +22,7 @@ from escalation.models import Notification
 from incidents import lifecycle, services
 from incidents.errors import InvalidTransition
 from incidents.models import Incident
-from incidents.selectors import desk_user, incidents_visible_to
+from incidents.selectors import desk_user, incidents_handled_by
 from incidents.timeline import Actor
 
 from .mail import MessageRefused, MessageTooLarge, ParsedMessage, envelope, parse
@@ -170,7 +170,7 @@ def _reply(
     responder = (
         user is not None
         and desk_user(user).is_responder
-        and incidents_visible_to(user).filter(pk=incident.pk).exists()
+        and incidents_handled_by(user).filter(pk=incident.pk).exists()
     )
     if not reporter and not responder:
         return _record(

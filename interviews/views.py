@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from incidents.models import Incident
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import incidents_handled_by
 
 from . import calibration, cases, charts, reports, selectors, services, wizard
 from .lifecycle import InvalidSessionTransition
@@ -87,7 +87,7 @@ def _closed_incident_for_author(request: HttpRequest, reference: str) -> Inciden
     if not request.user.has_perm("interviews.change_caseversion"):
         raise Http404("No such incident.")
     incident = (
-        incidents_visible_to(request.user).by_reference(reference).select_related("domain", "team").first()
+        incidents_handled_by(request.user).by_reference(reference).select_related("domain", "team").first()
     )
     if incident is None:
         raise Http404("No such incident.")

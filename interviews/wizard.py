@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from incidents.models import Incident, Membership, TimelineEntry
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import incidents_handled_by
 
 from . import cases
 from .models import Case, CaseVersion, Fact
@@ -132,7 +132,7 @@ def _unique_slug(base: str) -> str:
 
 
 def _check_draftable(incident: Incident, *, actor: Any) -> None:
-    if not incidents_visible_to(actor).filter(pk=incident.pk).exists():
+    if not incidents_handled_by(actor).filter(pk=incident.pk).exists():
         raise PermissionDenied("You may not see this incident.")
     if incident.state != Incident.State.CLOSED:
         raise ValidationError(

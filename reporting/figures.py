@@ -1,6 +1,6 @@
 """The report figures of SPEC section 6, computed in the database. docs/reporting.md defines each one.
 
-Every figure reads the incidents the requesting user may see (incidents.selectors.incidents_visible_to),
+Every figure reads the incidents the requesting user sees as a responder (incidents.selectors.incidents_handled_by),
 narrowed by the filters, and is computed by aggregates and GROUP BYs: no incident is loaded into Python.
 The one exception is on SQLite, which has no percentile_cont: there the percentiles read the ordered
 durations (one float a row) and interpolate them the same way PostgreSQL does. SQLite is the demo
@@ -34,7 +34,7 @@ from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from incidents.models import Category, Domain, Incident, Team
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import incidents_handled_by
 from incidents.timeline import Actor
 
 State = Incident.State
@@ -134,7 +134,7 @@ def mttr_seconds() -> Seconds:
 
 def scope(user: Actor, filters: ReportFilters) -> QuerySet[Incident]:
     """The incidents the user may see, narrowed by domain, team, category and priority (not by period)."""
-    qs: QuerySet[Incident] = incidents_visible_to(user)
+    qs: QuerySet[Incident] = incidents_handled_by(user)
     # Slugs resolve to ids in a scalar subquery, as the incident list does, so the indexes serve the filter.
     if filters.domain:
         qs = qs.filter(domain_id=Subquery(Domain.objects.filter(slug=filters.domain).values("pk")[:1]))

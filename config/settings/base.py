@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "incidents.audit.AuditMiddleware",  # one INSERT per request for the audit trail of restricted incidents
     # Last: turns a sign-in that django-axes locked out into accounts.lockout.lockout_response.
     "axes.middleware.AxesMiddleware",
 ]

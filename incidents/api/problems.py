@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from incidents import problems
 from incidents.models import Domain, FollowUpAction, Incident, Problem, Team
 from incidents.permissions import IsResponder
-from incidents.selectors import incidents_visible_to, problems_visible_to
+from incidents.selectors import incidents_handled_by, problems_visible_to
 
 from .serializers import MAX_TEXT, resolve_category
 from .views import ERRORS
@@ -40,17 +40,19 @@ class FollowUpSerializer(serializers.ModelSerializer):
 class ProblemSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
     domain: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
     )
     category: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="path", read_only=True
+        slug_field="path", read_only=True, allow_null=True
     )
-    team: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    team: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
     owner: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
     )
     incidents = serializers.SerializerMethodField(help_text="References of the linked incidents you may see.")
-    incident_count = serializers.IntegerField(read_only=True, help_text="All linked incidents.")
+    incident_count = serializers.IntegerField(read_only=True, help_text="Linked incidents you may see.")
     follow_ups = FollowUpSerializer(many=True, read_only=True)
     allowed_states = serializers.SerializerMethodField()
 
@@ -79,7 +81,7 @@ class IncidentRefsField(serializers.ListField):
 
     def to_internal_value(self, data: Any) -> list[Incident]:
         refs = super().to_internal_value(data)
-        visible = incidents_visible_to(self.context["request"].user)
+        visible = incidents_handled_by(self.context["request"].user)
         found: list[Incident] = []
         missing: list[str] = []
         for ref in dict.fromkeys(refs):
@@ -163,8 +165,12 @@ class ProblemFilter(filters.FilterSet):
         return qs.filter(category__path=value.strip("/"))
 
     def filter_incident(self, qs: QuerySet[Problem], name: str, value: str) -> QuerySet[Problem]:
+        # A reference outside the caller's view answers exactly like one that does not exist.
         pk = Incident.pk_from_reference(value)
-        return qs.filter(incidents__pk=pk) if pk is not None else qs.none()
+        if pk is None:
+            return qs.none()
+        user = self.request.user if self.request is not None else None
+        return qs.filter(incidents__in=incidents_handled_by(user).filter(pk=pk).values("pk"))
 
     def filter_q(self, qs: QuerySet[Problem], name: str, value: str) -> QuerySet[Problem]:
         return qs.filter(Q(title__icontains=value) | Q(root_cause__icontains=value))
@@ -187,11 +193,17 @@ class ProblemViewSet(
         return (
             problems_visible_to(user)
             .select_related("domain", "category", "team", "owner")
-            .annotate(incident_count=Count("incidents", distinct=True))
+            .annotate(
+                incident_count=Count(
+                    "incidents",
+                    filter=Q(incidents__in=incidents_handled_by(user).values("pk")),
+                    distinct=True,
+                )
+            )
             .prefetch_related(
                 Prefetch(
                     "incidents",
-                    queryset=incidents_visible_to(user).only("id", "problem_id").order_by("id"),
+                    queryset=incidents_handled_by(user).only("id", "problem_id").order_by("id"),
                     to_attr="visible_incidents",
                 ),
                 Prefetch("follow_ups", queryset=FollowUpAction.objects.select_related("owner")),

@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from incidents import timeline
 from incidents.lifecycle import allowed_actions
 from incidents.models import (
     Attachment,
@@ -21,11 +20,13 @@ from incidents.models import (
     TimelineEntry,
     reference_for,
 )
-from incidents.selectors import SLA_CLOCK_STATES, desk_user, incidents_visible_to, sla_status
+from incidents.selectors import SLA_CLOCK_STATES, desk_user, entry_data, incidents_visible_to, sla_status
 from incidents.timeline import Actor
 
 User = get_user_model()
 MAX_TEXT = 100_000
+# A text the representation may leave null (no reporter, no parent, an actor that is the desk itself).
+NULLABLE_STR = serializers.CharField(allow_null=True, read_only=True)
 
 
 def _viewer(serializer: serializers.BaseSerializer) -> Any:
@@ -40,13 +41,25 @@ class SlaSerializer(serializers.Serializer):
 
 class IncidentSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
-    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    category = serializers.SlugRelatedField(slug_field="path", read_only=True)
+    domain = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    category = serializers.SlugRelatedField(slug_field="path", read_only=True, allow_null=True)
     reporter = serializers.SerializerMethodField()
     parent = serializers.SerializerMethodField()
     duplicate_of = serializers.SerializerMethodField()
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Choices that stay blank until the desk sets them: the schema says so (an empty string is valid).
+    outcome = serializers.ChoiceField(choices=Incident.Outcome.choices, allow_blank=True, read_only=True)
+    harm_level = serializers.ChoiceField(choices=Incident.HarmLevel.choices, allow_blank=True, read_only=True)
+    hold_reason = serializers.ChoiceField(
+        choices=Incident.HoldReason.choices, allow_blank=True, read_only=True
+    )
+    cancel_reason = serializers.ChoiceField(
+        choices=Incident.CancelReason.choices, allow_blank=True, read_only=True
+    )
+    resolution_code = serializers.ChoiceField(
+        choices=Incident.ResolutionCode.choices, allow_blank=True, read_only=True
+    )
     sla = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
@@ -65,17 +78,17 @@ class IncidentSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_reporter(self, obj: Incident) -> str | None:
         if obj.reporter is not None:
             return obj.reporter.get_username()
         return obj.reporter_email or None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_parent(self, obj: Incident) -> str | None:
         return reference_for(obj.parent_id)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_duplicate_of(self, obj: Incident) -> str | None:
         return reference_for(obj.duplicate_of_id)
 
@@ -94,11 +107,24 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Incident) -> dict[str, Any]:
         data = super().to_representation(instance)
-        if not desk_user(_viewer(self)).can_see_reporter(instance):
+        me = desk_user(_viewer(self))
+        if not me.as_responder(instance):
+            # The reporter's view (also a responder's own report outside their teams' domains): exactly
+            # what their page shows, nothing internal (team, assignee, priority, override reason...).
+            data = {key: value for key, value in data.items() if key in REPORTER_FIELDS}
+        if not me.can_see_reporter(instance):
             # Confidential report: the fields are absent, not empty.
-            data.pop("reporter")
-            data.pop("reporter_email")
+            data.pop("reporter", None)
+            data.pop("reporter_email", None)
         return data
+
+
+# What the reporter's own page shows (templates/incidents/track.html), and the API's reporter view.
+REPORTER_FIELDS = frozenset((
+    "reference", "url", "title", "description", "description_html", "state", "reporter", "reporter_email",
+    "confidential", "received_at", "resolved_at", "closed_at", "resolution_summary", "cause", "measures",
+    "reporter_confirmed_at", "version", "allowed_actions", "created_at", "updated_at",
+))  # fmt: skip
 
 
 class CategoryPathField(serializers.CharField):
@@ -265,7 +291,7 @@ class CommentSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "author", "body_html", "created_at"]
         extra_kwargs = {"body": {"max_length": 50_000}, "public": {"default": False}}
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_author(self, obj: Comment) -> str | None:
         return _actor_name(obj.author_id, obj.author, obj.incident, _viewer(self))
 
@@ -287,15 +313,13 @@ class TimelineEntrySerializer(serializers.ModelSerializer):
         fields = ["id", "at", "kind", "action", "actor", "public", "data", "comment", "attachment"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_actor(self, obj: TimelineEntry) -> str | None:
         return _actor_name(obj.actor_id, obj.actor, self.context["incident"], _viewer(self))
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_data(self, obj: TimelineEntry) -> dict[str, Any]:
-        if desk_user(_viewer(self)).is_responder:
-            return obj.data
-        return timeline.public_data(obj)
+        return entry_data(obj, self.context["incident"], _viewer(self))
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -317,7 +341,7 @@ class AttachmentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_STR)
     def get_uploaded_by(self, obj: Attachment) -> str | None:
         return _actor_name(obj.uploaded_by_id, obj.uploaded_by, self.context["incident"], _viewer(self))
 

@@ -18,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import CursorPagination, JSONParser, StrictOrderingFilter
-from incidents import export, lifecycle, major, selectors, services
-from incidents.models import Attachment, Incident
+from incidents import audit, export, lifecycle, major, selectors, services
+from incidents.models import Attachment, AuditEvent, Incident
 from incidents.permissions import IsResponder
 from incidents.selectors import desk_user
 
@@ -63,7 +63,19 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = self.get_queryset().by_reference(self.kwargs["reference"]).first()
         if incident is None:
             raise Http404("No such incident.")
+        what = (
+            AuditEvent.What.VIEW
+            if self.request.method in permissions.SAFE_METHODS
+            else AuditEvent.What.CHANGE
+        )
+        audit.note(self.request.user, [incident], what=what, detail=f"{self.request.method} {self.action}")
         return incident
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)
+        if self.action == "list" and page is not None:
+            audit.note(self.request.user, page, what=AuditEvent.What.VIEW, detail="GET list")
+        return page
 
     def _input(self, serializer_class: type[serializers.Serializer], **context: Any) -> dict[str, Any]:
         serializer = serializer_class(data=self.request.data, context={"request": self.request, **context})
@@ -105,7 +117,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 s.CommentSerializer(comment, context=context).data, status=status.HTTP_201_CREATED
             )
         comments = incident.comments.select_related("author", "incident")
-        if not desk_user(request.user).is_responder:
+        if not desk_user(request.user).as_responder(incident):
             comments = comments.filter(public=True)
         page = self.paginate_queryset(comments)
         return self.get_paginated_response(s.CommentSerializer(page, many=True, context=context).data)
@@ -139,7 +151,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def _attachments(self, incident: Incident) -> Any:
         qs = Attachment.objects.filter(incident=incident).select_related("uploaded_by")
-        return qs if desk_user(self.request.user).is_responder else qs.filter(public=True)
+        return qs if desk_user(self.request.user).as_responder(incident) else qs.filter(public=True)
 
     @extend_schema(
         responses={
@@ -269,7 +281,7 @@ class IncidentExportView(generics.GenericAPIView):
     renderer_classes = [renderers.JSONRenderer, CSVRenderer]
 
     def get_queryset(self) -> Any:
-        return selectors.incidents_visible_to(self.request.user)
+        return selectors.incidents_handled_by(self.request.user)
 
     @extend_schema(
         operation_id="reports_incidents_csv",
@@ -281,6 +293,7 @@ class IncidentExportView(generics.GenericAPIView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         qs = self.filter_queryset(self.get_queryset())
+        audit.note_export(request.user, qs, detail="GET export")
         response = StreamingHttpResponse(
             export.stream_csv(qs, desk_user(request.user)), content_type="text/csv; charset=utf-8"
         )

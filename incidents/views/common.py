@@ -8,8 +8,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest
 
-from .. import selectors
-from ..models import Attachment, Incident, TimelineEntry
+from .. import audit, selectors
+from ..models import Attachment, AuditEvent, Incident, TimelineEntry
 from ..templatetags.desk import action_label
 
 logger = logging.getLogger(__name__)
@@ -19,9 +19,16 @@ S = Incident.State
 
 
 def visible_incident(request: HttpRequest, reference: str) -> Incident:
-    incident = selectors.incident_list(request.user).by_reference(reference).first()
+    """An incident of the console: one the user sees as a responder. One they only reported (outside their
+    teams' domains) does not exist here; they follow it in their portal, as its reporter."""
+    incident = selectors.handled_incident_list(request.user).by_reference(reference).first()
     if incident is None:
         raise Http404("No such incident.")
+    what = AuditEvent.What.VIEW if request.method in ("GET", "HEAD") else AuditEvent.What.CHANGE
+    match = request.resolver_match
+    audit.note(
+        request.user, [incident], what=what, detail=f"{request.method} {match.url_name if match else ''}"
+    )
     return incident
 
 

@@ -147,7 +147,9 @@ def _queue_filter(request: HttpRequest, params: QueryDict) -> tuple[IncidentFilt
     sla = LEGACY_SLA.get(sla, sla)
     if sla:
         api_params["sla"] = sla
-    return IncidentFilter(api_params, queryset=selectors.incident_list(request.user), request=request), sort
+    return IncidentFilter(
+        api_params, queryset=selectors.handled_incident_list(request.user), request=request
+    ), sort
 
 
 def _open_and_sorted(qs: QuerySet[Incident], params: QueryDict, sort: str) -> QuerySet[Incident]:
@@ -289,7 +291,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
             messages.error(request, text if field == "__all__" else f"{field}: {text}")
         return redirect(back)
     data = form.cleaned_data
-    incidents = list(selectors.incidents_visible_to(request.user).filter(pk__in=data["ids"]))
+    incidents = list(selectors.incidents_handled_by(request.user).filter(pk__in=data["ids"]))
     done, refused = [], []
     for incident in incidents:
         try:

@@ -45,17 +45,19 @@ def _render_incident(
     for name in allowed:
         form = bound.get(name) or ACTION_FORMS[name](initial=_action_initial(incident, name), prefix=name)
         action_forms.append((name, form))
-    entries = [
-        ConsoleEntry(entry, actor_label(entry, incident, me))
-        for entry in selectors.timeline_for(incident, request.user)
-    ]
+    entries = []
+    for entry in selectors.timeline_for(incident, request.user):
+        # What this reader may see of the data (a confidential reporter's address is not theirs to read);
+        # in memory only: the entry itself is append-only.
+        entry.data = selectors.entry_data(entry, incident, request.user)
+        entries.append(ConsoleEntry(entry, actor_label(entry, incident, me)))
     context = {
         "incident": incident,
         "allowed": allowed,
         "action_forms": action_forms,
         "open_action": next(iter(bound), ""),
         "entries": entries,
-        "children": selectors.incidents_visible_to(request.user)
+        "children": selectors.incidents_handled_by(request.user)
         .filter(parent_id=incident.pk)
         .only("id", "title", "state", "priority")[:100],
         "parent_ref": incident.parent.reference if incident.parent_id else "",  # type: ignore[union-attr]
@@ -118,7 +120,7 @@ def incident_action(request: HttpRequest, reference: str, action: str) -> HttpRe
     kwargs = form.domain_kwargs()
     if action == "cancel" and form.cleaned_data.get("duplicate_of"):
         survivor = (
-            selectors.incidents_visible_to(request.user)
+            selectors.incidents_handled_by(request.user)
             .by_reference(form.cleaned_data["duplicate_of"])
             .first()
         )

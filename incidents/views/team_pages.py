@@ -26,7 +26,7 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     responder_or_404(request)
     team = get_object_or_404(Team.objects.select_related("manager").prefetch_related("domains"), slug=slug)
     members = team.memberships.select_related("user").order_by("user__username")
-    open_count = selectors.incidents_visible_to(request.user).open().filter(team=team)[:ATTENTION_CAP].count()
+    open_count = selectors.incidents_handled_by(request.user).open().filter(team=team)[:ATTENTION_CAP].count()
     context = {
         "team": team,
         "members": members,

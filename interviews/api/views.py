@@ -24,7 +24,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from config.api import CursorPagination
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import incidents_handled_by
 from interviews import calibration, cases, images, lifecycle, matching, reports, selectors, services, wizard
 from interviews.models import Candidate, CaseFinding, CaseVersion, Fact, Reveal, Session
 
@@ -81,6 +81,10 @@ class CaseViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self) -> QuerySet[CaseVersion]:
         return selectors.case_versions_visible_to(self.request.user)
+
+    def get_object(self) -> CaseVersion:
+        # DRF's OPTIONS metadata asks for the object; a case is its latest version, found by slug.
+        return self._version(self.kwargs.get("slug") or "")
 
     def _version(self, slug: str, number: int | None = None) -> CaseVersion:
         qs = self.get_queryset().filter(case__slug=slug)
@@ -231,7 +235,7 @@ class CaseViewSet(viewsets.GenericViewSet):
         """Draft a pseudonymised case from a closed incident you may see."""
         _require(request, "interviews.change_caseversion")
         data = _input(request, s.FromIncidentInput)
-        incident = incidents_visible_to(request.user).by_reference(data["incident"]).first()
+        incident = incidents_handled_by(request.user).by_reference(data["incident"]).first()
         if incident is None:
             raise Http404("No such incident.")
         version, _ = wizard.draft_case_from_incident(incident, actor=request.user)
@@ -275,6 +279,7 @@ class CandidateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     permission_classes = [permissions.IsAuthenticated, CanUseLibrary]
     serializer_class = s.CandidateSerializer
     queryset = Candidate.objects.select_related("user")
+    lookup_value_regex = r"\d+"  # a non-numeric id is a 404 at the router, not a ValueError in the query
     pagination_class = CursorPagination
 
     @extend_schema(request=s.CandidateSerializer, responses={201: s.CandidateSerializer, 400: ERRORS[400]})
@@ -310,6 +315,7 @@ class SessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     serializer_class = s.SessionSerializer
     pagination_class = CursorPagination
+    lookup_value_regex = r"\d+"  # a non-numeric id is a 404 at the router, not a ValueError in the query
 
     def get_queryset(self) -> QuerySet[Session]:
         qs = selectors.sessions_visible_to(self.request.user).prefetch_related("members__user")

@@ -5,6 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from incidents.api.serializers import REPORTER_FIELDS
 from incidents.lifecycle import ALLOWED_FROM, Action
 from incidents.models import Incident, TimelineEntry
 from tests.conftest import client_for
@@ -64,7 +65,14 @@ def test_report_answers_201_in_received_with_the_contract_fields():
          "impact": 2, "urgency": 1, "outcome": "no_harm"},
     )  # fmt: skip
     assert response.status_code == 201, response.json()
-    body = response.json()
+    mine = response.json()
+    # The reporter's view: exactly what their page shows, nothing internal.
+    assert set(mine) == REPORTER_FIELDS
+    assert mine["reporter"] == "alice"
+    assert mine["version"] == 1
+    assert mine["allowed_actions"] == []  # alice is a reporter
+    # The contract's fields are the responders' view of the same incident.
+    body = client_for(agent()).get(f"/api/v1/incidents/{mine['reference']}/").json()
     assert set(body) >= INCIDENT_FIELDS
     assert re.fullmatch(r"INC-\d{6}", body["reference"])
     assert body["state"] == "received"
@@ -73,7 +81,6 @@ def test_report_answers_201_in_received_with_the_contract_fields():
     assert body["reporter"] == "alice"
     assert body["channel"] == "api"
     assert body["version"] == 1
-    assert body["allowed_actions"] == []  # alice is a reporter
     assert ISO_WITH_OFFSET.match(body["created_at"])
     assert body["sla"] == {"response": None, "resolution": None}
 
