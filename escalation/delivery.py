@@ -22,6 +22,7 @@ from django.db.models.functions import Now
 
 from incidents import timeline
 
+from .headers import one_line, subject_line
 from .models import Notification
 
 logger = logging.getLogger(__name__)
@@ -91,16 +92,18 @@ def send(row: Notification) -> None:
             raise RuntimeError(f"HTTP {response.status_code}")
         return
     domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "incidentdesk"
+    # Normalised again here, not only when queued: a row written before (or around) that rule would
+    # otherwise fail with BadHeaderError on every attempt until it is dead.
     message = EmailMessage(
-        subject=row.subject,
+        subject=subject_line(row.subject),
         body=row.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[row.recipient],
+        to=[one_line(row.recipient)],
         headers={
             # The same Message-ID on a resend lets mail systems drop the duplicate; the reference threads replies.
             "Message-ID": f"<{row.key}@{domain}>",
-            "X-IncidentDesk-Reference": _reference(row),
-            "X-IncidentDesk-Event": row.event,
+            "X-IncidentDesk-Reference": one_line(_reference(row)),
+            "X-IncidentDesk-Event": one_line(row.event),
             "Auto-Submitted": "auto-generated",
         },
     )
