@@ -11,19 +11,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import lifecycle, selectors, services, timeline
+from .. import lifecycle, notifications, selectors, services, timeline
 from ..errors import InvalidTransition, StaleVersion
 from ..forms import AttachForm, ReopenForm, ReplyForm, ReportForm, categories_of
 from ..models import Attachment, Domain, Incident, TimelineEntry
 from ..selectors import desk_user
-from .common import S, apply_errors, file_response, logger
+from .common import S, apply_errors, file_response
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -42,35 +41,6 @@ def _rate_limited(request: HttpRequest) -> bool:
         cache.set(key, 1, timeout=seconds)
         used = 1
     return used > int(count_text)
-
-
-def _send_tracking_link(incident: Incident, link: str) -> None:
-    """Mail the reporter their reference and private link once the report is committed; record it."""
-    recipient = incident.reporter_email
-    if not recipient:
-        return
-
-    def send() -> None:
-        try:
-            send_mail(
-                f"[{incident.reference}] We received your report: {incident.title}",
-                f"Thank you. Your incident is {incident.reference}.\n\n"
-                f"Follow it, reply and add files here (keep this link private): {link}\n",
-                settings.DEFAULT_FROM_EMAIL,
-                [recipient],
-            )
-        except Exception:
-            logger.exception("could not mail the tracking link of %s", incident.reference)
-            return
-        timeline.record_notification(
-            incident=incident,
-            channel="email",
-            recipient=recipient,
-            event="received",
-            version=incident.version,
-        )
-
-    transaction.on_commit(send)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -113,8 +83,7 @@ def report(request: HttpRequest) -> HttpResponse:
             )
             if data["attachment"]:
                 services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
-            link = request.build_absolute_uri(reverse("web:track", args=[incident.tracking_token]))
-            _send_tracking_link(incident, link)
+            notifications.notify_received(incident)
     except ValidationError as exc:
         apply_errors(form, exc)
         if "file" in getattr(exc, "error_dict", {}):

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from escalation.engine import sweep
-from escalation.models import Schedule, ScheduleMember, ScheduleOverride
+from escalation.models import Notification, Schedule, ScheduleMember, ScheduleOverride
+from escalation.tasks import deliver_notification
 from incidents import lifecycle, services
 from incidents.models import Incident, SatisfactionRating, SavedQueueView
 from tests.factories import (
@@ -94,9 +95,27 @@ def test_anonymous_report_gives_reference_and_tracking_link_by_page_and_mail(
     page = client.get(response["Location"]).content.decode()
     assert incident.reference in page
     assert f"/track/{incident.tracking_token}/" in page
+    # The receipt is an outbox row written with the incident, prompted after commit, sent by the delivery task.
+    assert mail.outbox == []
+    row = Notification.objects.get(incident=incident, event="reporter_received")
+    assert (row.recipient, row.state) == ("pat@example.org", "pending")
+    assert deliver_notification(row.pk) == "sent"
     assert len(mail.outbox) == 1
     assert f"/track/{incident.tracking_token}/" in mail.outbox[0].body
-    assert incident.timeline.filter(kind="notification", data__event="received").exists()
+    assert incident.timeline.filter(kind="notification", data__event="reporter_received").exists()
+
+
+def test_a_report_that_fails_queues_no_receipt(client, settings, django_capture_on_commit_callbacks):
+    settings.ATTACHMENT_MAX_BYTES = 5
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/report/",
+            {"title": "VPN is down", "reporter_email": "pat@example.org",
+             "attachment": SimpleUploadedFile("big.txt", b"x" * 100)},
+        )  # fmt: skip
+    assert response.status_code == 400
+    assert not Incident.objects.exists()
+    assert not Notification.objects.exists()
 
 
 def test_signed_in_report_needs_no_email_and_is_theirs(client):
