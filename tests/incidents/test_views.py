@@ -64,6 +64,12 @@ def test_home_sends_each_kind_of_user_to_their_start(client):
 # --- the report form ----------------------------------------------------------------------------
 
 
+def form_token(client) -> str:
+    """The one-time token of a freshly loaded report form, as a browser would send it back."""
+    page = client.get("/report/").content.decode()
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
 def test_anonymous_report_gives_reference_and_tracking_link_by_page_and_mail(
     client, attachment_dir, django_capture_on_commit_callbacks
 ):
@@ -72,6 +78,7 @@ def test_anonymous_report_gives_reference_and_tracking_link_by_page_and_mail(
         response = client.post(
             "/report/",
             {
+                "form_token": form_token(client),
                 "title": "VPN is down",
                 "description": "Since **9:00**",
                 "domain": category.domain_id,
@@ -110,7 +117,7 @@ def test_a_report_that_fails_queues_no_receipt(client, settings, django_capture_
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             "/report/",
-            {"title": "VPN is down", "reporter_email": "pat@example.org",
+            {"title": "VPN is down", "reporter_email": "pat@example.org", "form_token": form_token(client),
              "attachment": SimpleUploadedFile("big.txt", b"x" * 100)},
         )  # fmt: skip
     assert response.status_code == 400
@@ -122,7 +129,9 @@ def test_signed_in_report_needs_no_email_and_is_theirs(client):
     user = UserFactory()
     client.force_login(user)
     assert b"reporter_email" not in client.get("/report/").content
-    response = client.post("/report/", {"title": "Printer on fire", "confidential": "on"})
+    response = client.post(
+        "/report/", {"title": "Printer on fire", "confidential": "on", "form_token": form_token(client)}
+    )
     assert response.status_code == 302
     incident = Incident.objects.get()
     assert incident.reporter == user
@@ -145,11 +154,93 @@ def test_honeypot_and_rate_limit_refuse_reports(client, settings):
     )
     settings.WEB_REPORT_RATE = "2/hour"
     codes = [
-        client.post("/report/", {"title": "x", "reporter_email": "a@example.org"}).status_code
+        client.post(
+            "/report/", {"title": "x", "reporter_email": "a@example.org", "form_token": form_token(client)}
+        ).status_code
         for _ in range(3)
     ]
     assert codes == [302, 302, 429]
     assert Incident.objects.count() == 2
+
+
+def test_sending_the_same_report_form_twice_makes_one_incident_and_shows_it(
+    client, django_capture_on_commit_callbacks
+):
+    sent = {
+        "title": "Wi-Fi down on ward 3",
+        "reporter_email": "pat@example.org",
+        "form_token": form_token(client),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/report/", sent)
+        second = client.post("/report/", sent)  # a double click, or a resend after a timeout
+    incident = Incident.objects.get()
+    assert first.status_code == second.status_code == 302
+    assert (
+        first["Location"] == second["Location"] == reverse("web:report_done", args=[incident.tracking_token])
+    )
+    assert "already sent" in client.get(second["Location"]).content.decode()
+    assert Notification.objects.filter(event="reporter_received").count() == 1
+
+
+def test_a_signed_in_reporter_sending_twice_makes_one_incident(client):
+    user = UserFactory()
+    client.force_login(user)
+    sent = {"title": "Printer on fire", "form_token": form_token(client)}
+    assert client.post("/report/", sent).status_code == 302
+    assert client.post("/report/", sent).status_code == 302
+    assert Incident.objects.filter(reporter=user).count() == 1
+
+
+def test_each_loaded_form_is_its_own_report(client):
+    for _ in range(2):
+        client.post(
+            "/report/",
+            {"title": "Printer", "reporter_email": "p@example.org", "form_token": form_token(client)},
+        )
+    assert Incident.objects.count() == 2
+
+
+@pytest.mark.parametrize("token", ["", "forged", "abc:def:ghi"])
+def test_a_form_without_a_token_the_desk_issued_is_refused_and_comes_back_fresh(client, token):
+    response = client.post(
+        "/report/", {"title": "Printer", "reporter_email": "p@example.org", "form_token": token}
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="form-token-error"' in page
+    assert not Incident.objects.exists()
+    fresh = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    assert fresh != token
+    resent = {"title": "Printer", "reporter_email": "p@example.org", "form_token": fresh}
+    assert client.post("/report/", resent).status_code == 302
+
+
+def test_an_expired_form_token_is_refused(client):
+    with time_machine.travel(dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)):
+        token = form_token(client)
+    with time_machine.travel(dt.datetime(2026, 6, 2, 9, 0, tzinfo=dt.UTC)):
+        response = client.post(
+            "/report/", {"title": "x", "reporter_email": "p@example.org", "form_token": token}
+        )
+    assert response.status_code == 400
+    assert not Incident.objects.exists()
+
+
+def test_someone_else_sending_a_used_token_learns_nothing_of_the_first_report(client):
+    token = form_token(client)
+    client.post(
+        "/report/", {"title": "Secret thing", "reporter_email": "pat@example.org", "form_token": token}
+    )
+    incident = Incident.objects.get()
+    other = {"title": "Mine", "reporter_email": "eve@example.org", "form_token": token}
+    response = client.post("/report/", other)
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert incident.tracking_token not in page
+    assert incident.reference not in page
+    assert "already sent" in page
+    assert Incident.objects.count() == 1
 
 
 def test_category_options_follow_the_domain(client):
@@ -169,6 +260,7 @@ def test_a_category_of_another_domain_is_refused(client):
             "reporter_email": "a@example.org",
             "domain": domain("security").pk,
             "category": category.pk,
+            "form_token": form_token(client),
         },
     )
     assert response.status_code == 400
