@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm
 from django.core import signing
+from django.db import transaction
 from django.db.models import QuerySet
+from django.template.loader import render_to_string
 
+from . import hooks
 from .models import Category, Domain, Incident, Team
 
 User = get_user_model()
@@ -156,6 +162,40 @@ def read_form_token(value: str) -> str | None:
     except signing.BadSignature:  # also SignatureExpired
         return None
     return token if 20 <= len(token) <= 64 else None
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    """Django's password reset, with its mail written to the outbox like every other mail the desk sends.
+
+    The link is built from SITE_URL, never from the request's Host header. Requested twice, it is two
+    mails (each has its own token); the same token is queued once.
+    """
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        site = urlsplit(settings.SITE_URL)
+        context = {**context, "protocol": site.scheme or "https", "domain": site.netloc or context["domain"]}
+        subject = " ".join(render_to_string(subject_template_name, context).splitlines())
+        body = render_to_string(email_template_name, context)
+        user = context["user"]
+        with transaction.atomic():
+            outbox = hooks.outbox()
+            ids = outbox.queue_message(
+                event="password_reset",
+                cause=f"password-reset:{user.pk}:{context['token']}",
+                address=to_email,
+                subject=subject,
+                body=body,
+                user_id=user.pk,
+            )
+            outbox.deliver_after_commit(ids)
 
 
 class ReplyForm(forms.Form):

@@ -794,5 +794,31 @@ def test_sign_in_and_password_reset_pages(client):
     assert response.status_code == 302
     client.post("/accounts/logout/")
     client.post("/accounts/password_reset/", {"email": user.email})
+    [row] = Notification.objects.filter(event="password_reset")
+    assert deliver_notification(row.pk) == "sent"
     assert len(mail.outbox) == 1
     assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_the_password_reset_mail_goes_through_the_outbox_and_its_link_is_the_sites(
+    client, settings, django_capture_on_commit_callbacks
+):
+    """Written to the outbox (retried, keyed, sent once); the link uses SITE_URL, never the request's Host."""
+    settings.SITE_URL = "https://desk.example.org"
+    settings.ALLOWED_HOSTS = ["desk.example.org", "evil.example.org", "testserver"]
+    user = UserFactory(username="robin")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(
+            "/accounts/password_reset/", {"email": user.email}, HTTP_HOST="evil.example.org"
+        )
+    assert response.status_code == 302
+    assert mail.outbox == []
+    [row] = Notification.objects.filter(event="password_reset")
+    assert (row.recipient, row.user, row.subject) == (user.email, user, "Reset your IncidentDesk password")
+    assert len(callbacks) == 1
+    assert deliver_notification(row.pk) == "sent"
+    [link] = re.findall(r"https?://\S+", mail.outbox[0].body)
+    assert link.startswith("https://desk.example.org/accounts/reset/")
+    path = link.removeprefix("https://desk.example.org")
+    assert client.get(path, follow=True).status_code == 200
+    assert "evil.example.org" not in mail.outbox[0].body
