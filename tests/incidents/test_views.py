@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -241,6 +244,43 @@ def test_someone_else_sending_a_used_token_learns_nothing_of_the_first_report(cl
     assert incident.reference not in page
     assert "already sent" in page
     assert Incident.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_submits_of_one_form_at_the_same_moment_make_one_incident(postgres, monkeypatch):
+    """PostgreSQL, two connections: the second submit waits on the first's form token, then shows its incident."""
+    sent = {"title": "Wi-Fi down", "reporter_email": "pat@example.org", "form_token": form_token(Client())}
+    real_create = services.create_incident
+    inside = threading.Event()
+
+    def slow_create(**kwargs):
+        inside.set()
+        time.sleep(0.5)  # the second submit arrives meanwhile
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(services, "create_incident", slow_create)
+    answers: list[tuple[int, str]] = []
+
+    def submit() -> None:
+        try:
+            response = Client().post("/report/", sent)
+            answers.append((response.status_code, response["Location"]))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=submit)
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=submit)
+    second.start()
+    first.join(20)
+    second.join(20)
+
+    incident = Incident.objects.get()
+    done = reverse("web:report_done", args=[incident.tracking_token])
+    assert answers == [(302, done), (302, done)]
+    assert Notification.objects.filter(event="reporter_received").count() == 1
 
 
 def test_category_options_follow_the_domain(client):
