@@ -28,6 +28,9 @@ from .models import Notification
 logger = logging.getLogger(__name__)
 State = Notification.State
 DEAD_ALERT_EVENT = "notification_dead"
+# Mail whose body is a credential (a password-reset link): kept only while it may still have to be sent, so
+# that nobody who can read the outbox (the admin) can use it afterwards.
+SECRET_BODY_EVENTS = frozenset({"password_reset"})
 
 
 def _lease() -> timedelta:
@@ -127,7 +130,7 @@ def deliver(notification_id: int) -> str:
         return _failed(row, exc)
     with transaction.atomic():
         updated = Notification.objects.filter(pk=row.pk, state=State.SENDING).update(
-            state=State.SENT, sent_at=Now(), lease_until=None, last_error=""
+            state=State.SENT, sent_at=Now(), lease_until=None, last_error="", **_forget(row)
         )
         if updated and row.incident is not None:
             timeline.record_notification(
@@ -135,6 +138,10 @@ def deliver(notification_id: int) -> str:
                 version=row.incident.version,
             )  # fmt: skip
     return "sent"
+
+
+def _forget(row: Notification) -> dict[str, str]:
+    return {"body": ""} if row.event in SECRET_BODY_EVENTS else {}
 
 
 def _alert_dead(row: Notification, error: str) -> None:
@@ -177,7 +184,7 @@ def _failed(row: Notification, exc: Exception) -> str:
     with transaction.atomic():
         if row.attempts >= len(backoff) + 1:
             Notification.objects.filter(pk=row.pk).update(
-                state=State.DEAD, lease_until=None, last_error=error
+                state=State.DEAD, lease_until=None, last_error=error, **_forget(row)
             )
             if row.incident is not None:
                 timeline.record_escalation_event(
