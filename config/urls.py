@@ -1,10 +1,12 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.views import ObtainTokenView
 from config.redoc import redoc_view
 from escalation.views import health
+from incidents.forms import OutboxPasswordResetForm
 
 api_v1: list[URLPattern | URLResolver] = [
     path("auth/token/", ObtainTokenView.as_view(), name="auth-token"),
@@ -19,6 +21,12 @@ urlpatterns = [
     path("", include("incidents.urls")),
     path("interviews/", include("interviews.urls")),
     path("reports/", include("reporting.urls")),
+    # The reset mail goes through the outbox like every other mail (incidents.forms.OutboxPasswordResetForm).
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),

@@ -24,12 +24,16 @@ from django.utils import timezone
 
 from incidents import timeline
 
+from .headers import one_line, subject_line
 from .models import Notification
 from .notify import dead_alert_recipients, queue, queue_message
 
 logger = logging.getLogger(__name__)
 State = Notification.State
 DEAD_ALERT_EVENT = "notification_dead"
+# Mail whose body is a credential (a password-reset link): kept only while it may still have to be sent, so
+# that nobody who can read the outbox (the admin) can use it afterwards.
+SECRET_BODY_EVENTS = frozenset({"password_reset"})
 
 
 def _lease() -> timedelta:
@@ -94,16 +98,18 @@ def send(row: Notification) -> None:
             raise RuntimeError(f"HTTP {response.status_code}")
         return
     domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "incidentdesk"
+    # Normalised again here, not only when queued: a row written before (or around) that rule would
+    # otherwise fail with BadHeaderError on every attempt until it is dead.
     message = EmailMessage(
-        subject=row.subject,
+        subject=subject_line(row.subject),
         body=row.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[row.recipient],
+        to=[one_line(row.recipient)],
         headers={
             # The same Message-ID on a resend lets mail systems drop the duplicate; the reference threads replies.
             "Message-ID": f"<{row.key}@{domain}>",
-            "X-IncidentDesk-Reference": _reference(row),
-            "X-IncidentDesk-Event": row.event,
+            "X-IncidentDesk-Reference": one_line(_reference(row)),
+            "X-IncidentDesk-Event": one_line(row.event),
             "Auto-Submitted": "auto-generated",
         },
     )
@@ -127,7 +133,7 @@ def deliver(notification_id: int) -> str:
         return _failed(row, exc)
     with transaction.atomic():
         updated = Notification.objects.filter(pk=row.pk, state=State.SENDING).update(
-            state=State.SENT, sent_at=Now(), lease_until=None, last_error=""
+            state=State.SENT, sent_at=Now(), lease_until=None, last_error="", **_forget(row)
         )
         if updated and row.incident is not None:
             timeline.record_notification(
@@ -135,6 +141,10 @@ def deliver(notification_id: int) -> str:
                 version=row.incident.version,
             )  # fmt: skip
     return "sent"
+
+
+def _forget(row: Notification) -> dict[str, str]:
+    return {"body": ""} if row.event in SECRET_BODY_EVENTS else {}
 
 
 def _alert_dead(row: Notification, error: str) -> None:
@@ -180,7 +190,7 @@ def _failed(row: Notification, exc: Exception) -> str:
     with transaction.atomic():
         if row.attempts >= len(backoff) + 1:
             Notification.objects.filter(pk=row.pk).update(
-                state=State.DEAD, lease_until=None, last_error=error
+                state=State.DEAD, lease_until=None, last_error=error, **_forget(row)
             )
             if row.incident is not None:
                 timeline.record_escalation_event(

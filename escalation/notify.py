@@ -12,11 +12,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 
 from incidents import timeline
 from incidents.models import Incident, Team
 from incidents.selectors import desk_user
 
+from .headers import subject_line
 from .models import Notification, Schedule, WebhookEndpoint
 from .oncall import on_call_user
 
@@ -130,7 +132,9 @@ def _key(*parts: object) -> str:
 def _content(
     incident: Incident, event: str, detail: str, recipient: Recipient
 ) -> tuple[str, str, dict[str, Any]]:
-    link = f"{settings.SITE_URL}/incidents/{incident.reference}/"
+    # Every recipient here is a responder, a team or an operator address, or a webhook: the desk's page of
+    # the incident (a reporter is told through incidents.notifications, with their tracking link).
+    link = f"{settings.SITE_URL}{reverse('web:incident', args=[incident.reference])}"
     restricted = incident.domain is not None and incident.domain.restricted
     # Private content of a restricted domain goes only to people entitled to see it (resolved above);
     # an external address or a webhook gets the reference and a link, never the title or the text.
@@ -181,7 +185,7 @@ def queue(
                 recipient=recipient.address,
                 user_id=recipient.user_id,
                 webhook_id=recipient.webhook_id,
-                subject=subject[:255],
+                subject=subject_line(subject),
                 body=body,
                 payload=payload,
             )
@@ -236,7 +240,7 @@ def queue_message(
                 channel=Notification.Channel.EMAIL,
                 recipient=address,
                 user_id=user_id,
-                subject=subject[:255],
+                subject=subject_line(subject),
                 body=body,
                 payload={"id": key, "event": event},
             )

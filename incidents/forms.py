@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordResetForm
+from django.core import signing
+from django.db import transaction
 from django.db.models import QuerySet
+from django.template.loader import render_to_string
 
+from . import hooks
 from .models import Category, Domain, Incident, Team
 from .timeline import Actor
 
 User = get_user_model()
 MAX_TEXT = 100_000
+FORM_TOKEN_SALT = "incidents.report-form"  # noqa: S105 (a salt names a purpose; it is no secret)
+FORM_TOKEN_MAX_AGE = 24 * 3600  # seconds: a report written over a long shift still goes through
 
 # The reporter describes scope and urgency in their own words; the desk maps them to the matrix.
 AFFECTED_CHOICES = [
@@ -82,6 +92,9 @@ class ReportForm(forms.Form):
     reporter_email = forms.EmailField(
         required=False, label="Your e-mail address", help_text="We send the tracking link there."
     )
+    # A one-time token per rendering of the form (signed, so only the desk issues them): the view stores it
+    # with the incident, and a second submit of the same form shows that incident instead of making another.
+    form_token = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
     # Honeypot: hidden from people (CSS and aria-hidden); bots that fill every field give themselves away.
     website = forms.CharField(
         required=False,
@@ -115,9 +128,75 @@ class ReportForm(forms.Form):
             data["harm_level"] = ""
         return data
 
+    def clean_form_token(self) -> str:
+        token = read_form_token(self.cleaned_data.get("form_token", ""))
+        if token is None:
+            raise forms.ValidationError(
+                "This form has expired or was not issued by the desk. Nothing was sent: "
+                "check your report below and send it again.",
+                code="form_token",
+            )
+        return token
+
+    @property
+    def page_token(self) -> str:
+        """The token to render in the page: the one sent, while it is still good; else a new one."""
+        sent = self.data.get("form_token", "") if self.is_bound else ""
+        if sent and read_form_token(sent) is not None:
+            return str(sent)
+        return new_form_token()
+
     @property
     def is_bot(self) -> bool:
         return bool(self.data.get("website"))
+
+
+def new_form_token() -> str:
+    """A signed, time-stamped random value for one rendering of the report form."""
+    return signing.TimestampSigner(salt=FORM_TOKEN_SALT).sign(secrets.token_urlsafe(32))
+
+
+def read_form_token(value: str) -> str | None:
+    """The random part of a token the desk issued less than FORM_TOKEN_MAX_AGE ago; None otherwise."""
+    try:
+        token = signing.TimestampSigner(salt=FORM_TOKEN_SALT).unsign(value, max_age=FORM_TOKEN_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return None
+    return token if 20 <= len(token) <= 64 else None
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    """Django's password reset, with its mail written to the outbox like every other mail the desk sends.
+
+    The link is built from SITE_URL, never from the request's Host header. Requested twice, it is two
+    mails (each has its own token); the same token is queued once.
+    """
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        site = urlsplit(settings.SITE_URL)
+        context = {**context, "protocol": site.scheme or "https", "domain": site.netloc or context["domain"]}
+        subject = " ".join(render_to_string(subject_template_name, context).splitlines())
+        body = render_to_string(email_template_name, context)
+        user = context["user"]
+        with transaction.atomic():
+            outbox = hooks.outbox()
+            ids = outbox.queue_message(
+                event="password_reset",
+                cause=f"password-reset:{user.pk}:{context['token']}",
+                address=to_email,
+                subject=subject,
+                body=body,
+                user_id=user.pk,
+            )
+            outbox.deliver_after_commit(ids)
 
 
 class ReplyForm(forms.Form):

@@ -762,3 +762,21 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.pk} of {self.source}"
+
+
+class ReportSubmission(models.Model):
+    """One sending of the web report form, keyed by the form's one-time token.
+
+    The row is inserted first, in the transaction that creates the incident: a second submit of the same
+    form (a double click, a resend after a timeout, the back button) waits on the unique key and then
+    finds the incident the first one made, instead of making another.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    incident = models.OneToOneField(
+        Incident, null=True, blank=True, on_delete=models.CASCADE, related_name="report_submission"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"report form {self.token[:8]}…"

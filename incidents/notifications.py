@@ -109,6 +109,31 @@ def notify_reporter(incident: Incident, event: str) -> list[int]:
     return ids
 
 
+def notify_received(incident: Incident) -> list[int]:
+    """Queue the reporter's receipt (reference and private tracking link) of a report just made.
+
+    Call inside the transaction that creates the incident: if it rolls back, nothing is mailed. Queued
+    twice, it is one mail (the cause names the incident). No address: nothing is queued.
+    """
+    ref, link = incident.reference, track_link(incident)
+    title = "" if _restricted(incident) else f": {incident.title}"
+    outbox = hooks.outbox()
+    ids = outbox.queue_message(
+        incident=incident,
+        event="reporter_received",
+        cause=f"reporter:{incident.pk}:received",
+        address=reporter_address(incident),
+        subject=f"[{ref}] We received your report{title}",
+        body=(
+            f"Thank you. Your incident is {ref}.\n\n"
+            f"Follow it, reply and add files here (keep this link private): {link}\n"
+        ),
+        user_id=incident.reporter_id,
+    )
+    outbox.deliver_after_commit(ids)
+    return ids
+
+
 def notify_child_reporter(child: Incident, *, parent: Incident, comment: Comment) -> list[int]:
     """Forward a public update on a major incident to the reporter of one of its children, once per comment."""
     ref, link = child.reference, track_link(child)

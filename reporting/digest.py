@@ -8,12 +8,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from incidents import hooks
 from incidents.models import Team
 
 from . import figures
@@ -53,7 +54,7 @@ def _figures_for(manager: Any, teams: list[Team], monday: date) -> list[dict[str
                 "team": team,
                 "data": data,
                 "states": states,
-                "link": f"{settings.SITE_URL}/reports/?{query}",
+                "link": f"{settings.SITE_URL}{reverse('reports:dashboard')}?{query}",
                 **times,
             }
         )
@@ -61,34 +62,39 @@ def _figures_for(manager: Any, teams: list[Team], monday: date) -> list[dict[str
 
 
 def send_digest(manager: Any, *, monday: date) -> bool:
-    """E-mail `manager` the figures of the week starting `monday` for the teams they manage.
+    """Queue for `manager` the figures of the week starting `monday` for the teams they manage.
 
-    Returns whether a mail went out. A second call for the same manager and week sends nothing, also when
-    two run at once: the (manager, week) row is inserted before sending, in the same transaction, so the
-    second waits on the first's unique key and then finds it. A failed send rolls the row back.
+    Returns whether a digest was queued. The (manager, week) row and the outbox row are written in one
+    transaction: a second call for the same manager and week queues nothing, also when two run at once
+    (the second waits on the first's unique key and then finds it). Delivery is the outbox's: a mail
+    server that is down is retried with backoff, and the same digest is never mailed twice.
     """
     teams = list(Team.objects.filter(manager=manager).order_by("name"))
     if not teams or not manager.email:
         return False
+    sunday = monday + timedelta(days=6)
     try:
         with transaction.atomic():
             DigestSent.objects.create(manager=manager, week=monday)
             sections = _figures_for(manager, teams, monday)
-            context = {"manager": manager, "monday": monday, "sunday": monday + timedelta(days=6),
-                       "sections": sections}  # fmt: skip
-            send_mail(
-                subject=f"IncidentDesk weekly report, {monday:%d %b} - {monday + timedelta(days=6):%d %b %Y}",
-                message=render_to_string("reporting/digest.txt", context),
-                from_email=None,
-                recipient_list=[manager.email],
+            context = {"manager": manager, "monday": monday, "sunday": sunday, "sections": sections}
+            outbox = hooks.outbox()
+            ids = outbox.queue_message(
+                event="weekly_digest",
+                cause=f"digest:{manager.pk}:{monday.isoformat()}",
+                address=manager.email,
+                subject=f"IncidentDesk weekly report, {monday:%d %b} - {sunday:%d %b %Y}",
+                body=render_to_string("reporting/digest.txt", context),
+                user_id=manager.pk,
             )
+            outbox.deliver_after_commit(ids)
     except IntegrityError:
         return False
     return True
 
 
 def send_weekly_digests(*, now: datetime) -> int:
-    """Send last week's digest to every active team manager who has not had it yet. Safe to run often."""
+    """Queue last week's digest for every active team manager who has not had it yet. Safe to run often."""
     monday = last_week(now)
     managers = (
         get_user_model()
@@ -102,6 +108,6 @@ def send_weekly_digests(*, now: datetime) -> int:
     for manager in managers:
         try:
             sent += send_digest(manager, monday=monday)
-        except Exception:  # one manager's failure (e.g. the mail server) must not stop the others
+        except Exception:  # one manager's failure (e.g. their figures) must not stop the others
             logger.exception("weekly digest to %s failed", manager.pk)
     return sent

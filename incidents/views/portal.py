@@ -11,19 +11,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import lifecycle, selectors, services, timeline
+from .. import lifecycle, notifications, selectors, services, timeline
 from ..errors import InvalidTransition, StaleVersion
 from ..forms import AttachForm, ReopenForm, ReplyForm, ReportForm, categories_of
-from ..models import Attachment, Domain, Incident, TimelineEntry
+from ..models import Attachment, Domain, Incident, ReportSubmission, TimelineEntry
 from ..selectors import desk_user
-from .common import S, apply_errors, file_response, logger
+from .common import S, apply_errors, file_response
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -44,35 +43,6 @@ def _rate_limited(request: HttpRequest) -> bool:
     return used > int(count_text)
 
 
-def _send_tracking_link(incident: Incident, link: str) -> None:
-    """Mail the reporter their reference and private link once the report is committed; record it."""
-    recipient = incident.reporter_email
-    if not recipient:
-        return
-
-    def send() -> None:
-        try:
-            send_mail(
-                f"[{incident.reference}] We received your report: {incident.title}",
-                f"Thank you. Your incident is {incident.reference}.\n\n"
-                f"Follow it, reply and add files here (keep this link private): {link}\n",
-                settings.DEFAULT_FROM_EMAIL,
-                [recipient],
-            )
-        except Exception:
-            logger.exception("could not mail the tracking link of %s", incident.reference)
-            return
-        timeline.record_notification(
-            incident=incident,
-            channel="email",
-            recipient=recipient,
-            event="received",
-            version=incident.version,
-        )
-
-    transaction.on_commit(send)
-
-
 def home(request: HttpRequest) -> HttpResponse:
     me = desk_user(request.user)
     if me.is_responder:
@@ -83,7 +53,11 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def report(request: HttpRequest) -> HttpResponse:
-    """The single point of contact: anyone may report; anonymous reporters leave an e-mail address."""
+    """The single point of contact: anyone may report; anonymous reporters leave an e-mail address.
+
+    The form carries a one-time token: sending the same form twice (a double click, a resend) makes one
+    incident, and the second submit shows it.
+    """
     user = request.user if request.user.is_authenticated else None
     if request.method != "POST":
         return render(request, "incidents/report.html", {"form": ReportForm(user=user)})
@@ -95,32 +69,67 @@ def report(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "incidents/report.html", {"form": form}, status=400)
     data = form.cleaned_data
+    token = data["form_token"]
+    incident: Incident | None = None
     try:
         with transaction.atomic():
-            incident = services.create_incident(
-                title=data["title"],
-                description=data["description"],
-                reporter=user,
-                reporter_email=data.get("reporter_email", ""),
-                domain=data["domain"],
-                category=data["category"],
-                impact=data["affected"],
-                urgency=data["urgency"],
-                outcome=data["outcome"],
-                harm_level=data["harm_level"],
-                confidential=data["confidential"],
-                channel=Incident.Channel.WEB,
-            )
-            if data["attachment"]:
-                services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
-            link = request.build_absolute_uri(reverse("web:track", args=[incident.tracking_token]))
-            _send_tracking_link(incident, link)
+            try:
+                # First, so that a concurrent second submit of this form waits here, then finds the first.
+                with transaction.atomic():
+                    submission = ReportSubmission.objects.create(token=token)
+            except IntegrityError:
+                submission = None
+            if submission is not None:
+                incident = services.create_incident(
+                    title=data["title"],
+                    description=data["description"],
+                    reporter=user,
+                    reporter_email=data.get("reporter_email", ""),
+                    domain=data["domain"],
+                    category=data["category"],
+                    impact=data["affected"],
+                    urgency=data["urgency"],
+                    outcome=data["outcome"],
+                    harm_level=data["harm_level"],
+                    confidential=data["confidential"],
+                    channel=Incident.Channel.WEB,
+                )
+                if data["attachment"]:
+                    services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
+                submission.incident = incident
+                submission.save(update_fields=["incident"])
+                notifications.notify_received(incident)
     except ValidationError as exc:
         apply_errors(form, exc)
         if "file" in getattr(exc, "error_dict", {}):
             form.add_error("attachment", exc.message_dict["file"])
         return render(request, "incidents/report.html", {"form": form}, status=400)
+    if incident is None:
+        return _already_reported(request, form, token)
     return redirect("web:report_done", token=incident.tracking_token)
+
+
+def _already_reported(request: HttpRequest, form: ReportForm, token: str) -> HttpResponse:
+    """A second submit of a form already sent: the same sender sees their incident; anyone else holding
+    the token (it was in a page they should not have) learns nothing and gets a fresh form."""
+    first = ReportSubmission.objects.select_related("incident").filter(token=token).first()
+    incident = first.incident if first is not None else None
+    if incident is not None and _same_sender(request, form, incident):
+        messages.info(request, "This report was already sent; here it is. Nothing was sent twice.")
+        return redirect("web:report_done", token=incident.tracking_token)
+    error = (
+        "This form was already sent. Nothing was sent twice; to report something else, fill in this new form."
+    )
+    return render(
+        request, "incidents/report.html", {"form": ReportForm(user=form.user), "error": error}, status=409
+    )
+
+
+def _same_sender(request: HttpRequest, form: ReportForm, incident: Incident) -> bool:
+    if request.user.is_authenticated:
+        return incident.reporter_id == request.user.pk
+    email = str(form.cleaned_data.get("reporter_email", ""))
+    return incident.reporter_id is None and bool(email) and email.lower() == incident.reporter_email.lower()
 
 
 @require_GET

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from escalation.engine import sweep
-from escalation.models import Schedule, ScheduleMember, ScheduleOverride
+from escalation.models import Notification, Schedule, ScheduleMember, ScheduleOverride
+from escalation.tasks import deliver_notification
 from incidents import lifecycle, services
 from incidents.models import Incident, SatisfactionRating, SavedQueueView
 from tests.factories import (
@@ -63,6 +67,12 @@ def test_home_sends_each_kind_of_user_to_their_start(client):
 # --- the report form ----------------------------------------------------------------------------
 
 
+def form_token(client) -> str:
+    """The one-time token of a freshly loaded report form, as a browser would send it back."""
+    page = client.get("/report/").content.decode()
+    return re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+
+
 def test_anonymous_report_gives_reference_and_tracking_link_by_page_and_mail(
     client, attachment_dir, django_capture_on_commit_callbacks
 ):
@@ -71,6 +81,7 @@ def test_anonymous_report_gives_reference_and_tracking_link_by_page_and_mail(
         response = client.post(
             "/report/",
             {
+                "form_token": form_token(client),
                 "title": "VPN is down",
                 "description": "Since **9:00**",
                 "domain": category.domain_id,
@@ -94,16 +105,36 @@ def test_anonymous_report_gives_reference_and_tracking_link_by_page_and_mail(
     page = client.get(response["Location"]).content.decode()
     assert incident.reference in page
     assert f"/track/{incident.tracking_token}/" in page
+    # The receipt is an outbox row written with the incident, prompted after commit, sent by the delivery task.
+    assert mail.outbox == []
+    row = Notification.objects.get(incident=incident, event="reporter_received")
+    assert (row.recipient, row.state) == ("pat@example.org", "pending")
+    assert deliver_notification(row.pk) == "sent"
     assert len(mail.outbox) == 1
     assert f"/track/{incident.tracking_token}/" in mail.outbox[0].body
-    assert incident.timeline.filter(kind="notification", data__event="received").exists()
+    assert incident.timeline.filter(kind="notification", data__event="reporter_received").exists()
+
+
+def test_a_report_that_fails_queues_no_receipt(client, settings, django_capture_on_commit_callbacks):
+    settings.ATTACHMENT_MAX_BYTES = 5
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/report/",
+            {"title": "VPN is down", "reporter_email": "pat@example.org", "form_token": form_token(client),
+             "attachment": SimpleUploadedFile("big.txt", b"x" * 100)},
+        )  # fmt: skip
+    assert response.status_code == 400
+    assert not Incident.objects.exists()
+    assert not Notification.objects.exists()
 
 
 def test_signed_in_report_needs_no_email_and_is_theirs(client):
     user = UserFactory()
     client.force_login(user)
     assert b"reporter_email" not in client.get("/report/").content
-    response = client.post("/report/", {"title": "Printer on fire", "confidential": "on"})
+    response = client.post(
+        "/report/", {"title": "Printer on fire", "confidential": "on", "form_token": form_token(client)}
+    )
     assert response.status_code == 302
     incident = Incident.objects.get()
     assert incident.reporter == user
@@ -126,11 +157,130 @@ def test_honeypot_and_rate_limit_refuse_reports(client, settings):
     )
     settings.WEB_REPORT_RATE = "2/hour"
     codes = [
-        client.post("/report/", {"title": "x", "reporter_email": "a@example.org"}).status_code
+        client.post(
+            "/report/", {"title": "x", "reporter_email": "a@example.org", "form_token": form_token(client)}
+        ).status_code
         for _ in range(3)
     ]
     assert codes == [302, 302, 429]
     assert Incident.objects.count() == 2
+
+
+def test_sending_the_same_report_form_twice_makes_one_incident_and_shows_it(
+    client, django_capture_on_commit_callbacks
+):
+    sent = {
+        "title": "Wi-Fi down on ward 3",
+        "reporter_email": "pat@example.org",
+        "form_token": form_token(client),
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post("/report/", sent)
+        second = client.post("/report/", sent)  # a double click, or a resend after a timeout
+    incident = Incident.objects.get()
+    assert first.status_code == second.status_code == 302
+    assert (
+        first["Location"] == second["Location"] == reverse("web:report_done", args=[incident.tracking_token])
+    )
+    assert "already sent" in client.get(second["Location"]).content.decode()
+    assert Notification.objects.filter(event="reporter_received").count() == 1
+
+
+def test_a_signed_in_reporter_sending_twice_makes_one_incident(client):
+    user = UserFactory()
+    client.force_login(user)
+    sent = {"title": "Printer on fire", "form_token": form_token(client)}
+    assert client.post("/report/", sent).status_code == 302
+    assert client.post("/report/", sent).status_code == 302
+    assert Incident.objects.filter(reporter=user).count() == 1
+
+
+def test_each_loaded_form_is_its_own_report(client):
+    for _ in range(2):
+        client.post(
+            "/report/",
+            {"title": "Printer", "reporter_email": "p@example.org", "form_token": form_token(client)},
+        )
+    assert Incident.objects.count() == 2
+
+
+@pytest.mark.parametrize("token", ["", "forged", "abc:def:ghi"])
+def test_a_form_without_a_token_the_desk_issued_is_refused_and_comes_back_fresh(client, token):
+    response = client.post(
+        "/report/", {"title": "Printer", "reporter_email": "p@example.org", "form_token": token}
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="form-token-error"' in page
+    assert not Incident.objects.exists()
+    fresh = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    assert fresh != token
+    resent = {"title": "Printer", "reporter_email": "p@example.org", "form_token": fresh}
+    assert client.post("/report/", resent).status_code == 302
+
+
+def test_an_expired_form_token_is_refused(client):
+    with time_machine.travel(dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)):
+        token = form_token(client)
+    with time_machine.travel(dt.datetime(2026, 6, 2, 9, 0, tzinfo=dt.UTC)):
+        response = client.post(
+            "/report/", {"title": "x", "reporter_email": "p@example.org", "form_token": token}
+        )
+    assert response.status_code == 400
+    assert not Incident.objects.exists()
+
+
+def test_someone_else_sending_a_used_token_learns_nothing_of_the_first_report(client):
+    token = form_token(client)
+    client.post(
+        "/report/", {"title": "Secret thing", "reporter_email": "pat@example.org", "form_token": token}
+    )
+    incident = Incident.objects.get()
+    other = {"title": "Mine", "reporter_email": "eve@example.org", "form_token": token}
+    response = client.post("/report/", other)
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert incident.tracking_token not in page
+    assert incident.reference not in page
+    assert "already sent" in page
+    assert Incident.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_submits_of_one_form_at_the_same_moment_make_one_incident(postgres, monkeypatch):
+    """PostgreSQL, two connections: the second submit waits on the first's form token, then shows its incident."""
+    sent = {"title": "Wi-Fi down", "reporter_email": "pat@example.org", "form_token": form_token(Client())}
+    real_create = services.create_incident
+    inside = threading.Event()
+
+    def slow_create(**kwargs):
+        inside.set()
+        time.sleep(0.5)  # the second submit arrives meanwhile
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(services, "create_incident", slow_create)
+    answers: list[tuple[int, str]] = []
+
+    def submit() -> None:
+        try:
+            response = Client().post("/report/", sent)
+            answers.append((response.status_code, response["Location"]))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=submit)
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=submit)
+    second.start()
+    first.join(20)
+    second.join(20)
+
+    incident = Incident.objects.get()
+    done = reverse("web:report_done", args=[incident.tracking_token])
+    assert answers == [(302, done), (302, done)]
+    assert Notification.objects.filter(event="reporter_received").count() == 1
 
 
 def test_category_options_follow_the_domain(client):
@@ -150,6 +300,7 @@ def test_a_category_of_another_domain_is_refused(client):
             "reporter_email": "a@example.org",
             "domain": domain("security").pk,
             "category": category.pk,
+            "form_token": form_token(client),
         },
     )
     assert response.status_code == 400
@@ -683,5 +834,33 @@ def test_sign_in_and_password_reset_pages(client):
     assert response.status_code == 302
     client.post("/accounts/logout/")
     client.post("/accounts/password_reset/", {"email": user.email})
+    [row] = Notification.objects.filter(event="password_reset")
+    assert deliver_notification(row.pk) == "sent"
     assert len(mail.outbox) == 1
     assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_the_password_reset_mail_goes_through_the_outbox_and_its_link_is_the_sites(
+    client, settings, django_capture_on_commit_callbacks
+):
+    """Written to the outbox (retried, keyed, sent once); the link uses SITE_URL, never the request's Host."""
+    settings.SITE_URL = "https://desk.example.org"
+    settings.ALLOWED_HOSTS = ["desk.example.org", "evil.example.org", "testserver"]
+    user = UserFactory(username="robin")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(
+            "/accounts/password_reset/", {"email": user.email}, HTTP_HOST="evil.example.org"
+        )
+    assert response.status_code == 302
+    assert mail.outbox == []
+    [row] = Notification.objects.filter(event="password_reset")
+    assert (row.recipient, row.user, row.subject) == (user.email, user, "Reset your IncidentDesk password")
+    assert len(callbacks) == 1
+    assert deliver_notification(row.pk) == "sent"
+    [link] = re.findall(r"https?://\S+", mail.outbox[0].body)
+    assert link.startswith("https://desk.example.org/accounts/reset/")
+    path = link.removeprefix("https://desk.example.org")
+    assert client.get(path, follow=True).status_code == 200
+    assert "evil.example.org" not in mail.outbox[0].body
+    row.refresh_from_db()
+    assert (row.state, row.body) == ("sent", "")  # the link is not left in the outbox for admins to read

@@ -10,8 +10,12 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
+from django.db.models.functions import Now
 
+from escalation.models import Notification
+from escalation.tasks import deliver_notification
 from incidents.models import Membership
 from reporting import digest, tasks
 from reporting.models import DigestSent
@@ -35,8 +39,16 @@ def desk():
 
 
 def run():
+    """One beat run of the digest task, then the delivery tasks of every outbox row it queued."""
     with time_machine.travel(d.AFTER, tick=False):  # Tuesday 10 March: last week is 2-8 March
-        return tasks.send_weekly_digests()
+        queued = tasks.send_weekly_digests()
+    deliver_pending()
+    return queued
+
+
+def deliver_pending() -> list[str]:
+    pending = Notification.objects.filter(event="weekly_digest", state="pending", next_attempt_at__lte=Now())
+    return [deliver_notification(pk) for pk in pending.values_list("pk", flat=True)]
 
 
 def test_last_week_is_the_previous_monday_to_sunday():
@@ -76,15 +88,26 @@ def test_a_manager_without_an_address_or_teams_is_skipped(desk):
     assert mail.outbox == []
 
 
-def test_a_failed_send_is_retried_by_the_next_run(desk, monkeypatch):
-    def down(**kwargs):
-        raise ConnectionRefusedError("mail server down")
+def test_a_digest_is_queued_in_the_outbox_in_the_transaction_that_records_it(
+    desk, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks, time_machine.travel(d.AFTER, tick=False):
+        assert tasks.send_weekly_digests() == 1
+    row = Notification.objects.get(event="weekly_digest")
+    assert (row.recipient, row.user, row.state) == ("morgan@example.org", desk.manager, "pending")
+    assert len(callbacks) == 1  # delivery is prompted after commit, not inside the transaction
+    assert mail.outbox == []
 
-    monkeypatch.setattr(digest, "send_mail", down)
-    assert run() == 0
-    assert not DigestSent.objects.exists()
-    monkeypatch.undo()
+
+def test_a_mail_server_that_is_down_is_retried_by_the_outbox_and_sends_once(desk, settings):
+    settings.EMAIL_BACKEND = "tests.reporting.test_digest.DownBackend"
+    settings.NOTIFICATION_BACKOFF_SECONDS = [0]
     assert run() == 1
+    assert Notification.objects.get(event="weekly_digest").state == "pending"  # backing off
+    assert DigestSent.objects.count() == 1
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert deliver_pending() == ["sent"]
+    assert run() == 0
     assert len(mail.outbox) == 1
 
 
@@ -110,15 +133,15 @@ def test_two_runs_at_once_send_one_digest(monkeypatch):
     manager = UserFactory(username="morgan", email="morgan@example.org")
     built.desk.manager = manager
     built.desk.save(update_fields=["manager"])
-    real_send = digest.send_mail
+    real_figures = digest._figures_for
     started = threading.Event()
 
-    def slow_send(**kwargs):
+    def slow_figures(*args, **kwargs):
         started.set()
         time.sleep(0.5)  # the other run reaches its insert meanwhile
-        return real_send(**kwargs)
+        return real_figures(*args, **kwargs)
 
-    monkeypatch.setattr(digest, "send_mail", slow_send)
+    monkeypatch.setattr(digest, "_figures_for", slow_figures)
     results: list[bool] = []
 
     def run_one() -> None:
@@ -136,5 +159,10 @@ def test_two_runs_at_once_send_one_digest(monkeypatch):
     second.join(20)
 
     assert sorted(results) == [False, True]
-    assert len(mail.outbox) == 1
+    assert Notification.objects.filter(event="weekly_digest").count() == 1
     assert DigestSent.objects.count() == 1
+
+
+class DownBackend(BaseEmailBackend):
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("mail server down")

@@ -1,0 +1,40 @@
+"""Header text that a mail system accepts: one line, printable, of bounded length.
+
+Subjects are built from what reporters and monitoring systems wrote (a title, a multi-line alert summary).
+A CR or LF in a header makes Django refuse the whole message (``BadHeaderError``) on every retry until the
+row is dead, so every header value is folded to one line when it is stored and again when it is sent.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+SUBJECT_MAX_LENGTH = 200  # RFC 5322 recommends 78 per line; Django folds longer ones, many clients cut at 255
+HEADER_MAX_LENGTH = 200
+
+
+def one_line(value: object, *, limit: int = HEADER_MAX_LENGTH) -> str:
+    """`value` as a single header line: every control character, line or paragraph separator (CR, LF, TAB,
+    NUL, U+0085, U+2028, ...) becomes a space, format characters are dropped, runs of white space collapse to one, and text longer than
+    `limit` is cut at a word where possible and marked with an ellipsis. Applying it twice changes nothing."""
+    text = "".join(_fold(ch) for ch in str(value))
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() + "…"
+
+
+def subject_line(value: object) -> str:
+    return one_line(value, limit=SUBJECT_MAX_LENGTH)
+
+
+def _fold(ch: str) -> str:
+    category = unicodedata.category(ch)
+    # Cc: C0/C1 controls (CR, LF, TAB, NUL, NEL); Zl/Zp: U+2028/U+2029. Format characters (bidi overrides,
+    # zero-width) are dropped: they can make a subject read differently from what it says.
+    if category in {"Cc", "Zl", "Zp"} or ch.isspace():
+        return " "
+    return "" if category == "Cf" else ch
