@@ -10,14 +10,16 @@ categories). It then times, through the management command exactly as an operato
 
 1. the JSON Lines import into the empty database;
 2. the same file again (everything already imported: the idempotency check alone);
-3. the same histories as a CSV event log (one row per event, rows of all cases interleaved by time, a
-   column mapping), under other external ids.
+3. the same histories as a gzip-compressed CSV event log written as another tool writes it (one row per
+   event, rows of all cases interleaved by time, its own state names, "2 - Medium", "?" for unknown, group
+   names), read by a mapping with value maps, a number pattern, null tokens and a team map, under other ids.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import json
 import os
 import random
@@ -88,30 +90,50 @@ def write_jsonl(path: Path, n: int) -> int:
     return events
 
 
-def write_csv_log(path: Path, n: int) -> None:
+LEVELS = {1: "1 - High", 2: "2 - Medium", 3: "3 - Low"}
+
+
+def write_csv_log(path: Path, n: int) -> Path:
+    """A gzip-compressed event log written as another tool writes it: its own state names, impact as
+    "2 - Medium", "?" for unknown, group names for teams, a sequence column; read by a mapping that uses
+    value maps, a number pattern, null tokens, a team map and a time format."""
     rows = []
+    names = {"received": "New", "classified": "Assigned", "responding": "Active", "escalated": "Escalated",
+             "on_hold": "Awaiting User Info", "resolved": "Resolved", "closed": "Closed", "cancelled": "Canceled"}  # fmt: skip
     for doc in histories(n):
         for k, event in enumerate(doc["events"]):
+            at = datetime.fromisoformat(event["at"])
             rows.append(
                 {
                     "case": "CSV-" + doc["external_id"],
-                    "time": event["at"],
-                    "status": event["state"],
-                    "subject": doc["title"] if k == 0 else "",
-                    "kind": doc["domain"] if k == 0 else "",
-                    "cat": doc["category"] if k == 0 else "",
-                    "group": doc["team"] if k == 0 else "",
+                    "time": at.strftime("%d/%m/%Y %H:%M:%S"),
+                    "sort": event["at"],
+                    "seq": k,
+                    "status": names[event["state"]],
+                    "subject": doc["title"] if k == 0 else "?",
+                    "kind": doc["domain"] if k == 0 else "?",
+                    "cat": doc["category"] if k == 0 else "?",
+                    "group": f"Group {doc['team']}" if k == 0 and doc["team"] else "?",
+                    "impact": LEVELS[event["impact"]] if "impact" in event else "?",
+                    "urgency": LEVELS[event["urgency"]] if "urgency" in event else "?",
                 }
             )
-    rows.sort(key=lambda r: r["time"])  # an event log sorted by time: the cases interleave
-    with path.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    rows.sort(key=lambda r: r["sort"])  # an event log sorted by time: the cases interleave
+    with gzip.open(path.with_suffix(".csv.gz"), "wt", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=[k for k in rows[0] if k != "sort"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    groups = "".join(f"    Group {team}: {team}\n" for _, _, team in DOMAINS)
+    states = "".join(f"  {name}: {state}\n" for state, name in names.items())
     (path.parent / "mapping.yaml").write_text(
-        "case_id: case\ntimestamp: time\nstate: status\n"
-        "fields: {title: subject, domain: kind, category: cat, team: group}\n"
+        "case_id: case\ntimestamp: time\nstate: status\nsequence: seq\n"
+        "timestamp_format: ['%d/%m/%Y %H:%M:%S']\nnull_values: ['?']\n"
+        f"state_values:\n{states}"
+        "fields:\n  title: subject\n  domain: kind\n  category: cat\n  team: group\n"
+        "  impact: {column: impact, pattern: '^(\\d)'}\n  urgency: {column: urgency, pattern: '^(\\d)'}\n"
+        f"teams:\n  missing: error\n  map:\n{groups}"
     )
+    return path.with_suffix(".csv.gz")
 
 
 def admin_connection(server: str):
@@ -219,8 +241,7 @@ def main() -> None:
                   f"({summary})")  # fmt: skip
 
             if not args.skip_csv:
-                log = Path(folder) / "events.csv"
-                write_csv_log(log, args.incidents)
+                log = write_csv_log(Path(folder) / "events.csv", args.incidents)
                 before = TimelineEntry.objects.count()
                 seconds, summary = timed_import(str(log), "--mapping", str(Path(folder) / "mapping.yaml"))
                 written = TimelineEntry.objects.count() - before

@@ -1,19 +1,13 @@
-"""API plumbing shared by every app: pagination, ordering and the error format of SPEC section 8."""
+"""API plumbing shared by every app: pagination, ordering and parsing. The error format of SPEC section 8
+(which knows the domain's errors) is incidents.api.handlers.exception_handler."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from rest_framework import exceptions, filters, pagination, parsers, status
+from rest_framework import exceptions, filters, pagination, parsers
 from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
-
-from incidents.lifecycle import InvalidTransition, StaleVersion
-
-CODES_BY_STATUS = {404: "not_found", 429: "throttled", 403: "permission_denied", 401: "not_authenticated"}
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -43,31 +37,6 @@ class StrictOrderingFilter(filters.OrderingFilter):
                     }
                 )
         return super().get_ordering(request, queryset, view)
-
-
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Domain errors to 409/400; every other error gets `{"detail", "code"}`."""
-    if isinstance(exc, InvalidTransition):
-        return Response(
-            {"detail": str(exc), "code": "invalid_transition", "allowed_actions": exc.allowed_actions},
-            status=status.HTTP_409_CONFLICT,
-        )
-    if isinstance(exc, StaleVersion):
-        return Response(
-            {"detail": str(exc), "code": "stale_version", "version": exc.current_version},
-            status=status.HTTP_409_CONFLICT,
-        )
-    if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-        exc = exceptions.ValidationError(detail)
-    response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(response.data, dict) and "detail" in response.data:
-        code = CODES_BY_STATUS.get(response.status_code)
-        if code is None and isinstance(exc, exceptions.APIException):
-            codes = exc.get_codes()
-            code = codes if isinstance(codes, str) else exc.default_code
-        response.data["code"] = code or "error"
-    return response
 
 
 class JSONParser(parsers.JSONParser):

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from incidents.admin import ReadOnlyAdminMixin
+from incidents.permissions import ReadOnlyAdminMixin
 
 from .models import (
     BusinessCalendar,

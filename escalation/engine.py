@@ -17,8 +17,8 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from incidents import timeline
-from incidents.models import Incident
+from incidents import lifecycle, timeline
+from incidents.models import Incident, Team
 
 from . import chains, notify, sla
 from .models import EngineHeartbeat, Notification, Timer
@@ -98,7 +98,7 @@ def _sweep_batch(*, limit: int, now: datetime | None, result: SweepResult) -> in
     return len(due)
 
 
-def decide(timer: Timer, *, now, result: SweepResult) -> bool:
+def decide(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
     """Fire the timer, or cancel it if its reason is gone. The caller holds the timer and incident locks."""
     incident = timer.incident
     fired = False
@@ -113,7 +113,7 @@ def decide(timer: Timer, *, now, result: SweepResult) -> bool:
     return fired
 
 
-def _fire_sla(timer: Timer, *, now, result: SweepResult) -> bool:
+def _fire_sla(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
     clock = sla.fire(timer, now=now)
     if clock is None:
         return False
@@ -138,7 +138,7 @@ def _assignee_or_team(incident: Incident) -> list[notify.Recipient]:
     return notify.team_recipients(incident, incident.team)
 
 
-def _fire_step(timer: Timer, *, now, result: SweepResult) -> bool:
+def _fire_step(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
     chain = timer.escalation
     if chain is None or chain.stopped_at is not None or chain.paused_at is not None:
         return False
@@ -170,9 +170,6 @@ def _fire_step(timer: Timer, *, now, result: SweepResult) -> bool:
 
 def _reassign(incident: Incident, team_id: int, *, position: int) -> None:
     """Functional escalation through the lifecycle, never by writing state here."""
-    from incidents import lifecycle
-    from incidents.models import Team
-
     team = Team.objects.filter(pk=team_id).first()
     if team is None or incident.state not in lifecycle.ALLOWED_FROM[lifecycle.Action.ESCALATE]:
         return

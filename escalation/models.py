@@ -226,6 +226,9 @@ class SlaClock(models.Model):
     breached_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    cleared_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Ended because the condition cleared by itself (no response).")
+    )
     epoch = models.PositiveIntegerField(
         default=0, help_text=_("Bumped whenever the clock's timers are re-armed.")
     )
@@ -245,6 +248,8 @@ class SlaClock(models.Model):
 
     @property
     def status(self) -> str:
+        if self.cleared_at is not None:
+            return "cleared"
         if self.cancelled_at is not None and self.completed_at is None:
             return "breached" if self.breached_at else ""
         if self.completed_at is not None:

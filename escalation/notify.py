@@ -199,6 +199,13 @@ def queue(
     )
 
 
+def queue_team(incident: Incident, *, team: Team | None, event: str, detail: str, cause: str) -> list[int]:
+    """`queue` to the team's entitled members and its address (nobody: a timeline note says so)."""
+    return queue(
+        incident, event=event, detail=detail, cause=cause, recipients=team_recipients(incident, team)
+    )
+
+
 def queue_message(
     *,
     event: str,

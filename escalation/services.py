@@ -1,13 +1,19 @@
-"""What the incident lifecycle tells the SLA and escalation engine. Called inside the lifecycle's
-transaction, under the incident's row lock; each call is safe to repeat."""
+"""What the incident lifecycle tells the SLA and escalation engine: receivers of the lifecycle's hooks
+(incidents.hooks), connected in EscalationConfig.ready(). Called inside the lifecycle's transaction, under
+the incident's row lock; each call is safe to repeat."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from incidents.models import Incident
+from django.db import transaction
 
-from . import chains, notify, sla
+from incidents import hooks
+from incidents.hooks import Event
+from incidents.models import Incident, Team
+
+from . import chains, notify, oncall, sla
 from .engine import _enqueue
 
 
@@ -29,8 +35,6 @@ def on_public_reply(incident: Incident, *, now: datetime) -> None:
 
 def on_escalated(incident: Incident, *, now: datetime, by_policy: bool, reason: str) -> None:
     """The new team is told; a hand escalation starts the new team's chain (a policy step does not)."""
-    from django.db import transaction
-
     ids = notify.queue(
         incident,
         event="escalated",
@@ -67,3 +71,43 @@ def on_ended(incident: Incident, *, now: datetime, reason: str) -> None:
     """Closed or cancelled: every timer stops."""
     sla.cancel_all(incident, now=now, reason=reason)
     chains.stop(incident, now=now, reason=reason)
+
+
+def on_closed(incident: Incident, *, now: datetime) -> None:
+    on_ended(incident, now=now, reason="closed")
+
+
+def on_cancelled(incident: Incident, *, now: datetime) -> None:
+    on_ended(incident, now=now, reason="cancelled")
+
+
+RECEIVERS: dict[Event, hooks.Receiver] = {
+    Event.CLASSIFIED: on_classified,
+    Event.ACKNOWLEDGED: on_acknowledged,
+    Event.PUBLIC_REPLY: on_public_reply,
+    Event.ESCALATED: on_escalated,
+    Event.HELD: on_hold,
+    Event.RESUMED: on_resumed,
+    Event.RESOLVED: on_resolved,
+    Event.REOPENED: on_reopened,
+    Event.CLOSED: on_closed,
+    Event.CANCELLED: on_cancelled,
+}
+
+
+def connect() -> None:
+    """Hang the SLA clocks, the escalation chains, the outbox and the on-call view off the incidents app."""
+    for event, receiver in RECEIVERS.items():
+        hooks.connect(event, receiver)
+    hooks.provide_outbox(
+        hooks.Outbox(
+            queue_message=notify.queue_message,
+            queue_team=notify.queue_team,
+            deliver_after_commit=notify.deliver_after_commit,
+        )
+    )
+    hooks.connect_team_page(_team_page)
+
+
+def _team_page(team: Team, at: datetime) -> dict[str, Any]:
+    return {"oncall": oncall.team_oncall(team, at=at)}

@@ -192,6 +192,21 @@ def complete(incident: Incident, kind: str, *, now: datetime, name: str = "") ->
     sync_incident(incident)
 
 
+def clear_response(incident: Incident, *, now: datetime) -> None:
+    """The condition cleared by itself before anyone responded (a monitoring resolve): the response clock
+    ends as `cleared`, neither met nor breached, and the incident's sla_response says so even where no
+    policy set a clock. Nothing happens once a response was made; calling it twice changes nothing."""
+    if incident.responded_at is not None:
+        return
+    for clock in open_clocks(incident):
+        if clock.kind == Kind.RESPONSE:
+            _stop(incident, clock, now=now, cancel=True, reason="cleared")
+            SlaClock.objects.filter(pk=clock.pk).update(cleared_at=now)
+    if incident.sla_response != SlaStatus.CLEARED:
+        incident.sla_response = SlaStatus.CLEARED
+        Incident.objects.filter(pk=incident.pk).update(sla_response=SlaStatus.CLEARED)
+
+
 def pause(incident: Incident, *, now: datetime, reason: str) -> None:
     """on_hold: running clocks stop counting; their timers are withdrawn until resume."""
     for clock in open_clocks(incident):
@@ -268,7 +283,9 @@ def sync_incident(incident: Incident) -> None:
     values = {
         "response_due_at": latest[Kind.RESPONSE].due_at if Kind.RESPONSE in latest else None,
         "resolution_due_at": latest[Kind.RESOLUTION].due_at if Kind.RESOLUTION in latest else None,
-        "sla_response": latest[Kind.RESPONSE].status if Kind.RESPONSE in latest else "",
+        "sla_response": latest[Kind.RESPONSE].status
+        if Kind.RESPONSE in latest
+        else ("cleared" if incident.sla_response == SlaStatus.CLEARED else ""),
         "sla_resolution": latest[Kind.RESOLUTION].status if Kind.RESOLUTION in latest else "",
     }
     changed = [field for field, value in values.items() if getattr(incident, field) != value]
@@ -278,4 +295,4 @@ def sync_incident(incident: Incident) -> None:
         Incident.objects.filter(pk=incident.pk).update(**{f: values[f] for f in changed})
 
 
-__all__ = ["SlaStatus", "complete", "fire", "pause", "resume", "start_or_retarget"]
+__all__ = ["SlaStatus", "clear_response", "complete", "fire", "pause", "resume", "start_or_retarget"]

@@ -25,9 +25,9 @@ from django.utils.safestring import SafeString
 from .models import Category, Domain, Incident, Membership, Team, reference_for
 from .selectors import incidents_visible_to, sla_q
 from .templatetags.desk import priority_badge, state_badge
+from .timeline import Actor
 
 S = Incident.State
-OPEN_STATES = [s for s in S.values if s not in Incident.FINAL_STATES]
 # The columns a queue row reads: the wide text columns (description and its HTML) stay on disk.
 ROW_FIELDS = (
     "id",
@@ -219,11 +219,11 @@ def capped_counts(querysets: dict[str, QuerySet[Incident]], cap: int) -> dict[st
     return {name: int(count) for name, count in zip(querysets, row, strict=True)}
 
 
-def attention_counts(user: Any, cap: int) -> dict[str, int]:
+def attention_counts(user: Actor, cap: int) -> dict[str, int]:
     """What needs someone now: unclassified incidents, and open ones whose SLA the engine marks breached
     or in warning (the stored clock states, served by the partial SLA indexes of migration 0007)."""
     visible = incidents_visible_to(user)
-    still_open = visible.filter(state__in=OPEN_STATES)
+    still_open = visible.open()
     return capped_counts(
         {
             "unclassified": visible.filter(state=S.RECEIVED),

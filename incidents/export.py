@@ -91,6 +91,8 @@ COLUMNS: list[Column] = [
     ("cancel_reason", lambda i, me: i.cancel_reason),
     ("created_at", lambda i, me: _iso(i.created_at)),
     ("updated_at", lambda i, me: _iso(i.updated_at)),
+    # An imported history the export cut at its start: its milestones before it are unknown (docs/reporting.md).
+    ("history_started_late", lambda i, me: "true" if i.history_started_late else "false"),
 ]
 COLUMN_NAMES = [name for name, _ in COLUMNS]
 

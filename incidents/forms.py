@@ -134,10 +134,6 @@ class AttachForm(forms.Form):
     public = forms.BooleanField(required=False, initial=True, label="The reporter may see it")
 
 
-class RatingForm(forms.Form):
-    score = forms.TypedChoiceField(choices=[(i, str(i)) for i in range(1, 6)], coerce=int)
-
-
 class CommentForm(forms.Form):
     body = forms.CharField(
         max_length=50_000,

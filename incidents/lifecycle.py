@@ -8,54 +8,26 @@ incident, bumps its version and writes one timeline entry in the same transactio
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from escalation import services as escalation_services
-
-from . import timeline
+from . import hooks, notifications, timeline, writes
+from .errors import InvalidTransition, StaleVersion
+from .hooks import Event
 from .models import Category, Domain, Incident, Team
+from .problems import check_recurrence_after_commit
 from .selectors import desk_user, incidents_visible_to
+from .timeline import Actor
+from .transitions import ALLOWED_FROM, REPORTER_ACTIONS, TRANSITIONS, Action, action_between, actions_from
 
 logger = logging.getLogger(__name__)
 State = Incident.State
-
-
-class Action(StrEnum):
-    CLASSIFY = "classify"
-    ACKNOWLEDGE = "acknowledge"
-    ESCALATE = "escalate"
-    HOLD = "hold"
-    RESUME = "resume"
-    RESOLVE = "resolve"
-    REOPEN = "reopen"
-    CLOSE = "close"
-    CANCEL = "cancel"
-
-
-# The whole transition table (SPEC section 2): action -> the states it may start from.
-ALLOWED_FROM: dict[Action, frozenset[str]] = {
-    Action.CLASSIFY: frozenset({State.RECEIVED, State.CLASSIFIED}),
-    Action.ACKNOWLEDGE: frozenset({State.CLASSIFIED, State.ESCALATED}),
-    Action.ESCALATE: frozenset({State.CLASSIFIED, State.RESPONDING, State.ESCALATED}),
-    Action.HOLD: frozenset({State.RESPONDING, State.ESCALATED}),
-    Action.RESUME: frozenset({State.ON_HOLD}),
-    Action.RESOLVE: frozenset({State.RESPONDING, State.ESCALATED}),
-    Action.REOPEN: frozenset({State.RESOLVED}),
-    Action.CLOSE: frozenset({State.RESOLVED}),
-    Action.CANCEL: frozenset(
-        {State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD}
-    ),
-}
-# What a reporter may do on their own incident; every other action needs a responder.
-REPORTER_ACTIONS = frozenset({Action.REOPEN})
 
 # Priority from impact (rows) and urgency (columns), SPEC section 3.
 PRIORITY_MATRIX: dict[tuple[int, int], int] = {
@@ -65,41 +37,13 @@ PRIORITY_MATRIX: dict[tuple[int, int], int] = {
 }  # fmt: skip
 
 
-class InvalidTransition(Exception):
-    """The action is not allowed in the incident's state."""
-
-    def __init__(self, incident: Incident, action: str, allowed: list[str]) -> None:
-        self.action = action
-        self.state = incident.state
-        self.allowed_actions = allowed
-        super().__init__(
-            f"Cannot {action} an incident that is {incident.state}. "
-            + (
-                f"Allowed actions: {', '.join(allowed)}."
-                if allowed
-                else "No action is allowed in this state."
-            )
-        )
-
-
-class StaleVersion(Exception):
-    """Someone else changed the incident since the caller read it."""
-
-    def __init__(self, incident: Incident, version: int) -> None:
-        self.current_version = incident.version
-        super().__init__(
-            f"The incident was changed by someone else (you sent version {version}, it is now at "
-            f"version {incident.version}). Reload it and try again."
-        )
-
-
 def priority_for(impact: int, urgency: int) -> int:
     return PRIORITY_MATRIX[(impact, urgency)]
 
 
-def allowed_actions(incident: Incident, user: Any = None) -> list[str]:
+def allowed_actions(incident: Incident, user: Actor = None) -> list[str]:
     """The actions the user may take on the incident now (all of them by state when no user is given)."""
-    actions = [a for a in Action if incident.state in ALLOWED_FROM[a]]
+    actions = actions_from(incident.state)
     if user is None:
         return [str(a) for a in actions]
     me = desk_user(user)
@@ -110,11 +54,9 @@ def allowed_actions(incident: Incident, user: Any = None) -> list[str]:
     return []
 
 
-def _lock(incident: Incident, action: str, actor: Any, version: int | None) -> Incident:
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
-    if version is not None and version != locked.version:
-        raise StaleVersion(locked, version)
-    if action not in Action.__members__.values() or locked.state not in ALLOWED_FROM[Action(action)]:
+def _lock(incident: Incident, action: str, actor: Actor, version: int | None) -> Incident:
+    locked = writes.lock(incident, version=version)
+    if action not in Action.__members__.values() or locked.state not in TRANSITIONS[Action(action)].sources:
         raise InvalidTransition(locked, action, allowed_actions(locked))
     if actor is not None:
         # The same predicate as every read: an actor never acts on what they may not see.
@@ -128,38 +70,28 @@ def _lock(incident: Incident, action: str, actor: Any, version: int | None) -> I
 def _commit(
     incident: Incident,
     *,
-    actor: Any,
+    actor: Actor,
     action: Action,
-    old_state: str,
-    fields: Iterable[str],
+    fields: Sequence[str],
     data: dict[str, Any],
     now: datetime,
+    held_from: str = "",
 ) -> Incident:
-    incident.version += 1
-    incident.updated_at = now
-    incident.save(update_fields=sorted({*fields, "state", "version", "updated_at"}))
-    timeline.record_state_changed(
-        incident=incident, actor=actor, action=action, old=old_state, new=incident.state, data=data, at=now
+    """Move the locked incident to the state the table gives for `action` and write it (writes.save)."""
+    old_state = incident.state
+    incident.state = TRANSITIONS[action].target_from(old_state, held_from=held_from)
+    return writes.save(
+        incident,
+        fields=[*fields, "state"],
+        now=now,
+        record=lambda row, at: timeline.record_state_changed(
+            incident=row, actor=actor, action=action, old=old_state, new=row.state, data=data, at=at
+        ),
     )
-    return incident
-
-
-def _after_commit(func: Callable[..., Any], *args: Any) -> None:
-    """Queue a task after commit; a broker that is down never fails the change (the sweeps catch up)."""
-
-    def send() -> None:
-        try:
-            func.delay(*args)  # type: ignore[attr-defined]
-        except Exception:
-            logger.exception("could not enqueue %s%r", getattr(func, "name", func), args)
-
-    transaction.on_commit(send)
 
 
 def _notify_reporter(incident: Incident, event: str) -> None:
     """The reporter's mail goes into the outbox in this transaction (see incidents.notifications)."""
-    from . import notifications
-
     notifications.notify_reporter(incident, event)
 
 
@@ -220,7 +152,7 @@ def _raise(errors: dict[str, str]) -> None:
 def classify_incident(
     incident: Incident,
     *,
-    actor: Any,
+    actor: Actor,
     domain: Domain,
     category: Category,
     impact: int,
@@ -277,14 +209,12 @@ def classify_incident(
     old_state = incident.state
     for field, value in new_values.items():
         setattr(incident, field, value)
-    incident.state = State.CLASSIFIED
     if incident.classified_at is None:
         incident.classified_at = now
     _commit(
         incident,
         actor=actor,
         action=Action.CLASSIFY,
-        old_state=old_state,
         fields=[*new_values, "classified_at"],
         data={"changes": {k.removesuffix("_id"): v for k, v in changes.items()}},
         now=now,
@@ -293,17 +223,15 @@ def classify_incident(
         timeline.record_priority_overridden(
             incident=incident, actor=actor, matrix=matrix, priority=final_priority, reason=priority_reason
         )
-    escalation_services.on_classified(incident, now=now, first=old_state == State.RECEIVED)
+    hooks.announce(Event.CLASSIFIED, incident, now=now, first=old_state == State.RECEIVED)
     if "category_id" in changes:
-        from .problems import check_recurrence_after_commit
-
         check_recurrence_after_commit(incident)
     return incident
 
 
 @transaction.atomic
 def acknowledge_incident(
-    incident: Incident, *, actor: Any, assignee: Any = None, version: int | None = None
+    incident: Incident, *, actor: Actor, assignee: Any = None, version: int | None = None
 ) -> Incident:
     """Take ownership: classified -> responding; an escalated incident stays escalated.
 
@@ -329,7 +257,6 @@ def acknowledge_incident(
         return incident
 
     now = timezone.now()
-    old_state = incident.state
     fields = ["acknowledged_at"]
     incident.acknowledged_at = now
     if incident.responded_at is None:
@@ -338,19 +265,16 @@ def acknowledge_incident(
     if assignee is not None:
         incident.assignee_id = assignee.pk
         fields.append("assignee")
-    if incident.state == State.CLASSIFIED:
-        incident.state = State.RESPONDING
     data = {"assignee": assignee.get_username() if assignee is not None else None}
     _commit(
         incident,
         actor=actor,
         action=Action.ACKNOWLEDGE,
-        old_state=old_state,
         fields=fields,
         data=data,
         now=now,
     )
-    escalation_services.on_acknowledged(incident, now=now)
+    hooks.announce(Event.ACKNOWLEDGED, incident, now=now)
     return incident
 
 
@@ -358,7 +282,7 @@ def acknowledge_incident(
 def escalate_incident(
     incident: Incident,
     *,
-    actor: Any,
+    actor: Actor,
     team: Team,
     reason: str,
     assignee: Any = None,
@@ -380,13 +304,11 @@ def escalate_incident(
     _raise(errors)
 
     now = timezone.now()
-    old_state = incident.state
     old_team = incident.team.slug if incident.team else None
     incident.team = team
     incident.assignee = assignee
     incident.escalation_level += 1
     incident.escalated_at = now
-    incident.state = State.ESCALATED
     data = {
         "from_team": old_team,
         "team": team.slug,
@@ -398,18 +320,17 @@ def escalate_incident(
         incident,
         actor=actor,
         action=Action.ESCALATE,
-        old_state=old_state,
         fields=["team", "assignee", "escalation_level", "escalated_at"],
         data={**data, "by_policy": by_policy},
         now=now,
     )
-    escalation_services.on_escalated(incident, now=now, by_policy=by_policy, reason=reason.strip())
+    hooks.announce(Event.ESCALATED, incident, now=now, by_policy=by_policy, reason=reason.strip())
     return incident
 
 
 @transaction.atomic
 def hold_incident(
-    incident: Incident, *, actor: Any, reason: str, note: str = "", version: int | None = None
+    incident: Incident, *, actor: Actor, reason: str, note: str = "", version: int | None = None
 ) -> Incident:
     """Wait for the reporter or a vendor. SLA clocks pause until the incident is resumed."""
     incident = _lock(incident, Action.HOLD, actor, version)
@@ -420,63 +341,59 @@ def hold_incident(
     incident.held_from = old_state
     incident.hold_reason = reason
     incident.held_at = now
-    incident.state = State.ON_HOLD
     _commit(
         incident,
         actor=actor,
         action=Action.HOLD,
-        old_state=old_state,
         fields=["held_from", "hold_reason", "held_at"],
         data={"reason": reason, "note": note.strip()},
         now=now,
     )
-    escalation_services.on_hold(incident, now=now, reason=reason)
+    hooks.announce(Event.HELD, incident, now=now, reason=reason)
     return incident
 
 
 @transaction.atomic
-def resume_incident(incident: Incident, *, actor: Any, version: int | None = None) -> Incident:
+def resume_incident(incident: Incident, *, actor: Actor, version: int | None = None) -> Incident:
     """Return to the state the incident was held from; SLA clocks run again and their deadlines move
     by the paused business time."""
     incident = _lock(incident, Action.RESUME, actor, version)
     now = timezone.now()
-    old_state = incident.state
     paused = now - incident.held_at if incident.held_at else None
-    incident.state = incident.held_from or State.RESPONDING
+    held_from = incident.held_from
     incident.held_from = ""
     incident.hold_reason = ""
     incident.held_at = None
     data = {"paused_seconds": int(paused.total_seconds()) if paused is not None else 0}
     fields = ["held_from", "hold_reason", "held_at"]
     _commit(
-        incident, actor=actor, action=Action.RESUME, old_state=old_state, fields=fields, data=data, now=now
+        incident, actor=actor, action=Action.RESUME, fields=fields, data=data, now=now, held_from=held_from
     )
-    escalation_services.on_resumed(incident, now=now)
+    hooks.announce(Event.RESUMED, incident, now=now)
     return incident
 
 
 @transaction.atomic
-def resolve_incident(incident: Incident, *, actor: Any, summary: str, version: int | None = None) -> Incident:
+def resolve_incident(
+    incident: Incident, *, actor: Actor, summary: str, version: int | None = None
+) -> Incident:
     """Service restored or harm contained. The reporter is notified; the auto-close period starts."""
     incident = _lock(incident, Action.RESOLVE, actor, version)
     errors: dict[str, str] = {}
     _require(errors, summary=summary)
     _raise(errors)
     now = timezone.now()
-    old_state = incident.state
-    incident.state = State.RESOLVED
     incident.resolved_at = now
     incident.resolution_summary = summary.strip()
     _commit(
         incident,
         actor=actor,
         action=Action.RESOLVE,
-        old_state=old_state,
         fields=["resolved_at", "resolution_summary"],
         data={"summary": incident.resolution_summary},
         now=now,
     )
-    escalation_services.on_resolved(incident, now=now)
+    hooks.announce(Event.RESOLVED, incident, now=now)
     _notify_reporter(incident, "resolved")
     _cascade_to_children(
         incident,
@@ -487,27 +404,24 @@ def resolve_incident(incident: Incident, *, actor: Any, summary: str, version: i
 
 
 @transaction.atomic
-def reopen_incident(incident: Incident, *, actor: Any, reason: str, version: int | None = None) -> Incident:
+def reopen_incident(incident: Incident, *, actor: Actor, reason: str, version: int | None = None) -> Incident:
     """The fix did not hold: back to responding, a new resolution cycle, reopen count + 1."""
     incident = _lock(incident, Action.REOPEN, actor, version)
     errors: dict[str, str] = {}
     _require(errors, reason=reason)
     _raise(errors)
     now = timezone.now()
-    old_state = incident.state
-    incident.state = State.RESPONDING
     incident.reopen_count += 1
     incident.resolved_at = None
     _commit(
         incident,
         actor=actor,
         action=Action.REOPEN,
-        old_state=old_state,
         fields=["reopen_count", "resolved_at"],
         data={"reason": reason.strip()},
         now=now,
     )
-    escalation_services.on_reopened(incident, now=now)
+    hooks.announce(Event.REOPENED, incident, now=now)
     return incident
 
 
@@ -515,7 +429,7 @@ def reopen_incident(incident: Incident, *, actor: Any, reason: str, version: int
 def close_incident(
     incident: Incident,
     *,
-    actor: Any,
+    actor: Actor,
     cause: str,
     measures: str,
     resolution_code: str,
@@ -534,8 +448,6 @@ def close_incident(
         errors["resolution_code"] = f"Must be one of: {', '.join(Incident.ResolutionCode.values)}."
     _raise(errors)
     now = timezone.now()
-    old_state = incident.state
-    incident.state = State.CLOSED
     incident.closed_at = now
     incident.cause = cause.strip()
     incident.measures = measures.strip()
@@ -545,7 +457,6 @@ def close_incident(
         incident,
         actor=actor,
         action=Action.CLOSE,
-        old_state=old_state,
         fields=["closed_at", "cause", "measures", "resolution_code", "auto_closed"],
         data={
             "cause": incident.cause,
@@ -555,7 +466,7 @@ def close_incident(
         },
         now=now,
     )
-    escalation_services.on_ended(incident, now=now, reason="closed")
+    hooks.announce(Event.CLOSED, incident, now=now)
     _notify_reporter(incident, "closed")
     _cascade_to_children(
         incident,
@@ -572,7 +483,7 @@ def close_incident(
 def cancel_incident(
     incident: Incident,
     *,
-    actor: Any,
+    actor: Actor,
     reason: str,
     duplicate_of: Incident | None = None,
     note: str = "",
@@ -590,8 +501,6 @@ def cancel_incident(
             errors["duplicate_of"] = "An incident cannot be a duplicate of itself."
     _raise(errors)
     now = timezone.now()
-    old_state = incident.state
-    incident.state = State.CANCELLED
     incident.cancelled_at = now
     incident.cancel_reason = reason
     incident.duplicate_of = duplicate_of
@@ -604,17 +513,16 @@ def cancel_incident(
         incident,
         actor=actor,
         action=Action.CANCEL,
-        old_state=old_state,
         fields=["cancelled_at", "cancel_reason", "duplicate_of"],
         data=data,
         now=now,
     )
-    escalation_services.on_ended(incident, now=now, reason="cancelled")
+    hooks.announce(Event.CANCELLED, incident, now=now)
     return incident
 
 
 @transaction.atomic
-def confirm_resolution(incident: Incident, *, actor: Any, version: int | None = None) -> Incident:
+def confirm_resolution(incident: Incident, *, actor: Actor, version: int | None = None) -> Incident:
     """The reporter says "this fixed it": recorded as ``reporter_confirmed_at`` and a public timeline entry.
 
     Allowed only in ``resolved``. It does not close the incident: closing needs the cause and the
@@ -623,9 +531,7 @@ def confirm_resolution(incident: Incident, *, actor: Any, version: int | None = 
     Confirming twice within one resolution changes nothing; after a reopen and a new resolution the
     reporter may confirm again.
     """
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
-    if version is not None and version != locked.version:
-        raise StaleVersion(locked, version)
+    locked = writes.lock(incident, version=version)
     if locked.state != State.RESOLVED:
         raise InvalidTransition(locked, "confirm", allowed_actions(locked, actor))
     if actor is not None and actor.is_authenticated:
@@ -639,11 +545,12 @@ def confirm_resolution(incident: Incident, *, actor: Any, version: int | None = 
         return locked
     now = timezone.now()
     locked.reporter_confirmed_at = now
-    locked.version += 1
-    locked.updated_at = now
-    locked.save(update_fields=["reporter_confirmed_at", "version", "updated_at"])
-    timeline.record_reporter_confirmed(incident=locked, actor=actor, at=now)
-    return locked
+    return writes.save(
+        locked,
+        fields=["reporter_confirmed_at"],
+        now=now,
+        record=lambda row, at: timeline.record_reporter_confirmed(incident=row, actor=actor, at=at),
+    )
 
 
 ACTIONS: dict[Action, Callable[..., Incident]] = {
@@ -659,7 +566,7 @@ ACTIONS: dict[Action, Callable[..., Incident]] = {
 }
 
 
-def auto_close_resolved(*, now: datetime, quiet_period: Any, limit: int = 500) -> int:
+def auto_close_resolved(*, now: datetime, quiet_period: timedelta, limit: int = 500) -> int:
     """Close resolved incidents nobody reopened within the quiet period. Safe to run concurrently."""
     cutoff = now - quiet_period
     closed = 0
@@ -671,7 +578,7 @@ def auto_close_resolved(*, now: datetime, quiet_period: Any, limit: int = 500) -
     for pk in ids:
         incident = Incident(pk=pk)
         with transaction.atomic():
-            locked = Incident.objects.select_for_update().get(pk=pk)
+            locked = writes.lock(pk)
             if locked.state != State.RESOLVED or locked.resolved_at is None or locked.resolved_at > cutoff:
                 continue
             summary = locked.resolution_summary or "Resolved; no further information."
@@ -688,27 +595,6 @@ def auto_close_resolved(*, now: datetime, quiet_period: Any, limit: int = 500) -
 
 
 # --- history from another tool (import_incidents) -----------------------------------------------------
-
-# Where each action leads (resume returns to the state the incident was held from).
-ACTION_TARGET: dict[Action, str | None] = {
-    Action.CLASSIFY: State.CLASSIFIED,
-    Action.ACKNOWLEDGE: State.RESPONDING,
-    Action.ESCALATE: State.ESCALATED,
-    Action.HOLD: State.ON_HOLD,
-    Action.RESUME: None,
-    Action.RESOLVE: State.RESOLVED,
-    Action.REOPEN: State.RESPONDING,
-    Action.CLOSE: State.CLOSED,
-    Action.CANCEL: State.CANCELLED,
-}
-
-
-def action_between(old: str, new: str) -> str:
-    """The action of the transition table that leads from `old` to `new`, or "" when none does."""
-    for action, target in ACTION_TARGET.items():
-        if old in ALLOWED_FROM[action] and (target == new or (target is None and new != old)):
-            return str(action)
-    return ""
 
 
 @dataclass
@@ -783,6 +669,8 @@ def replay_history(steps: Sequence[tuple[datetime, str]]) -> ReplayedHistory:
 __all__ = [
     "ACTIONS",
     "ALLOWED_FROM",
+    "REPORTER_ACTIONS",
+    "TRANSITIONS",
     "Action",
     "InvalidTransition",
     "StaleVersion",

@@ -7,34 +7,29 @@ lifecycle (incidents.lifecycle._cascade_to_children). One level only: a parent i
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from . import notifications, timeline
-from .lifecycle import InvalidTransition, StaleVersion, allowed_actions
+from . import notifications, timeline, writes
+from .errors import InvalidTransition
+from .lifecycle import allowed_actions
 from .models import Comment, Incident
 from .selectors import desk_user, incidents_visible_to
+from .timeline import Actor
 
 
-def _check_responder(incident: Incident, actor: Any) -> None:
+def _check_responder(incident: Incident, actor: Actor) -> None:
     if not desk_user(actor).is_responder:
         raise PermissionDenied("Only responders link incidents to a major incident.")
     if not incidents_visible_to(actor).filter(pk=incident.pk).exists():
         raise PermissionDenied("You may not see this incident.")
 
 
-def _bump(incident: Incident) -> None:
-    incident.version += 1
-    incident.updated_at = timezone.now()
-    incident.save(update_fields=["parent", "version", "updated_at"])
-
-
 @transaction.atomic
 def set_parent(
-    child: Incident, *, parent: Incident | None, actor: Any, version: int | None = None
+    child: Incident, *, parent: Incident | None, actor: Actor, version: int | None = None
 ) -> Incident:
     """Make `child` follow the major incident `parent`, or (parent None) stand on its own again.
 
@@ -42,10 +37,8 @@ def set_parent(
     to the parent it already has changes nothing. Rows are locked parent first, then child.
     """
     locks = sorted({child.pk, *([parent.pk] if parent is not None else [])})
-    rows = {row.pk: row for row in Incident.objects.select_for_update().filter(pk__in=locks).order_by("pk")}
-    locked = rows[child.pk]
-    if version is not None and version != locked.version:
-        raise StaleVersion(locked, version)
+    rows = {row.pk: row for row in writes.lock_many(locks)}
+    locked = writes.check_version(rows[child.pk], version)
     _check_responder(locked, actor)
     if locked.is_final:
         raise InvalidTransition(locked, "link", allowed_actions(locked))
@@ -54,28 +47,29 @@ def set_parent(
         return locked
     if new_parent is not None:
         _check_parent(locked, new_parent, actor)
-    old_parent_id = locked.parent_id
+    old = Incident.objects.get(pk=locked.parent_id) if locked.parent_id is not None else None
     locked.parent = new_parent
-    _bump(locked)
-    if new_parent is not None:
-        timeline.record_major_incident(
-            incident=locked, event="linked_to_parent", actor=actor, parent=new_parent.reference
-        )
-        timeline.record_major_incident(
-            incident=new_parent, event="child_linked", actor=actor, child=locked.reference
-        )
-    if old_parent_id is not None:
-        old = Incident.objects.get(pk=old_parent_id)
-        timeline.record_major_incident(
-            incident=locked, event="unlinked_from_parent", actor=actor, parent=old.reference
-        )
-        timeline.record_major_incident(
-            incident=old, event="child_unlinked", actor=actor, child=locked.reference
-        )
-    return locked
+
+    def record(row: Incident, at: datetime) -> None:
+        if new_parent is not None:
+            timeline.record_major_incident(
+                incident=row, event="linked_to_parent", actor=actor, parent=new_parent.reference
+            )
+            timeline.record_major_incident(
+                incident=new_parent, event="child_linked", actor=actor, child=row.reference
+            )
+        if old is not None:
+            timeline.record_major_incident(
+                incident=row, event="unlinked_from_parent", actor=actor, parent=old.reference
+            )
+            timeline.record_major_incident(
+                incident=old, event="child_unlinked", actor=actor, child=row.reference
+            )
+
+    return writes.save(locked, fields=["parent"], record=record)
 
 
-def _check_parent(child: Incident, parent: Incident, actor: Any) -> None:
+def _check_parent(child: Incident, parent: Incident, actor: Actor) -> None:
     errors = {}
     if parent.pk == child.pk:
         errors["parent"] = "An incident cannot be its own parent."
@@ -107,7 +101,7 @@ def forward_public_update(parent: Incident, *, comment: Comment) -> int:
         return 0
     children = list(
         Incident.objects.filter(parent_id=parent.pk)
-        .exclude(state__in=Incident.FINAL_STATES)
+        .open()
         .select_related("domain", "reporter")
         .order_by("pk")
     )

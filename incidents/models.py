@@ -225,7 +225,16 @@ class FollowUpAction(models.Model):
 
 class IncidentQuerySet(models.QuerySet["Incident"]):
     def open(self) -> IncidentQuerySet:
-        return self.exclude(state__in=Incident.FINAL_STATES)
+        """Not closed or cancelled: resolved incidents are still open (they may be reopened)."""
+        return self.filter(state__in=Incident.OPEN_STATES)
+
+    def active(self) -> IncidentQuerySet:
+        """Being worked on: open and not yet resolved (the backlog)."""
+        return self.filter(state__in=Incident.ACTIVE_STATES)
+
+    def final(self) -> IncidentQuerySet:
+        """Closed or cancelled: the record is frozen."""
+        return self.filter(state__in=Incident.FINAL_STATES)
 
     def by_reference(self, reference: str) -> IncidentQuerySet:
         pk = Incident.pk_from_reference(reference)
@@ -238,6 +247,8 @@ class SlaStatus(models.TextChoices):
     BREACHED = "breached", _("Breached")
     MET = "met", _("Met")
     PAUSED = "paused", _("Paused")
+    # The condition cleared by itself (a monitoring resolve) before anyone responded: no response to measure.
+    CLEARED = "cleared", _("Cleared before a response")
 
 
 STATE_VALUES = [
@@ -315,7 +326,11 @@ class Incident(models.Model):
         NOT_AN_INCIDENT = "not_an_incident", _("Not an incident")
         WITHDRAWN = "withdrawn", _("Withdrawn by the reporter")
 
+    # The one definition of each group of states (SPEC section 2); every module uses these or the
+    # queryset methods of the same names.
     FINAL_STATES = (State.CLOSED, State.CANCELLED)
+    ACTIVE_STATES = (State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD)
+    OPEN_STATES = (*ACTIVE_STATES, State.RESOLVED)
 
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
@@ -393,6 +408,15 @@ class Incident(models.Model):
         Problem, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
     )
     external_id = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    # Imported history (incidents.importer): the run that brought it, the other tool's names of people who
+    # have no account here, and whether the export cut the history's beginning (its earlier milestones are
+    # unknown, so the report's durations and rates leave it out; docs/reporting.md).
+    import_run = models.ForeignKey(
+        "ImportRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents"
+    )
+    reporter_name = models.CharField(max_length=200, blank=True)
+    assignee_name = models.CharField(max_length=200, blank=True)
+    history_started_late = models.BooleanField(default=False)
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -622,3 +646,34 @@ class SatisfactionRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident_id}: {self.score}/5"
+
+
+class ImportRun(models.Model):
+    """One run of ``import_incidents`` that wrote something: who, when, the mapping, the counts, warnings."""
+
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run_by = models.CharField(
+        max_length=150, blank=True, help_text=_("The operator as the command saw them.")
+    )
+    source = models.CharField(max_length=500, help_text=_("The file imported."))
+    mapping_name = models.CharField(max_length=500, blank=True)
+    mapping = models.JSONField(null=True, blank=True, help_text=_("The mapping used, as read."))
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    imported = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    existing = models.PositiveIntegerField(default=0)
+    warnings = models.PositiveIntegerField(default=0)
+    teams_created = models.JSONField(default=list, blank=True)
+    messages = models.JSONField(
+        default=list, blank=True, help_text=_("Errors and warnings (the first 1,000).")
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.source}"

@@ -1,4 +1,4 @@
-"""What the reporter is told, by e-mail through the escalation outbox (escalation.notify).
+"""What the reporter is told, by e-mail through the outbox (incidents.hooks.outbox, kept by escalation).
 
 Every mail is written to the outbox in the transaction of the change it reports, with a key named after
 that change, and prompted for delivery after commit: a broker that is down at commit loses nothing (the
@@ -14,8 +14,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
-from escalation import notify
-
+from . import hooks
 from .models import Comment, Incident
 
 SURVEY_SALT = "incidents.survey"
@@ -96,7 +95,8 @@ def notify_reporter(incident: Incident, event: str) -> list[int]:
     reopen is a new mail; the same change queued twice is one mail. No address: nothing is queued.
     """
     subject, body = _content(incident, event)
-    ids = notify.queue_message(
+    outbox = hooks.outbox()
+    ids = outbox.queue_message(
         incident=incident,
         event=f"reporter_{event}",
         cause=f"reporter:{incident.pk}:{event}:{incident.version}",
@@ -105,7 +105,7 @@ def notify_reporter(incident: Incident, event: str) -> list[int]:
         body=body,
         user_id=incident.reporter_id,
     )
-    notify.deliver_after_commit(ids)
+    outbox.deliver_after_commit(ids)
     return ids
 
 
@@ -121,7 +121,8 @@ def notify_child_reporter(child: Incident, *, parent: Incident, comment: Comment
             f"Your incident {ref} is part of a wider incident that the desk is handling as one.\n\n"
             f"{comment.body}\n\nFollow it here: {link}\n"
         )
-    ids = notify.queue_message(
+    outbox = hooks.outbox()
+    ids = outbox.queue_message(
         incident=child,
         event="reporter_update",
         cause=f"reporter:{child.pk}:parent_update:{comment.pk}",
@@ -130,5 +131,5 @@ def notify_child_reporter(child: Incident, *, parent: Incident, comment: Comment
         body=body,
         user_id=child.reporter_id,
     )
-    notify.deliver_after_commit(ids)
+    outbox.deliver_after_commit(ids)
     return ids

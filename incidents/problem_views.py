@@ -14,16 +14,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import lifecycle, major, notifications, problems, selectors, services
+from . import major, notifications, problems, selectors, services
+from .errors import InvalidTransition, StaleVersion
 from .models import FollowUpAction, Incident, Problem
-from .selectors import desk_user
+from .permissions import responder_or_404
 
 PROBLEM_PAGE_SIZE = 100
-
-
-def _responder_or_404(request: HttpRequest) -> None:
-    if not desk_user(request.user).is_responder:
-        raise Http404("No such page.")
 
 
 def _problem_list(request: HttpRequest) -> QuerySet[Problem]:
@@ -37,7 +33,7 @@ def _problem_list(request: HttpRequest) -> QuerySet[Problem]:
 @login_required
 def problem_list(request: HttpRequest) -> HttpResponse:
     """Problem records, newest first; `state` filters (open ones by default)."""
-    _responder_or_404(request)
+    responder_or_404(request)
     state = request.GET.get("state", "active")
     qs = _problem_list(request)
     if state == "active":
@@ -77,7 +73,7 @@ def _visible_problem(request: HttpRequest, pk: int) -> Problem:
 
 @login_required
 def problem_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _responder_or_404(request)
+    responder_or_404(request)
     problem = _visible_problem(request, pk)
     return render(
         request,
@@ -95,7 +91,7 @@ def problem_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def problem_state(request: HttpRequest, pk: int) -> HttpResponse:
-    _responder_or_404(request)
+    responder_or_404(request)
     problem = _visible_problem(request, pk)
     version = request.POST.get("version", "")
     try:
@@ -105,7 +101,7 @@ def problem_state(request: HttpRequest, pk: int) -> HttpResponse:
             state=request.POST.get("state", ""),
             version=int(version) if version.isdigit() else None,
         )
-    except (lifecycle.InvalidTransition, lifecycle.StaleVersion, ValidationError) as exc:
+    except (InvalidTransition, StaleVersion, ValidationError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         return redirect("web:problem", pk=pk)
     messages.success(request, f"{problem.reference} is now {request.POST['state'].replace('_', ' ')}.")
@@ -115,7 +111,7 @@ def problem_state(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def follow_up_done(request: HttpRequest, pk: int, follow_up_id: int) -> HttpResponse:
-    _responder_or_404(request)
+    responder_or_404(request)
     problem = _visible_problem(request, pk)
     follow_up = next((f for f in problem.follow_ups.all() if f.pk == follow_up_id), None)
     if follow_up is None:
@@ -129,7 +125,7 @@ def follow_up_done(request: HttpRequest, pk: int, follow_up_id: int) -> HttpResp
 @require_POST
 def incident_parent(request: HttpRequest, reference: str) -> HttpResponse:
     """Link the incident to a major incident by reference (an empty reference unlinks it)."""
-    _responder_or_404(request)
+    responder_or_404(request)
     visible = selectors.incidents_visible_to(request.user)
     incident = visible.by_reference(reference).first()
     if incident is None:
@@ -141,7 +137,7 @@ def incident_parent(request: HttpRequest, reference: str) -> HttpResponse:
         return redirect("web:incident", reference=incident.reference)
     try:
         major.set_parent(incident, parent=parent, actor=request.user)
-    except (lifecycle.InvalidTransition, ValidationError, PermissionDenied) as exc:
+    except (InvalidTransition, ValidationError, PermissionDenied) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         return redirect("web:incident", reference=incident.reference)
     messages.success(
@@ -173,7 +169,7 @@ def survey(request: HttpRequest, token: str) -> HttpResponse:
             if score not in {"1", "2", "3", "4", "5"}:  # not isdigit(): "²" is a digit int() refuses
                 raise ValidationError({"score": ["Rate from 1 (poor) to 5 (excellent)."]})
             services.rate_incident(incident, score=int(score), comment=request.POST.get("comment", ""))
-        except lifecycle.InvalidTransition:
+        except InvalidTransition:
             return _survey_page(request, incident, rating, "Only a closed incident can be rated.", 409)
         except ValidationError as exc:
             return _survey_page(request, incident, rating, " ".join(exc.messages), 400)

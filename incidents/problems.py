@@ -2,7 +2,8 @@
 daily reminders, and the recurrence check that proposes a record once.
 
 Every write locks the problem row, checks its version, saves `update_fields` and bumps the version;
-linking writes a timeline entry on each incident. Mails go through the escalation outbox.
+linking writes a timeline entry on each incident (incidents.writes). Mails go through the outbox
+(incidents.hooks.outbox).
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, F, Q
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from escalation import notify
-
-from . import timeline
-from .lifecycle import InvalidTransition, StaleVersion
+from . import hooks, timeline, writes
+from .errors import ProblemTransitionRefused, StaleProblemVersion
 from .models import Category, FollowUpAction, Incident, Problem, Team
 from .selectors import desk_user, incidents_visible_to, significant_words
+from .timeline import Actor
 
 logger = logging.getLogger(__name__)
 PS = Problem.State
@@ -40,35 +40,16 @@ PROBLEM_TRANSITIONS: dict[str, frozenset[str]] = {
 EDITABLE_FIELDS = ("title", "description", "root_cause", "workaround", "team", "owner", "category")
 
 
-class ProblemTransitionRefused(InvalidTransition):
-    """The problem's state does not allow the change (409 `invalid_transition`, like an incident's)."""
-
-    def __init__(self, problem: Problem, target: str) -> None:
-        self.action = target
-        self.state = problem.state
-        self.allowed_actions = sorted(PROBLEM_TRANSITIONS[problem.state])
-        allowed = ", ".join(self.allowed_actions) or "none"
-        Exception.__init__(
-            self, f"A {problem.state} problem cannot become {target}. Allowed next states: {allowed}."
-        )
+def _refused(problem: Problem, target: str) -> ProblemTransitionRefused:
+    return ProblemTransitionRefused(problem, target, sorted(PROBLEM_TRANSITIONS[problem.state]))
 
 
-class StaleProblemVersion(StaleVersion):
-    def __init__(self, problem: Problem, version: int) -> None:
-        self.current_version = problem.version
-        Exception.__init__(
-            self,
-            f"The problem was changed by someone else (you sent version {version}, it is now at version "
-            f"{problem.version}). Reload it and try again.",
-        )
-
-
-def _responder(actor: Any) -> None:
+def _responder(actor: Actor) -> None:
     if not desk_user(actor).is_responder:
         raise PermissionDenied("Only responders manage problem records.")
 
 
-def _lock(problem: Problem, actor: Any, version: int | None) -> Problem:
+def _lock(problem: Problem, actor: Actor, version: int | None) -> Problem:
     _responder(actor)
     locked = Problem.objects.select_for_update().get(pk=problem.pk)
     if version is not None and version != locked.version:
@@ -86,7 +67,7 @@ def _save(problem: Problem, fields: Iterable[str]) -> Problem:
 @transaction.atomic
 def create_problem(
     *,
-    actor: Any,
+    actor: Actor,
     title: str,
     description: str = "",
     root_cause: str = "",
@@ -109,14 +90,14 @@ def create_problem(
 
 
 @transaction.atomic
-def edit_problem(problem: Problem, *, actor: Any, version: int | None = None, **changes: Any) -> Problem:
+def edit_problem(problem: Problem, *, actor: Actor, version: int | None = None, **changes: Any) -> Problem:
     """Change the record's text, team, owner or category. A closed record is frozen; no change, no new version."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError({field: ["This field cannot be edited."] for field in sorted(unknown)})
     problem = _lock(problem, actor, version)
     if problem.state == PS.CLOSED:
-        raise ProblemTransitionRefused(problem, "edited")
+        raise _refused(problem, "edited")
     if "title" in changes and not str(changes["title"]).strip():
         raise ValidationError({"title": ["This field is required."]})
     changed = [f for f, v in changes.items() if getattr(problem, f) != v]
@@ -129,7 +110,7 @@ def edit_problem(problem: Problem, *, actor: Any, version: int | None = None, **
 
 
 @transaction.atomic
-def change_state(problem: Problem, *, actor: Any, state: str, version: int | None = None) -> Problem:
+def change_state(problem: Problem, *, actor: Actor, state: str, version: int | None = None) -> Problem:
     """Move the problem along PROBLEM_TRANSITIONS; moving to the state it is in changes nothing.
 
     ``known_error`` needs the root cause and the workaround (and sets the known-error flag for good);
@@ -141,7 +122,7 @@ def change_state(problem: Problem, *, actor: Any, state: str, version: int | Non
     if state == problem.state:
         return problem
     if state not in PROBLEM_TRANSITIONS[problem.state]:
-        raise ProblemTransitionRefused(problem, state)
+        raise _refused(problem, state)
     errors: dict[str, list[str]] = {}
     if state in (PS.KNOWN_ERROR, PS.RESOLVED) and not problem.root_cause.strip():
         errors["root_cause"] = [f"A {state.replace('_', ' ')} problem needs its root cause."]
@@ -167,25 +148,26 @@ def change_state(problem: Problem, *, actor: Any, state: str, version: int | Non
 
 
 @transaction.atomic
-def delete_problem(problem: Problem, *, actor: Any, version: int | None = None) -> None:
+def delete_problem(problem: Problem, *, actor: Actor, version: int | None = None) -> None:
     """Delete a record opened by mistake: only while proposed or open and without follow-up actions
     (those are history worth keeping; close the problem instead). Linked incidents are unlinked first,
     each with a timeline entry."""
     problem = _lock(problem, actor, version)
     if problem.state not in (PS.PROPOSED, PS.OPEN):
-        raise ProblemTransitionRefused(problem, "deleted")
+        raise _refused(problem, "deleted")
     if problem.follow_ups.exists():
         raise ValidationError({"follow_ups": ["A problem with follow-up actions is closed, not deleted."]})
-    rows = list(Incident.objects.select_for_update().filter(problem_id=problem.pk).order_by("pk"))
-    Incident.objects.filter(pk__in=[r.pk for r in rows]).update(
-        problem_id=None, version=F("version") + 1, updated_at=timezone.now()
+    writes.save_many(
+        writes.lock_many(Incident.objects.filter(problem_id=problem.pk)),
+        values={"problem_id": None},
+        record=lambda row, at: timeline.record_problem_event(
+            incident=row, actor=actor, event="unlinked", problem=problem.reference
+        ),
     )
-    for row in rows:
-        timeline.record_problem_event(incident=row, actor=actor, event="unlinked", problem=problem.reference)
     problem.delete()
 
 
-def _link(problem: Problem, incidents: list[Incident], *, actor: Any, event: str = "linked") -> list[str]:
+def _link(problem: Problem, incidents: list[Incident], *, actor: Actor, event: str = "linked") -> list[str]:
     """Point incidents at the problem (bumping their version: `problem` is part of the incident)."""
     visible = incidents_visible_to(actor) if actor is not None else Incident.objects.all()
     pks = [i.pk for i in incidents]
@@ -193,52 +175,52 @@ def _link(problem: Problem, incidents: list[Incident], *, actor: Any, event: str
     missing = [reference for reference, pk in ((i.reference, i.pk) for i in incidents) if pk not in found]
     if missing:
         raise ValidationError({"incidents": [f"No incident {', '.join(missing)}."]})
-    rows = list(
-        Incident.objects.select_for_update().filter(pk__in=pks).exclude(problem_id=problem.pk).order_by("pk")
-    )
-    Incident.objects.filter(pk__in=[r.pk for r in rows]).update(
-        problem_id=problem.pk, version=F("version") + 1, updated_at=timezone.now()
-    )
-    for row in rows:
-        timeline.record_problem_event(
+    rows = writes.save_many(
+        writes.lock_many(Incident.objects.filter(pk__in=pks).exclude(problem_id=problem.pk)),
+        values={"problem_id": problem.pk},
+        record=lambda row, at: timeline.record_problem_event(
             incident=row, actor=actor, event=event, problem=problem.reference, previous=row.problem_id
-        )
+        ),
+    )
     return [row.reference for row in rows]
 
 
 @transaction.atomic
-def link_incidents(problem: Problem, *, actor: Any, incidents: Iterable[Incident]) -> list[str]:
+def link_incidents(problem: Problem, *, actor: Actor, incidents: Iterable[Incident]) -> list[str]:
     """Link incidents (moving them from another problem if they had one). Already linked: no change.
 
     Returns the references that changed. An incident the actor may not see is refused as unknown.
     """
     problem = _lock(problem, actor, None)
     if problem.state == PS.CLOSED:
-        raise ProblemTransitionRefused(problem, "linked")
+        raise _refused(problem, "linked")
     return _link(problem, list(incidents), actor=actor)
 
 
 @transaction.atomic
-def unlink_incidents(problem: Problem, *, actor: Any, incidents: Iterable[Incident]) -> list[str]:
+def unlink_incidents(problem: Problem, *, actor: Actor, incidents: Iterable[Incident]) -> list[str]:
     """Unlink incidents from this problem; those not linked to it are left alone."""
     problem = _lock(problem, actor, None)
     pks = [i.pk for i in incidents]
     visible = incidents_visible_to(actor).filter(pk__in=pks, problem_id=problem.pk)
-    rows = list(Incident.objects.select_for_update().filter(pk__in=visible.values("pk")).order_by("pk"))
-    Incident.objects.filter(pk__in=[r.pk for r in rows]).update(
-        problem_id=None, version=F("version") + 1, updated_at=timezone.now()
+    rows = writes.save_many(
+        writes.lock_many(Incident.objects.filter(pk__in=visible.values("pk"))),
+        values={"problem_id": None},
+        record=lambda row, at: timeline.record_problem_event(
+            incident=row, actor=actor, event="unlinked", problem=problem.reference
+        ),
     )
-    for row in rows:
-        timeline.record_problem_event(incident=row, actor=actor, event="unlinked", problem=problem.reference)
     return [row.reference for row in rows]
 
 
 @transaction.atomic
-def add_follow_up(problem: Problem, *, actor: Any, title: str, owner: Any, due_date: date) -> FollowUpAction:
+def add_follow_up(
+    problem: Problem, *, actor: Actor, title: str, owner: Any, due_date: date
+) -> FollowUpAction:
     """Add an action to a problem that is not closed; its owner is reminded until it is done."""
     problem = _lock(problem, actor, None)
     if problem.state == PS.CLOSED:
-        raise ProblemTransitionRefused(problem, "given a follow-up")
+        raise _refused(problem, "given a follow-up")
     errors: dict[str, list[str]] = {}
     if not title.strip():
         errors["title"] = ["This field is required."]
@@ -256,7 +238,7 @@ def add_follow_up(problem: Problem, *, actor: Any, title: str, owner: Any, due_d
 
 
 @transaction.atomic
-def complete_follow_up(action: FollowUpAction, *, actor: Any) -> FollowUpAction:
+def complete_follow_up(action: FollowUpAction, *, actor: Actor) -> FollowUpAction:
     """Mark the action done (reminders stop). Done twice: the first time stands."""
     _responder(actor)
     action = FollowUpAction.objects.select_for_update().get(pk=action.pk)
@@ -295,12 +277,13 @@ def remind_follow_ups(*, today: date | None = None) -> int:
     for action in actions.iterator(chunk_size=500):
         subject, body = _reminder(action, today)
         with transaction.atomic():
-            ids = notify.queue_message(
+            outbox = hooks.outbox()
+            ids = outbox.queue_message(
                 problem=action.problem, event="follow_up_reminder",
                 cause=f"follow-up:{action.pk}:{today.isoformat()}", address=action.owner.email,
                 subject=subject, body=body, user_id=action.owner_id,
             )  # fmt: skip
-            notify.deliver_after_commit(ids)
+            outbox.deliver_after_commit(ids)
         queued += len(ids)
     return queued
 
@@ -417,14 +400,15 @@ def _notify_proposal(problem: Problem, cluster: list[Incident]) -> None:
     """Tell the team, through the outbox, on the newest incident of the cluster (it anchors the message)."""
     anchor = cluster[-1]
     refs = ", ".join(i.reference for i in cluster)
-    ids = notify.queue(
+    outbox = hooks.outbox()
+    ids = outbox.queue_team(
         anchor,
+        team=problem.team,
         event="problem_proposed",
         detail=f"Problem record proposed: {problem.reference}, recurring incidents {refs}",
         cause=f"problem-proposed:{problem.pk}",
-        recipients=notify.team_recipients(anchor, problem.team),
     )
-    notify.deliver_after_commit(ids)
+    outbox.deliver_after_commit(ids)
 
 
 def check_recurrence_after_commit(incident: Incident) -> None:

@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.db.models import BooleanField, FloatField, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from .models import Domain, Incident, IncidentQuerySet, Membership, Problem, SlaStatus, TimelineEntry
+from .timeline import Actor
 
 SEARCH_DOCUMENT_SQL = (
     "to_tsvector('english'::regconfig, "
@@ -42,7 +43,7 @@ class DeskUser:
         return not incident.confidential or self.sees_confidential or incident.reporter_id == self.user_id
 
 
-def desk_user(user: Any) -> DeskUser:
+def desk_user(user: Actor) -> DeskUser:
     """The user's roles and reach, cached on the user object for the rest of the request."""
     cached = getattr(user, "_desk_user", None)
     if cached is not None:
@@ -58,11 +59,11 @@ def desk_user(user: Any) -> DeskUser:
             domain_ids=frozenset(domain_id for _, domain_id in rows if domain_id is not None),
             sees_confidential=user.is_superuser or _has_permission(user, "view_confidential_reporter"),
         )
-        user._desk_user = result
+        user._desk_user = result  # type: ignore[attr-defined]  # a per-request memo on the user object
     return result
 
 
-def _has_permission(user: Any, codename: str) -> bool:
+def _has_permission(user: User, codename: str) -> bool:
     """One query for a direct or group permission of the incidents app (has_perm takes two)."""
     return (
         user.is_active
@@ -72,7 +73,7 @@ def _has_permission(user: Any, codename: str) -> bool:
     )
 
 
-def incidents_visible_to(user: Any) -> IncidentQuerySet:
+def incidents_visible_to(user: Actor) -> IncidentQuerySet:
     """Every incident the user may see. Everything else answers 404.
 
     Reporters see their own incidents. Responders see every incident except those of a restricted
@@ -93,7 +94,7 @@ def incidents_visible_to(user: Any) -> IncidentQuerySet:
     return qs.filter(own | Q(domain_id__isnull=True) | ~Q(domain_id__in=Subquery(hidden)))
 
 
-def may_see(user: Any, incident: Incident) -> bool:
+def may_see(user: Actor, incident: Incident) -> bool:
     """`incidents_visible_to` for one incident already in memory (its domain loaded): the same rule without a
     query per incident, for the escalation sweep deciding who may be told about hundreds of incidents."""
     me = desk_user(user)
@@ -107,7 +108,7 @@ def may_see(user: Any, incident: Incident) -> bool:
     return domain is None or not domain.restricted or domain.pk in me.domain_ids
 
 
-def incident_list(user: Any) -> IncidentQuerySet:
+def incident_list(user: Actor) -> IncidentQuerySet:
     """Visible incidents with what a list or detail representation reads, in a fixed number of queries."""
     # Parent, duplicate and problem are shown by id-derived references: no self-joins on the wide table.
     return incidents_visible_to(user).select_related("domain", "category", "team", "assignee", "reporter")
@@ -134,7 +135,7 @@ def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
     return qs.filter(Q(title__icontains=text) | Q(description__icontains=text))
 
 
-def timeline_for(incident: Incident, user: Any) -> QuerySet[TimelineEntry]:
+def timeline_for(incident: Incident, user: Actor) -> QuerySet[TimelineEntry]:
     """The entries the user may read: all of them for responders, the public ones for the reporter."""
     qs = incident.timeline.select_related("actor", "comment", "attachment")
     if not desk_user(user).is_responder:
@@ -155,15 +156,11 @@ def sla_q(status: str) -> Q:
     return Q(sla_response=status) | Q(sla_resolution=status)
 
 
-def sla_breached_q() -> Q:
-    return sla_q(SlaStatus.BREACHED)
-
-
 def _hidden_domains(me: DeskUser) -> Any:
     return Domain.objects.filter(restricted=True).exclude(pk__in=sorted(me.domain_ids)).values("pk")
 
 
-def problems_visible_to(user: Any) -> QuerySet[Problem]:
+def problems_visible_to(user: Actor) -> QuerySet[Problem]:
     """Problem records for responders; one of a restricted domain only for the teams that handle it."""
     me = desk_user(user)
     qs = Problem.objects.all()
@@ -190,7 +187,7 @@ def significant_words(text: str) -> list[str]:
     return [w for w in seen if w not in STOP_WORDS][:12]
 
 
-def similar_incidents(incident: Incident, user: Any, limit: int = 5) -> list[Incident]:
+def similar_incidents(incident: Incident, user: Actor, limit: int = 5) -> list[Incident]:
     """Past incidents that look like this one, with how they were resolved (SPEC section 6).
 
     Only resolved or closed incidents the user may see. PostgreSQL: trigram similarity of the titles

@@ -12,15 +12,18 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from escalation import services as escalation_services
-
-from . import timeline
-from .lifecycle import InvalidTransition, StaleVersion, allowed_actions, priority_for
+from . import hooks, timeline, writes
+from .errors import InvalidTransition
+from .hooks import Event
+from .lifecycle import allowed_actions, priority_for
+from .major import forward_public_update
 from .markup import render_markdown
 from .models import Attachment, Category, Comment, Domain, Incident, SatisfactionRating
 from .selectors import desk_user
+from .timeline import Actor
 
 EDITABLE_FIELDS = ("title", "description", "category", "impact", "urgency", "outcome")
+ADMIN_EDITABLE_FIELDS = (*EDITABLE_FIELDS, "harm_level", "confidential")
 # Content that a browser could run if it were ever served inline: refused whatever the extension says.
 ACTIVE_CONTENT_MARKERS = (b"<script", b"<html", b"<svg", b"<!doctype html", b"<?php", b"<iframe")
 EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xca\xfe\xba\xbe", b"#!")
@@ -36,7 +39,7 @@ def create_incident(
     *,
     title: str,
     description: str = "",
-    reporter: Any = None,
+    reporter: Actor = None,
     reporter_email: str = "",
     domain: Domain | None = None,
     category: Category | None = None,
@@ -86,22 +89,38 @@ def create_incident(
 
 
 @transaction.atomic
-def edit_incident(incident: Incident, *, actor: Any, version: int, **changes: Any) -> Incident:
+def edit_incident(incident: Incident, *, actor: Actor, version: int, **changes: Any) -> Incident:
     """Edit title, description, category, impact, urgency or outcome under optimistic locking.
 
     ``version`` must match the stored one, or StaleVersion. A closed or cancelled record is frozen.
     Sending the values it already has changes nothing and keeps the version.
     """
-    unknown = set(changes) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise ValidationError({field: ["This field cannot be edited."] for field in sorted(unknown)})
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
-    if version != incident.version:
-        raise StaleVersion(incident, version)
-    if incident.is_final:
-        raise InvalidTransition(incident, "edit", allowed_actions(incident))
     if not desk_user(actor).is_responder:
         raise PermissionDenied("Only responders edit an incident.")
+    return _edit(incident, actor=actor, version=version, allowed=EDITABLE_FIELDS, changes=changes)
+
+
+@transaction.atomic
+def correct_incident(incident: Incident, *, actor: Actor, version: int, **changes: Any) -> Incident:
+    """An administrator's correction (the Django admin): the fields of `edit_incident` plus the harm level
+    and the confidentiality flag, with the same version check, timeline entry and derived fields.
+
+    Staff only. State, milestones, team and assignee change only through the lifecycle.
+    """
+    if actor is None or not actor.is_authenticated or not actor.is_staff:
+        raise PermissionDenied("Only administrators correct an incident.")
+    return _edit(incident, actor=actor, version=version, allowed=ADMIN_EDITABLE_FIELDS, changes=changes)
+
+
+def _edit(
+    incident: Incident, *, actor: Actor, version: int, allowed: tuple[str, ...], changes: dict[str, Any]
+) -> Incident:
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise ValidationError({field: ["This field cannot be edited."] for field in sorted(unknown)})
+    incident = writes.lock(incident, version=version)
+    if incident.is_final:
+        raise InvalidTransition(incident, "edit", allowed_actions(incident))
     if "category" in changes and changes["category"] is not None:
         _check_category(incident.domain, changes["category"])
     diff = {}
@@ -130,11 +149,11 @@ def edit_incident(incident: Incident, *, actor: Any, version: int, **changes: An
     incident.full_clean(
         exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"]
     )
-    incident.version += 1
-    incident.updated_at = timezone.now()
-    incident.save(update_fields=sorted({*fields, "version", "updated_at"}))
-    timeline.record_fields_changed(incident=incident, actor=actor, changes=diff, at=incident.updated_at)
-    return incident
+    return writes.save(
+        incident,
+        fields=fields,
+        record=lambda row, at: timeline.record_fields_changed(incident=row, actor=actor, changes=diff, at=at),
+    )
 
 
 def _refuse_if_frozen(incident: Incident, action: str) -> None:
@@ -144,7 +163,7 @@ def _refuse_if_frozen(incident: Incident, action: str) -> None:
 
 
 @transaction.atomic
-def add_comment(incident: Incident, *, author: Any, body: str, public: bool) -> Comment:
+def add_comment(incident: Incident, *, author: Actor, body: str, public: bool) -> Comment:
     """Add a Markdown comment. Reporters' comments are always public; internal notes are for responders.
 
     A responder's first public reply counts as the first response. Each call adds a comment.
@@ -154,26 +173,32 @@ def add_comment(incident: Incident, *, author: Any, body: str, public: bool) -> 
     me = desk_user(author)
     if not me.is_responder:
         public = True
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = writes.lock(incident)
     _refuse_if_frozen(locked, "comment")
     comment = Comment.objects.create(
-        incident=locked, author=author, body=body, body_html=render_markdown(body), public=public
+        incident=locked,
+        author=author if author is not None and author.is_authenticated else None,
+        body=body,
+        body_html=render_markdown(body),
+        public=public,
     )
-    fields = ["updated_at"]
-    locked.updated_at = comment.created_at
+    fields = []
     first_response = (
         public and me.is_responder and locked.responded_at is None and locked.reporter_id != me.user_id
     )
     if first_response:
         locked.responded_at = comment.created_at
         fields.append("responded_at")
-    locked.save(update_fields=fields)
-    timeline.record_comment(incident=locked, comment=comment)
+    # A comment is part of the incident: it is a new version (a client editing an older one is told).
+    writes.save(
+        locked,
+        fields=fields,
+        now=comment.created_at,
+        record=lambda row, at: timeline.record_comment(incident=row, comment=comment),
+    )
     if first_response:
-        escalation_services.on_public_reply(locked, now=comment.created_at)
+        hooks.announce(Event.PUBLIC_REPLY, locked, now=comment.created_at)
     if public and me.is_responder:
-        from .major import forward_public_update
-
         forward_public_update(locked, comment=comment)
     return comment
 
@@ -221,7 +246,7 @@ def validate_upload(upload: UploadedFile) -> tuple[str, str]:
 
 @transaction.atomic
 def add_attachment(
-    incident: Incident, *, uploaded_by: Any, upload: UploadedFile, public: bool = True
+    incident: Incident, *, uploaded_by: Actor, upload: UploadedFile, public: bool = True
 ) -> Attachment:
     """Store an upload under a random name outside any public URL. Each call stores one file."""
     _refuse_if_frozen(incident, "attach")
@@ -254,7 +279,7 @@ def rate_incident(incident: Incident, *, score: int, comment: str = "") -> Satis
     The last rating counts; each change is a timeline entry. Rating again with the same score and
     comment changes nothing.
     """
-    locked = Incident.objects.select_for_update().get(pk=incident.pk)
+    locked = writes.lock(incident)
     errors: dict[str, list[str]] = {}
     if locked.state != Incident.State.CLOSED:
         raise InvalidTransition(locked, "rate", allowed_actions(locked))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 from .models import Attachment, Comment, Incident, TimelineEntry
 
-Actor = AbstractBaseUser | AnonymousUser | None
+# Who does something: a signed-in user, an anonymous visitor (a reporter through the private link), or None
+# for the desk itself (a sweep, a policy step, an import). The project uses Django's User model.
+Actor = User | AnonymousUser | None
 
 # Keys of an entry's data that a reporter may see, by action. Everything else is internal.
 PUBLIC_DATA_KEYS: dict[str, set[str]] = {

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import problem_views, views
+from . import import_views, problem_views, views
 
 app_name = "web"
 
@@ -36,6 +36,8 @@ urlpatterns = [
     ),
     path("desk/incidents/<str:reference>/parent/", problem_views.incident_parent, name="incident_parent"),
     path("desk/incidents/<str:reference>/<str:action>/", views.incident_action, name="incident_action"),
+    path("desk/imports/", import_views.import_list, name="imports"),
+    path("desk/imports/<int:pk>/", import_views.import_detail, name="import"),
     path("desk/problems/", problem_views.problem_list, name="problems"),
     path("desk/problems/<int:pk>/", problem_views.problem_detail, name="problem"),
     path("desk/problems/<int:pk>/state/", problem_views.problem_state, name="problem_state"),

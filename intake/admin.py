@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from incidents.admin import ReadOnlyAdminMixin
+from incidents.permissions import ReadOnlyAdminMixin
 
 from . import events
 from .models import AlertGroup, InboundEmail, Integration
@@ -60,6 +60,7 @@ class AlertGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "incident",
         "open",
         "alert_count",
+        "held_action",
         "first_seen_at",
         "last_seen_at",
     ]
@@ -70,7 +71,12 @@ class AlertGroupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(InboundEmail)
 class InboundEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["received_at", "sender", "subject", "outcome", "incident", "source"]
+    list_display = ["received_at", "sender", "subject", "outcome", "incident", "source", "short_detail"]
     list_filter = ["outcome", "source"]
     search_fields = ["sender", "subject", "message_id"]
     list_select_related = ["incident"]
+
+    @admin.display(description="Detail")
+    def short_detail(self, obj: InboundEmail) -> str:
+        """Why a message was refused, in the list (the full text is on the row's page)."""
+        return obj.detail if len(obj.detail) <= 160 else obj.detail[:157] + "..."

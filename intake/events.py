@@ -2,6 +2,11 @@
 
 Every incident is opened by incidents.services.create_incident and every state change goes through
 incidents.lifecycle, on behalf of the integration (actor None; the alert entry names the integration).
+
+A resolve is the machine saying the condition cleared, not a person responding: when nobody had responded,
+the response clock ends as `cleared` (escalation.sla.clear_response) and the incident stays out of MTTA.
+An acknowledge or resolve of an incident nobody classified yet is held on its alert group and applied
+when a person classifies it (apply_held), never refused: monitoring tools do not resend refused events.
 """
 
 from __future__ import annotations
@@ -9,17 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from escalation import sla
 from incidents import lifecycle, services, timeline
+from incidents.lifecycle import InvalidTransition
 from incidents.models import Incident
 
 from .models import AlertGroup, Integration, hash_routing_key
@@ -29,6 +37,13 @@ State = Incident.State
 # States in which an incident still collects the alerts of its dedup key.
 COLLECTING = frozenset({State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD})
 PAYLOAD_TIMELINE_LIMIT = 4000  # characters of custom_details kept per alert entry
+# What an event carries besides custom_details, kept on the alert entry and the alert group.
+KEPT_FIELDS = (
+    "summary", "source", "severity", "timestamp", "component", "group", "class",
+    "client", "client_url", "links", "images",
+)  # fmt: skip
+FIRINGS_KEPT = 50  # start times remembered per alert group to recognise a redelivered firing
+HELD_MESSAGE = "The incident is not classified yet: the {action} is held and applied when it is classified."
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ def service_user(integration: Integration) -> Any:
 
 def _timeline_payload(payload: dict[str, Any]) -> dict[str, Any]:
     details = payload.get("custom_details")
-    kept = {k: payload.get(k) for k in ("summary", "source", "severity") if payload.get(k) is not None}
+    kept = {k: payload[k] for k in KEPT_FIELDS if payload.get(k) not in (None, "", [])}
     if details is not None:
         text = json.dumps(details, sort_keys=True, default=str)
         kept["custom_details"] = (
@@ -79,17 +94,81 @@ def _timeline_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
+def _md(text: Any) -> str:
+    """Event text inside Markdown: no markup of its own (the description is rendered and sanitised)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#|!])", r"\\\1", str(text)).replace("\n", " ")
+
+
+def _url(url: str) -> str:
+    """A validated http(s) URL as a Markdown link target: brackets and spaces encoded."""
+    return (
+        url.replace(" ", "%20")
+        .replace("(", "%28")
+        .replace(")", "%29")
+        .replace("<", "%3C")
+        .replace(">", "%3E")
+    )
+
+
 def _description(integration: Integration, payload: dict[str, Any]) -> str:
     lines = [
-        f"Reported by the monitoring integration **{integration.name}**.",
+        f"Reported by the monitoring integration **{_md(integration.name)}**.",
         "",
-        f"- Source: `{payload.get('source', '')}`",
-        f"- Severity: {payload.get('severity', '')}",
+        f"- Source: `{str(payload.get('source', '')).replace('`', '')}`",
+        f"- Severity: {_md(payload.get('severity', ''))}",
     ]
+    for field, label in (("component", "Component"), ("group", "Group"), ("class", "Class")):
+        if payload.get(field):
+            lines.append(f"- {label}: {_md(payload[field])}")
+    if payload.get("timestamp"):
+        lines.append(f"- Started: {_md(payload['timestamp'])}")
+    if payload.get("client"):
+        client = _md(payload["client"])
+        url = payload.get("client_url")
+        lines.append(f"- Sent by: [{client}]({_url(url)})" if url else f"- Sent by: {client}")
+    links = [*payload.get("links", []), *payload.get("images", [])]
+    if links:
+        lines += ["", "Links:", ""]
+        for link in payload.get("links", []):
+            lines.append(f"- [{_md(link.get('text') or link['href'])}]({_url(link['href'])})")
+        for image in payload.get("images", []):
+            label = _md(image.get("alt") or "Image")
+            lines.append(f"- Image: [{label}]({_url(image['src'])})")
+            if image.get("href"):
+                lines.append(f"  ([{label}: details]({_url(image['href'])}))")
     details = payload.get("custom_details")
     if details:
         lines += ["", "```json", json.dumps(details, indent=2, sort_keys=True, default=str)[:20000], "```"]
     return "\n".join(lines)
+
+
+def _firing(payload: dict[str, Any]) -> str:
+    """What identifies one occurrence: its start time (Alertmanager's startsAt, an event's timestamp).
+    Without one, every delivery is an occurrence."""
+    return str(payload.get("timestamp") or "")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time as monitoring tools write it (Go's nanoseconds included), or None."""
+    if not value or not isinstance(value, str):
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.year < 2000:  # Alertmanager's "0001-01-01T00:00:00Z": not set
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def resolution_text(integration: Integration, payload: dict[str, Any], *, now: datetime) -> str:
+    """The resolve's own words when it has any, else who cleared it and when."""
+    own = str(payload.get("resolution") or "").strip()
+    if own:
+        return own[:4000]
+    at = parse_time(payload.get("cleared_at")) or now
+    return f"Cleared by {integration.name} at {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _still_collecting(group: AlertGroup, integration: Integration, now: Any) -> bool:
@@ -159,12 +238,25 @@ def _trigger_once(
         .first()
     )
     kept = _timeline_payload(payload)
+    firing = _firing(payload)
     if group is not None and _still_collecting(group, integration, now):
         assert group.incident is not None  # noqa: S101 (checked by _still_collecting)
-        group.alert_count += 1
         group.last_seen_at = now
         group.last_payload = kept
-        group.save(update_fields=["alert_count", "last_seen_at", "last_payload"])
+        if firing and firing in group.firings:
+            # The same firing delivered again (a repeat_interval, a retry after an outage): seen, not counted.
+            group.save(update_fields=["last_seen_at", "last_payload"])
+            return EventResult(key, group.incident)
+        group.alert_count += 1
+        fields = ["alert_count", "last_seen_at", "last_payload"]
+        if firing:
+            group.firings = [*group.firings, firing][-FIRINGS_KEPT:]
+            fields.append("firings")
+        if group.held_action:
+            # It fired again: what was held (a resolve above all) no longer holds.
+            group.held_action, group.held_payload = "", {}
+            fields += ["held_action", "held_payload"]
+        group.save(update_fields=fields)
         timeline.record_alert(
             incident=group.incident,
             event="trigger",
@@ -181,7 +273,7 @@ def _trigger_once(
         # Claim the key first (a savepoint): a concurrent trigger blocks here until we commit, then fails.
         group = AlertGroup.objects.create(
             integration=integration, dedup_key=key, derived_key=derived, first_seen_at=now, last_seen_at=now,
-            last_payload=kept,
+            last_payload=kept, firings=[firing] if firing else [],
         )  # fmt: skip
     incident = _open_incident(integration, payload)
     group.incident = incident
@@ -201,17 +293,35 @@ def _open_group(integration: Integration, key: str) -> AlertGroup | None:
     )
 
 
+def _hold(
+    group: AlertGroup, integration: Integration, *, action: str, payload: dict[str, Any]
+) -> EventResult:
+    """Keep an acknowledge or resolve of a received incident for its classification (a resolve is never
+    replaced by a later acknowledge)."""
+    assert group.incident is not None  # noqa: S101 (callers checked)
+    if not (group.held_action == "resolve" and action == "acknowledge"):
+        group.held_action, group.held_payload = action, payload
+        group.save(update_fields=["held_action", "held_payload"])
+    timeline.record_alert(
+        incident=group.incident, event=action, integration=integration.name, dedup_key=group.dedup_key,
+        payload={**_timeline_payload(payload), "held": True}, count=group.alert_count,
+    )  # fmt: skip
+    return EventResult(group.dedup_key, group.incident, HELD_MESSAGE.format(action=action))
+
+
 @transaction.atomic
 def acknowledge(integration: Integration, *, dedup_key: str, payload: dict[str, Any]) -> EventResult:
     """Acknowledge the open incident of the key on behalf of the integration.
 
-    Acknowledging twice, or an incident already being worked, changes nothing. A received incident
-    must be classified by a person first: lifecycle.InvalidTransition (409).
+    Acknowledging twice, or an incident already being worked, changes nothing. An incident nobody has
+    classified keeps the acknowledge until it is classified (apply_held).
     """
     group = _open_group(integration, dedup_key)
     if group is None or group.incident is None:
         return EventResult(dedup_key, None, "No open incident has this dedup_key; nothing to acknowledge.")
     incident = group.incident
+    if incident.state == State.RECEIVED:
+        return _hold(group, integration, action="acknowledge", payload=payload)
     if incident.state in (State.RESPONDING, State.ON_HOLD):
         return EventResult(dedup_key, incident, "Already acknowledged.")
     if incident.state in COLLECTING:
@@ -224,21 +334,16 @@ def acknowledge(integration: Integration, *, dedup_key: str, payload: dict[str, 
     return EventResult(dedup_key, incident)
 
 
-@transaction.atomic
-def resolve(integration: Integration, *, dedup_key: str, payload: dict[str, Any]) -> EventResult:
-    """Resolve the open incident of the key with the payload's summary as resolution, and close the group.
-
-    A classified incident is acknowledged first and a held one resumed, each through the lifecycle, so
-    the record shows every step. Resolving twice changes nothing. A received incident must be
-    classified by a person first: lifecycle.InvalidTransition (409).
-    """
-    group = _open_group(integration, dedup_key)
-    if group is None or group.incident is None:
-        return EventResult(dedup_key, None, "No open incident has this dedup_key; nothing to resolve.")
+def _resolve_now(group: AlertGroup, integration: Integration, *, payload: dict[str, Any]) -> Incident:
+    """Resolve the group's incident through the lifecycle and close the group. The integration is not a
+    responder: if nobody responded, the response clock ends as cleared before the lifecycle's own
+    acknowledge of a classified incident (which a resolve needs) could count as a response."""
+    assert group.incident is not None  # noqa: S101 (callers checked)
     incident = group.incident
-    summary = (
-        payload.get("summary") or ""
-    ).strip() or f"Resolved by the monitoring integration {integration.name}."
+    now = timezone.now()
+    summary = resolution_text(integration, payload, now=now)
+    if incident.state in COLLECTING and incident.responded_at is None:
+        sla.clear_response(incident, now=now)
     if incident.state == State.CLASSIFIED:
         incident = lifecycle.acknowledge_incident(incident, actor=None)
     elif incident.state == State.ON_HOLD:
@@ -246,12 +351,70 @@ def resolve(integration: Integration, *, dedup_key: str, payload: dict[str, Any]
     if incident.state in COLLECTING:
         incident = lifecycle.resolve_incident(incident, actor=None, summary=summary)
     group.open = False
-    group.save(update_fields=["open"])
+    group.held_action, group.held_payload = "", {}
+    group.save(update_fields=["open", "held_action", "held_payload"])
     timeline.record_alert(
-        incident=incident, event="resolve", integration=integration.name, dedup_key=dedup_key,
+        incident=incident, event="resolve", integration=integration.name, dedup_key=group.dedup_key,
         payload=_timeline_payload(payload), count=group.alert_count,
     )  # fmt: skip
-    return EventResult(dedup_key, incident)
+    return incident
+
+
+@transaction.atomic
+def resolve(integration: Integration, *, dedup_key: str, payload: dict[str, Any]) -> EventResult:
+    """Resolve the open incident of the key and close the group. The resolution is the event's own text
+    (`resolution` in the payload) or "Cleared by <integration> at <time>".
+
+    A classified incident is acknowledged first and a held one resumed, each through the lifecycle, so
+    the record shows every step. Resolving twice changes nothing. An incident nobody classified keeps
+    the resolve until it is classified (apply_held).
+    """
+    group = _open_group(integration, dedup_key)
+    if group is None or group.incident is None:
+        return EventResult(dedup_key, None, "No open incident has this dedup_key; nothing to resolve.")
+    if group.incident.state == State.RECEIVED:
+        return _hold(group, integration, action="resolve", payload=payload)
+    return EventResult(dedup_key, _resolve_now(group, integration, payload=payload))
+
+
+def apply_held(incident_pk: int) -> None:
+    """Apply the acknowledge or resolve held for an incident that has just been classified. Run after the
+    classification commits; nothing happens when nothing is held, or when a person got there first."""
+    groups = (
+        AlertGroup.objects.filter(incident_id=incident_pk, open=True)
+        .exclude(held_action="")
+        .values_list("pk", flat=True)
+    )
+    for pk in list(groups):
+        try:
+            with transaction.atomic():
+                group = (
+                    AlertGroup.objects.select_for_update(of=("self",))
+                    .select_related("incident", "integration")
+                    .get(pk=pk)
+                )
+                if not group.open or not group.held_action or group.incident is None:
+                    continue
+                if group.incident.state == State.RECEIVED:
+                    continue  # not classified after all (a rolled back classification)
+                integration, payload = group.integration, dict(group.held_payload)
+                if group.held_action == "resolve":
+                    _resolve_now(group, integration, payload=payload)
+                else:
+                    group.held_action, group.held_payload = "", {}
+                    group.save(update_fields=["held_action", "held_payload"])
+                    if group.incident.state in (State.CLASSIFIED, State.ESCALATED):
+                        lifecycle.acknowledge_incident(group.incident, actor=None)
+        except (InvalidTransition, ValidationError, PermissionDenied):
+            logger.warning("could not apply the held event of alert group %s", pk, exc_info=True)
+
+
+def on_incident_classified(incident: Incident, **kwargs: Any) -> None:
+    """The lifecycle's `classified` hook (incidents.hooks): apply what was held, after
+    the classification commits."""
+    if incident.channel == Incident.Channel.MONITORING:
+        pk = incident.pk
+        transaction.on_commit(lambda: apply_held(pk))
 
 
 ACTIONS = {"trigger": trigger, "acknowledge": acknowledge, "resolve": resolve}

@@ -1,8 +1,10 @@
 """Polling an IMAP mailbox: each message in IMAP_FOLDER is ingested, then moved to IMAP_DONE_FOLDER.
 
 A crash between ingesting and moving is harmless: the next poll reads the message again and the
-Message-ID check records it as a duplicate. Messages over the size limit are refused from their
-RFC822.SIZE, without being downloaded, and moved like the others.
+Message-ID check records it as a duplicate. A refused message (over the size limit, judged from its
+RFC822.SIZE without being downloaded; nested too deep; too many attachments) and one the reader cannot
+read at all are recorded and moved to IMAP_REFUSED_FOLDER, so no poll tries them again. Only a database
+failure, which is temporary, leaves the message where it is for the next poll.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError
 
-from .inbound import ingest
-from .mail import MessageTooLarge
+from .inbound import ingest, record_refused
+from .mail import MessageRefused
 from .models import InboundEmail
 
 logger = logging.getLogger(__name__)
@@ -25,8 +28,9 @@ SIZE_RE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 @dataclass(frozen=True)
 class PollResult:
-    handled: int
-    failed: int
+    handled: int  # moved to IMAP_DONE_FOLDER
+    refused: int  # recorded as refused and moved to IMAP_REFUSED_FOLDER
+    failed: int  # left in IMAP_FOLDER for the next poll (the database was unavailable)
 
 
 def _connect() -> imaplib.IMAP4:
@@ -58,35 +62,42 @@ def _move(client: imaplib.IMAP4, uid: bytes, done: str) -> None:
 
 
 def poll() -> PollResult:
-    """Handle every message waiting in the folder. Returns how many were handled and how many failed."""
+    """Handle every message waiting in the folder: handled ones go to the done folder, refused ones to the
+    refused folder, and only those that met a database failure stay for the next poll."""
     if not settings.IMAP_HOST:
-        return PollResult(0, 0)
+        return PollResult(0, 0, 0)
     client = _connect()
-    handled = failed = 0
+    handled = refused = failed = 0
     try:
-        client.create(_quote(settings.IMAP_DONE_FOLDER))  # NO when it exists: fine
+        for folder in (settings.IMAP_DONE_FOLDER, settings.IMAP_REFUSED_FOLDER):
+            client.create(_quote(folder))  # NO when it exists: fine
         status, _ = client.select(_quote(settings.IMAP_FOLDER))
         if status != "OK":
             raise imaplib.IMAP4.error(f"cannot select {settings.IMAP_FOLDER}")
         _, data = client.uid("SEARCH", "ALL")
         for uid in (data[0] or b"").split():
             try:
-                _handle(client, uid)
-            except Exception:
+                accepted = _handle(client, uid)
+            except DatabaseError:
                 failed += 1
                 logger.exception(
                     "IMAP message %s could not be handled; it stays in %s", uid, settings.IMAP_FOLDER
                 )
                 continue
-            _move(client, uid, settings.IMAP_DONE_FOLDER)
-            handled += 1
+            if accepted:
+                _move(client, uid, settings.IMAP_DONE_FOLDER)
+                handled += 1
+            else:
+                _move(client, uid, settings.IMAP_REFUSED_FOLDER)
+                refused += 1
     finally:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             client.logout()
-    return PollResult(handled, failed)
+    return PollResult(handled, refused, failed)
 
 
-def _handle(client: imaplib.IMAP4, uid: bytes) -> None:
+def _handle(client: imaplib.IMAP4, uid: bytes) -> bool:
+    """Ingest one message; False when it was refused (and recorded)."""
     _, meta = client.uid("FETCH", uid.decode(), "(RFC822.SIZE)")
     match = SIZE_RE.search(b" ".join(m if isinstance(m, bytes) else b" ".join(m) for m in meta if m))
     size = int(match.group(1)) if match else 0
@@ -95,8 +106,22 @@ def _handle(client: imaplib.IMAP4, uid: bytes) -> None:
             size=size, source="imap", outcome=InboundEmail.Outcome.REFUSED,
             detail=f"The message is {size} bytes, over the limit of {settings.INTAKE_EMAIL_MAX_BYTES} bytes; it was not read.",
         )  # fmt: skip
-        return
+        return False
     _, parts = client.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
     raw = next((p[1] for p in parts if isinstance(p, tuple) and len(p) == 2), b"")
-    with contextlib.suppress(MessageTooLarge):  # recorded by ingest; moved like any handled message
+    try:
         ingest(raw, source="imap")
+    except MessageRefused:
+        return False  # recorded by ingest
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        # A message that crashes the reader would crash it on every poll: record it and set it aside.
+        logger.exception(
+            "IMAP message %s could not be read; it is moved to %s", uid, settings.IMAP_REFUSED_FOLDER
+        )
+        record_refused(
+            raw, source="imap", detail=f"The message could not be read: {type(exc).__name__}: {exc}"
+        )
+        return False
+    return True

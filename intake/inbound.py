@@ -20,11 +20,11 @@ from django.db import IntegrityError, transaction
 
 from escalation.models import Notification
 from incidents import lifecycle, services
-from incidents.lifecycle import InvalidTransition
+from incidents.errors import InvalidTransition
 from incidents.models import Incident
 from incidents.selectors import desk_user, incidents_visible_to
 
-from .mail import MessageTooLarge, ParsedMessage, parse
+from .mail import MessageRefused, MessageTooLarge, ParsedMessage, envelope, parse
 from .models import InboundEmail
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,26 @@ def _record(
         outcome=outcome,
         detail=detail[:4000],
         incident=incident,
+    )
+
+
+def record_refused(raw: bytes, *, source: str, detail: str, read_headers: bool = True) -> InboundEmail:
+    """Record a message that was refused before it could be read, with what its headers say of it (the
+    headers of a message over the size limit are not read: the limit exists so that nothing of it is)."""
+    head = None
+    if read_headers:
+        try:
+            head = envelope(raw)
+        except Exception:  # headers too broken to read: the refusal is recorded all the same
+            logger.warning("the headers of a refused message could not be read", exc_info=True)
+    return InboundEmail.objects.create(
+        message_id=head.message_id if head else "",
+        sender=head.sender if head else "",
+        subject=head.subject[:255] if head else "",
+        size=len(raw),
+        source=source,
+        outcome=Outcome.REFUSED,
+        detail=detail[:4000],
     )
 
 
@@ -184,13 +204,14 @@ def ingest(raw: bytes, *, source: str = "pipe") -> InboundEmail:
     """Turn one message into an incident or a comment, and record what happened.
 
     Reading the same message twice (same Message-ID) records a duplicate and changes nothing else.
-    A message over INTAKE_EMAIL_MAX_BYTES is refused and recorded (MessageTooLarge is raised after
-    the record is committed, so callers can say so).
+    A message over INTAKE_EMAIL_MAX_BYTES, nested deeper than INTAKE_EMAIL_MAX_MIME_DEPTH or with more
+    than INTAKE_EMAIL_MAX_ATTACHMENTS attachments is refused and recorded (MessageRefused is raised
+    after the record is committed, so callers can bounce it or move it aside).
     """
     try:
         parsed = parse(raw, limit=settings.INTAKE_EMAIL_MAX_BYTES)
-    except MessageTooLarge as exc:
-        _record(None, raw_size=len(raw), source=source, outcome=Outcome.REFUSED, detail=str(exc))
+    except MessageRefused as exc:
+        record_refused(raw, source=source, detail=str(exc), read_headers=not isinstance(exc, MessageTooLarge))
         raise
     try:
         try:

@@ -8,12 +8,14 @@ import email
 import html
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
 from email.policy import default
 from email.utils import getaddresses
 from html.parser import HTMLParser
 
 import nh3
+from django.conf import settings
 
 BLOCK_TAGS = {
     "p",
@@ -38,10 +40,33 @@ MACHINE_SENDERS = re.compile(
     r"^(mailer-daemon|postmaster|noreply|no-reply|bounce[s]?)([+@-]|$)", re.IGNORECASE
 )
 MESSAGE_ID_RE = re.compile(r"<([^<>\s]+)>")
+HEADER_BYTES = 256 * 1024  # enough for any real header block; the envelope of a refused message reads no more
 
 
-class MessageTooLarge(ValueError):
+class MessageRefused(ValueError):
+    """A message the desk will not read (too large, nested too deep, too many attachments). The caller
+    records it and answers the sender's MTA with a permanent failure (ingest_email exits 65)."""
+
+
+class MessageTooLarge(MessageRefused):
     """Refused before parsing: the size limit is the first defence against a mail bomb."""
+
+
+class MessageTooDeep(MessageRefused):
+    """MIME parts nested deeper than the limit (the stdlib parser recurses once per level)."""
+
+
+class TooManyAttachments(MessageRefused):
+    """More attachments than the limit: one message must not fill the incident with files."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What a refused message is recorded with: read from the top-level headers alone, which never nest."""
+
+    message_id: str
+    sender: str
+    subject: str
 
 
 @dataclass
@@ -140,12 +165,78 @@ def _attachments(message: EmailMessage) -> list[Attachment]:
     return found
 
 
-def parse(raw: bytes, *, limit: int) -> ParsedMessage:
-    """Parse one message; MessageTooLarge when it is over `limit` bytes (checked before parsing)."""
+def _depth(message: Message) -> int:
+    """How deep the deepest part sits below the message (0 for a single part), walked without recursion."""
+    deepest = 0
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    while stack:
+        part, level = stack.pop()
+        deepest = max(deepest, level)
+        payload = part.get_payload()
+        if part.is_multipart() and isinstance(payload, list):
+            stack.extend((child, level + 1) for child in payload if isinstance(child, Message))
+    return deepest
+
+
+def _attachment_count(message: Message) -> int:
+    """Every attachment at any level (named or marked `attachment`), not only the top level's, so that
+    nesting cannot hide files from the cap. Call it once the depth is known to be within the limit."""
+    return sum(
+        1
+        for part in message.walk()
+        if not part.is_multipart() and (part.get_content_disposition() == "attachment" or part.get_filename())
+    )
+
+
+def envelope(raw: bytes) -> Envelope:
+    """Message-ID, sender and subject from the headers alone (no body is parsed): for the record of a
+    message that is refused before or while it is read."""
+    headers = BytesHeaderParser(policy=default).parsebytes(raw[:HEADER_BYTES])
+    addresses = getaddresses([str(headers.get("From") or "")])
+    sender = addresses[0][1] if addresses else ""
+    return Envelope(
+        message_id=(MESSAGE_ID_RE.findall(str(headers.get("Message-ID") or "")) or [""])[0][:255].replace(
+            "\x00", ""
+        ),
+        sender=sender.strip().lower()[:254].replace("\x00", ""),
+        subject=re.sub(r"\s+", " ", str(headers.get("Subject") or "")).strip().replace("\x00", ""),
+    )
+
+
+def parse(
+    raw: bytes,
+    *,
+    limit: int,
+    max_depth: int | None = None,
+    max_attachments: int | None = None,
+) -> ParsedMessage:
+    """Parse one message. Refused (a MessageRefused, nothing else read) when it is over `limit` bytes
+    (checked before parsing), nested more than `max_depth` levels or carries more than `max_attachments`
+    attachments (None: the settings INTAKE_EMAIL_MAX_MIME_DEPTH and INTAKE_EMAIL_MAX_ATTACHMENTS)."""
     if len(raw) > limit:
         raise MessageTooLarge(f"The message is over the limit of {limit} bytes; it was not read.")
-    message = email.message_from_bytes(raw, policy=default)
+    max_depth = settings.INTAKE_EMAIL_MAX_MIME_DEPTH if max_depth is None else max_depth
+    max_attachments = settings.INTAKE_EMAIL_MAX_ATTACHMENTS if max_attachments is None else max_attachments
+    try:
+        message = email.message_from_bytes(raw, policy=default)
+    except RecursionError as exc:
+        # The stdlib parser recurses once per level: thousands of levels exhaust Python's stack first.
+        raise MessageTooDeep(
+            f"The message's MIME parts are nested thousands of levels deep, over the limit of {max_depth}; "
+            "it was not read."
+        ) from exc
     assert isinstance(message, EmailMessage)  # noqa: S101 (policy=default builds EmailMessage)
+    depth = _depth(message)
+    if depth > max_depth:
+        raise MessageTooDeep(
+            f"The message's MIME parts are nested {depth} levels deep, over the limit of {max_depth}; "
+            "it was not read."
+        )
+    attachments = _attachment_count(message)
+    if attachments > max_attachments:
+        raise TooManyAttachments(
+            f"The message has {attachments} attachments, over the limit of {max_attachments}; it was not read."
+        )
     addresses = getaddresses([str(message.get("From") or "")])
     sender_name, sender = addresses[0] if addresses else ("", "")
     references = MESSAGE_ID_RE.findall(

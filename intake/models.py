@@ -122,10 +122,6 @@ class Integration(models.Model):
         pair = (self.severity_mapping or {}).get(severity)
         return (pair["impact"], pair["urgency"]) if pair else None
 
-    def classifies(self, severity: str) -> bool:
-        """Complete mapping: incidents open straight in `classified`."""
-        return bool(self.domain_id and self.category_id and self.team_id and self.mapping_for(severity))
-
 
 class AlertGroup(models.Model):
     """The alerts of one dedup key on one incident. At most one group per key is open: a unique index
@@ -140,6 +136,18 @@ class AlertGroup(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     last_payload = models.JSONField(default=dict, blank=True)
     derived_key = models.BooleanField(default=False, help_text=_("Derived from source and summary."))
+    firings = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_("The start times of the firings counted (the newest few): a redelivery counts once."),
+    )
+    held_action = models.CharField(
+        max_length=12,
+        blank=True,
+        choices=[("acknowledge", _("Acknowledge")), ("resolve", _("Resolve"))],
+        help_text=_("An event that came while the incident was received, applied when it is classified."),
+    )
+    held_payload = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at"]

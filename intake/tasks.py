@@ -11,4 +11,4 @@ from . import imap
 def poll_imap() -> dict[str, int]:
     """Read the IMAP mailbox (on beat when IMAP_HOST is set). Running it twice handles each message once."""
     result = imap.poll()
-    return {"handled": result.handled, "failed": result.failed}
+    return {"handled": result.handled, "refused": result.refused, "failed": result.failed}

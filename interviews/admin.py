@@ -5,7 +5,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from incidents.lifecycle import InvalidTransition
+from incidents.errors import InvalidTransition
+from incidents.permissions import ReadOnlyAdminMixin as ReadOnlyMixin
 
 from . import cases, services
 from .models import (
@@ -24,19 +25,6 @@ from .models import (
     SessionEvent,
     SessionMember,
 )
-
-
-class ReadOnlyMixin:
-    """Records that only the domain functions write: visible here, never added, changed or deleted."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class RubricDimensionInline(admin.StackedInline):

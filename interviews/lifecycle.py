@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.lifecycle import InvalidTransition, StaleVersion
+from incidents.errors import InvalidTransition, StaleVersion
 
 from . import log
 from .models import ConsensusRating, PhaseRecord, Rating, Session, SessionMember, SessionPause

@@ -38,7 +38,6 @@ from incidents.models import Category, Domain, Incident, Team
 from incidents.selectors import incidents_visible_to
 
 State = Incident.State
-OPEN_STATES = [State.RECEIVED, State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD]
 # Ageing buckets of the open backlog: (label, from days, to days); the last is open-ended.
 AGEING_BUCKETS: list[tuple[str, int, int | None]] = [
     ("under_1d", 0, 1),
@@ -192,23 +191,49 @@ def _percentiles(count: int, values: list[float | None] | None) -> dict[str, Any
     return {"count": count, "median_seconds": _round(median), "p90_seconds": _round(p90)}
 
 
+def known() -> Q:
+    """Incidents whose history is known from their reception: all but imported ones whose export started
+    late (incidents.importer). Their durations and rates are unknown, so they are left out of them."""
+    return Q(history_started_late=False)
+
+
+def resolution_unknown() -> Q:
+    """Resolved or closed, but when is unknown (an imported history that never shows the resolution)."""
+    return Q(state__in=[State.RESOLVED, State.CLOSED], resolved_at__isnull=True, reopen_count=0)
+
+
 def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
     """Counts by state, MTTA, MTTR, SLA compliance, rates, near-miss ratio and CSAT of a cohort: one query
-    on PostgreSQL (three on SQLite, whose percentiles read the ordered durations)."""
-    responded = Q(responded_at__isnull=False)
-    resolved = Q(resolved_at__isnull=False)
-    ever_resolved = resolved | Q(reopen_count__gt=0)
+    on PostgreSQL (three on SQLite, whose percentiles read the ordered durations).
+
+    Durations and rates leave out what is unknown (an imported history cut at its start, a resolution
+    never shown) and `excluded` says how many incidents each figure left out, and why."""
+    # An incident whose condition cleared before anyone responded (a monitoring resolve) has no response
+    # time: it stays out of MTTA and is counted apart, as "cleared".
+    late = ~known()
+    responded = Q(responded_at__isnull=False) & ~Q(sla_response="cleared") & known()
+    resolved = Q(resolved_at__isnull=False) & known()
+    ever_resolved = (Q(resolved_at__isnull=False) | Q(reopen_count__gt=0)) & known()
     aggregates: dict[str, Any] = {
         "total": Count("pk"),
         **{f"state_{state}": Count("pk", filter=Q(state=state)) for state in State.values},
+        "late": Count("pk", filter=late),
+        "resolution_unknown": Count("pk", filter=resolution_unknown() & known()),
+        "late_responded": Count("pk", filter=late & Q(responded_at__isnull=False)),
+        "late_resolved": Count("pk", filter=late & (Q(resolved_at__isnull=False) | resolution_unknown())),
+        "late_ever_resolved": Count(
+            "pk", filter=late & (Q(resolved_at__isnull=False) | Q(reopen_count__gt=0) | resolution_unknown())
+        ),
+        "late_classified": Count("pk", filter=late & ~Q(state=State.RECEIVED)),
         "mtta_count": Count("pk", filter=responded),
         "mttr_count": Count("pk", filter=resolved),
         "response_met": Count("pk", filter=Q(sla_response="met")),
         "response_breached": Count("pk", filter=Q(sla_response="breached")),
+        "response_cleared": Count("pk", filter=Q(sla_response="cleared")),
         "resolution_met": Count("pk", filter=Q(sla_resolution="met")),
         "resolution_breached": Count("pk", filter=Q(sla_resolution="breached")),
-        "classified": Count("pk", filter=Q(classified_at__isnull=False)),
-        "escalated": Count("pk", filter=Q(classified_at__isnull=False, escalation_level__gt=0)),
+        "classified": Count("pk", filter=Q(classified_at__isnull=False) & known()),
+        "escalated": Count("pk", filter=Q(classified_at__isnull=False, escalation_level__gt=0) & known()),
         "ever_resolved": Count("pk", filter=ever_resolved),
         "reopened": Count("pk", filter=ever_resolved & Q(reopen_count__gt=0)),
         "fcr": Count("pk", filter=resolved & Q(escalation_level=0, reopen_count=0)),
@@ -228,8 +253,8 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         mtta = _percentiles(row["mtta_count"], row["mtta_p"])
         mttr = _percentiles(row["mttr_count"], row["mttr_p"])
     else:
-        mtta = _durations(qs, mtta_seconds(), "responded_at")
-        mttr = _durations(qs, mttr_seconds(), "resolved_at")
+        mtta = _durations(qs.filter(known()).exclude(sla_response="cleared"), mtta_seconds(), "responded_at")
+        mttr = _durations(qs.filter(known()), mttr_seconds(), "resolved_at")
     average = row["csat_average"]
     return {
         "counts": {"total": row["total"], "by_state": {s: row[f"state_{s}"] for s in State.values}},
@@ -238,6 +263,8 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         "sla": {
             "response": _compliance(row["response_met"], row["response_breached"]),
             "resolution": _compliance(row["resolution_met"], row["resolution_breached"]),
+            # Cleared by monitoring before anyone responded: no response to judge, so apart from compliance.
+            "response_cleared": row["response_cleared"],
         },
         "rates": {
             "reopen": _ratio(row["reopened"], row["ever_resolved"]),
@@ -245,6 +272,17 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
             "first_contact_resolution": _ratio(row["fcr"], row["mttr_count"]),
         },
         "near_miss": _ratio(row["near_miss"], row["with_outcome"]),
+        "excluded": {
+            "history_started_late": row["late"],
+            "resolution_unknown": row["resolution_unknown"],
+            "figures": {
+                "mtta": row["late_responded"],
+                "mttr": row["late_resolved"] + row["resolution_unknown"],
+                "reopen": row["late_ever_resolved"] + row["resolution_unknown"],
+                "escalation": row["late_classified"],
+                "first_contact_resolution": row["late_resolved"] + row["resolution_unknown"],
+            },
+        },
         "csat": {
             "count": row["rated"],
             "average": round(float(average), 2) if average is not None else None,
@@ -299,7 +337,7 @@ def bucket_dates(filters: ReportFilters) -> list[date]:
 def trend(qs: QuerySet[Incident], filters: ReportFilters) -> list[dict[str, Any]]:
     """Incidents received per bucket, and the median time to resolve of those of them resolved."""
     kind = filters.bucket
-    resolved = Q(resolved_at__isnull=False)
+    resolved = Q(resolved_at__isnull=False) & known()
     rows = qs.order_by().annotate(bucket=_bucket_of("received_at", kind)).values("bucket")
     medians: dict[date, float | None] = {}
     if _postgres():

@@ -38,7 +38,8 @@ def _cards(data: dict[str, Any]) -> list[dict[str, str]]:
         {"label": "MTTR (median)", "value": _hours(data["mttr"]["median_seconds"]),
          "detail": f"p90 {_hours(data['mttr']['p90_seconds'])} · {data['mttr']['count']} resolved"},
         {"label": "Response SLA", "value": _percent(sla["response"]["compliance"]),
-         "detail": f"{sla['response']['met']} met, {sla['response']['breached']} breached"},
+         "detail": f"{sla['response']['met']} met, {sla['response']['breached']} breached"
+         + (f", {sla['response_cleared']} cleared by monitoring" if sla.get("response_cleared") else "")},
         {"label": "Resolution SLA", "value": _percent(sla["resolution"]["compliance"]),
          "detail": f"{sla['resolution']['met']} met, {sla['resolution']['breached']} breached"},
         {"label": "First-contact resolution", "value": _percent(rates["first_contact_resolution"]["rate"]),

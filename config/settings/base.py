@@ -251,6 +251,9 @@ NOTIFICATION_DEAD_ALERT_EMAILS = env.list("NOTIFICATION_DEAD_ALERT_EMAILS", defa
 # Intake: monitoring events and inbound e-mail (intake/, docs/intake.md)
 INTAKE_EVENT_MAX_BYTES = env.int("INTAKE_EVENT_MAX_BYTES", default=512 * 1024)
 INTAKE_EMAIL_MAX_BYTES = env.int("INTAKE_EMAIL_MAX_BYTES", default=25 * 1024 * 1024)
+# Deeper MIME nesting or more attachments than these refuse the whole message (recorded, exit 65).
+INTAKE_EMAIL_MAX_MIME_DEPTH = env.int("INTAKE_EMAIL_MAX_MIME_DEPTH", default=20)
+INTAKE_EMAIL_MAX_ATTACHMENTS = env.int("INTAKE_EMAIL_MAX_ATTACHMENTS", default=20)
 # A reply to a resolved incident reopens it: "never", "keywords" (the reply says it is still broken) or "always".
 INTAKE_EMAIL_REOPEN = env("INTAKE_EMAIL_REOPEN", default="keywords")
 INTAKE_EMAIL_REOPEN_KEYWORDS = env.list(
@@ -264,6 +267,8 @@ IMAP_USER = env("IMAP_USER", default="")
 IMAP_PASSWORD = env("IMAP_PASSWORD", default="")
 IMAP_FOLDER = env("IMAP_FOLDER", default="INBOX")
 IMAP_DONE_FOLDER = env("IMAP_DONE_FOLDER", default="INBOX.Processed")
+# Refused messages (and ones that cannot be read at all) are moved here, never retried.
+IMAP_REFUSED_FOLDER = env("IMAP_REFUSED_FOLDER", default="INBOX.Refused")
 if IMAP_HOST:
     CELERY_BEAT_SCHEDULE["intake-poll-imap"] = {
         "task": "intake.tasks.poll_imap",
@@ -281,7 +286,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "config.api.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "incidents.api.handlers.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "config.api.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -367,7 +372,29 @@ SECURE_REFERRER_POLICY = "same-origin"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    # Monitoring routing keys never reach a log line (intake.logs; gunicorn.conf.py for gunicorn's access log).
+    "filters": {"redact_routing_keys": {"()": "intake.logs.RedactRoutingKeys"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_routing_keys"],
+        },
+        # Django's own handler for the development server's access log, with the filter.
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_routing_keys"],
+        },
+    },
+    "loggers": {"django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }

@@ -15,21 +15,15 @@ from rest_framework.views import APIView
 from config.api import CursorPagination
 from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
 from escalation.oncall import OnCallShift, team_oncall
-from incidents.api.views import IsResponder
 from incidents.models import Team
+from incidents.permissions import IsResponder, ResponderReadsStaffWrites
 
 from . import serializers as s
 
 User = get_user_model()
 
 
-class ConfigPermission(permissions.BasePermission):
-    """Responders read the configuration; admins (staff) change it."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return IsResponder().has_permission(request, view)
-        return bool(request.user and request.user.is_staff)
+ConfigPermission = ResponderReadsStaffWrites  # responders read the configuration; admins (staff) change it
 
 
 def paginated(ordering: str) -> type[CursorPagination]:

@@ -16,11 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from incidents import problems
-from incidents.models import FollowUpAction, Incident, Problem, Team
+from incidents.models import Domain, FollowUpAction, Incident, Problem, Team
+from incidents.permissions import IsResponder
 from incidents.selectors import incidents_visible_to, problems_visible_to
 
 from .serializers import MAX_TEXT, resolve_category
-from .views import ERRORS, IsResponder
+from .views import ERRORS
 
 User = get_user_model()
 
@@ -110,8 +111,6 @@ class ProblemInput(serializers.Serializer):
         domain_slug = attrs.pop("domain", None)
         path = attrs.get("category")
         if path:
-            from incidents.models import Domain
-
             domain = Domain.objects.filter(slug=domain_slug).first() if domain_slug else None
             attrs["category"], _ = resolve_category(path, domain)
         return attrs

@@ -20,17 +20,11 @@ from rest_framework.response import Response
 from config.api import CursorPagination, JSONParser, StrictOrderingFilter
 from incidents import export, lifecycle, major, selectors, services
 from incidents.models import Attachment, Incident, Team
+from incidents.permissions import IsResponder
 from incidents.selectors import desk_user
 
 from . import serializers as s
 from .filters import IncidentFilter
-
-
-class IsResponder(permissions.BasePermission):
-    message = "Only responders (members of a team) may use this endpoint."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return desk_user(request.user).is_responder
 
 
 class ChronologicalPagination(CursorPagination):
@@ -241,8 +235,9 @@ ACTION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {
     lifecycle.Action.CLOSE: s.CloseInput,
     lifecycle.Action.CANCEL: s.CancelInput,
 }
-for _name, _input in ACTION_INPUTS.items():
-    setattr(IncidentViewSet, str(_name), _action_view(_name, _input))
+# One route per action of the transition table: `POST /api/v1/incidents/{ref}/{action}/`.
+for _name in lifecycle.TRANSITIONS:
+    setattr(IncidentViewSet, str(_name), _action_view(_name, ACTION_INPUTS[_name]))
 
 
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

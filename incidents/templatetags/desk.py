@@ -9,6 +9,7 @@ from django import template
 from django.utils.html import format_html
 
 from incidents.models import Incident
+from incidents.selectors import desk_user
 
 register = template.Library()
 S = Incident.State
@@ -126,8 +127,6 @@ def bs(field: Any) -> str:
 @register.simple_tag(takes_context=True)
 def responder(context: dict[str, Any]) -> bool:
     """Whether the signed-in user works the console (cached on the user for the request)."""
-    from incidents.selectors import desk_user
-
     request = context.get("request")
     return bool(request is not None and desk_user(request.user).is_responder)
 

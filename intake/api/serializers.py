@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from incidents.models import Category, Domain, Team
@@ -12,11 +14,40 @@ from incidents.models import Category, Domain, Team
 from ..models import SEVERITIES, Integration
 
 
+def _web_url(**kwargs: Any) -> serializers.URLField:
+    field = serializers.URLField(max_length=2000, **kwargs)
+    field.validators = [v for v in field.validators if not isinstance(v, URLValidator)]
+    field.validators.append(URLValidator(schemes=["http", "https"]))
+    return field
+
+
+class LinkSerializer(serializers.Serializer):
+    href = _web_url()
+    text = serializers.CharField(max_length=1024, required=False, allow_blank=True)
+
+
+class ImageSerializer(serializers.Serializer):
+    src = _web_url()
+    href = _web_url(required=False)
+    alt = serializers.CharField(max_length=1024, required=False, allow_blank=True)
+
+
 class PayloadSerializer(serializers.Serializer):
     summary = serializers.CharField(max_length=1024, trim_whitespace=True)
     source = serializers.CharField(max_length=255)
     severity = serializers.ChoiceField(choices=SEVERITIES)
+    timestamp = serializers.DateTimeField(required=False, help_text="When the condition started (ISO 8601).")
+    component = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    group = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    locals()["class"] = serializers.CharField(max_length=255, required=False, allow_blank=True)
     custom_details = serializers.JSONField(required=False)
+
+    def to_internal_value(self, data: Any) -> Any:
+        values = super().to_internal_value(data)
+        if values.get("timestamp") is not None:
+            # Kept as text in the JSON of the alert group and the timeline, in UTC.
+            values["timestamp"] = values["timestamp"].astimezone(UTC).isoformat()
+        return values
 
     def validate_custom_details(self, value: Any) -> Any:
         # PostgreSQL's jsonb and text refuse NUL: say so here rather than fail in the database.
@@ -26,10 +57,18 @@ class PayloadSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.Serializer):
-    routing_key = serializers.CharField(max_length=128)
+    routing_key = serializers.CharField(
+        max_length=128,
+        required=False,
+        help_text="The integration's key; or send it as `Authorization: Bearer <key>` or `X-Routing-Key`.",
+    )
     event_action = serializers.ChoiceField(choices=["trigger", "acknowledge", "resolve"])
     dedup_key = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     payload = PayloadSerializer(required=False)
+    client = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    client_url = _web_url(required=False)
+    links = LinkSerializer(many=True, required=False, max_length=20)  # type: ignore[call-arg]
+    images = ImageSerializer(many=True, required=False, max_length=20)  # type: ignore[call-arg]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["event_action"] == "trigger" and "payload" not in attrs:

@@ -24,13 +24,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import CursorPagination
-from incidents.lifecycle import InvalidTransition
+from incidents.errors import InvalidTransition
 
 from .. import events
 from ..models import Integration
 from . import serializers as s
 
 NOT_FOUND = "No integration has this routing key."
+EVENT_FIELDS = ("client", "client_url", "links", "images")  # kept with the payload
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -93,6 +94,28 @@ class EventsBase(APIView):
         except RequestDataTooBig as exc:
             raise PayloadTooLarge(too_big) from exc
 
+    def _routing_key(self, request: Request, in_body: str = "") -> str:
+        """The key from the body or query string, `Authorization: Bearer <key>`, or `X-Routing-Key`; a 400
+        naming routing_key when there is none (never a 401: monitoring tools resend forever on those)."""
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, token = header.partition(" ")
+        key = (
+            in_body
+            or request.query_params.get("routing_key", "")
+            or (token.strip() if scheme.lower() == "bearer" else "")
+            or request.META.get("HTTP_X_ROUTING_KEY", "").strip()
+        )
+        if not key:
+            raise exceptions.ValidationError(
+                {
+                    "routing_key": [
+                        "Give the routing key: in the body or query string, as `Authorization: Bearer <key>`, "
+                        "or in the X-Routing-Key header."
+                    ]
+                }
+            )
+        return key
+
     def _integration(self, request: Request, raw_key: str) -> Integration:
         integration = events.integration_for_key(raw_key)
         if integration is None:
@@ -117,13 +140,18 @@ class EventsView(EventsBase):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        """A monitoring event: trigger, acknowledge or resolve (PagerDuty Events API v2 shape)."""
+        """A monitoring event: trigger, acknowledge or resolve (PagerDuty Events API v2 shape). Also at
+        `/api/v1/events/v2/enqueue`, so PagerDuty's clients work with the base URL `.../api/v1/events`."""
         data = self._body(request)
         serializer = s.EventInputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         values = serializer.validated_data
-        integration = self._integration(request, values["routing_key"])
+        integration = self._integration(request, self._routing_key(request, values.get("routing_key", "")))
         payload = dict(values.get("payload") or {})
+        payload |= {field: values[field] for field in EVENT_FIELDS if values.get(field)}
+        if values["event_action"] == "resolve":
+            # A resolve's own summary is its resolution; its timestamp, when the condition cleared.
+            payload |= {"resolution": payload.get("summary", ""), "cleared_at": payload.get("timestamp")}
         result = events.handle(
             integration, event_action=values["event_action"], dedup_key=values["dedup_key"], payload=payload
         )
@@ -147,8 +175,14 @@ ALERTMANAGER_SEVERITIES = {
 }
 
 
+def _web(url: Any) -> str:
+    return url if isinstance(url, str) and url.lower().startswith(("http://", "https://")) else ""
+
+
 def alert_to_payload(alert: dict[str, Any], external_url: str) -> dict[str, Any]:
-    """Map one Alertmanager alert to an event payload: summary from the annotations, source from the labels."""
+    """Map one Alertmanager alert to an event payload: summary from the annotations, source from the labels,
+    the firing's startsAt as its timestamp (a redelivered firing counts once), the generator's link, and
+    for a resolved alert its `resolution` annotation (if any) and endsAt."""
     labels, annotations = alert.get("labels") or {}, alert.get("annotations") or {}
     summary = (
         annotations.get("summary") or annotations.get("description") or labels.get("alertname") or "Alert"
@@ -160,29 +194,51 @@ def alert_to_payload(alert: dict[str, Any], external_url: str) -> dict[str, Any]
         "annotations": annotations,
         **{k: alert[k] for k in ("startsAt", "endsAt", "generatorURL") if alert.get(k)},
     }
-    return {
+    payload: dict[str, Any] = {
         "summary": summary[:1024],
         "source": source[:255],
         "severity": severity,
         "custom_details": details,
+        "client": "Alertmanager",
     }
+    started = events.parse_time(alert.get("startsAt"))
+    if started is not None:
+        payload["timestamp"] = started.isoformat()
+    for label in ("job", "alertname"):
+        if labels.get(label):
+            payload["component" if label == "job" else "class"] = labels[label][:255]
+    if _web(external_url):
+        payload["client_url"] = external_url
+    if _web(alert.get("generatorURL")):
+        payload["links"] = [{"href": alert["generatorURL"], "text": "Source (generator URL)"}]
+    if alert.get("status") == "resolved":
+        payload["resolution"] = annotations.get("resolution", "")
+        payload["cleared_at"] = alert.get("endsAt")
+    return payload
 
 
 class AlertmanagerView(EventsBase):
     @extend_schema(
         operation_id="events_alertmanager_create",
-        parameters=[OpenApiParameter("routing_key", str, OpenApiParameter.QUERY, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "routing_key",
+                str,
+                OpenApiParameter.QUERY,
+                required=False,
+                description="Or `Authorization: Bearer <key>` (Alertmanager's http_config), or X-Routing-Key.",
+            )
+        ],
         request=s.AlertmanagerSerializer,
         responses={202: s.AlertmanagerAcceptedSerializer, **ERRORS},
         auth=[],
     )
     def post(self, request: Request) -> Response:
         """Prometheus Alertmanager's webhook: each alert's fingerprint is its dedup_key; firing triggers,
-        resolved resolves. One refused alert (say, resolving an incident nobody classified) does not fail the
-        others: it is reported in its result, and the answer stays 202 so Alertmanager does not resend."""
-        raw_key = request.query_params.get("routing_key", "")
-        if not raw_key:
-            raise exceptions.ValidationError({"routing_key": ["Give the routing key in the query string."]})
+        resolved resolves (held until classification for an incident nobody classified). One refused alert
+        does not fail the others: it is reported in its result, and the answer stays 202 so Alertmanager
+        does not resend."""
+        raw_key = self._routing_key(request)
         data = self._body(request)
         serializer = s.AlertmanagerSerializer(data=data)
         serializer.is_valid(raise_exception=True)

@@ -207,6 +207,25 @@ class ReportAppliedFiltersSerializer(serializers.Serializer):
     priority = serializers.ListField(child=serializers.IntegerField())
 
 
+class ReportExcludedFiguresSerializer(serializers.Serializer):
+    mtta = serializers.IntegerField()
+    mttr = serializers.IntegerField()
+    reopen = serializers.IntegerField()
+    escalation = serializers.IntegerField()
+    first_contact_resolution = serializers.IntegerField()
+
+
+class ReportExcludedSerializer(serializers.Serializer):
+    history_started_late = serializers.IntegerField(
+        help_text="Imported incidents whose history the export cut at its start: their earlier milestones are "
+        "unknown, so durations and rates leave them out."
+    )
+    resolution_unknown = serializers.IntegerField(
+        help_text="Resolved or closed incidents whose imported history never shows when they were resolved."
+    )
+    figures = ReportExcludedFiguresSerializer(help_text="How many incidents each figure left out.")
+
+
 class SummarySerializer(serializers.Serializer):
     """Every figure of SPEC section 6; docs/reporting.md defines each."""
 
@@ -218,6 +237,7 @@ class SummarySerializer(serializers.Serializer):
     sla = ReportSlaSerializer()
     rates = ReportRatesSerializer()
     near_miss = ReportRatioSerializer()
+    excluded = ReportExcludedSerializer()
     csat = ReportCsatSerializer()
     trend = ReportTrendPointSerializer(many=True)
     backlog = ReportBacklogSerializer()

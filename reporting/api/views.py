@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from incidents.api.views import IsResponder
+from incidents.permissions import IsResponder
 from reporting import figures
 
 from .serializers import SummaryQuerySerializer, SummarySerializer

@@ -233,7 +233,7 @@ def test_keyboard_shortcuts(live_server, page: Page, console_errors, shoot, monk
     expect(page.get_by_role("heading", name="Queue")).to_be_visible()
 
     # n / p page through the queue (one incident a page here), keeping the sort
-    monkeypatch.setattr("incidents.views.PAGE_SIZE", 1)
+    monkeypatch.setattr("incidents.views.desk_queue.PAGE_SIZE", 1)
     page.goto(f"{live_server.url}/desk/?sort=oldest")
     expect(page.locator(".queue-row")).to_have_attribute("data-ref", first.reference)
     page.keyboard.press("n")

@@ -141,7 +141,7 @@ def test_a_reclassified_incident_shows_its_new_priority():
 def test_queue_indexes_serve_the_priority_keyset_and_the_received_count():
     """The row comparison of the priority cursor and the capped count of received incidents are index
     ranges (with sequential scans off, since a test table is too small for the planner to care)."""
-    from incidents.views import _keyset
+    from incidents.views.desk_queue import _keyset
 
     user = agent(TeamFactory(domains=["it_service"]))
     report(title="x")
@@ -166,6 +166,6 @@ def test_queue_indexes_serve_the_priority_keyset_and_the_received_count():
 
 
 def console_sort():
-    from incidents.views import SORTS
+    from incidents.views.desk_queue import SORTS
 
     return SORTS["priority"][1]

@@ -12,7 +12,6 @@ from escalation.models import Notification
 from escalation.tasks import deliver_notification
 from incidents import lifecycle, notifications
 from incidents.models import Incident, TimelineEntry
-from incidents.tasks import notify_reporter
 from tests.factories import UserFactory, incident_in, responder_of
 
 pytestmark = pytest.mark.django_db
@@ -70,13 +69,6 @@ def test_the_resolved_mail_is_sent_once_per_resolution():
     incident = lifecycle.reopen_incident(incident, actor=actor, reason="again")
     incident = lifecycle.resolve_incident(incident, actor=actor, summary="Second fix")
     assert reporter_rows(incident, "resolved").count() == 2  # a new resolution is a new mail
-
-
-def test_the_old_task_queues_the_same_outbox_row_not_a_second_mail():
-    incident = incident_in(Incident.State.RESOLVED, reporter=UserFactory(email="rep@example.org"))
-    notify_reporter(incident.pk, "resolved", incident.version)  # a prompt queued before the outbox
-    notify_reporter(incident.pk, "resolved", incident.version)
-    assert reporter_rows(incident, "resolved").count() == 1
 
 
 def test_restricted_domain_mail_says_only_that_something_changed():

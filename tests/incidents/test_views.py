@@ -256,7 +256,7 @@ def test_queue_shows_only_visible_open_incidents_and_filters(desk):
 
 
 def test_queue_pages_with_a_keyset_cursor(desk, monkeypatch):
-    monkeypatch.setattr("incidents.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("incidents.views.desk_queue.PAGE_SIZE", 2)
     made = [report(title=f"Incident {i}", domain=domain("it_service")) for i in range(5)]
     for sort, expected in [("newest", made[::-1]), ("oldest", made)]:
         seen, query = [], {"sort": sort}
@@ -271,7 +271,7 @@ def test_queue_pages_with_a_keyset_cursor(desk, monkeypatch):
 
 
 def test_priority_sort_puts_p1_first_and_unprioritised_last(desk, monkeypatch):
-    monkeypatch.setattr("incidents.views.PAGE_SIZE", 1)
+    monkeypatch.setattr("incidents.views.desk_queue.PAGE_SIZE", 1)
     low = report(title="low", impact=3, urgency=3)
     none = report(title="none")
     high = report(title="high", impact=1, urgency=1)
@@ -404,7 +404,7 @@ def test_queue_choices_are_shared_for_a_few_seconds(desk):
 
 
 def test_queue_pages_back_and_forth_keeping_the_filters(desk, monkeypatch):
-    monkeypatch.setattr("incidents.views.PAGE_SIZE", 2)
+    monkeypatch.setattr("incidents.views.desk_queue.PAGE_SIZE", 2)
     made = [report(title=f"Printer {i}", domain=domain("it_service")) for i in range(5)]
     report(title="VPN", domain=domain("it_service"))  # filtered out by the search
 
@@ -439,7 +439,7 @@ def test_queue_pages_back_and_forth_keeping_the_filters(desk, monkeypatch):
 
 
 def test_priority_pages_go_back_across_unprioritised_incidents(desk, monkeypatch):
-    monkeypatch.setattr("incidents.views.PAGE_SIZE", 1)
+    monkeypatch.setattr("incidents.views.desk_queue.PAGE_SIZE", 1)
     low = report(title="low", impact=3, urgency=3)
     none = report(title="none")
     none2 = report(title="none too")

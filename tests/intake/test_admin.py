@@ -61,3 +61,19 @@ def test_rotate_action_shows_the_new_keys(admin_client):
     first.refresh_from_db()
     assert first.key_hash != hash_routing_key(old)
     assert first.key_hash in {hash_routing_key(k) for k in keys}
+
+
+def test_a_refused_message_is_listed_in_the_admin_with_why(admin_client):
+    from django.test import override_settings
+
+    from intake.inbound import ingest
+    from intake.mail import MessageRefused
+
+    from .helpers import nested_message
+
+    with override_settings(INTAKE_EMAIL_MAX_MIME_DEPTH=3), pytest.raises(MessageRefused):
+        ingest(nested_message(4))
+
+    page = admin_client.get("/admin/intake/inboundemail/?outcome__exact=refused").content.decode()
+    assert "Nested 4 deep" in page
+    assert "over the limit of 3" in page

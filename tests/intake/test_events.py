@@ -165,21 +165,21 @@ def test_resolve_resumes_a_held_incident_first(api):
 
     incident.refresh_from_db()
     assert incident.state == Incident.State.RESOLVED
-    assert (
-        incident.resolution_summary
-        == f"Resolved by the monitoring integration {incident.reporter.integration.name}."
-    )
+    assert incident.resolution_summary.startswith(f"Cleared by {incident.reporter.integration.name} at ")
+    assert incident.sla_response != "cleared"  # a person had responded
 
 
-def test_acknowledging_an_unclassified_incident_is_a_409(api):
+def test_acknowledging_an_unclassified_incident_is_accepted_and_held(api):
+    """PagerDuty never refuses an acknowledge: it is kept until a person classifies the incident."""
     _, key = make_integration()
     event(api, key)
 
     response = event(api, key, action="acknowledge")
 
-    assert response.status_code == 409
-    assert response.json()["code"] == "invalid_transition"
-    assert "classify" in response.json()["allowed_actions"]
+    assert response.status_code == 202
+    assert "held" in response.json()["message"]
+    assert Incident.objects.get().state == Incident.State.RECEIVED
+    assert AlertGroup.objects.get().held_action == "acknowledge"
 
 
 def test_acknowledge_of_an_unknown_key_is_accepted_and_names_no_incident(api):

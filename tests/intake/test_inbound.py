@@ -14,11 +14,11 @@ from escalation.models import Notification
 from incidents import lifecycle
 from incidents.models import Attachment, Comment, Incident, TimelineEntry
 from intake.inbound import ingest
-from intake.mail import MessageTooLarge
+from intake.mail import MessageRefused, MessageTooLarge
 from intake.models import InboundEmail
 from tests.factories import UserFactory, incident_in, responder_of
 
-from .helpers import huge_message, message
+from .helpers import huge_message, many_attachments, message, nested_message
 
 pytestmark = pytest.mark.django_db
 Outcome = InboundEmail.Outcome
@@ -330,3 +330,79 @@ def test_nul_characters_in_a_message_are_dropped():
     incident = ingest(raw).incident
 
     assert incident.title == "Printer on floor 3 prints blank pages"
+
+
+@override_settings(INTAKE_EMAIL_MAX_MIME_DEPTH=5)
+def test_mime_nesting_up_to_the_limit_is_read():
+    record = ingest(nested_message(5))
+
+    assert record.outcome == Outcome.CREATED
+    assert "The disk is full." in record.incident.description
+
+
+@override_settings(INTAKE_EMAIL_MAX_MIME_DEPTH=5)
+def test_mime_nesting_over_the_limit_is_refused_and_recorded():
+    with pytest.raises(MessageRefused, match="nested 6 levels deep, over the limit of 5"):
+        ingest(nested_message(6))
+
+    record = InboundEmail.objects.get()
+    assert (record.outcome, record.sender, record.subject) == (
+        Outcome.REFUSED,
+        "mallory@example.org",
+        "Nested 6 deep",
+    )
+    assert record.message_id == "deep@example.org"
+    assert "over the limit of 5" in record.detail
+    assert not Incident.objects.exists()
+
+
+def test_a_message_nested_thousands_of_levels_deep_is_refused_not_a_crash(monkeypatch):
+    stdin_with(monkeypatch, nested_message(3000))
+
+    with pytest.raises(CommandError, match="nested") as caught:
+        call_command("ingest_email")
+
+    assert caught.value.returncode == 65
+    record = InboundEmail.objects.get()
+    assert record.outcome == Outcome.REFUSED
+    assert record.sender == "mallory@example.org"
+    assert not Incident.objects.exists()
+
+
+@override_settings(INTAKE_EMAIL_MAX_ATTACHMENTS=3)
+def test_attachments_up_to_the_cap_are_kept():
+    record = ingest(many_attachments(3))
+
+    assert record.outcome == Outcome.CREATED
+    assert record.incident.attachments.count() == 3
+
+
+@override_settings(INTAKE_EMAIL_MAX_ATTACHMENTS=3)
+def test_a_message_over_the_attachment_cap_is_refused_with_a_bounce_exit_status(monkeypatch):
+    stdin_with(monkeypatch, many_attachments(4))
+
+    with pytest.raises(CommandError, match="4 attachments, over the limit of 3") as caught:
+        call_command("ingest_email")
+
+    assert caught.value.returncode == 65
+    record = InboundEmail.objects.get()
+    assert (record.outcome, record.subject) == (Outcome.REFUSED, "Logs attached")
+    assert not Incident.objects.exists()
+    assert not Attachment.objects.exists()
+
+
+def test_nested_attachments_count_towards_the_cap():
+    inner = many_attachments(3).split(b"\r\n\r\n", 1)[1]  # the multipart body of three attachments
+    raw = (
+        b"From: carol@example.org\r\nSubject: Nested logs\r\nMessage-ID: <nested-logs@example.org>\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="outer"\r\n\r\n'
+        b'--outer\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n' + inner + b"--outer\r\n"
+        b'Content-Type: text/plain; name="x.txt"\r\nContent-Disposition: attachment; filename="x.txt"\r\n\r\nx\r\n'
+        b"--outer--\r\n"
+    )
+
+    with (
+        override_settings(INTAKE_EMAIL_MAX_ATTACHMENTS=3),
+        pytest.raises(MessageRefused, match="4 attachments"),
+    ):
+        ingest(raw)

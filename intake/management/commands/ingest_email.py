@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from intake.inbound import ingest
-from intake.mail import MessageTooLarge
+from intake.mail import MessageRefused
 
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         raw = sys.stdin.buffer.read(settings.INTAKE_EMAIL_MAX_BYTES + 1)
         try:
             record = ingest(raw, source="pipe")
-        except MessageTooLarge as exc:
+        except MessageRefused as exc:
             raise CommandError(str(exc), returncode=EX_DATAERR) from exc
         except DatabaseError as exc:
             raise CommandError(f"Temporary failure, try again later: {exc}", returncode=EX_TEMPFAIL) from exc

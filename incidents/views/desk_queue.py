@@ -1,0 +1,348 @@
+"""The responders' queue: filters, sorts, keyset pages, saved views, bulk actions and the CSV export."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import BooleanField, IntegerField, QuerySet, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import console, export, lifecycle, selectors
+from ..api.filters import IncidentFilter
+from ..errors import InvalidTransition, StaleVersion
+from ..forms import BulkForm, SaveViewForm
+from ..models import Incident, SavedQueueView
+from ..permissions import responder_or_404
+from ..selectors import desk_user
+from .common import S, user_pk
+
+PAGE_SIZE = 50
+
+
+# The queue's "needs attention" pills count to 100 ("100+"): past that the number changes nothing at the desk,
+# and each count stays a short index range (reports give the exact figures).
+QUEUE_ATTENTION_CAP = 100
+
+
+NO_PRIORITY = 6  # sorts after P5: unprioritised incidents come last
+
+
+PRIORITY_KEY_SQL = f'COALESCE("incidents_incident"."priority", {NO_PRIORITY})'
+
+
+INCIDENT_ID_SQL = '"incidents_incident"."id"'
+
+
+SORTS: dict[str, tuple[str, list[Any]]] = {
+    # name: (label, order_by). Each ends in id so that a page boundary is exact (keyset pagination).
+    "newest": ("Newest first", ["-id"]),
+    "oldest": ("Oldest first", ["id"]),
+    # Highest priority first, oldest first within it, unprioritised last: the order of the expression index
+    # incident_priority_key_idx, so that a keyset page starts at its cursor in the index (see _keyset).
+    "priority": (
+        "Priority",
+        [Coalesce("priority", Value(NO_PRIORITY), output_field=IntegerField()).asc(), "id"],
+    ),
+}
+
+
+PRESETS: list[tuple[str, str, dict[str, Any]]] = [
+    ("my-open", "My open", {"assignee": "me", "open": "1", "sort": "priority"}),
+    ("unassigned-p1-p2", "Unassigned P1-P2", {"assignee": "none", "priority": ["1", "2"], "open": "1"}),
+    # "Breaching soon" is what the SLA engine marks `warning` (its threshold, in business time, paused on hold).
+    ("breaching-soon", "Breaching soon", {"sla": "warning", "open": "1", "sort": "priority"}),
+    ("unclassified", "To classify", {"state": "received", "sort": "oldest"}),
+]
+
+
+FILTER_KEYS = ("state", "priority", "domain", "category", "team", "assignee", "sla", "q", "open", "sort")
+
+
+# The export also takes a period (the report dashboard's "Export CSV" passes its own).
+EXPORT_KEYS = (*FILTER_KEYS, "received_after", "received_before")
+
+
+PAGE_KEYS = ("cursor", "before")  # keyset bounds: rows after the last row shown, or before the first
+
+
+SLA_FILTERS = [("warning", "Warning: breaching soon"), ("breached", "Breached")]
+
+
+LEGACY_SLA = {"soon": "warning"}  # saved views made before the filter used the engine's states
+
+
+def _preset_query(params: dict[str, Any]) -> str:
+    return urlencode(params, doseq=True)
+
+
+def _keyset(qs: QuerySet[Incident], sort: str, cursor: str, *, before: bool = False) -> QuerySet[Incident]:
+    """Rows after the cursor in the sort order (before it when paging back): no OFFSET, no COUNT.
+
+    `qs` is ordered for reading forward; paging back, the caller reverses the order, takes a page and
+    reverses the rows again, so each direction walks the same index from the cursor. The priority sort
+    compares (priority, id) as one row value, which PostgreSQL turns into an index bound; an OR of the
+    two comparisons would scan and discard every row before the cursor.
+    """
+    try:
+        if sort == "priority":
+            raw_priority, raw_id = cursor.split(".", 1)
+            key = (NO_PRIORITY if raw_priority == "n" else int(raw_priority), int(raw_id))
+            if not all(-(2**63) <= part < 2**63 for part in key):
+                return qs  # not a cursor this page made (the database would refuse the number)
+            # Constant SQL; the cursor's values are bound parameters.
+            after = RawSQL(  # noqa: S611
+                f"({PRIORITY_KEY_SQL}, {INCIDENT_ID_SQL}) {'<' if before else '>'} (%s, %s)",
+                key,
+                BooleanField(),
+            )
+            return qs.filter(after)
+        pk = int(cursor)
+    except ValueError:
+        return qs
+    newer = (sort == "newest") != before
+    return qs.filter(id__lt=pk) if newer else qs.filter(id__gt=pk)
+
+
+def _cursor_of(incident: Incident | dict[str, Any], sort: str) -> str:
+    """The keyset position of a row (a model instance or a row of values)."""
+    pk, priority = (
+        (incident["id"], incident["priority"])
+        if isinstance(incident, dict)
+        else (incident.pk, incident.priority)
+    )
+    if sort == "priority":
+        return f"{priority if priority is not None else 'n'}.{pk}"
+    return str(pk)
+
+
+def filtered_queue(request: HttpRequest, params: QueryDict) -> tuple[QuerySet[Incident], str]:
+    """The visible incidents the queue parameters select, in the chosen order (not yet paged).
+
+    The SLA filter passes the engine's clock states (`warning`, `breached`) to the API's filter, so the
+    console and the API agree on what "breaching soon" means.
+    """
+    filterset, sort = _queue_filter(request, params)
+    return _open_and_sorted(filterset.qs, params, sort), sort
+
+
+def _queue_filter(request: HttpRequest, params: QueryDict) -> tuple[IncidentFilter, str]:
+    """The API's filter set over the visible incidents, fed the queue's parameters in the API's terms."""
+    sort = params.get("sort") or "newest"
+    if sort not in SORTS:
+        sort = "newest"
+    api_params = params.copy()
+    if api_params.get("assignee") == "me":
+        api_params["assignee"] = request.user.get_username()
+    sla = api_params.pop("sla", [""])[-1]
+    sla = LEGACY_SLA.get(sla, sla)
+    if sla:
+        api_params["sla"] = sla
+    return IncidentFilter(api_params, queryset=selectors.incident_list(request.user), request=request), sort
+
+
+def _open_and_sorted(qs: QuerySet[Incident], params: QueryDict, sort: str) -> QuerySet[Incident]:
+    if params.get("open") == "1" and not params.getlist("state"):
+        qs = qs.filter(state__in=Incident.OPEN_STATES)
+    return qs.order_by(*SORTS[sort][1])
+
+
+def _queue_params(request: HttpRequest) -> QueryDict:
+    """The filters, sort and page bound of the request; a blank select means "any"."""
+    params = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        if key in (*FILTER_KEYS, *PAGE_KEYS) and any(values):
+            params.setlist(key, [value for value in values if value])
+    sla = params.get("sla", "")
+    if sla in LEGACY_SLA:
+        params["sla"] = LEGACY_SLA[sla]
+    if not any(key in params for key in FILTER_KEYS):
+        params["open"] = "1"  # the desk's default: what is still open
+    return params
+
+
+def _page_of(qs: QuerySet[Incident], sort: str, params: QueryDict) -> tuple[list[dict[str, Any]], bool, bool]:
+    """One page of rows in either direction, with whether a previous and a next page exist.
+
+    One query whichever way: PAGE_SIZE + 1 rows tell whether there is more beyond this page; the
+    other side exists whenever the page was reached through a bound.
+    """
+    before, after = params.get("before", ""), params.get("cursor", "")
+    if before:
+        rows = console.queue_page(_keyset(qs, sort, before, before=True).reverse(), PAGE_SIZE + 1)
+        has_previous = len(rows) > PAGE_SIZE
+        return rows[:PAGE_SIZE][::-1], has_previous, True
+    if after:
+        qs = _keyset(qs, sort, after)
+    rows = console.queue_page(qs, PAGE_SIZE + 1)
+    return rows[:PAGE_SIZE], bool(after), len(rows) > PAGE_SIZE
+
+
+@login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    """The console's incident list: filters, search, sort, saved views, keyset pages, bulk actions."""
+    responder_or_404(request)
+    params = _queue_params(request)
+    filterset, sort = _queue_filter(request, params)
+    if not filterset.is_valid():
+        messages.error(request, "Some filters were not understood and were ignored.")
+        params = QueryDict(mutable=True)
+        params["open"] = "1"
+        filterset, sort = _queue_filter(request, params)
+    qs = _open_and_sorted(filterset.qs, params, sort)
+    page, has_previous, has_next = _page_of(qs, sort, params)
+    first_query = params.copy()
+    for key in PAGE_KEYS:
+        first_query.pop(key, None)
+
+    def bound(key: str, row: dict[str, Any]) -> str:
+        query = first_query.copy()
+        query[key] = _cursor_of(row, sort)
+        return query.urlencode()
+
+    context: dict[str, Any] = {
+        "rows": console.queue_rows(page),
+        "params": params,
+        "sort": sort,
+        "sorts": [(key, label) for key, (label, _) in SORTS.items()],
+        "next_query": bound("cursor", page[-1]) if has_next and page else None,
+        "previous_query": bound("before", page[0]) if has_previous and page else None,
+        "first_query": first_query.urlencode(),
+        "is_first_page": not has_previous,
+        "current_query": first_query.urlencode(),
+    }
+    if request.htmx and request.htmx.target == "queue-results":  # type: ignore[attr-defined]
+        return render(request, "incidents/_queue_results.html", context)  # the poll: rows only
+    context |= {
+        "attention": console.attention_counts(request.user, QUEUE_ATTENTION_CAP),
+        "attention_cap": QUEUE_ATTENTION_CAP,
+        "presets": [(slug, label, _preset_query(p)) for slug, label, p in PRESETS],
+        "saved_views": SavedQueueView.objects.filter(user_id=user_pk(request)),
+        "choices": console.cached_queue_choices(),
+        "states": S.choices,
+        "sla_filters": SLA_FILTERS,
+        "filters_active": any(key not in ("open", "sort", *PAGE_KEYS) for key in params),
+        "selected_states": params.getlist("state"),
+        "selected_priorities": params.getlist("priority"),
+        "bulk_actions": BulkForm.ACTIONS,
+        "impacts": Incident.Impact.choices,
+        "urgencies": Incident.Urgency.choices,
+        "cancel_reasons": Incident.CancelReason.choices,
+        "save_form": SaveViewForm(initial={"query": first_query.urlencode()}),
+    }
+    return render(request, "incidents/queue.html", context)
+
+
+@login_required
+@require_GET
+def queue_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """The queue's incidents as CSV, with the queue's filters and sort (all visible ones without filters).
+
+    Streamed through a server-side cursor: a million rows never sit in memory. Unlike the queue page,
+    a filter that is not understood is a 400 naming it, not silently ignored: an export must not
+    quietly contain something else than what was asked for.
+    """
+    responder_or_404(request)
+    unknown = sorted(key for key in request.GET if key not in EXPORT_KEYS)
+    if unknown:
+        return HttpResponse(
+            f"{unknown[0]}: not a filter of the export (use {', '.join(EXPORT_KEYS)}).",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    params = QueryDict(mutable=True)
+    for key, values in request.GET.lists():
+        if any(values):
+            params.setlist(key, [value for value in values if value])
+    check = IncidentFilter(params, queryset=Incident.objects.none(), request=request)
+    if not check.is_valid():
+        errors = "; ".join(f"{field}: {' '.join(texts)}" for field, texts in check.errors.items())
+        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+    qs, _ = filtered_queue(request, params)
+    response = StreamingHttpResponse(
+        export.stream_csv(qs, desk_user(request.user)), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="incidents-{stamp}.csv"'
+    return response
+
+
+@login_required
+@require_POST
+def queue_bulk(request: HttpRequest) -> HttpResponse:
+    """One action on many incidents, each through its lifecycle function; refusals are listed, not fatal."""
+    responder_or_404(request)
+    form = BulkForm(request.POST)
+    back = reverse("web:queue") + "?" + request.POST.get("query", "")
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            text = " ".join(str(error) for error in errors)
+            messages.error(request, text if field == "__all__" else f"{field}: {text}")
+        return redirect(back)
+    data = form.cleaned_data
+    incidents = list(selectors.incidents_visible_to(request.user).filter(pk__in=data["ids"]))
+    done, refused = [], []
+    for incident in incidents:
+        try:
+            if data["bulk_action"] == "assign":
+                lifecycle.acknowledge_incident(
+                    incident, actor=request.user, assignee=data["assignee"] or request.user
+                )
+            elif data["bulk_action"] == "classify":
+                lifecycle.classify_incident(
+                    incident,
+                    actor=request.user,
+                    domain=data["domain"],
+                    category=data["category"],
+                    impact=data["impact"],
+                    urgency=data["urgency"],
+                    team=data["team"],
+                )
+            else:
+                lifecycle.cancel_incident(incident, actor=request.user, reason=data["cancel_reason"])
+            done.append(incident.reference)
+        except (InvalidTransition, StaleVersion, PermissionDenied) as exc:
+            refused.append(f"{incident.reference}: {exc}")
+        except ValidationError as exc:
+            refused.append(f"{incident.reference}: {' '.join(exc.messages)}")
+    if done:
+        messages.success(request, f"{form.fields['bulk_action'].label}: done for {', '.join(done)}.")
+    for line in refused:
+        messages.error(request, line)
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def queue_save_view(request: HttpRequest) -> HttpResponse:
+    responder_or_404(request)
+    form = SaveViewForm(request.POST)
+    if form.is_valid():
+        SavedQueueView.objects.update_or_create(
+            user_id=user_pk(request),
+            name=form.cleaned_data["name"],
+            defaults={"query": form.cleaned_data["query"]},
+        )
+        messages.success(request, f"Saved the view “{form.cleaned_data['name']}”.")
+        return redirect(reverse("web:queue") + "?" + form.cleaned_data["query"])
+    messages.error(request, "Give the view a name.")
+    return redirect("web:queue")
+
+
+@login_required
+@require_POST
+def queue_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    responder_or_404(request)
+    view = get_object_or_404(SavedQueueView, pk=pk, user_id=user_pk(request))
+    view.delete()
+    messages.success(request, f"Deleted the view “{view.name}”.")
+    return redirect("web:queue")

@@ -1,0 +1,222 @@
+"""The responders' incident page: actions, edits, comments, attachments and the Markdown preview."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from .. import lifecycle, selectors, services
+from ..errors import InvalidTransition, StaleVersion
+from ..forms import ACTION_FORMS, AttachForm, CommentForm, EditForm
+from ..markup import render_markdown
+from ..models import Attachment, Incident, TimelineEntry
+from ..permissions import responder_or_404
+from ..selectors import desk_user
+from .common import actor_label, apply_errors, file_response, form_label, visible_incident
+
+
+@dataclass
+class ConsoleEntry:
+    entry: TimelineEntry
+    who: str
+
+
+def _render_incident(
+    request: HttpRequest,
+    incident: Incident,
+    *,
+    status: int = 200,
+    error: str = "",
+    conflict: str = "",
+    bound: dict[str, Any] | None = None,
+) -> HttpResponse:
+    me = desk_user(request.user)
+    bound = bound or {}
+    allowed = lifecycle.allowed_actions(incident, request.user)
+    action_forms = []
+    for name in allowed:
+        form = bound.get(name) or ACTION_FORMS[name](initial=_action_initial(incident, name), prefix=name)
+        action_forms.append((name, form))
+    entries = [
+        ConsoleEntry(entry, actor_label(entry, incident, me))
+        for entry in selectors.timeline_for(incident, request.user)
+    ]
+    context = {
+        "incident": incident,
+        "allowed": allowed,
+        "action_forms": action_forms,
+        "open_action": next(iter(bound), ""),
+        "entries": entries,
+        "children": selectors.incidents_visible_to(request.user)
+        .filter(parent_id=incident.pk)
+        .only("id", "title", "state", "priority")[:100],
+        "parent_ref": incident.parent.reference if incident.parent_id else "",  # type: ignore[union-attr]
+        "attachments": Attachment.objects.filter(incident=incident).select_related("uploaded_by"),
+        "reporter_visible": me.can_see_reporter(incident),
+        "sla": selectors.sla_status(incident),
+        "comment_form": bound.get("comment") or CommentForm(),
+        "attach_form": bound.get("attach") or AttachForm(),
+        "edit_form": bound.get("edit")
+        or EditForm(
+            initial={
+                "version": incident.version,
+                "title": incident.title,
+                "description": incident.description,
+                "impact": incident.impact,
+                "urgency": incident.urgency,
+                "outcome": incident.outcome,
+            }
+        ),
+        "error": error,
+        "conflict": conflict,
+    }
+    return render(request, "incidents/incident.html", context, status=status)
+
+
+def _action_initial(incident: Incident, action: str) -> dict[str, Any]:
+    initial: dict[str, Any] = {"version": incident.version}
+    if action == "classify":
+        initial.update(
+            domain=incident.domain_id,
+            category=incident.category_id,
+            impact=incident.impact,
+            urgency=incident.urgency,
+            team=incident.team_id or (incident.category.default_team_id if incident.category else None),
+            assignee=incident.assignee_id,
+            outcome=incident.outcome,
+            harm_level=incident.harm_level,
+        )
+    return initial
+
+
+@login_required
+def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    return _render_incident(request, incident)
+
+
+@login_required
+@require_POST
+def incident_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
+    """Run one lifecycle action with its form's inputs; refusals are shown as the API words them."""
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    if action not in ACTION_FORMS:
+        raise Http404("No such action.")
+    form = ACTION_FORMS[action](request.POST, prefix=action)
+    if not form.is_valid():
+        return _render_incident(request, incident, status=400, bound={action: form})
+    kwargs = form.domain_kwargs()
+    if action == "cancel" and form.cleaned_data.get("duplicate_of"):
+        survivor = (
+            selectors.incidents_visible_to(request.user)
+            .by_reference(form.cleaned_data["duplicate_of"])
+            .first()
+        )
+        if survivor is None:
+            form.add_error("duplicate_of", f"No incident {form.cleaned_data['duplicate_of']}.")
+            return _render_incident(request, incident, status=400, bound={action: form})
+        kwargs["duplicate_of"] = survivor
+    try:
+        lifecycle.ACTIONS[lifecycle.Action(action)](incident, actor=request.user, **kwargs)
+    except StaleVersion as exc:
+        return _render_incident(request, visible_incident(request, reference), status=409, conflict=str(exc))
+    except InvalidTransition as exc:
+        return _render_incident(request, visible_incident(request, reference), status=409, error=str(exc))
+    except PermissionDenied as exc:
+        return _render_incident(request, incident, status=403, error=str(exc))
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _render_incident(request, incident, status=400, bound={action: form})
+    messages.success(request, f"{reference}: {form_label(action)} done.")
+    return redirect("web:incident", reference=incident.reference)
+
+
+@login_required
+@require_POST
+def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    form = EditForm(request.POST)
+    if not form.is_valid():
+        return _render_incident(request, incident, status=400, bound={"edit": form})
+    data = dict(form.cleaned_data)
+    version = data.pop("version")
+    try:
+        services.edit_incident(incident, actor=request.user, version=version, **data)
+    except StaleVersion as exc:
+        return _render_incident(request, visible_incident(request, reference), status=409, conflict=str(exc))
+    except InvalidTransition as exc:
+        return _render_incident(request, incident, status=409, error=str(exc))
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _render_incident(request, incident, status=400, bound={"edit": form})
+    messages.success(request, f"{reference}: saved.")
+    return redirect("web:incident", reference=reference)
+
+
+@login_required
+@require_POST
+def incident_comment(request: HttpRequest, reference: str) -> HttpResponse:
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        return _render_incident(request, incident, status=400, bound={"comment": form})
+    try:
+        services.add_comment(
+            incident, author=request.user, body=form.cleaned_data["body"], public=form.cleaned_data["public"]
+        )
+    except InvalidTransition as exc:
+        return _render_incident(request, incident, status=409, error=str(exc))
+    kind = "Public reply" if form.cleaned_data["public"] else "Internal note"
+    messages.success(request, f"{kind} added.")
+    return redirect(reverse("web:incident", args=[reference]) + "#timeline")
+
+
+@login_required
+@require_POST
+def incident_attach(request: HttpRequest, reference: str) -> HttpResponse:
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    form = AttachForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_incident(request, incident, status=400, bound={"attach": form})
+    try:
+        services.add_attachment(
+            incident,
+            uploaded_by=request.user,
+            upload=form.cleaned_data["file"],
+            public=form.cleaned_data["public"],
+        )
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _render_incident(request, incident, status=400, bound={"attach": form})
+    except InvalidTransition as exc:
+        return _render_incident(request, incident, status=409, error=str(exc))
+    messages.success(request, "File attached.")
+    return redirect("web:incident", reference=reference)
+
+
+@login_required
+def incident_download(request: HttpRequest, reference: str, attachment_id: int) -> FileResponse:
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    return file_response(get_object_or_404(Attachment, pk=attachment_id, incident=incident))
+
+
+@login_required
+@require_POST
+def markdown_preview(request: HttpRequest) -> HttpResponse:
+    """What a comment will look like: the same renderer and sanitiser as the stored comment."""
+    body = request.POST.get("body", "")[:50_000]
+    return render(request, "incidents/_preview.html", {"html": render_markdown(body) if body.strip() else ""})

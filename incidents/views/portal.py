@@ -1,0 +1,313 @@
+"""The reporter's pages: the home page, the report form, the private tracking page and "my incidents"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from .. import lifecycle, selectors, services, timeline
+from ..errors import InvalidTransition, StaleVersion
+from ..forms import AttachForm, ReopenForm, ReplyForm, ReportForm, categories_of
+from ..models import Attachment, Domain, Incident, TimelineEntry
+from ..selectors import desk_user
+from .common import S, apply_errors, file_response, logger
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def _rate_limited(request: HttpRequest) -> bool:
+    """Count anonymous reports per client address in the cache; True when over WEB_REPORT_RATE."""
+    count_text, _, period = settings.WEB_REPORT_RATE.partition("/")
+    seconds = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}.get(period.rstrip("s"), 3600)
+    key = f"web-report:{_client_ip(request)}"
+    cache.add(key, 0, timeout=seconds)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=seconds)
+        used = 1
+    return used > int(count_text)
+
+
+def _send_tracking_link(incident: Incident, link: str) -> None:
+    """Mail the reporter their reference and private link once the report is committed; record it."""
+    recipient = incident.reporter_email
+    if not recipient:
+        return
+
+    def send() -> None:
+        try:
+            send_mail(
+                f"[{incident.reference}] We received your report: {incident.title}",
+                f"Thank you. Your incident is {incident.reference}.\n\n"
+                f"Follow it, reply and add files here (keep this link private): {link}\n",
+                settings.DEFAULT_FROM_EMAIL,
+                [recipient],
+            )
+        except Exception:
+            logger.exception("could not mail the tracking link of %s", incident.reference)
+            return
+        timeline.record_notification(
+            incident=incident,
+            channel="email",
+            recipient=recipient,
+            event="received",
+            version=incident.version,
+        )
+
+    transaction.on_commit(send)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    me = desk_user(request.user)
+    if me.is_responder:
+        return redirect("web:queue")
+    if me.is_authenticated:
+        return redirect("web:my_incidents")
+    return render(request, "incidents/home.html")
+
+
+def report(request: HttpRequest) -> HttpResponse:
+    """The single point of contact: anyone may report; anonymous reporters leave an e-mail address."""
+    user = request.user if request.user.is_authenticated else None
+    if request.method != "POST":
+        return render(request, "incidents/report.html", {"form": ReportForm(user=user)})
+    form = ReportForm(request.POST, request.FILES, user=user)
+    if form.is_bot:
+        return render(request, "incidents/report_refused.html", status=400)
+    if user is None and _rate_limited(request):
+        return render(request, "incidents/report_refused.html", {"rate_limited": True}, status=429)
+    if not form.is_valid():
+        return render(request, "incidents/report.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            incident = services.create_incident(
+                title=data["title"],
+                description=data["description"],
+                reporter=user,
+                reporter_email=data.get("reporter_email", ""),
+                domain=data["domain"],
+                category=data["category"],
+                impact=data["affected"],
+                urgency=data["urgency"],
+                outcome=data["outcome"],
+                harm_level=data["harm_level"],
+                confidential=data["confidential"],
+                channel=Incident.Channel.WEB,
+            )
+            if data["attachment"]:
+                services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
+            link = request.build_absolute_uri(reverse("web:track", args=[incident.tracking_token]))
+            _send_tracking_link(incident, link)
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        if "file" in getattr(exc, "error_dict", {}):
+            form.add_error("attachment", exc.message_dict["file"])
+        return render(request, "incidents/report.html", {"form": form}, status=400)
+    return redirect("web:report_done", token=incident.tracking_token)
+
+
+@require_GET
+def report_categories(request: HttpRequest) -> HttpResponse:
+    """The category options of the chosen domain (htmx swaps them into the form)."""
+    domain = None
+    if request.GET.get("domain", "").isdigit():
+        domain = Domain.objects.filter(pk=int(request.GET["domain"])).first()
+    return render(request, "incidents/_category_options.html", {"categories": categories_of(domain)})
+
+
+def _tracked(token: str) -> Incident:
+    if len(token) < 22:  # secrets.token_urlsafe(32) is 43 characters; never match a short guess
+        raise Http404("No such incident.")
+    return get_object_or_404(
+        Incident.objects.select_related("domain", "category", "rating"), tracking_token=token
+    )
+
+
+def report_done(request: HttpRequest, token: str) -> HttpResponse:
+    incident = _tracked(token)
+    link = request.build_absolute_uri(reverse("web:track", args=[token]))
+    return render(request, "incidents/report_done.html", {"incident": incident, "link": link})
+
+
+def _reporter_actor(request: HttpRequest, incident: Incident) -> Any:
+    """The signed-in reporter acts as themselves; a tracking-link holder acts as the anonymous reporter."""
+    if request.user.is_authenticated and request.user.pk == incident.reporter_id:
+        return request.user
+    return None
+
+
+@dataclass
+class PublicEntry:
+    at: datetime
+    kind: str
+    action: str
+    who: str
+    data: dict[str, Any]
+    comment_html: str
+    attachment: Attachment | None
+
+
+def _public_timeline(incident: Incident) -> list[PublicEntry]:
+    entries = selectors.timeline_for(incident, None)  # the reporter's view: public entries only
+    result = []
+    for entry in entries:
+        mine = entry.actor_id is not None and entry.actor_id == incident.reporter_id
+        anonymous_reply = entry.actor_id is None and entry.kind in (
+            TimelineEntry.Kind.CREATED,
+            TimelineEntry.Kind.COMMENT,
+            TimelineEntry.Kind.ATTACHMENT,
+            TimelineEntry.Kind.REPORTER_CONFIRMED,
+            TimelineEntry.Kind.RATING,
+        )
+        result.append(
+            PublicEntry(
+                at=entry.at,
+                kind=entry.kind,
+                action=entry.action,
+                who="You" if mine or anonymous_reply else "Service desk",
+                data=timeline.public_data(entry),
+                comment_html=entry.comment.body_html if entry.comment is not None else "",
+                attachment=entry.attachment,
+            )
+        )
+    return result
+
+
+def track(request: HttpRequest, token: str) -> HttpResponse:
+    """The reporter's page of one incident, reached by its private link: status and the public timeline."""
+    incident = _tracked(token)
+    return _render_track(request, incident)
+
+
+def _render_track(request: HttpRequest, incident: Incident, status: int = 200, **forms: Any) -> HttpResponse:
+    context = {
+        "incident": incident,
+        "entries": _public_timeline(incident),
+        "reply_form": forms.get("reply_form") or ReplyForm(),
+        "reopen_form": forms.get("reopen_form") or ReopenForm(),
+        "attach_form": forms.get("attach_form") or AttachForm(),
+        "confirmed": incident.state == S.RESOLVED
+        and incident.reporter_confirmed_at is not None
+        and incident.resolved_at is not None
+        and incident.reporter_confirmed_at >= incident.resolved_at,
+        "rating": getattr(incident, "rating", None),
+        "error": forms.get("error"),
+    }
+    return render(request, "incidents/track.html", context, status=status)
+
+
+@require_POST
+def track_reply(request: HttpRequest, token: str) -> HttpResponse:
+    incident = _tracked(token)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _render_track(request, incident, 400, reply_form=form)
+    try:
+        services.add_comment(
+            incident, author=_reporter_actor(request, incident), body=form.cleaned_data["body"], public=True
+        )
+    except InvalidTransition as exc:
+        return _render_track(request, incident, 409, error=str(exc))
+    messages.success(request, "Your reply was added.")
+    return redirect("web:track", token=token)
+
+
+@require_POST
+def track_attach(request: HttpRequest, token: str) -> HttpResponse:
+    incident = _tracked(token)
+    form = AttachForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_track(request, incident, 400, attach_form=form)
+    try:
+        services.add_attachment(
+            incident, uploaded_by=_reporter_actor(request, incident), upload=form.cleaned_data["file"]
+        )
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return _render_track(request, incident, 400, attach_form=form)
+    except InvalidTransition as exc:
+        return _render_track(request, incident, 409, error=str(exc))
+    messages.success(request, "Your file was added.")
+    return redirect("web:track", token=token)
+
+
+@require_POST
+def track_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """ "This fixed it": recorded through the lifecycle (it does not close; the desk closes with the report)."""
+    incident = _tracked(token)
+    try:
+        lifecycle.confirm_resolution(incident, actor=_reporter_actor(request, incident))
+    except InvalidTransition:
+        return _render_track(
+            request,
+            incident,
+            409,
+            error=f"Only a resolved incident can be confirmed; this one is {incident.state}.",
+        )
+    messages.success(request, "Thank you for confirming. The desk will close the incident with its report.")
+    return redirect("web:track", token=token)
+
+
+@require_POST
+def track_reopen(request: HttpRequest, token: str) -> HttpResponse:
+    """ "Still broken": reopen through the lifecycle, as the reporter."""
+    incident = _tracked(token)
+    form = ReopenForm(request.POST)
+    if not form.is_valid():
+        return _render_track(request, incident, 400, reopen_form=form)
+    try:
+        lifecycle.reopen_incident(
+            incident, actor=_reporter_actor(request, incident), reason=form.cleaned_data["reason"]
+        )
+    except (InvalidTransition, StaleVersion) as exc:
+        return _render_track(request, incident, 409, error=str(exc))
+    messages.success(request, "The incident is open again; the desk has been told.")
+    return redirect("web:track", token=token)
+
+
+@require_POST
+def track_rate(request: HttpRequest, token: str) -> HttpResponse:
+    incident = _tracked(token)
+    score = request.POST.get("score", "")
+    if incident.state != S.CLOSED or score not in {"1", "2", "3", "4", "5"}:
+        return _render_track(request, incident, 400, error="Rate a closed incident from 1 to 5.")
+    try:
+        services.rate_incident(incident, score=int(score), comment=request.POST.get("comment", ""))
+    except ValidationError as exc:
+        return _render_track(request, incident, 400, error=" ".join(exc.messages))
+    messages.success(request, "Thank you for your rating.")
+    return redirect("web:track", token=token)
+
+
+def track_download(request: HttpRequest, token: str, attachment_id: int) -> FileResponse:
+    incident = _tracked(token)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, incident=incident, public=True)
+    return file_response(attachment)
+
+
+@login_required
+def my_incidents(request: HttpRequest) -> HttpResponse:
+    """The reporter's own incidents, newest first, with their states in plain words."""
+    incidents = (
+        Incident.objects.filter(reporter_id=request.user.pk)
+        .only("id", "title", "state", "received_at", "updated_at", "tracking_token")
+        .order_by("-id")[:200]
+    )
+    return render(request, "incidents/my_incidents.html", {"incidents": incidents})
