@@ -8,10 +8,10 @@ from typing import Any
 
 from django.contrib.auth.models import Permission, User
 from django.db import connection
-from django.db.models import BooleanField, FloatField, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, FloatField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
-from .models import Domain, Incident, IncidentQuerySet, Membership, Problem, SlaStatus, TimelineEntry
+from .models import Domain, Incident, IncidentQuerySet, Problem, SlaStatus, TimelineEntry
 from .timeline import Actor
 
 SEARCH_DOCUMENT_SQL = (
@@ -51,25 +51,28 @@ def desk_user(user: Actor) -> DeskUser:
     if user is None or not user.is_authenticated:
         result = DeskUser(None, False, frozenset(), frozenset(), False)
     else:
-        rows = list(Membership.objects.filter(user_id=user.pk).values_list("team_id", "team__domains"))
+        # One query for the roles: the memberships with their teams' domains, and the permission beside them.
+        confidential = Exists(_permission(OuterRef("pk"), "view_confidential_reporter"))
+        rows = list(
+            User.objects.filter(pk=user.pk)
+            .annotate(confidential=confidential)
+            .values_list("confidential", "memberships__team_id", "memberships__team__domains")
+        )
         result = DeskUser(
             user_id=user.pk,
             is_superuser=user.is_superuser,
-            team_ids=frozenset(team_id for team_id, _ in rows),
-            domain_ids=frozenset(domain_id for _, domain_id in rows if domain_id is not None),
-            sees_confidential=user.is_superuser or _has_permission(user, "view_confidential_reporter"),
+            team_ids=frozenset(team_id for _, team_id, _ in rows if team_id is not None),
+            domain_ids=frozenset(domain_id for _, _, domain_id in rows if domain_id is not None),
+            sees_confidential=user.is_superuser or (user.is_active and any(row[0] for row in rows)),
         )
         user._desk_user = result  # type: ignore[attr-defined]  # a per-request memo on the user object
     return result
 
 
-def _has_permission(user: User, codename: str) -> bool:
-    """One query for a direct or group permission of the incidents app (has_perm takes two)."""
-    return (
-        user.is_active
-        and Permission.objects.filter(content_type__app_label="incidents", codename=codename)
-        .filter(Q(user=user) | Q(group__user=user))
-        .exists()
+def _permission(user: Any, codename: str) -> QuerySet[Permission]:
+    """A direct or group permission of the incidents app held by `user` (a user or an OuterRef)."""
+    return Permission.objects.filter(content_type__app_label="incidents", codename=codename).filter(
+        Q(user=user) | Q(group__user=user)
     )
 
 
