@@ -446,7 +446,9 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta
     for f in rows:
         lines.append(f"- {f.name}: " + ", ".join(f"{r['rps']:,.0f}" for r in f.rounds))
     text = "\n".join(lines) + "\n"
-    path.write_text(text)
+    # The hand-written analysis under "## Notes" survives a new run.
+    notes = path.read_text().partition("\n## Notes")[2] if path.exists() else ""
+    path.write_text(text + ("\n## Notes" + notes if notes else ""))
     return text
 
 

