@@ -12,7 +12,7 @@ ifneq ($(findstring postgres,$(DATABASE_URL)),)
 DB_EXTRA := ,postgres
 endif
 
-.PHONY: run test lint format install install-dev clean
+.PHONY: run test lint format install install-dev clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ lint: install-dev
 	$(BIN)/lint-imports
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+# Every web figure under gunicorn with wrk, next to its ceiling (bench/suite.py; needs wrk and PostgreSQL).
+# BENCH_ARGS="--size full" for 100k incidents and longer rounds. Writes bench/RESULTS.md.
+BENCH_ARGS ?= --size quick
+bench: install-dev
+	$(BIN)/python bench/suite.py $(BENCH_ARGS)
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
@@ -35,6 +36,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", redoc_view, name="api-redoc"),
 ]
+
+# Off unless BENCH_CEILING_VIEWS (bench/suite.py); production forces it off.
+if settings.BENCH_CEILING_VIEWS:
+    urlpatterns.insert(0, path("", include("config.ceiling")))
 
 # Error pages in the app's layout (and `{"detail", "code"}` under /api/); with DEBUG on,
 # config.errors.StaffOnlyTechnicalPages shows them to everyone but staff.

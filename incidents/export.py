@@ -3,6 +3,11 @@
 One row per incident, in the columns of ``COLUMNS``. The file is written while the database is read
 (a server-side cursor on PostgreSQL), so a million rows never sit in memory, and it round-trips through
 ``import_incidents`` with the mapping ``incidents/import_mappings/desk-export.yaml``.
+
+The rows are read from the reports database when one is configured (config.dbrouter). Behind PgBouncer in
+transaction pooling mode (``DATABASE_POOLING=transaction``, which sets ``DISABLE_SERVER_SIDE_CURSORS``) a
+cursor may not outlive its transaction, so the export then reads the ordered primary keys first (8 bytes
+a row on the server, about 36 bytes in Python) and the rows in chunks of ``CHUNK_SIZE`` by key.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from django.db import connections
 from django.db.models import QuerySet
+
+from config.dbrouter import reports_reads
 
 from .models import Incident
 from .selectors import DeskUser
@@ -123,6 +131,28 @@ def csv_rows(incidents: Iterable[Incident], me: DeskUser) -> Iterator[str]:
         yield writer.writerow([escape_cell(value(incident, me)) for _, value in COLUMNS])
 
 
+def _keyset_chunks(qs: QuerySet[Incident]) -> Iterator[Incident]:
+    """The rows of `qs` in its order without a server-side cursor: keys first, then rows by key in chunks.
+
+    A row deleted between the two reads is left out; one changed in between is exported as it is then.
+    """
+    keys = list(qs.values_list("pk", flat=True))
+    for start in range(0, len(keys), CHUNK_SIZE):
+        chunk = keys[start : start + CHUNK_SIZE]
+        rows = {incident.pk: incident for incident in export_queryset(qs).filter(pk__in=chunk).order_by()}
+        yield from (rows[pk] for pk in chunk if pk in rows)
+
+
+def _rows(qs: QuerySet[Incident]) -> Iterator[Incident]:
+    # The block is entered when the response starts to iterate, not when the view returns it.
+    with reports_reads() as alias:
+        if connections[alias].settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+            yield from _keyset_chunks(qs)
+        else:
+            yield from export_queryset(qs).iterator(chunk_size=CHUNK_SIZE)
+
+
 def stream_csv(qs: QuerySet[Incident], me: DeskUser) -> Iterator[str]:
-    """Stream the incidents of `qs` (already filtered to what `me` may see) through a server-side cursor."""
-    return csv_rows(export_queryset(qs).iterator(chunk_size=CHUNK_SIZE), me)
+    """Stream the incidents of `qs` (already filtered to what `me` may see) through a server-side cursor,
+    or in keyset chunks behind a transaction-pooling PgBouncer; from the reports database if there is one."""
+    return csv_rows(_rows(qs), me)

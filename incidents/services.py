@@ -9,7 +9,8 @@ import filetype
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import CheckConstraint
 from django.utils import timezone
 
 from . import hooks, timeline, writes
@@ -80,12 +81,30 @@ def create_incident(
         channel=channel,
         external_id=external_id,
     )
+    # The field checks (choices cover state, impact and urgency; priority comes from priority_for) run in
+    # Python; the CheckConstraints are not validated again with a query each but enforced by the database,
+    # whose refusal becomes the same ValidationError (see _save_checked).
     incident.full_clean(
-        exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"]
+        exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"],
+        validate_constraints=False,
     )
-    incident.save()
+    _save_checked(incident)
     timeline.record_created(incident=incident, actor=reporter, at=incident.received_at)
     return incident
+
+
+def _save_checked(incident: Incident) -> None:
+    """Insert the new incident; a CHECK constraint the database refuses is a ValidationError naming it.
+
+    The enclosing transaction is rolled back by the exception, as after any other ValidationError.
+    """
+    try:
+        incident.save(force_insert=True)
+    except IntegrityError as exc:
+        for constraint in Incident._meta.constraints:
+            if isinstance(constraint, CheckConstraint) and constraint.name in str(exc):
+                raise ValidationError(constraint.get_violation_error_message(), code="constraint") from exc
+        raise
 
 
 @transaction.atomic

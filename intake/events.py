@@ -57,7 +57,12 @@ def integration_for_key(raw: str) -> Integration | None:
     """The active integration holding this routing key, or None: callers answer 404 either way."""
     if not raw:
         return None
-    return Integration.objects.filter(key_hash=hash_routing_key(raw), active=True).first()
+    # With what opening and classifying an incident reads from it (one query instead of four).
+    return (
+        Integration.objects.select_related("domain", "category", "team")
+        .filter(key_hash=hash_routing_key(raw), active=True)
+        .first()
+    )
 
 
 def derive_dedup_key(payload: dict[str, Any]) -> str:

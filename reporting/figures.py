@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 from django.db.models import (
     Aggregate,
     Avg,
@@ -33,6 +33,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
+from config.dbrouter import reports_alias, reports_reads
 from incidents.models import Category, Domain, Incident, Team
 from incidents.selectors import incidents_handled_by
 from incidents.timeline import Actor
@@ -168,7 +169,7 @@ def _round(value: float | None) -> float | None:
 
 
 def _postgres() -> bool:
-    return connection.vendor == "postgresql"
+    return connections[reports_alias()].vendor == "postgresql"
 
 
 def _durations(qs: QuerySet[Incident], seconds: Seconds, present: str) -> dict[str, Any]:
@@ -455,11 +456,12 @@ def recurring_problems(qs: QuerySet[Incident], user: Actor) -> list[dict[str, An
 
 def summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
     """Every figure of SPEC section 6 for the user and the filters. A fixed number of queries whatever the
-    data (see tests/reporting/test_api.py). One transaction, so that the sort memory setting stays in it."""
-    with transaction.atomic():
+    data (see tests/reporting/test_api.py). One transaction, so that the sort memory setting stays in it.
+    Read from the reports database when one is configured (config.dbrouter)."""
+    with reports_reads() as alias, transaction.atomic(using=alias):
         if _postgres():
             # The median and p90 sort every duration of the period: in memory rather than on disk.
-            with connection.cursor() as cursor:
+            with connections[alias].cursor() as cursor:
                 cursor.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
         return _summary(user, filters)
 

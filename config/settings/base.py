@@ -102,7 +102,27 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # connection per task (about a third of a delivery's time on PostgreSQL). Checked before reuse.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Reports and the CSV export may read from a PostgreSQL streaming replica (config.dbrouter). Unset: the
+# primary serves them like everything else. Writes never go there.
+if env("REPORTS_DATABASE_URL", default=""):
+    DATABASES["reports"] = env.db("REPORTS_DATABASE_URL")
+    DATABASES["reports"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["reports"]["CONN_HEALTH_CHECKS"] = True
+REPORTS_DATABASE_ALIAS: str | None = "reports" if "reports" in DATABASES else None
+DATABASE_ROUTERS = ["config.dbrouter.ReportsRouter"]
+# Behind PgBouncer in transaction pooling mode ("transaction"), a server-side cursor could outlive the
+# transaction that pinned its server connection: Django must not declare WITH HOLD cursors, and the CSV
+# export walks its rows in keyset chunks instead (incidents.export). docs/operations.md has the settings.
+DATABASE_POOLING = env("DATABASE_POOLING", default="")
+if DATABASE_POOLING == "transaction":
+    for _alias in DATABASES.values():
+        _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The bench's ceilings (bench/suite.py): a bare JSON view and a bare one-insert view served by the same
+# process as the app, so every figure is measured against what this stack can do at most. Never in
+# production (config/settings/production.py forces it off).
+BENCH_CEILING_VIEWS = env.bool("BENCH_CEILING_VIEWS", default=False)
 
 # In-process by default (`make run`); production.py requires a shared one (Redis), because throttles, rate
 # limits and login lockouts kept per process would let each worker count on its own.

@@ -27,3 +27,5 @@ if not _cache_url.startswith(("redis://", "rediss://", "rediscache://")):
     )
 CACHES = {"default": env.cache_url_config(_cache_url)}
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+# The bench's ceiling views are unauthenticated: never served by a production process.
+BENCH_CEILING_VIEWS = False

@@ -25,3 +25,16 @@ if not env.bool("TEST_REAL_SERVICES", default=False):
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 STATIC_ROOT = VAR_DIR / "test-static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# A second database for the reports router's tests (tests/test_scaleout.py): the same server, a database of
+# its own, so a test can tell which one a read went to. Routing to it is off unless a test turns it on with
+# REPORTS_DATABASE_ALIAS; pytest-django creates it only for the tests that ask for it.
+DATABASES["reports"] = {  # noqa: F405
+    **DATABASES["default"],  # noqa: F405
+    "NAME": (
+        f"{DATABASES['default']['NAME']}_reports"  # noqa: F405
+        if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3"  # noqa: F405
+        else str(VAR_DIR / "incidentdesk-reports.sqlite3")
+    ),
+    "TEST": {},
+}
+REPORTS_DATABASE_ALIAS = None

@@ -97,13 +97,13 @@ def test_anonymous_may_not_read_reports(api):
 
 
 def test_query_count_is_fixed(desk, django_assert_num_queries):
-    """Membership and permission of the user, the filters' three lookups, then the figures: 8 queries on
+    """The user's roles (memberships and permission in one query), the filters' three lookups, then the figures: 8 queries on
     PostgreSQL plus the sort memory setting, in a savepoint here (two more); SQLite reads the percentiles'
     ordered durations in three more and sets nothing."""
     params = {**d.PERIOD, "domain": "it_service", "team": "desk", "category": "network"}
     figures = 11 if connection.vendor == "postgresql" else 13
     fresh = type(desk.it_agent).objects.get(pk=desk.it_agent.pk)  # no desk roles cached on it yet
-    with django_assert_num_queries(2 + 3 + figures):
+    with django_assert_num_queries(1 + 3 + figures):
         response = get(fresh, params)
     assert response.status_code == 200
 

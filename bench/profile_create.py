@@ -1,0 +1,78 @@
+"""Where an API create's CPU goes: cProfile of N creates in process, on the database `make bench` filled.
+
+    .venv/bin/python bench/suite.py --size quick          # once, to make incidentdesk_bench_suite
+    .venv/bin/python bench/profile_create.py --creates 150
+
+Prints the process CPU per create with and without the profiler, then the functions by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--creates", type=int, default=150)
+    parser.add_argument(
+        "--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
+    )
+    parser.add_argument("--database", default="incidentdesk_bench_suite")
+    parser.add_argument("--top", type=int, default=30)
+    args = parser.parse_args()
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DEBUG": "0",
+            "DATABASE_URL": f"{args.server}/{args.database}",
+            "ALLOWED_HOSTS": "testserver",
+            "API_THROTTLE_USER": "100000000/min",
+            "CELERY_BROKER_URL": "memory://",
+        }
+    )
+    import django
+
+    django.setup()
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.get(user__username="bench-reporter").key
+    client = Client()
+    body = '{"title": "Printer on floor 3 jams", "description": "Since this morning, **every** job."}'
+
+    def create() -> None:
+        response = client.post(
+            "/api/v1/incidents/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}"
+        )
+        if response.status_code != 201:
+            raise SystemExit(f"answered {response.status_code}: {response.content[:300]!r}")
+
+    for _ in range(20):
+        create()
+    started = time.process_time()
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(args.creates):
+        create()
+    profile.disable()
+    print(f"CPU per create with the profiler: {(time.process_time() - started) * 1000 / args.creates:.2f} ms")
+    started = time.process_time()
+    for _ in range(args.creates):
+        create()
+    print(f"CPU per create without it: {(time.process_time() - started) * 1000 / args.creates:.2f} ms")
+    pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

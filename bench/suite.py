@@ -1,0 +1,548 @@
+"""`make bench`: every web figure under gunicorn with wrk on loopback, each next to its ceiling, in one run.
+
+    .venv/bin/python bench/suite.py --size quick      # about 6 minutes on 2 cores
+    .venv/bin/python bench/suite.py --size full       # 100k incidents, longer rounds
+
+What it does:
+
+1. (Re)creates the database ``--database`` on the PostgreSQL server of ``--server``, migrates it and fills it
+   like bench/api_latency.py (``--incidents`` rows in one INSERT ... SELECT), plus a reporter with a token,
+   an agent in a team, and a monitoring integration.
+2. Starts gunicorn (``--workers`` sync workers, config.settings.local with DEBUG off, BENCH_CEILING_VIEWS on,
+   throttles lifted) on a free loopback port. The same server answers the app's requests and the two
+   ceilings of config/ceiling.py: a bare JSON view and a bare one-insert view.
+3. Runs every figure with wrk (``--connections`` connections, ``--seconds`` seconds) in ``--rounds``
+   interleaved rounds (figure A, B, C, ... then again), so that load from elsewhere hits every figure alike.
+   For each round it reads the CPU time of the gunicorn processes and of the PostgreSQL backends serving
+   this database from /proc, before and after.
+4. Counts one request's SQL statements of every figure in process (Django's test client, same settings).
+5. Prints the medians over rounds (requests/s, p50, p99, CPU per request for app and PostgreSQL) and the
+   ratio to the ceiling, and writes bench/RESULTS.md with the machine, date, load average and commands.
+
+Needs wrk (Debian: apt-get install wrk), gunicorn (a dependency) and a PostgreSQL server. It never touches
+any database but ``--database``.
+"""
+# ruff: noqa: S603, S310 (a bench that starts its own server and load tool on loopback)
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+FILL_COLUMNS: set[str] = set()
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SIZES = {
+    "quick": {"incidents": 10_000, "seconds": 5, "rounds": 3},
+    "full": {"incidents": 100_000, "seconds": 15, "rounds": 5},
+}
+
+
+@dataclass
+class Figure:
+    name: str
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    lua_body: str = ""  # a Lua expression for a body that changes per request (unique dedup keys)
+    ceiling: str = ""  # the figure it is compared with
+    expect: tuple[int, ...] = (200,)
+    rounds: list[dict[str, float]] = field(default_factory=list)
+    queries: int | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        found += [int(p) for p in text.split()]
+    return found
+
+
+def app_pids(master: int) -> list[int]:
+    return [master, *children(master)]
+
+
+def db_pids(admin_url: str, database: str) -> list[int]:
+    import psycopg2
+
+    with psycopg2.connect(admin_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def snapshot(master: int, admin_url: str, database: str) -> tuple[dict[int, float], dict[int, float]]:
+    app = {pid: cpu_seconds(pid) for pid in app_pids(master)}
+    db = {pid: cpu_seconds(pid) for pid in db_pids(admin_url, database)}
+    return app, db
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    # A process that appeared during the round (a new backend) counts from its start.
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def lua_script(figure: Figure) -> str:
+    lines = [f'wrk.method = "{figure.method}"']
+    for name, value in figure.headers.items():
+        lines.append(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}")
+    if figure.lua_body:
+        lines += [
+            "counter = 0",
+            "math.randomseed(os.time() + math.floor(os.clock() * 1000000))",
+            "prefix = tostring(math.random(1, 1000000000))",
+            "request = function()",
+            "  counter = counter + 1",
+            f"  return wrk.format(nil, nil, nil, {figure.lua_body})",
+            "end",
+        ]
+    elif figure.body:
+        lines.append(f"wrk.body = {json.dumps(figure.body)}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
+
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    total = re.search(r"(\d+) requests in", output)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if not (p50 and p99 and total and rate):
+        raise SystemExit(f"could not read wrk's output:\n{output}")
+    return {
+        "rps": float(rate.group(1)),
+        "p50": ms(p50.group(1)),
+        "p99": ms(p99.group(1)),
+        "requests": int(total.group(1)),
+        "bad": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(g) for g in errors.groups()) if errors else 0,
+    }
+
+
+def run_wrk(base: str, figure: Figure, args: argparse.Namespace, workdir: Path) -> str:
+    script = workdir / f"{re.sub(r'[^a-z0-9]+', '-', figure.name.lower())}.lua"
+    script.write_text(lua_script(figure))
+    command = [
+        "wrk", f"-t{min(2, args.connections)}", f"-c{args.connections}", f"-d{args.seconds}s",
+        "--latency", "--timeout", "30s", "-s", str(script), base + figure.path,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+EMPTY_BY_TYPE = {"character varying": "''", "text": "''", "integer": "0", "smallint": "0", "bigint": "0",
+                 "boolean": "false", "jsonb": "'{}'"}  # fmt: skip
+
+
+@contextmanager
+def filler_defaults(cursor: Any) -> Iterator[None]:
+    """Columns added after bench/api_latency.py's fill was written get an empty default while it runs."""
+    cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'incidents_incident' "
+        "AND is_nullable = 'NO' AND column_default IS NULL"
+    )
+    missing = [(name, kind) for name, kind in cursor.fetchall() if name not in FILL_COLUMNS and name != "id"]
+    for name, kind in missing:
+        cursor.execute(
+            f'ALTER TABLE incidents_incident ALTER COLUMN "{name}" SET DEFAULT {EMPTY_BY_TYPE[kind]}'
+        )
+    try:
+        yield
+    finally:
+        for name, _ in missing:
+            cursor.execute(f'ALTER TABLE incidents_incident ALTER COLUMN "{name}" DROP DEFAULT')
+
+
+def setup_database(args: argparse.Namespace) -> dict[str, Any]:
+    """Create, migrate and fill the bench database; return what the figures need (tokens, references)."""
+    import psycopg2
+
+    admin = psycopg2.connect(f"{args.server}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.database])
+        exists = cur.fetchone() is not None
+        if exists and not args.keep:
+            cur.execute(f'DROP DATABASE "{args.database}" WITH (FORCE)')
+        if not exists or not args.keep:
+            cur.execute(f'CREATE DATABASE "{args.database}"')
+    admin.close()
+
+    import django
+
+    django.setup()
+    global FILL_COLUMNS
+    from api_latency import FILL_SQL
+
+    FILL_COLUMNS = set(re.findall(r"\w+", FILL_SQL.split("(", 1)[1].split(")", 1)[0]))
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from events_throughput import make_integration
+    from rest_framework.authtoken.models import Token
+
+    from incidents.models import Category, Domain, Incident, Membership, Team
+
+    call_command("migrate", verbosity=0)
+    user_model = get_user_model()
+    agent, _ = user_model.objects.get_or_create(username="bench-agent")
+    agent.set_password("bench-password")
+    agent.save()
+    reporter, _ = user_model.objects.get_or_create(
+        username="bench-reporter", defaults={"email": "r@example.org"}
+    )
+    other, _ = user_model.objects.get_or_create(username="bench-other")
+    team, _ = Team.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    team.domains.add(*Domain.objects.filter(slug__in=["it_service", "security"]))
+    Membership.objects.get_or_create(team=team, user=agent)
+    for domain in Domain.objects.all():
+        Category.objects.get_or_create(domain=domain, slug="bench", defaults={"name": "Bench"})
+    if Incident.objects.count() < args.incidents:
+        started = time.perf_counter()
+        with connection.cursor() as cursor, filler_defaults(cursor):
+            cursor.execute(
+                FILL_SQL, {"n": args.incidents, "reporter": reporter.pk, "other": other.pk, "team": team.pk}
+            )
+            cursor.execute("ANALYZE")
+        print(f"filled {args.incidents:,} incidents in {time.perf_counter() - started:.1f} s", flush=True)
+    sample = Incident.objects.filter(team=team, state="responding").order_by("-id").first()
+    if sample is None:
+        raise SystemExit("the fill made no responding incident of the bench team")
+    return {
+        "reporter_token": Token.objects.get_or_create(user=reporter)[0].key,
+        "agent_token": Token.objects.get_or_create(user=agent)[0].key,
+        "reference": sample.reference,
+        "routing_key": make_integration("suite"),
+    }
+
+
+def server_env(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DATABASE_URL": f"{args.server}/{args.database}",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",  # testserver: the in-process query counts
+        "BENCH_CEILING_VIEWS": "1",
+        "API_THROTTLE_USER": "100000000/min",
+        "API_THROTTLE_ANON": "100000000/min",
+        "WEB_REPORT_RATE": "100000000/hour",
+        "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+        "CELERY_BROKER_URL": "memory://",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def login_cookies(base: str) -> tuple[str, str, str]:
+    """The agent's session cookie, and an anonymous CSRF cookie with its form token."""
+    import requests
+
+    browser = requests.Session()
+    page = browser.get(base + "/accounts/login/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    browser.post(
+        base + "/accounts/login/",
+        data={"username": "bench-agent", "password": "bench-password", "csrfmiddlewaretoken": token},
+        headers={"Referer": base + "/accounts/login/"},
+        timeout=30,
+    )
+    session = browser.cookies.get("sessionid")
+    anonymous = requests.Session()
+    form = anonymous.get(base + "/report/", timeout=30)
+    form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    return session, anonymous.cookies.get("csrftoken"), form_token
+
+
+def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: str) -> list[Figure]:
+    api = {"Authorization": f"Token {data['reporter_token']}", "Content-Type": "application/json"}
+    agent = {"Authorization": f"Token {data['agent_token']}"}
+    desk = {"Cookie": f"sessionid={session}"}
+    create = json.dumps(
+        {"title": "Printer on floor 3 jams", "description": "Since this morning, **every** job."}
+    )
+    form = (
+        f"csrfmiddlewaretoken={csrf_token}&title=Printer+on+floor+3+jams&description=Since+this+morning"
+        "&reporter_email=someone%40example.org&website="
+    )
+    event = (
+        '\'{"routing_key": "' + data["routing_key"] + '", "event_action": "trigger", "dedup_key": "\' '
+        '.. prefix .. "-" .. counter .. \'", "payload": {"summary": "Checkout 5xx", "source": "lb1", '
+        '"severity": "critical"}}\''
+    )
+    hit = json.dumps(
+        {"routing_key": data["routing_key"], "event_action": "trigger", "dedup_key": "suite-same",
+         "payload": {"summary": "Checkout 5xx", "source": "lb1", "severity": "critical"}}
+    )  # fmt: skip
+    ceiling_body = json.dumps({"title": "Printer on floor 3 jams", "description": "Since this morning."})
+    return [
+        Figure("ceiling: bare JSON", "GET", "/bench/ceiling/json/"),
+        Figure("ceiling: one insert", "POST", "/bench/ceiling/insert/", {"Content-Type": "application/json"},
+               ceiling_body, expect=(201,)),
+        Figure("API create", "POST", "/api/v1/incidents/", api, create, ceiling="ceiling: one insert",
+               expect=(201,)),
+        Figure("public form POST", "POST", "/report/",
+               {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
+               form, ceiling="ceiling: one insert", expect=(302,)),
+        Figure("monitoring event, new incident", "POST", "/api/v1/events/", {"Content-Type": "application/json"},
+               lua_body=event, ceiling="ceiling: one insert", expect=(202,)),
+        Figure("monitoring event, dedup hit", "POST", "/api/v1/events/", {"Content-Type": "application/json"},
+               hit, ceiling="ceiling: one insert", expect=(202,)),
+        Figure("queue page (50 rows)", "GET", "/desk/", desk, ceiling="ceiling: bare JSON"),
+        Figure("queue poll (rows only)", "GET", "/desk/", {**desk, "HX-Request": "true", "HX-Target": "queue-results"},
+               ceiling="ceiling: bare JSON"),
+        Figure("incident page", "GET", f"/desk/incidents/{data['reference']}/", desk, ceiling="ceiling: bare JSON"),
+        Figure("API list, first page", "GET", "/api/v1/incidents/", agent, ceiling="ceiling: bare JSON"),
+        Figure("reports summary (30 days)", "GET", "/api/v1/reports/summary/", agent,
+               ceiling="ceiling: bare JSON"),
+    ]  # fmt: skip
+
+
+def check(base: str, figure: Figure) -> None:
+    body = figure.body.encode() if figure.body else None
+    if figure.lua_body:
+        body = figure.lua_body.replace("' .. prefix .. \"-\" .. counter .. '", "check-0").strip("'").encode()
+    request = urllib.request.Request(
+        base + figure.path, data=body, method=figure.method, headers=figure.headers
+    )
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a: Any, **k: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        status = opener.open(request, timeout=60).status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    if status not in figure.expect:
+        raise SystemExit(
+            f"{figure.name}: {figure.method} {figure.path} answered {status}, not {figure.expect}"
+        )
+
+
+def count_queries(figure: Figure) -> int:
+    """One request's SQL statements, through Django's whole stack in this process (same settings)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    headers = {k: v for k, v in figure.headers.items() if k not in ("Content-Type", "Cookie")}
+    cookie = figure.headers.get("Cookie", "")
+    for part in cookie.split(";"):
+        if "=" in part:
+            name, value = part.strip().split("=", 1)
+            client.cookies[name] = value
+    body = figure.body
+    if figure.lua_body:
+        body = figure.lua_body.replace("' .. prefix .. \"-\" .. counter .. '", f"count-{time.time()}").strip(
+            "'"
+        )
+    with CaptureQueriesContext(connection) as queries:
+        if figure.method == "GET":
+            client.get(figure.path, headers=headers)
+        else:
+            client.generic(
+                figure.method, figure.path, body, content_type=figure.headers.get("Content-Type", ""),
+                headers=headers,
+            )  # fmt: skip
+    return len(queries)
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), platform.processor(),
+    )  # fmt: skip
+    memory = next(
+        line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    return f"{os.cpu_count()} x {cpu}, {memory.split(':')[1].strip()} RAM, {platform.platform()}"
+
+
+def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta: dict[str, Any]) -> str:
+    by_name = {f.name: f for f in rows}
+
+    def med(f: Figure, key: str) -> float:
+        return statistics.median(r[key] for r in f.rounds)
+
+    lines = [
+        "# Bench results",
+        "",
+        f"- date: {meta['started']} to {meta['finished']} (UTC)",
+        f"- machine: {meta['machine']}",
+        f"- PostgreSQL: {meta['postgres']}",
+        f"- load average before / after: {meta['load_before']} / {meta['load_after']}",
+        f"- size: `{args.size}`: {args.incidents:,} incidents, {args.rounds} interleaved rounds of "
+        f"{args.seconds} s per figure, wrk {args.connections} connections, gunicorn {args.workers} sync workers",
+        f"- command: `{meta['command']}`",
+        f"- gunicorn: `{meta['gunicorn']}`",
+        f"- wrk (per figure): `wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds}s --latency "
+        "--timeout 30s -s <figure>.lua <url>` (the Lua scripts set method, headers and body), after one "
+        "unrecorded 1 s warm-up run of every figure",
+        "",
+        "Medians over the rounds. CPU per request is the CPU time of the gunicorn processes (app) and of the "
+        "PostgreSQL backends serving the bench database (db), read from /proc before and after each round, "
+        "divided by the requests wrk completed; other load on the machine does not inflate it. Queries: one "
+        "request's SQL statements counted in process (Django test client, same settings).",
+        "",
+        "| figure | req/s | % of ceiling | p50 ms | p99 ms | app CPU ms/req | db CPU ms/req | queries | "
+        "non-2xx/3xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for f in rows:
+        ratio = ""
+        if f.ceiling:
+            ratio = (
+                f"{100 * med(f, 'rps') / med(by_name[f.ceiling], 'rps'):.0f} % of {f.ceiling.split(': ')[1]}"
+            )
+        lines.append(
+            f"| {f.name} | {med(f, 'rps'):,.0f} | {ratio} | {med(f, 'p50'):.1f} | {med(f, 'p99'):.1f} | "
+            f"{med(f, 'app_ms'):.2f} | {med(f, 'db_ms'):.2f} | {f.queries if f.queries is not None else ''} | "
+            f"{sum(int(r['bad']) for r in f.rounds)} |"
+        )
+    lines += ["", "Every round, requests/s:", ""]
+    for f in rows:
+        lines.append(f"- {f.name}: " + ", ".join(f"{r['rps']:,.0f}" for r in f.rounds))
+    text = "\n".join(lines) + "\n"
+    # The hand-written analysis under "## Notes" survives a new run.
+    notes = path.read_text().partition("\n## Notes")[2] if path.exists() else ""
+    path.write_text(text + ("\n## Notes" + notes if notes else ""))
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser.add_argument(
+        "--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
+    )
+    parser.add_argument("--database", default="incidentdesk_bench_suite")
+    parser.add_argument("--incidents", type=int)
+    parser.add_argument("--seconds", type=int)
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="reuse the database if it exists")
+    parser.add_argument("--only", help="run only the figures whose name contains this (and the ceilings)")
+    parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
+    args = parser.parse_args()
+    for key, value in SIZES[args.size].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    os.environ.update(server_env(args))
+    data = setup_database(args)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0]
+    connection.close()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    gunicorn = [
+        sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", str(args.workers), "--bind",
+        f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "120",
+    ]  # fmt: skip
+    server = subprocess.Popen(gunicorn, cwd=ROOT, env=server_env(args), start_new_session=True)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(base + "/bench/ceiling/json/", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.2)
+        session, csrf_cookie, csrf_token = login_cookies(base)
+        rows = figures(data, session, csrf_cookie, csrf_token)
+        if args.only:
+            rows = [f for f in rows if f.name.startswith("ceiling") or args.only.lower() in f.name.lower()]
+        for figure in rows:
+            check(base, figure)
+            figure.queries = count_queries(figure)
+        connection.close()
+        admin_url = f"{args.server}/postgres"
+        with tempfile.TemporaryDirectory() as tmp:
+            warm_up = argparse.Namespace(**{**vars(args), "seconds": 1})
+            for figure in rows:  # every worker imports and caches what the figure needs; not recorded
+                run_wrk(base, figure, warm_up, Path(tmp))
+            for round_number in range(args.rounds):
+                for figure in rows:
+                    before = snapshot(server.pid, admin_url, args.database)
+                    result = parse_wrk(run_wrk(base, figure, args, Path(tmp)))
+                    after = snapshot(server.pid, admin_url, args.database)
+                    result["app_ms"] = 1000 * spent(before[0], after[0]) / max(result["requests"], 1)
+                    result["db_ms"] = 1000 * spent(before[1], after[1]) / max(result["requests"], 1)
+                    figure.rounds.append(result)
+                    print(
+                        f"round {round_number + 1}/{args.rounds} {figure.name:34} {result['rps']:8.1f} req/s "
+                        f"p50 {result['p50']:7.1f} p99 {result['p99']:7.1f} ms  app {result['app_ms']:6.2f} "
+                        f"db {result['db_ms']:6.2f} ms/req  bad {result['bad']}",
+                        flush=True,
+                    )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    meta = {
+        "started": started,
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(),
+        "postgres": postgres,
+        "load_before": load_before,
+        "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "command": shlex.join([".venv/bin/python", "bench/suite.py", *sys.argv[1:]]),
+        "gunicorn": shlex.join(["gunicorn", *gunicorn[3:]]),
+    }
+    print()
+    print(write_results(Path(args.results), args, rows, meta))
+
+
+if __name__ == "__main__":
+    main()
