@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0016_merge_api'),
-        ('incidents', '0016_merge_audit_and_imports'),
+        ("incidents", "0016_merge_api"),
+        ("incidents", "0016_merge_audit_and_imports"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0015_report_form_token'),
-        ('incidents', '0017_merge_vis'),
+        ("incidents", "0015_report_form_token"),
+        ("incidents", "0017_merge_vis"),
     ]
 
-    operations = [
-    ]
+    operations = []
