@@ -287,11 +287,11 @@ def login_cookies(base: str) -> tuple[str, str, str]:
         headers={"Referer": base + "/accounts/login/"},
         timeout=30,
     )
-    session = browser.cookies.get("sessionid")
+    session = browser.cookies.get("sessionid") or ""
     anonymous = requests.Session()
     form = anonymous.get(base + "/report/", timeout=30)
     form_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-    return session, anonymous.cookies.get("csrftoken"), form_token
+    return session, anonymous.cookies.get("csrftoken") or "", form_token
 
 
 def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: str) -> list[Figure]:
