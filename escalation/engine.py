@@ -20,7 +20,7 @@ from django.utils import timezone
 from incidents import lifecycle, timeline
 from incidents.models import Incident, Team
 
-from . import chains, notify, sla
+from . import chains, notify, sla, webhooks
 from .models import EngineHeartbeat, Notification, Timer
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ def _fire_sla(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
     result.to_deliver += notify.queue(
         incident, event=event, detail=detail, cause=timer.key, recipients=recipients
     )
+    result.to_deliver += webhooks.on_sla(incident, event=event, clock=clock, cause=timer.key, now=now)
     return True
 
 

@@ -85,6 +85,7 @@ def create_incident(
     )
     incident.save()
     timeline.record_created(incident=incident, actor=reporter, at=incident.received_at)
+    hooks.announce(Event.CREATED, incident, now=incident.received_at)
     return incident
 
 
@@ -198,6 +199,8 @@ def add_comment(incident: Incident, *, author: Actor, body: str, public: bool) -
     )
     if first_response:
         hooks.announce(Event.PUBLIC_REPLY, locked, now=comment.created_at)
+    if public:
+        hooks.announce(Event.PUBLIC_COMMENT, locked, now=comment.created_at, comment=comment)
     if public and me.is_responder:
         forward_public_update(locked, comment=comment)
     return comment

@@ -18,6 +18,7 @@ from escalation.models import (
     SlaTarget,
     WebhookEndpoint,
 )
+from escalation import webhooks
 from incidents.models import Domain, Team
 
 User = get_user_model()
@@ -260,10 +261,26 @@ class ScheduleSerializer(CleanModelSerializer):
 
 
 class WebhookSerializer(CleanModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=webhooks.EVENTS), required=False, allow_empty=True,
+        help_text="Incident events it is sent (escalation steps may target it whatever these are).",
+    )  # fmt: skip
+    owner_user = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.all(), required=False, allow_null=True,
+        help_text="It carries only incidents this user may see.",
+    )  # fmt: skip
+    owner_team = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True,
+        help_text="It carries only incidents this team may see.",
+    )  # fmt: skip
+
     class Meta:
         model = WebhookEndpoint
-        fields = ["slug", "name", "url", "active", "secret"]
+        fields = ["slug", "name", "url", "active", "events", "owner_user", "owner_team", "secret"]
         read_only_fields = ["secret"]
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     def _exclude_from_clean(self) -> list[str]:
         return ["secret"]
