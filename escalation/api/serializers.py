@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import serializers
 
+from escalation import webhooks
 from escalation.models import (
     BusinessCalendar,
     EscalationPolicy,
@@ -18,7 +19,6 @@ from escalation.models import (
     SlaTarget,
     WebhookEndpoint,
 )
-from escalation import webhooks
 from incidents.models import Domain, Team
 
 User = get_user_model()

@@ -90,7 +90,7 @@ CALLBACKS = [
             description=_SIGNED,
             request=serializer,
             responses=_ACK,
-        ),  # fmt: skip
+        ),
     )
     for event, serializer in {
         webhooks.CREATED: WebhookIncidentCreatedSerializer,
