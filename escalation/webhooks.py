@@ -23,6 +23,7 @@ from incidents.models import Comment, Incident
 from incidents.selectors import may_see
 from incidents.transitions import TRANSITIONS, Action
 
+from . import notify
 from .models import Notification, SlaClock, WebhookEndpoint
 from .notify import deliver_after_commit
 
@@ -59,7 +60,18 @@ def owner_may_see(hook: WebhookEndpoint, incident: Incident) -> bool:
 
 
 def subscribers(event: str) -> list[WebhookEndpoint]:
-    """Active endpoints subscribed to `event`, with their owners (and a team's domains) loaded."""
+    """Active endpoints subscribed to `event`, with their owners (and a team's domains) loaded. Within a
+    sweep (`notify.memo()`) they are read once, not once per breach."""
+    cache = notify._memo.get()
+    if cache is not None and ("webhooks", event) in cache:
+        return list(cache["webhooks", event])
+    found = _subscribers(event)
+    if cache is not None:
+        cache["webhooks", event] = found
+    return list(found)
+
+
+def _subscribers(event: str) -> list[WebhookEndpoint]:
     hooks_ = list(
         WebhookEndpoint.objects.filter(active=True)
         .filter(Q(owner_user__isnull=False) | Q(owner_team__isnull=False))
