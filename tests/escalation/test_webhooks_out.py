@@ -9,7 +9,8 @@ import hmac
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from escalation.api.webhook_payloads import PAYLOADS
 from escalation.engine import sweep
@@ -71,7 +72,8 @@ def test_subscribed_events_reach_the_receiver_signed_with_the_documented_bodies(
         )
         assert headers["X-IncidentDesk-Signature"] == f"v1={mac.hexdigest()}"
     comment = receiver.requests[2]["json"]["comment"]
-    assert comment["body"] == "We are on it." and comment["author"] == actor.get_username()
+    assert comment["body"] == "We are on it."
+    assert comment["author"] == actor.get_username()
     assert receiver.requests[3]["json"]["state"] == "responding"
 
 
@@ -122,10 +124,17 @@ def test_an_unrestricted_incident_reaches_owners_of_other_teams():
 
 def test_an_event_rolled_back_sends_nothing():
     hook = subscribe("http://127.0.0.1:9/hook", owner_user=UserFactory(is_superuser=True))
-    with pytest.raises(RuntimeError), transaction.atomic():
-        report()
-        assert Notification.objects.filter(webhook=hook).count() == 1  # written by the deciding transaction
-        raise RuntimeError("the change fails after the event")
+    written = []
+
+    def report_then_fail() -> None:
+        with transaction.atomic():
+            report()
+            written.append(Notification.objects.filter(webhook=hook).count())  # by the deciding transaction
+            raise RuntimeError("the change fails after the event")
+
+    with pytest.raises(RuntimeError):
+        report_then_fail()
+    assert written == [1]
     assert not Notification.objects.filter(webhook=hook).exists()
 
 
@@ -191,7 +200,8 @@ def test_an_admin_creates_a_webhook_and_sees_its_secret_once(admin_api):
     created = admin_api.post("/api/v1/webhooks/", body, format="json")
     assert created.status_code == 201, created.json()
     secret = created.json()["secret"]
-    assert secret and secret == WebhookEndpoint.objects.get(slug="crm").secret
+    assert secret
+    assert secret == WebhookEndpoint.objects.get(slug="crm").secret
     assert admin_api.get("/api/v1/webhooks/crm/").json()["secret"] is None
     listed = admin_api.get("/api/v1/webhooks/").json()["results"]
     assert [(h["slug"], h["secret"], h["events"], h["owner_team"]) for h in listed] == [
@@ -202,7 +212,8 @@ def test_an_admin_creates_a_webhook_and_sees_its_secret_once(admin_api):
     assert rotated.json()["secret"] not in (None, secret)
     assert WebhookEndpoint.objects.get(slug="crm").secret == rotated.json()["secret"]
     patched = admin_api.patch("/api/v1/webhooks/crm/", {"events": ["incident.state_changed"]}, format="json")
-    assert patched.status_code == 200 and patched.json()["events"] == ["incident.state_changed"]
+    assert patched.status_code == 200
+    assert patched.json()["events"] == ["incident.state_changed"]
     assert admin_api.delete("/api/v1/webhooks/crm/").status_code == 204
 
 
@@ -230,3 +241,28 @@ def test_only_admins_manage_webhooks():
     responder = client_for(agent(TeamFactory()))
     assert responder.get("/api/v1/webhooks/").status_code == 403
     assert responder.post(f"/api/v1/webhooks/{hook.slug}/rotate-secret/").status_code == 403
+
+
+def test_a_breach_burst_reads_the_subscriptions_once_per_sweep():
+    sla_policy(priority=1, response=10, resolution=60, warn=50)
+    team = TeamFactory(domains=["it_service"])
+    subscribe("http://127.0.0.1:9/hook", events=["incident.sla_warning"], owner_team=team)
+    subscribe("http://127.0.0.1:9/user", events=["incident.sla_warning"], owner_user=agent(team))
+    for at, n in ((T0, 2), (T0 + dt.timedelta(minutes=2), 8)):
+        with time_machine.travel(at, tick=False):
+            for _ in range(n):
+                classified(team=team)
+
+    def queries(now):
+        with CaptureQueriesContext(connection) as ctx:
+            fired = sweep(now=now).fired
+        return fired, len(ctx.captured_queries)
+
+    fired_small, small = queries(T0 + dt.timedelta(minutes=6))
+    fired_large, large = queries(T0 + dt.timedelta(minutes=8))
+    assert (fired_small, fired_large) == (2, 8)
+    # Per warning the webhooks add their outbox insert and the read-back of the ids; the subscriptions,
+    # their owners and a team's domains are read once per sweep.
+    per_timer = (large - small) / (fired_large - fired_small)
+    assert per_timer <= 9, (small, large)
+    assert Notification.objects.filter(channel="webhook", event="incident.sla_warning").count() == 20
