@@ -11,6 +11,7 @@ transaction that decided the event, keyed by (endpoint, cause), and delivered, s
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,18 +49,25 @@ STATE_ACTIONS: dict[Event, Action] = {
 }
 
 
-def owner_may_see(hook: WebhookEndpoint, incident: Incident) -> bool:
+@dataclass(frozen=True)
+class Subscription:
+    hook: WebhookEndpoint
+    team_domain_ids: frozenset[int] = frozenset()  # the domains an owner team handles
+
+
+def owner_may_see(subscription: Subscription, incident: Incident) -> bool:
     """The visibility promise of a subscription: the owner user's own rule, or a team's (it sees what it
     handles, and every incident outside a restricted domain). No owner, or an inactive one: nothing."""
+    hook = subscription.hook
     if hook.owner_user is not None:
         return hook.owner_user.is_active and may_see(hook.owner_user, incident)
     if hook.owner_team is not None:
         domain = incident.domain
-        return domain is None or not domain.restricted or domain.pk in hook.owner_team.domain_ids
+        return domain is None or not domain.restricted or domain.pk in subscription.team_domain_ids
     return False
 
 
-def subscribers(event: str) -> list[WebhookEndpoint]:
+def subscribers(event: str) -> list[Subscription]:
     """Active endpoints subscribed to `event`, with their owners (and a team's domains) loaded. Within a
     sweep (`notify.memo()`) they are read once, not once per breach."""
     cache = notify._memo.get()
@@ -68,20 +76,24 @@ def subscribers(event: str) -> list[WebhookEndpoint]:
     found = _subscribers(event)
     if cache is not None:
         cache["webhooks", event] = found
-    return list(found)
+    return found
 
 
-def _subscribers(event: str) -> list[WebhookEndpoint]:
-    hooks_ = list(
+def _subscribers(event: str) -> list[Subscription]:
+    hooks_ = (
         WebhookEndpoint.objects.filter(active=True)
         .filter(Q(owner_user__isnull=False) | Q(owner_team__isnull=False))
         .select_related("owner_user", "owner_team")
         .order_by("pk")
     )
-    found = [h for h in hooks_ if event in (h.events or [])]
-    for hook in found:
+    found = []
+    for hook in hooks_:
+        if event not in (hook.events or []):
+            continue
+        domains: frozenset[int] = frozenset()
         if hook.owner_team is not None:
-            hook.owner_team.domain_ids = set(hook.owner_team.domains.values_list("pk", flat=True))  # type: ignore[attr-defined]
+            domains = frozenset(hook.owner_team.domains.values_list("pk", flat=True))
+        found.append(Subscription(hook, domains))
     return found
 
 
@@ -111,9 +123,10 @@ def queue_event(
     transaction that decided the event; `cause` names the decision stably, so queueing it twice writes
     each row once. Returns the ids of rows still to deliver."""
     rows = []
-    for hook in subscribers(event):
-        if not owner_may_see(hook, incident):
+    for subscription in subscribers(event):
+        if not owner_may_see(subscription, incident):
             continue
+        hook = subscription.hook
         key = hashlib.sha256(f"subscription:{hook.pk}:{cause}".encode()).hexdigest()
         payload = {
             "id": key,
