@@ -6,9 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from io import StringIO
 
 import pytest
 import time_machine
+import yaml
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -266,3 +269,31 @@ def test_a_breach_burst_reads_the_subscriptions_once_per_sweep():
     per_timer = (large - small) / (fired_large - fired_small)
     assert per_timer <= 9, (small, large)
     assert Notification.objects.filter(channel="webhook", event="incident.sla_warning").count() == 20
+
+
+# --- desk_config ----------------------------------------------------------------------------------------
+
+
+def desk_config(*args: str) -> str:
+    out = StringIO()
+    call_command("desk_config", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_desk_config_carries_the_subscription_but_never_the_secret(tmp_path):
+    team = TeamFactory(slug="ops", domains=["it_service"])
+    subscribe("http://127.0.0.1:9/hook", events=["incident.created"], owner_team=team)
+    exported = yaml.safe_load(desk_config("export"))
+    (hook,) = exported["webhooks"]
+    assert (hook["events"], hook["owner_team"], hook["owner_user"]) == (["incident.created"], "ops", None)
+    assert "secret" not in hook
+    hook["events"] = ["incident.sla_breached", "incident.created"]
+    path = tmp_path / "desk.yaml"
+    path.write_text(yaml.safe_dump(exported))
+    desk_config("apply", str(path))
+    assert WebhookEndpoint.objects.get().events == ["incident.sla_breached", "incident.created"]
+
+    hook["events"] = ["incident.exploded"]
+    path.write_text(yaml.safe_dump(exported))
+    with pytest.raises(CommandError, match="events"):
+        desk_config("apply", str(path))
