@@ -261,6 +261,10 @@ class ScheduleSerializer(CleanModelSerializer):
 
 
 class WebhookSerializer(CleanModelSerializer):
+    secret = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The signing secret: in the answer that creates the webhook or rotates it, null elsewhere.",
+    )  # fmt: skip
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=webhooks.EVENTS), required=False, allow_empty=True,
         help_text="Incident events it is sent (escalation steps may target it whatever these are).",
