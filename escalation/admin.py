@@ -83,10 +83,11 @@ class ScheduleAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "url", "active"]
+    list_display = ["slug", "name", "url", "active", "events", "owner_user", "owner_team"]
     list_filter = ["active"]
     search_fields = ["slug", "name", "url"]
-    exclude = ["secret"]
+    exclude = ["secret"]  # shown once, by the API that creates or rotates it
+    raw_id_fields = ["owner_user"]
 
 
 @admin.register(SlaClock)

@@ -7,6 +7,7 @@ class EscalationConfig(AppConfig):
 
     def ready(self) -> None:
         # The lifecycle announces, escalation listens: incidents imports nothing from this app.
-        from . import services
+        from . import services, webhooks
 
         services.connect()
+        webhooks.connect()

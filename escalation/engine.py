@@ -19,7 +19,7 @@ from django.db.models.functions import Now
 from incidents import lifecycle, timeline
 from incidents.models import Incident, Team
 
-from . import chains, notify, sla
+from . import chains, notify, sla, webhooks
 from .delivery import enqueue
 from .models import EngineHeartbeat, Notification, Timer
 
@@ -129,6 +129,7 @@ def _fire_sla(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
     result.to_deliver += notify.queue(
         incident, event=event, detail=detail, cause=timer.key, recipients=recipients
     )
+    result.to_deliver += webhooks.on_sla(incident, event=event, clock=clock, cause=timer.key, now=now)
     return True
 
 

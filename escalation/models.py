@@ -502,12 +502,40 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(max_length=500, validators=[validate_webhook_url])
     secret = models.CharField(max_length=100, default=new_secret)
     active = models.BooleanField(default=True)
+    # Subscriptions (escalation.webhooks): the incident events it hears of, and whose eyes it has. An
+    # endpoint with no events is only a target of escalation steps.
+    events = models.JSONField(default=list, blank=True, help_text=_("Incident events it is sent."))
+    owner_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("It carries only incidents this user may see."),
+    )  # fmt: skip
+    owner_team = models.ForeignKey(
+        "incidents.Team", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text=_("It carries only incidents this team may see."),
+    )  # fmt: skip
 
     class Meta:
         ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner_user__isnull=True) | Q(owner_team__isnull=True),
+                name="webhook_one_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from .webhooks import EVENTS
+
+        events = self.events if isinstance(self.events, list) else None
+        if events is None or any(e not in EVENTS for e in events):
+            raise ValidationError({"events": f"A list of: {', '.join(EVENTS)}."})
+        if self.owner_user_id is not None and self.owner_team_id is not None:
+            raise ValidationError({"owner_team": "An owner user or an owner team, not both."})
+        if events and self.owner_user_id is None and self.owner_team_id is None:
+            raise ValidationError({"owner_user": "A webhook with events needs an owner (a user or a team)."})
 
 
 class Notification(models.Model):

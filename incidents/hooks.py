@@ -41,6 +41,8 @@ class Event(StrEnum):
     CLOSED = "closed"  # now
     CANCELLED = "cancelled"  # now
     PUBLIC_REPLY = "public_reply"  # now (a responder's first public reply: the first response)
+    CREATED = "created"  # now (reported)
+    PUBLIC_COMMENT = "public_comment"  # now, comment (any public comment, the reporter's too)
 
 
 Receiver = Callable[..., None]

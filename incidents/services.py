@@ -90,6 +90,7 @@ def create_incident(
     )
     _save_checked(incident)
     timeline.record_created(incident=incident, actor=reporter, at=incident.received_at)
+    hooks.announce(Event.CREATED, incident, now=incident.received_at)
     return incident
 
 
@@ -219,6 +220,8 @@ def add_comment(incident: Incident, *, author: Actor, body: str, public: bool) -
     )
     if first_response:
         hooks.announce(Event.PUBLIC_REPLY, locked, now=comment.created_at)
+    if public:
+        hooks.announce(Event.PUBLIC_COMMENT, locked, now=comment.created_at, comment=comment)
     if public and responder:
         forward_public_update(locked, comment=comment)
     return comment

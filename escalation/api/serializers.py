@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import serializers
 
+from escalation import webhooks
 from escalation.models import (
     BusinessCalendar,
     EscalationPolicy,
@@ -260,10 +261,30 @@ class ScheduleSerializer(CleanModelSerializer):
 
 
 class WebhookSerializer(CleanModelSerializer):
+    secret = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The signing secret: in the answer that creates the webhook or rotates it, null elsewhere.",
+    )  # fmt: skip
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=webhooks.EVENTS), required=False, allow_empty=True,
+        help_text="Incident events it is sent (escalation steps may target it whatever these are).",
+    )  # fmt: skip
+    owner_user = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.all(), required=False, allow_null=True,
+        help_text="It carries only incidents this user may see.",
+    )  # fmt: skip
+    owner_team = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True,
+        help_text="It carries only incidents this team may see.",
+    )  # fmt: skip
+
     class Meta:
         model = WebhookEndpoint
-        fields = ["slug", "name", "url", "active", "secret"]
+        fields = ["slug", "name", "url", "active", "events", "owner_user", "owner_team", "secret"]
         read_only_fields = ["secret"]
+
+    def validate_events(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
 
     def _exclude_from_clean(self) -> list[str]:
         return ["secret"]

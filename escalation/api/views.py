@@ -8,17 +8,26 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import CursorPagination
-from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
+from escalation.models import (
+    BusinessCalendar,
+    EscalationPolicy,
+    Schedule,
+    SlaPolicy,
+    WebhookEndpoint,
+    new_secret,
+)
 from escalation.oncall import OnCallShift, team_oncall
 from incidents.models import Team
 from incidents.permissions import IsResponder, ResponderReadsStaffWrites
 
 from . import serializers as s
+from .webhook_payloads import CALLBACKS
 
 User = get_user_model()
 
@@ -77,12 +86,28 @@ class WebhookViewSet(ConfigViewSet):
     pagination_class = paginated("slug")
     permission_classes = [permissions.IsAuthenticated, permissions.IsAdminUser]
 
+    def get_queryset(self) -> Any:
+        return WebhookEndpoint.objects.select_related("owner_user", "owner_team")
+
+    @extend_schema(callbacks=CALLBACKS)
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create a webhook; its secret is in this answer only. Subscribed to `events`, it is sent each
+        of them about the incidents its owner may see (see the callbacks for the bodies)."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         hook = serializer.save()
         shown = s.WebhookSerializer(hook, context={"show_secret": True, "request": request})
         return Response(shown.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.WebhookSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request: Request, slug: str) -> Response:
+        """A new secret, shown in this answer only; the old one stops signing at once (rows still to be
+        delivered are signed with the new one)."""
+        hook = self.get_object()
+        hook.secret = new_secret()
+        hook.save(update_fields=["secret"])
+        return Response(s.WebhookSerializer(hook, context={"show_secret": True, "request": request}).data)
 
 
 def _shift(shift: OnCallShift) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken
+from escalation.models import WebhookEndpoint
 from incidents.models import Category, Team
 from tests.conftest import require_service
 from tests.factories import UserFactory
@@ -41,6 +42,8 @@ def test_every_example_of_the_integrator_page_works(live_server):
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+    hook = WebhookEndpoint.objects.get(slug="crm")
+    assert (hook.owner_team.slug, hook.events) == ("network", ["incident.created", "incident.sla_breached"])
     network = Team.objects.get(slug="network")
     assert network.manager is None, "ada managed it until she was deactivated"
     assert network.tier == 2
