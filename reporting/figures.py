@@ -24,6 +24,7 @@ from django.db.models import (
     Avg,
     Count,
     DateField,
+    F,
     FloatField,
     Func,
     Q,
@@ -33,6 +34,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
+from escalation.models import SlaClock
 from incidents.models import Category, Domain, Incident, Team
 from incidents.selectors import incidents_visible_to
 
@@ -291,6 +293,35 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
     }
 
 
+def no_sla(qs: QuerySet[Incident]) -> dict[str, int]:
+    """Classified incidents whose clock had no target (SLA state `none`): left out of compliance, counted here."""
+    classified = Q(classified_at__isnull=False)
+    return qs.order_by().aggregate(
+        response=Count("pk", filter=classified & Q(sla_response="")),
+        resolution=Count("pk", filter=classified & Q(sla_resolution="")),
+    )
+
+
+def target_compliance(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
+    """Reporting targets (regulatory deadlines) of the cohort, by name: met (filed in time) against breached
+    (filed late, or not filed by the due time). Targets still running, or ended unbreached with the incident,
+    are not judged."""
+    late = Q(breached_at__isnull=False) | Q(completed_at__gt=F("due_at"))
+    rows = (
+        SlaClock.objects.filter(kind=SlaClock.Kind.TARGET, incident__in=qs.order_by().values("pk"))
+        .values("name")
+        .annotate(
+            breached=Count("pk", filter=late),
+            met=Count("pk", filter=Q(completed_at__isnull=False) & ~late),
+            open=Count("pk", filter=Q(completed_at__isnull=True, cancelled_at__isnull=True) & ~late),
+        )
+        .order_by("name")
+    )
+    return [
+        {"name": row["name"], "open": row["open"], **_compliance(row["met"], row["breached"])} for row in rows
+    ]
+
+
 def sla_by_priority(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
     """Response and resolution compliance for each priority of the cohort (unclassified incidents aside)."""
     rows = (
@@ -476,7 +507,12 @@ def _summary(user: Any, filters: ReportFilters) -> dict[str, Any]:
             "priority": list(filters.priorities),
         },
         **figures,
-        "sla": {**figures["sla"], "by_priority": sla_by_priority(qs)},
+        "sla": {
+            **figures["sla"],
+            "by_priority": sla_by_priority(qs),
+            "no_sla": no_sla(qs),
+            "targets": target_compliance(qs),
+        },
         "trend": series,
         "backlog": backlog(user, filters, {row["date"]: row["received"] for row in series}),
         "top_categories": top_categories(qs),

@@ -1,9 +1,10 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from .views import (
     CalendarViewSet,
     EscalationPolicyViewSet,
+    FileReportView,
     OnCallView,
     ScheduleViewSet,
     SlaPolicyViewSet,
@@ -19,5 +20,10 @@ router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("teams/<slug:slug>/oncall/", OnCallView.as_view(), name="team-oncall"),
+    re_path(
+        r"^incidents/(?P<reference>[A-Za-z]{3}-\d+)/file_report/$",
+        FileReportView.as_view(),
+        name="incident-file-report",
+    ),
     *router.urls,
 ]

@@ -4,9 +4,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models.deletion import ProtectedError
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,9 +15,11 @@ from rest_framework.views import APIView
 
 from config.api import CursorPagination
 from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
+from escalation.filings import file_report
 from escalation.oncall import OnCallShift, team_oncall
 from incidents.models import Team
 from incidents.permissions import IsResponder, ResponderReadsStaffWrites
+from incidents.selectors import incidents_visible_to
 
 from . import serializers as s
 
@@ -102,3 +105,41 @@ class OnCallView(APIView):
             for oncall in team_oncall(team, at=timezone.now())
         ]
         return Response(s.OnCallSerializer(result, many=True).data)
+
+
+class FileReportView(APIView):
+    """The reports filed with an authority for an incident's reporting targets (`targets`), and filing one.
+
+    Filing marks the target met (or breached, if late) and is recorded in the timeline. The incident's team
+    and the privacy officer may file; filing again with the same reference changes nothing."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def _incident(self, request: Request, reference: str) -> Any:
+        incident = incidents_visible_to(request.user).by_reference(reference).first()
+        if incident is None:
+            raise Http404("No such incident.")
+        return incident
+
+    @extend_schema(responses={200: s.ReportFilingSerializer(many=True)})
+    def get(self, request: Request, reference: str) -> Response:
+        incident = self._incident(request, reference)
+        filings = incident.report_filings.select_related("filed_by")
+        return Response(s.ReportFilingSerializer(filings, many=True).data)
+
+    @extend_schema(
+        request=s.FileReportInput,
+        responses={
+            201: s.ReportFilingSerializer,
+            400: OpenApiResponse(description="A field is invalid (named)"),
+            403: OpenApiResponse(description="Only the incident's team and the privacy officer file"),
+            404: OpenApiResponse(description="Not found, or not visible to you"),
+            409: OpenApiResponse(description="That target's report was filed under another reference"),
+        },
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        incident = self._incident(request, reference)
+        data = s.FileReportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        filing = file_report(incident, actor=request.user, **data.validated_data)
+        return Response(s.ReportFilingSerializer(filing).data, status=status.HTTP_201_CREATED)
