@@ -11,11 +11,11 @@ from escalation.models import (
     BusinessCalendar,
     EscalationPolicy,
     EscalationStep,
+    ReportFiling,
     Schedule,
     ScheduleMember,
     ScheduleOverride,
     SlaPolicy,
-    ReportFiling,
     SlaTarget,
     WebhookEndpoint,
 )

@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import CursorPagination
-from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
 from escalation.filings import file_report
+from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
 from escalation.oncall import OnCallShift, team_oncall
 from incidents.models import Team
 from incidents.permissions import IsResponder, ResponderReadsStaffWrites
