@@ -111,11 +111,7 @@ def may_see(user: Actor, incident: Incident) -> bool:
 def incident_list(user: Actor) -> IncidentQuerySet:
     """Visible incidents with what a list or detail representation reads, in a fixed number of queries."""
     # Parent, duplicate and problem are shown by id-derived references: no self-joins on the wide table.
-    return (
-        incidents_visible_to(user)
-        .select_related("domain", "category", "team", "assignee", "reporter")
-        .prefetch_related("sla_clocks")  # the reporting targets
-    )
+    return incidents_visible_to(user).select_related("domain", "category", "team", "assignee", "reporter")
 
 
 def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:

@@ -233,6 +233,9 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         "response_cleared": Count("pk", filter=Q(sla_response="cleared")),
         "resolution_met": Count("pk", filter=Q(sla_resolution="met")),
         "resolution_breached": Count("pk", filter=Q(sla_resolution="breached")),
+        # SLA state `none`: classified, but no policy set the clock; apart from compliance, counted here.
+        "response_none": Count("pk", filter=Q(classified_at__isnull=False, sla_response="")),
+        "resolution_none": Count("pk", filter=Q(classified_at__isnull=False, sla_resolution="")),
         "classified": Count("pk", filter=Q(classified_at__isnull=False) & known()),
         "escalated": Count("pk", filter=Q(classified_at__isnull=False, escalation_level__gt=0) & known()),
         "ever_resolved": Count("pk", filter=ever_resolved),
@@ -266,6 +269,7 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
             "resolution": _compliance(row["resolution_met"], row["resolution_breached"]),
             # Cleared by monitoring before anyone responded: no response to judge, so apart from compliance.
             "response_cleared": row["response_cleared"],
+            "no_sla": {"response": row["response_none"], "resolution": row["resolution_none"]},
         },
         "rates": {
             "reopen": _ratio(row["reopened"], row["ever_resolved"]),
@@ -291,15 +295,6 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
             "rate": round(row["satisfied"] / row["rated"], 4) if row["rated"] else None,
         },
     }
-
-
-def no_sla(qs: QuerySet[Incident]) -> dict[str, int]:
-    """Classified incidents whose clock had no target (SLA state `none`): left out of compliance, counted here."""
-    classified = Q(classified_at__isnull=False)
-    return qs.order_by().aggregate(
-        response=Count("pk", filter=classified & Q(sla_response="")),
-        resolution=Count("pk", filter=classified & Q(sla_resolution="")),
-    )
 
 
 def target_compliance(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
@@ -510,7 +505,6 @@ def _summary(user: Any, filters: ReportFilters) -> dict[str, Any]:
         "sla": {
             **figures["sla"],
             "by_priority": sla_by_priority(qs),
-            "no_sla": no_sla(qs),
             "targets": target_compliance(qs),
         },
         "trend": series,

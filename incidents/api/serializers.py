@@ -219,7 +219,12 @@ class ClassifyInput(VersionedInput):
     category = CategoryPathField(max_length=400)
     impact = serializers.ChoiceField(choices=Incident.Impact.choices)
     urgency = serializers.ChoiceField(choices=Incident.Urgency.choices)
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    team = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Team.objects.all(),
+        required=False,
+        help_text="Default: the category's default team (required when it has none).",
+    )
     assignee = serializers.SlugRelatedField(
         slug_field="username", queryset=_users(), required=False, allow_null=True
     )
