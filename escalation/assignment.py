@@ -105,5 +105,7 @@ def auto_assign(incident: Incident, *, now: datetime) -> Any:
 def _name(user_id: int | None) -> str:
     from django.contrib.auth import get_user_model
 
+    if user_id is None:
+        return "nobody"
     user = get_user_model().objects.filter(pk=user_id).only("username").first()
     return user.get_username() if user is not None else "nobody"

@@ -82,6 +82,6 @@ def file_report(
     )  # fmt: skip
     sla.file_target(
         incident, clocks[target], filed_at=filed_at, reference=filing.reference,
-        filed_by=actor.get_username() if filing.filed_by is not None else None, note=filing.note,
+        filed_by=filing.filed_by.get_username() if filing.filed_by is not None else None, note=filing.note,
     )  # fmt: skip
     return filing

@@ -8,6 +8,7 @@ from django.db import transaction
 from rest_framework import serializers
 
 from escalation.models import (
+    AutoAssign,
     BusinessCalendar,
     EscalationPolicy,
     EscalationStep,
@@ -319,3 +320,11 @@ class ReportFilingSerializer(serializers.ModelSerializer):
         model = ReportFiling
         fields = ["target", "reference", "filed_by", "filed_at", "note", "created_at"]
         read_only_fields = fields
+
+
+class AutoAssignSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(
+        choices=AutoAssign.Mode.choices,
+        help_text="off; round_robin: qualified members in turn; least_loaded: the qualified member with the "
+        "fewest open incidents.",
+    )

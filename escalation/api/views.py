@@ -15,7 +15,14 @@ from rest_framework.views import APIView
 
 from config.api import CursorPagination
 from escalation.filings import file_report
-from escalation.models import BusinessCalendar, EscalationPolicy, Schedule, SlaPolicy, WebhookEndpoint
+from escalation.models import (
+    AutoAssign,
+    BusinessCalendar,
+    EscalationPolicy,
+    Schedule,
+    SlaPolicy,
+    WebhookEndpoint,
+)
 from escalation.oncall import OnCallShift, team_oncall
 from incidents.models import Team
 from incidents.permissions import IsResponder, ResponderReadsStaffWrites
@@ -143,3 +150,27 @@ class FileReportView(APIView):
         data.is_valid(raise_exception=True)
         filing = file_report(incident, actor=request.user, **data.validated_data)
         return Response(s.ReportFilingSerializer(filing).data, status=status.HTTP_201_CREATED)
+
+
+class AutoAssignView(APIView):
+    """How the team's newly classified and escalated-to incidents get an assignee. Responders read it,
+    admins (staff) change it."""
+
+    permission_classes = [permissions.IsAuthenticated, ConfigPermission]
+
+    @extend_schema(responses={200: s.AutoAssignSerializer, 404: OpenApiResponse(description="No such team")})
+    def get(self, request: Request, slug: str) -> Response:
+        team = get_object_or_404(Team, slug=slug)
+        rule = AutoAssign.objects.filter(team=team).first()
+        return Response({"mode": rule.mode if rule is not None else AutoAssign.Mode.OFF})
+
+    @extend_schema(
+        request=s.AutoAssignSerializer,
+        responses={200: s.AutoAssignSerializer, 400: OpenApiResponse(description="`mode` is invalid")},
+    )
+    def put(self, request: Request, slug: str) -> Response:
+        team = get_object_or_404(Team, slug=slug)
+        data = s.AutoAssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        AutoAssign.objects.update_or_create(team=team, defaults={"mode": data.validated_data["mode"]})
+        return Response(data.validated_data)

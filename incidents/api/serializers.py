@@ -110,7 +110,7 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(TargetSerializer(many=True))
     def get_targets(self, obj: Incident) -> list[dict[str, Any]]:
-        return TargetSerializer(_targets(obj), many=True).data
+        return list(TargetSerializer(_targets(obj), many=True).data)
 
     def get_allowed_actions(self, obj: Incident) -> list[str]:
         return allowed_actions(obj, _viewer(self))

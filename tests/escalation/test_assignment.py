@@ -194,3 +194,18 @@ def test_the_on_call_gap_warning_reaches_a_manager_who_may_not_see_the_domain_wi
     assert incident.reference in gap.subject
     assert "Erika" not in gap.subject + gap.body + str(gap.payload)
     assert f"/incidents/{incident.reference}/" in gap.body
+
+
+def test_a_teams_auto_assign_mode_is_read_by_responders_and_set_by_admins():
+    team = TeamFactory()
+    member = agent(team)
+    path = f"/api/v1/teams/{team.slug}/auto-assign/"
+    assert client_for(member).get(path).json() == {"mode": "off"}
+    assert client_for(member).put(path, {"mode": "round_robin"}, format="json").status_code == 403
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    response = client_for(admin).put(path, {"mode": "sideways"}, format="json")
+    assert response.status_code == 400
+    assert "mode" in response.json()
+    assert client_for(admin).put(path, {"mode": "least_loaded"}, format="json").status_code == 200
+    assert client_for(member).get(path).json() == {"mode": "least_loaded"}
+    assert client_for(admin).get("/api/v1/teams/no-such-team/auto-assign/").status_code == 404
