@@ -263,3 +263,25 @@ def test_the_console_card_shows_time_left_on_each_target_and_no_sla():
     plain, other = classified()
     page = web(other).get(f"/desk/incidents/{plain.reference}/").content.decode()
     assert "no SLA" in page
+
+
+def test_a_page_of_incidents_reads_all_their_targets_in_one_query():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    medical_policy()
+    medical_incident()
+    officer = client_for(privacy_officer(TeamFactory(domains=["medical"])))
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            body = officer.get("/api/v1/incidents/", {"page_size": 100}).json()
+        assert body["results"]
+        assert all(len(row["targets"]) == 2 for row in body["results"])
+        return len(ctx.captured_queries)
+
+    count()  # the viewer's roles are read once, on the first request
+    few = count()
+    for _ in range(6):
+        medical_incident()
+    assert count() == few
