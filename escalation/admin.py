@@ -6,12 +6,14 @@ from django.http import HttpRequest
 from incidents.permissions import ReadOnlyAdminMixin
 
 from .models import (
+    AutoAssign,
     BusinessCalendar,
     EngineHeartbeat,
     EscalationPolicy,
     EscalationStep,
     IncidentEscalation,
     Notification,
+    ReportFiling,
     Schedule,
     ScheduleMember,
     ScheduleOverride,
@@ -128,3 +130,16 @@ class NotificationAdmin(admin.ModelAdmin):
 @admin.register(EngineHeartbeat)
 class EngineHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["name", "beat_at", "fired"]
+
+
+@admin.register(AutoAssign)
+class AutoAssignAdmin(admin.ModelAdmin):
+    list_display = ["team", "mode", "last_assigned"]
+    list_filter = ["mode"]
+    readonly_fields = ["last_assigned"]
+
+
+@admin.register(ReportFiling)
+class ReportFilingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["incident", "target", "reference", "filed_by", "filed_at"]
+    search_fields = ["reference", "target"]

@@ -155,7 +155,7 @@ def _fire_step(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
         )
         result.to_deliver += notify.queue(
             incident, event="oncall_gap", detail="Nobody qualified is on call for this incident",
-            cause=f"{timer.key}:gap", recipients=notify.manager_recipients(incident, incident.team),
+            cause=f"{timer.key}:gap", recipients=notify.manager_alert_recipients(incident, incident.team),
         )  # fmt: skip
     detail = f"Escalation step {step['position']}" + (f" (repeat {timer.repeat})" if timer.repeat else "")
     result.to_deliver += notify.queue(

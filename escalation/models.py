@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -161,6 +161,9 @@ class SlaPolicy(models.Model):
             raise ValidationError(errors)
 
 
+FINAL_SUFFIX = "-final"
+
+
 class SlaTarget(models.Model):
     """A regulatory or reporting deadline held as a clock (e.g. a preliminary report within 72 h)."""
 
@@ -177,16 +180,30 @@ class SlaTarget(models.Model):
     category_prefix = models.CharField(
         max_length=400, blank=True, help_text=_("Only for categories under it.")
     )
+    final_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("A final report is due this long after the incident was received; empty: none."),
+    )
 
     class Meta:
         ordering = ["policy", "minutes"]
         constraints = [
             models.UniqueConstraint(fields=["policy", "slug"], name="sla_target_unique"),
             models.CheckConstraint(condition=Q(minutes__gt=0), name="sla_target_positive"),
+            models.CheckConstraint(
+                condition=Q(final_minutes__isnull=True) | Q(final_minutes__gt=F("minutes")),
+                name="sla_target_final_after_preliminary",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.policy}: {self.name}"
+
+    @property
+    def final_slug(self) -> str:
+        """The clock name of the final report that follows the preliminary one (the target's own slug)."""
+        return f"{self.slug}{FINAL_SUFFIX}"
 
     def applies_to(self, incident: Incident) -> bool:
         if self.harm_levels and incident.harm_level not in self.harm_levels:
@@ -599,3 +616,46 @@ class EngineHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.beat_at}"
+
+
+class ReportFiling(models.Model):
+    """A report filed with an authority (a preliminary or final patient-safety or data-protection report):
+    who filed it, when, under which reference. Filing meets the incident's reporting target of that name."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="report_filings")
+    target = models.CharField(max_length=60, help_text=_("The name of the reporting target it meets."))
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    filed_at = models.DateTimeField()
+    reference = models.CharField(max_length=200, help_text=_("The authority's reference for the report."))
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["incident", "filed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "target"], name="report_filing_once_per_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.target}: {self.reference}"
+
+
+class AutoAssign(models.Model):
+    """How a team's newly classified incidents get an assignee: off, in turn, or to the least loaded."""
+
+    class Mode(models.TextChoices):
+        OFF = "off", _("Off")
+        ROUND_ROBIN = "round_robin", _("Round-robin")
+        LEAST_LOADED = "least_loaded", _("Least loaded (open incidents per member)")
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="auto_assign")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.OFF)
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=_("Round-robin: the member who had the last turn."),
+    )  # fmt: skip
+
+    def __str__(self) -> str:
+        return f"{self.team}: {self.mode}"

@@ -31,6 +31,8 @@ class Recipient:
     address: str
     user_id: int | None = None
     webhook_id: int | None = None
+    # The reference and a link only (a person who may not see the incident's restricted domain).
+    content_free: bool = False
 
 
 # Within one sweep, people and team memberships are read once, not once per incident: a burst of 1,000
@@ -89,6 +91,17 @@ def manager_recipients(incident: Incident, team: Team | None) -> list[Recipient]
     return [Recipient("email", u.email, user_id=u.pk) for u in _entitled(incident, _users([team.manager_id]))]
 
 
+def manager_alert_recipients(incident: Incident, team: Team | None) -> list[Recipient]:
+    """The team's manager for an operational alert (nobody qualified on call): with content when they may
+    see it as a responder, else content-free, the reference and a link, since the gap is theirs to fill."""
+    if team is None or team.manager_id is None:
+        return []
+    return [
+        Recipient("email", u.email, user_id=u.pk, content_free=not desk_user(u).as_responder(incident))
+        for u in _users([team.manager_id])
+    ]
+
+
 def step_recipients(incident: Incident, step: dict[str, Any], *, now: datetime) -> list[Recipient]:
     """The recipients of one escalation step, in the order of the policy's actions."""
     found: list[Recipient] = []
@@ -138,8 +151,8 @@ def _content(
     restricted = incident.domain is not None and incident.domain.restricted
     # Private content of a restricted domain goes only to people entitled to see it (resolved above);
     # an external address or a webhook gets the reference and a link, never the title or the text.
-    external = recipient.user_id is None
-    title = "" if restricted and external else incident.title
+    external = recipient.user_id is None or recipient.content_free
+    title = "" if (restricted and external) or recipient.content_free else incident.title
     subject = f"[{incident.reference}] {detail}" + (f": {title}" if title else "")
     body = (
         f"{detail}\n\nIncident {incident.reference}"

@@ -11,13 +11,15 @@ from incidents import hooks
 from incidents.hooks import Event
 from incidents.models import Incident, Team
 
-from . import chains, notify, oncall, sla
+from . import assignment, chains, notify, oncall, sla
 from .delivery import deliver_after_commit
 
 
 def on_classified(incident: Incident, *, now: datetime, first: bool) -> None:
-    """Clocks start (or re-target after a priority change); the team's escalation chain starts once."""
+    """Clocks start (or re-target after a priority change); the team's escalation chain starts once; an
+    unassigned incident is assigned by the team's auto-assign rule."""
     sla.start_or_retarget(incident, now=now)
+    assignment.auto_assign(incident, now=now)
     if first:
         chains.start(incident, now=now, reason="classified")
 
@@ -41,6 +43,7 @@ def on_escalated(incident: Incident, *, now: datetime, by_policy: bool, reason: 
         recipients=notify.team_recipients(incident, incident.team),
     )
     deliver_after_commit(ids)
+    assignment.auto_assign(incident, now=now)
     if not by_policy:
         chains.start(incident, now=now, reason="escalated")
 

@@ -102,15 +102,37 @@ def _targets(incident: Incident, policy: SlaPolicy) -> list[tuple[str, str, int,
         wanted.append((Kind.RESOLUTION, "", policy.resolution_minutes * 60, policy.calendar))
     for target in SlaTarget.objects.filter(policy=policy):
         if target.applies_to(incident):
-            wanted.append(
-                (
-                    Kind.TARGET,
-                    target.slug,
-                    target.minutes * 60,
-                    policy.calendar if target.business_time else None,
-                )
-            )
+            calendar = policy.calendar if target.business_time else None
+            wanted.append((Kind.TARGET, target.slug, target.minutes * 60, calendar))
+            if target.final_minutes:
+                # The final report runs beside the preliminary one, from the same start.
+                wanted.append((Kind.TARGET, target.final_slug, target.final_minutes * 60, calendar))
     return wanted
+
+
+def target_clocks(incident: Incident) -> list[SlaClock]:
+    """The incident's reporting targets, the latest cycle of each name (in due order)."""
+    latest: dict[str, SlaClock] = {}
+    for clock in incident.sla_clocks.filter(kind=Kind.TARGET).order_by("name", "cycle"):
+        latest[clock.name] = clock
+    return sorted(latest.values(), key=lambda c: (c.due_at is None, c.due_at, c.name))
+
+
+def file_target(incident: Incident, clock: SlaClock, *, filed_at: datetime, **data: Any) -> None:
+    """A report was filed for this target at `filed_at`: the clock ends met (or breached, if late).
+
+    A target that closing the incident had cancelled is completed all the same: the report still counts.
+    The caller holds the incident's lock and has checked the target was not filed before."""
+    if clock.completed_at is None and clock.cancelled_at is None:
+        _stop(incident, clock, now=filed_at, cancel=False)
+    else:
+        clock.cancelled_at = None
+        clock.completed_at = filed_at
+        if clock.due_at is not None and filed_at > clock.due_at and clock.breached_at is None:
+            clock.breached_at = clock.due_at
+        clock.save()
+        _record(incident, clock, clock.status, completed_at=filed_at.isoformat())
+    _record(incident, clock, "report_filed", state=clock.status, **data)
 
 
 def start_or_retarget(incident: Incident, *, now: datetime) -> None:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from . import hooks, notifications, timeline, writes
 from .errors import InvalidTransition, StaleVersion
 from .hooks import Event
-from .models import Category, Domain, Incident, Team
+from .models import Category, Domain, Incident, QualificationHolder, Team
 from .problems import check_recurrence_after_commit
 from .selectors import content_may_flow, desk_user, incidents_visible_to
 from .timeline import Actor
@@ -155,6 +155,23 @@ def _check_member(errors: dict[str, str], assignee: Any, team: Team | None, fiel
         errors[field] = f"{assignee.get_username()} is not a member of team {team.slug}."
 
 
+def _check_qualified(
+    errors: dict[str, str], assignee: Any, category: Category | None, field: str = "assignee"
+) -> None:
+    """An incident whose category requires a qualification goes only to someone who holds it today."""
+    if assignee is None or category is None or category.required_qualification_id is None:
+        return
+    held = QualificationHolder.objects.valid_on(timezone.localdate()).filter(
+        qualification_id=category.required_qualification_id, user_id=assignee.pk
+    )
+    if not held.exists():
+        errors[field] = (
+            f"{assignee.get_username()} does not hold the qualification "
+            f"{category.required_qualification.slug if category.required_qualification else ''} "
+            f"that category {category.path} requires."
+        )
+
+
 def _raise(errors: dict[str, str]) -> None:
     if errors:
         raise ValidationError({field: [message] for field, message in errors.items()})
@@ -169,7 +186,7 @@ def classify_incident(
     category: Category,
     impact: int,
     urgency: int,
-    team: Team,
+    team: Team | None = None,
     assignee: Any = None,
     outcome: str = "",
     harm_level: str = "",
@@ -177,15 +194,22 @@ def classify_incident(
     priority_reason: str = "",
     version: int | None = None,
 ) -> Incident:
-    """Set domain, category, impact, urgency, priority and the responsible team.
+    """Set domain, category, impact, urgency, priority and the responsible team (by default the category's).
 
     Allowed from received and classified (reclassification). Classifying again with the same values
-    changes nothing. A priority other than the matrix's needs a reason, recorded in the timeline.
+    changes nothing. A priority other than the matrix's needs a reason, recorded in the timeline. The
+    assignee must be a member of the team and hold the category's required qualification.
     """
     incident = _lock(incident, Action.CLASSIFY, actor, version)
     errors: dict[str, str] = {}
-    _require(errors, domain=domain, category=category, impact=impact, urgency=urgency, team=team)
+    if team is None and category is not None and category.default_team_id is not None:
+        team = category.default_team
+    _require(errors, domain=domain, category=category, impact=impact, urgency=urgency)
+    if team is None:
+        errors["team"] = "This field is required: the category has no default team."
     _raise(errors)
+    if team is None:  # for the type checker: _raise refused it above
+        raise ValidationError({"team": ["This field is required."]})
     if category.domain_id != domain.pk:
         errors["category"] = f"Category {category.path} is not in domain {domain.slug}."
     if domain.requires_harm_level and not harm_level:
@@ -195,6 +219,7 @@ def classify_incident(
         errors["priority_reason"] = "Overriding the priority of the matrix needs a reason."
     _check_team_handles(errors, team, domain, "team")
     _check_member(errors, assignee, team)
+    _check_qualified(errors, assignee, category)
     _raise(errors)
 
     final_priority = priority if priority is not None else matrix
@@ -258,6 +283,7 @@ def acknowledge_incident(
     )
     errors: dict[str, str] = {}
     _check_member(errors, assignee, incident.team)
+    _check_qualified(errors, assignee, incident.category)
     _raise(errors)
     if (
         incident.state == State.ESCALATED
@@ -313,6 +339,7 @@ def escalate_incident(
     _raise(errors)
     _check_team_handles(errors, team, incident.domain, "team")
     _check_member(errors, assignee, team)
+    _check_qualified(errors, assignee, incident.category)
     _raise(errors)
 
     now = timezone.now()

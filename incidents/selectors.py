@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.auth.models import Group, Permission, User
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import BooleanField, FloatField, Q, QuerySet, Subquery
+from django.db.models import BooleanField, F, FloatField, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 from .models import Domain, Incident, IncidentQuerySet, Membership, Problem, SlaStatus, Team, TimelineEntry
@@ -282,17 +282,49 @@ def redact_reporter(data: Any, incident: Incident) -> Any:
     return clean(data)
 
 
-SLA_CLOCK_STATES = list(SlaStatus.values)
+# `none`: the clock has no target (no SLA policy matches the incident, or it is not classified yet).
+SLA_NONE = "none"
+SLA_CLOCK_STATES = [*SlaStatus.values, SLA_NONE]
+# A reporting target's state: a clock's, or `cancelled` when the incident ended before the report was filed.
+TARGET_STATES = ["pending", "warning", "breached", "met", "cancelled"]
 
 
-def sla_status(incident: Incident) -> dict[str, str | None]:
-    """The response and resolution clocks as the SLA engine keeps them on the incident (null: no target)."""
-    return {"response": incident.sla_response or None, "resolution": incident.sla_resolution or None}
+def sla_status(incident: Incident) -> dict[str, str]:
+    """The response and resolution clocks as the SLA engine keeps them on the incident (`none`: no target)."""
+    return {"response": incident.sla_response or SLA_NONE, "resolution": incident.sla_resolution or SLA_NONE}
 
 
 def sla_q(status: str) -> Q:
-    """Incidents whose response or resolution clock is in `status` (e.g. warning, breached)."""
-    return Q(sla_response=status) | Q(sla_resolution=status)
+    """Incidents whose response or resolution clock is in `status` (e.g. warning, breached, none)."""
+    value = "" if status == SLA_NONE else status
+    return Q(sla_response=value) | Q(sla_resolution=value)
+
+
+def target_q(state: str) -> Q:
+    """Incidents with a reporting target (any of its clocks) in `state`."""
+    clocks = Q(sla_clocks__kind="target")
+    if state == "met":
+        clocks &= (
+            Q(sla_clocks__completed_at__isnull=False)
+            & (Q(sla_clocks__due_at__isnull=True) | Q(sla_clocks__completed_at__lte=F("sla_clocks__due_at")))
+            & Q(sla_clocks__breached_at__isnull=True)
+        )
+    elif state == "breached":
+        clocks &= Q(sla_clocks__breached_at__isnull=False) | (
+            Q(sla_clocks__completed_at__isnull=False)
+            & Q(sla_clocks__completed_at__gt=F("sla_clocks__due_at"))
+        )
+    else:
+        running = Q(sla_clocks__completed_at__isnull=True, sla_clocks__breached_at__isnull=True)
+        if state == "cancelled":
+            clocks &= running & Q(sla_clocks__cancelled_at__isnull=False)
+        else:
+            clocks &= (
+                running
+                & Q(sla_clocks__cancelled_at__isnull=True)
+                & Q(sla_clocks__warned_at__isnull=state == "pending")
+            )
+    return Q(pk__in=Incident.objects.filter(clocks).values("pk"))
 
 
 def _hidden_domains(me: DeskUser) -> Any:

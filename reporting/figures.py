@@ -24,6 +24,7 @@ from django.db.models import (
     Avg,
     Count,
     DateField,
+    F,
     FloatField,
     Func,
     Q,
@@ -34,6 +35,7 @@ from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from config.dbrouter import reports_alias, reports_reads
+from escalation.models import SlaClock
 from incidents.models import Category, Domain, Incident, Team
 from incidents.selectors import incidents_handled_by
 from incidents.timeline import Actor
@@ -233,6 +235,9 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         "response_cleared": Count("pk", filter=Q(sla_response="cleared")),
         "resolution_met": Count("pk", filter=Q(sla_resolution="met")),
         "resolution_breached": Count("pk", filter=Q(sla_resolution="breached")),
+        # SLA state `none`: classified, but no policy set the clock; apart from compliance, counted here.
+        "response_none": Count("pk", filter=Q(classified_at__isnull=False, sla_response="")),
+        "resolution_none": Count("pk", filter=Q(classified_at__isnull=False, sla_resolution="")),
         "classified": Count("pk", filter=Q(classified_at__isnull=False) & known()),
         "escalated": Count("pk", filter=Q(classified_at__isnull=False, escalation_level__gt=0) & known()),
         "ever_resolved": Count("pk", filter=ever_resolved),
@@ -266,6 +271,7 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
             "resolution": _compliance(row["resolution_met"], row["resolution_breached"]),
             # Cleared by monitoring before anyone responded: no response to judge, so apart from compliance.
             "response_cleared": row["response_cleared"],
+            "no_sla": {"response": row["response_none"], "resolution": row["resolution_none"]},
         },
         "rates": {
             "reopen": _ratio(row["reopened"], row["ever_resolved"]),
@@ -291,6 +297,26 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
             "rate": round(row["satisfied"] / row["rated"], 4) if row["rated"] else None,
         },
     }
+
+
+def target_compliance(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
+    """Reporting targets (regulatory deadlines) of the cohort, by name: met (filed in time) against breached
+    (filed late, or not filed by the due time). Targets still running, or ended unbreached with the incident,
+    are not judged."""
+    late = Q(breached_at__isnull=False) | Q(completed_at__gt=F("due_at"))
+    rows = (
+        SlaClock.objects.filter(kind=SlaClock.Kind.TARGET, incident__in=qs.order_by().values("pk"))
+        .values("name")
+        .annotate(
+            breached=Count("pk", filter=late),
+            met=Count("pk", filter=Q(completed_at__isnull=False) & ~late),
+            open=Count("pk", filter=Q(completed_at__isnull=True, cancelled_at__isnull=True) & ~late),
+        )
+        .order_by("name")
+    )
+    return [
+        {"name": row["name"], "open": row["open"], **_compliance(row["met"], row["breached"])} for row in rows
+    ]
 
 
 def sla_by_priority(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
@@ -479,7 +505,11 @@ def _summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
             "priority": list(filters.priorities),
         },
         **figures,
-        "sla": {**figures["sla"], "by_priority": sla_by_priority(qs)},
+        "sla": {
+            **figures["sla"],
+            "by_priority": sla_by_priority(qs),
+            "targets": target_compliance(qs),
+        },
         "trend": series,
         "backlog": backlog(user, filters, {row["date"]: row["received"] for row in series}),
         "top_categories": top_categories(qs),

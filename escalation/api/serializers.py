@@ -9,9 +9,11 @@ from rest_framework import serializers
 
 from escalation import webhooks
 from escalation.models import (
+    AutoAssign,
     BusinessCalendar,
     EscalationPolicy,
     EscalationStep,
+    ReportFiling,
     Schedule,
     ScheduleMember,
     ScheduleOverride,
@@ -74,8 +76,24 @@ class CalendarSerializer(CleanModelSerializer):
 class SlaTargetSerializer(serializers.ModelSerializer):
     class Meta:
         model = SlaTarget
-        fields = ["slug", "name", "minutes", "business_time", "harm_levels", "category_prefix"]
-        extra_kwargs = {"minutes": {"min_value": 1}}
+        fields = [
+            "slug",
+            "name",
+            "minutes",
+            "final_minutes",
+            "business_time",
+            "harm_levels",
+            "category_prefix",
+        ]
+        extra_kwargs = {"minutes": {"min_value": 1}, "final_minutes": {"min_value": 1}}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        final, minutes = attrs.get("final_minutes"), attrs.get("minutes")
+        if final is not None and minutes is not None and final <= minutes:
+            raise serializers.ValidationError(
+                {"final_minutes": ["The final report is due after the preliminary one."]}
+            )
+        return attrs
 
 
 class SlaPolicySerializer(CleanModelSerializer):
@@ -307,3 +325,27 @@ class OnCallSerializer(serializers.Serializer):
     schedule = serializers.CharField()
     now = ShiftSerializer()
     next = ShiftSerializer()
+
+
+class FileReportInput(serializers.Serializer):
+    target = serializers.CharField(max_length=60, help_text="The reporting target's name, as in `targets`.")
+    reference = serializers.CharField(max_length=200, help_text="The authority's reference for the report.")
+    filed_at = serializers.DateTimeField(required=False, help_text="When it was filed; default now.")
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+class ReportFilingSerializer(serializers.ModelSerializer):
+    filed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ReportFiling
+        fields = ["target", "reference", "filed_by", "filed_at", "note", "created_at"]
+        read_only_fields = fields
+
+
+class AutoAssignSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(
+        choices=AutoAssign.Mode.choices,
+        help_text="off; round_robin: qualified members in turn; least_loaded: the qualified member with the "
+        "fewest open incidents.",
+    )

@@ -1,9 +1,11 @@
-from django.urls import path
+from django.urls import path, re_path
 from rest_framework.routers import DefaultRouter
 
 from .views import (
+    AutoAssignView,
     CalendarViewSet,
     EscalationPolicyViewSet,
+    FileReportView,
     OnCallView,
     ScheduleViewSet,
     SlaPolicyViewSet,
@@ -19,5 +21,11 @@ router.register("webhooks", WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("teams/<slug:slug>/oncall/", OnCallView.as_view(), name="team-oncall"),
+    path("teams/<slug:slug>/auto-assign/", AutoAssignView.as_view(), name="team-auto-assign"),
+    re_path(
+        r"^incidents/(?P<reference>[A-Za-z]{3}-\d+)/file_report/$",
+        FileReportView.as_view(),
+        name="incident-file-report",
+    ),
     *router.urls,
 ]

@@ -4,9 +4,10 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models.deletion import ProtectedError
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,7 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import CursorPagination
+from escalation.filings import file_report
 from escalation.models import (
+    AutoAssign,
     BusinessCalendar,
     EscalationPolicy,
     Schedule,
@@ -25,6 +28,7 @@ from escalation.models import (
 from escalation.oncall import OnCallShift, team_oncall
 from incidents.models import Team
 from incidents.permissions import IsResponder, ResponderReadsStaffWrites
+from incidents.selectors import incidents_visible_to
 
 from . import serializers as s
 from .webhook_payloads import CALLBACKS
@@ -127,3 +131,65 @@ class OnCallView(APIView):
             for oncall in team_oncall(team, at=timezone.now())
         ]
         return Response(s.OnCallSerializer(result, many=True).data)
+
+
+class FileReportView(APIView):
+    """The reports filed with an authority for an incident's reporting targets (`targets`), and filing one.
+
+    Filing marks the target met (or breached, if late) and is recorded in the timeline. The incident's team
+    and the privacy officer may file; filing again with the same reference changes nothing."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    def _incident(self, request: Request, reference: str) -> Any:
+        incident = incidents_visible_to(request.user).by_reference(reference).first()
+        if incident is None:
+            raise Http404("No such incident.")
+        return incident
+
+    @extend_schema(responses={200: s.ReportFilingSerializer(many=True)})
+    def get(self, request: Request, reference: str) -> Response:
+        incident = self._incident(request, reference)
+        filings = incident.report_filings.select_related("filed_by")
+        return Response(s.ReportFilingSerializer(filings, many=True).data)
+
+    @extend_schema(
+        request=s.FileReportInput,
+        responses={
+            201: s.ReportFilingSerializer,
+            400: OpenApiResponse(description="A field is invalid (named)"),
+            403: OpenApiResponse(description="Only the incident's team and the privacy officer file"),
+            404: OpenApiResponse(description="Not found, or not visible to you"),
+            409: OpenApiResponse(description="That target's report was filed under another reference"),
+        },
+    )
+    def post(self, request: Request, reference: str) -> Response:
+        incident = self._incident(request, reference)
+        data = s.FileReportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        filing = file_report(incident, actor=request.user, **data.validated_data)
+        return Response(s.ReportFilingSerializer(filing).data, status=status.HTTP_201_CREATED)
+
+
+class AutoAssignView(APIView):
+    """How the team's newly classified and escalated-to incidents get an assignee. Responders read it,
+    admins (staff) change it."""
+
+    permission_classes = [permissions.IsAuthenticated, ConfigPermission]
+
+    @extend_schema(responses={200: s.AutoAssignSerializer, 404: OpenApiResponse(description="No such team")})
+    def get(self, request: Request, slug: str) -> Response:
+        team = get_object_or_404(Team, slug=slug)
+        rule = AutoAssign.objects.filter(team=team).first()
+        return Response({"mode": rule.mode if rule is not None else AutoAssign.Mode.OFF})
+
+    @extend_schema(
+        request=s.AutoAssignSerializer,
+        responses={200: s.AutoAssignSerializer, 400: OpenApiResponse(description="`mode` is invalid")},
+    )
+    def put(self, request: Request, slug: str) -> Response:
+        team = get_object_or_404(Team, slug=slug)
+        data = s.AutoAssignSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        AutoAssign.objects.update_or_create(team=team, defaults={"mode": data.validated_data["mode"]})
+        return Response(data.validated_data)

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet, Subquery
 from django_filters.fields import IsoDateTimeField
 
 from incidents.models import Domain, Incident, Team
-from incidents.selectors import desk_user, search_incidents, sla_q
+from incidents.selectors import SLA_CLOCK_STATES, TARGET_STATES, desk_user, search_incidents, sla_q, target_q
 
 User = get_user_model()
 
@@ -55,7 +55,14 @@ class IncidentFilter(filters.FilterSet):
     assignee = filters.CharFilter(method="filter_assignee", help_text="A username, or `none` for unassigned.")
     reporter = filters.CharFilter(method="filter_reporter", help_text="A username or an e-mail address.")
     sla = filters.ChoiceFilter(
-        choices=[("breached", "breached"), ("warning", "warning")], method="filter_sla"
+        choices=[(s, s) for s in SLA_CLOCK_STATES],
+        method="filter_sla",
+        help_text="Incidents with a response or resolution clock in this state; `none`: without a target.",
+    )
+    target = filters.ChoiceFilter(
+        choices=[(s, s) for s in TARGET_STATES],
+        method="filter_target",
+        help_text="Incidents with a reporting target (a regulatory deadline) in this state.",
     )
     created_after = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = BoundedIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
@@ -103,6 +110,9 @@ class IncidentFilter(filters.FilterSet):
 
     def filter_sla(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
         return qs.filter(sla_q(value))
+
+    def filter_target(self, qs: QuerySet[Incident], name: str, value: str) -> QuerySet[Incident]:
+        return qs.filter(target_q(value))
 
     def filter_q(self, qs: QuerySet[Incident], name: str, value: Any) -> QuerySet[Incident]:
         return search_incidents(qs, value)

@@ -20,7 +20,14 @@ from incidents.models import (
     TimelineEntry,
     reference_for,
 )
-from incidents.selectors import SLA_CLOCK_STATES, desk_user, entry_data, incidents_visible_to, sla_status
+from incidents.selectors import (
+    SLA_CLOCK_STATES,
+    TARGET_STATES,
+    desk_user,
+    entry_data,
+    incidents_visible_to,
+    sla_status,
+)
 from incidents.timeline import Actor
 
 User = get_user_model()
@@ -35,8 +42,27 @@ def _viewer(serializer: serializers.BaseSerializer) -> Any:
 
 
 class SlaSerializer(serializers.Serializer):
-    response = serializers.ChoiceField(choices=SLA_CLOCK_STATES, allow_null=True)
-    resolution = serializers.ChoiceField(choices=SLA_CLOCK_STATES, allow_null=True)
+    response = serializers.ChoiceField(choices=SLA_CLOCK_STATES, help_text="`none`: no SLA target.")
+    resolution = serializers.ChoiceField(choices=SLA_CLOCK_STATES, help_text="`none`: no SLA target.")
+
+
+class TargetSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The reporting target, e.g. `preliminary-report`, `...-final`.")
+    due_at = serializers.DateTimeField(allow_null=True)
+    state = serializers.ChoiceField(choices=TARGET_STATES)
+
+
+def _targets(incident: Incident) -> list[dict[str, Any]]:
+    """The reporting targets (regulatory deadlines) of an incident: the latest cycle of each, by due time.
+    Reads the prefetched `sla_clocks` when the list prefetched them (selectors.incident_list)."""
+    latest: dict[str, Any] = {}
+    for clock in sorted(incident.sla_clocks.all(), key=lambda c: (c.name, c.cycle)):
+        if clock.kind == "target":
+            latest[clock.name] = clock
+    return [
+        {"name": clock.name, "due_at": clock.due_at, "state": clock.status or "cancelled"}
+        for clock in sorted(latest.values(), key=lambda c: (c.due_at is None, c.due_at, c.name))
+    ]
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -61,6 +87,7 @@ class IncidentSerializer(serializers.ModelSerializer):
         choices=Incident.ResolutionCode.choices, allow_blank=True, read_only=True
     )
     sla = serializers.SerializerMethodField()
+    targets = serializers.SerializerMethodField()
     allowed_actions = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
@@ -71,7 +98,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "outcome", "harm_level", "impact", "urgency", "priority", "priority_override_reason", "channel",
             "reporter", "reporter_email", "confidential", "parent", "team", "assignee", "escalation_level",
             "reopen_count", "hold_reason", "received_at", "classified_at", "responded_at", "resolved_at",
-            "closed_at", "cancelled_at", "response_due_at", "resolution_due_at", "sla", "resolution_summary",
+            "closed_at", "cancelled_at", "response_due_at", "resolution_due_at", "sla", "targets", "resolution_summary",
             "cause", "measures", "resolution_code", "auto_closed", "cancel_reason", "duplicate_of", "problem",
             "reporter_confirmed_at",
             "version", "allowed_actions", "created_at", "updated_at",
@@ -93,8 +120,12 @@ class IncidentSerializer(serializers.ModelSerializer):
         return reference_for(obj.duplicate_of_id)
 
     @extend_schema_field(SlaSerializer)
-    def get_sla(self, obj: Incident) -> dict[str, str | None]:
+    def get_sla(self, obj: Incident) -> dict[str, str]:
         return sla_status(obj)
+
+    @extend_schema_field(TargetSerializer(many=True))
+    def get_targets(self, obj: Incident) -> list[dict[str, Any]]:
+        return list(TargetSerializer(_targets(obj), many=True).data)
 
     def get_allowed_actions(self, obj: Incident) -> list[str]:
         return allowed_actions(obj, _viewer(self))
@@ -216,7 +247,12 @@ class ClassifyInput(VersionedInput):
     category = CategoryPathField(max_length=400)
     impact = serializers.ChoiceField(choices=Incident.Impact.choices)
     urgency = serializers.ChoiceField(choices=Incident.Urgency.choices)
-    team = serializers.SlugRelatedField(slug_field="slug", queryset=Team.objects.all())
+    team = serializers.SlugRelatedField(
+        slug_field="slug",
+        queryset=Team.objects.all(),
+        required=False,
+        help_text="Default: the category's default team (required when it has none).",
+    )
     assignee = serializers.SlugRelatedField(
         slug_field="username", queryset=_users(), required=False, allow_null=True
     )

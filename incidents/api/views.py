@@ -57,7 +57,9 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     ]  # JSONParser: config.api's (deep JSON is a 400)
 
     def get_queryset(self) -> Any:
-        return selectors.incident_list(self.request.user)
+        qs = selectors.incident_list(self.request.user)
+        # A page of incidents reads their reporting targets in one query (a detail reads its own).
+        return qs.prefetch_related("sla_clocks") if self.action == "list" else qs
 
     def get_object(self) -> Incident:
         incident = self.get_queryset().by_reference(self.kwargs["reference"]).first()

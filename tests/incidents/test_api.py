@@ -82,7 +82,7 @@ def test_report_answers_201_in_received_with_the_contract_fields():
     assert body["channel"] == "api"
     assert body["version"] == 1
     assert ISO_WITH_OFFSET.match(body["created_at"])
-    assert body["sla"] == {"response": None, "resolution": None}
+    assert body["sla"] == {"response": "none", "resolution": "none"}
 
 
 TABLE = [(state, action) for state in S.values for action in Action]
