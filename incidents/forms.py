@@ -217,6 +217,25 @@ class EscalateForm(ActionForm):
         self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
 
 
+class AssignForm(ActionForm):
+    """Hand the incident to a colleague or another team; the state stays as it is."""
+
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Nobody yet")
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(), required=False, empty_label="Same team", label="Transfer to team"
+    )
+    note = forms.CharField(max_length=2000, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+
+    def domain_kwargs(self) -> dict[str, Any]:
+        data = super().domain_kwargs()
+        data["team"] = self.cleaned_data.get("team")
+        return data
+
+
 class HoldForm(ActionForm):
     reason = forms.ChoiceField(choices=Incident.HoldReason.choices)
     note = forms.CharField(max_length=2000, required=False)
@@ -270,6 +289,7 @@ ACTION_FORMS: dict[str, type[ActionForm]] = {
     "reopen": ReopenActionForm,
     "close": CloseForm,
     "cancel": CancelForm,
+    "assign": AssignForm,
 }
 
 

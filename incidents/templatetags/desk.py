@@ -47,6 +47,7 @@ ACTION_LABELS = {
     "reopen": "Reopen",
     "close": "Close",
     "cancel": "Cancel incident",
+    "assign": "Assign",
 }
 
 

@@ -294,7 +294,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
     for incident in incidents:
         try:
             if data["bulk_action"] == "assign":
-                lifecycle.acknowledge_incident(
+                lifecycle.assign_incident(
                     incident, actor=request.user, assignee=data["assignee"] or request.user
                 )
             elif data["bulk_action"] == "classify":

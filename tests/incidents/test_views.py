@@ -345,7 +345,7 @@ def test_bulk_actions_go_through_the_lifecycle_and_list_refusals(desk):
     assert f"{b.reference}: Cannot classify an incident that is closed" in page
     desk.post("/desk/bulk/", {"bulk_action": "assign", "ids": [a.pk]})
     a.refresh_from_db()
-    assert a.state == S.RESPONDING
+    assert a.state == S.CLASSIFIED  # assigning hands it over; it does not acknowledge it
     assert a.assignee == desk.user
     desk.post("/desk/bulk/", {"bulk_action": "cancel", "ids": [a.pk], "cancel_reason": "duplicate"})
     a.refresh_from_db()
