@@ -4,9 +4,11 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("incidents", "0014_import_runs_and_source_names"),
-        ("incidents", "0014_sla_status_cleared"),
+        ('incidents', '0014_import_runs_and_source_names'),
+        ('incidents', '0014_sla_status_cleared'),
     ]
 
-    operations = []
+    operations = [
+    ]
