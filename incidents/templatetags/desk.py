@@ -80,7 +80,9 @@ def plain_state(state: str) -> str:
 @register.simple_tag
 def priority_badge(priority: int | None) -> str:
     if not priority:
-        return format_html('<span class="badge prio-none" title="{}">{}</span>', "Not prioritised yet", "P-")
+        return format_html(
+            '<span class="badge prio-none" title="{}">{}</span>', "Not prioritised yet", "No priority"
+        )
     return format_html(
         '<span class="badge {}" title="Priority {}">P{}</span>', PRIORITY_STYLE[priority], priority, priority
     )
@@ -133,7 +135,17 @@ def responder(context: dict[str, Any]) -> bool:
 
 
 NAV_SECTIONS = {"queue": "queue", "incident": "queue", "teams": "teams", "team": "teams", "report": "report"}
-NAV_SECTIONS.update(problems="problems", problem="problems")
+NAV_SECTIONS.update(problems="problems", problem="problems", imports="imports")
+NAV_SECTIONS["import"] = "imports"
+
+
+@register.simple_tag(takes_context=True)
+def interviewer(context: dict[str, Any]) -> bool:
+    """Whether the navbar shows "Interviews": decided at sign-in by the interviews app (session key
+    `interviews_nav`), so that no page pays a query for it."""
+    request = context.get("request")
+    session = getattr(request, "session", None)
+    return bool(session is not None and session.get("interviews_nav"))
 
 
 @register.simple_tag(takes_context=True)

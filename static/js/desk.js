@@ -194,7 +194,33 @@
     $all("input, select", event.target).forEach(function (field) { if (!field.value) field.disabled = true; });
   });
 
+  // --- queue: SLA countdowns (the server renders the same words; incidents/console.py duration) -----
+  function duration(seconds) {
+    seconds = Math.floor(Math.abs(seconds));
+    var days = Math.floor(seconds / 86400), hours = Math.floor((seconds % 86400) / 3600);
+    var minutes = Math.floor((seconds % 3600) / 60);
+    if (days) return days + " d " + hours + " h";
+    if (hours) return hours + " h " + minutes + " m";
+    return minutes ? minutes + " m" : "<1 m";
+  }
+  function tickCountdowns() {
+    var now = Date.now();
+    $all(".sla-countdown[data-due]").forEach(function (el) {
+      var left = (Date.parse(el.getAttribute("data-due")) - now) / 1000;
+      var text = left >= 0 ? duration(left) + " left" : "breached " + duration(left) + " ago";
+      var target = $(".sla-left", el);
+      if (target && target.textContent !== text) target.textContent = text;
+      if (left < 0 && !el.classList.contains("sla-breached")) {
+        el.classList.remove("sla-pending", "sla-warning");
+        el.classList.add("sla-breached");
+      }
+    });
+  }
+  setInterval(tickCountdowns, 15000);
+  document.addEventListener("htmx:afterSwap", tickCountdowns);
+
   document.addEventListener("DOMContentLoaded", function () {
+    tickCountdowns();
     showBulkFields();
     updateBulk();
     toggleHarm($("[data-harm-toggle]"));

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from escalation.engine import sweep
 from escalation.models import Schedule, ScheduleMember, ScheduleOverride
@@ -685,3 +686,86 @@ def test_sign_in_and_password_reset_pages(client):
     client.post("/accounts/password_reset/", {"email": user.email})
     assert len(mail.outbox) == 1
     assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_the_queue_sorts_by_the_nearest_sla_deadline_and_pages_by_it(desk):
+    now = timezone.now()
+    late = classified(team=desk.team)[0]
+    soon = classified(team=desk.team)[0]
+    breached = classified(team=desk.team)[0]
+    none = classified(team=desk.team)[0]
+    for incident, due, state in (
+        (late, now + dt.timedelta(hours=5), "pending"),
+        (soon, now + dt.timedelta(minutes=20), "warning"),
+        (breached, now - dt.timedelta(minutes=30), "breached"),
+    ):
+        Incident.objects.filter(pk=incident.pk).update(response_due_at=due, sla_response=state)
+    Incident.objects.filter(pk=none.pk).update(sla_response="", response_due_at=None)
+    page = desk.get("/desk/", {"sort": "deadline", "open": "1"}).content.decode()
+    refs = re.findall(r'data-ref="(INC-\d+)"', page)
+    assert refs == [breached.reference, soon.reference, late.reference, none.reference]
+    assert "Nearest SLA deadline" in page
+    assert "breached 30 m ago" in page or "breached 29 m ago" in page
+    # A keyset page after the second row goes on with the third.
+    second = Incident.objects.filter(pk=soon.pk).values("id", "response_due_at").get()
+    due = second["response_due_at"]
+    cursor = f"{int(due.timestamp()) * 1_000_000 + due.microsecond}_{soon.pk}"
+    page = desk.get("/desk/", {"sort": "deadline", "open": "1", "cursor": cursor}).content.decode()
+    assert re.findall(r'data-ref="(INC-\d+)"', page) == [late.reference, none.reference]
+
+
+def test_the_queue_has_an_updated_column_and_names_open_and_active_from_the_model(desk):
+    classified(team=desk.team)
+    page = desk.get("/desk/").content.decode()
+    assert ">Updated</th>" in page
+    assert "Open (not closed or cancelled)" in page
+    assert "Open: Received, Classified, Responding, Escalated, On hold, Resolved" in page
+    active = desk.get("/desk/", {"state": list(Incident.ACTIVE_STATES)}).content.decode()
+    assert "Active, still being worked" in active
+
+
+def test_the_queue_filters_by_import_run_and_names_a_bad_one(desk):
+    from incidents.models import ImportRun
+
+    run = ImportRun.objects.create(source="old-desk.csv")
+    imported = classified(team=desk.team)[0]
+    other = classified(team=desk.team)[0]
+    Incident.objects.filter(pk=imported.pk).update(import_run=run)
+    page = desk.get("/desk/", {"import_run": run.pk}).content.decode()
+    refs = re.findall(r'data-ref="(INC-\d+)"', page)
+    assert refs == [imported.reference]
+    assert other.reference not in refs
+    assert f"import run #{run.pk}" in page
+    bad = desk.get("/desk/", {"import_run": "x1"}, follow=True)
+    assert bad.status_code == 200
+    assert "import_run: &#x27;x1&#x27; is not the number of an import run." in bad.content.decode()
+    export = desk.get("/desk/export.csv", {"import_run": "x1"})
+    assert export.status_code == 400
+    assert b"import_run" in export.content
+    csv = desk.get("/desk/export.csv", {"import_run": run.pk})
+    body = b"".join(csv.streaming_content).decode()
+    assert imported.reference in body and other.reference not in body
+
+
+def test_the_navbar_links_the_import_runs_for_responders(desk):
+    page = desk.get("/desk/").content.decode()
+    assert 'href="/desk/imports/"' in page
+    assert 'id="nav-interviews"' not in page  # not on an interview panel
+
+
+def test_interviewers_find_interviews_in_the_navbar_and_land_on_their_sessions(client):
+    from django.contrib.auth.models import Permission
+
+    manager = UserFactory()
+    manager.user_permissions.add(
+        Permission.objects.get(codename="view_session", content_type__app_label="interviews")
+    )
+    client.force_login(manager)
+    assert client.get("/").url == reverse("interviews:sessions")
+    page = client.get(reverse("interviews:sessions")).content.decode()
+    assert 'id="nav-interviews"' in page
+    client.logout()
+    reporter = UserFactory()
+    client.force_login(reporter)
+    assert client.get("/").url == reverse("web:my_incidents")
+    assert 'id="nav-interviews"' not in client.get(reverse("web:my_incidents")).content.decode()
