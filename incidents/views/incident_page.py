@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from .. import lifecycle, selectors, services
@@ -20,6 +21,7 @@ from ..markup import render_markdown
 from ..models import Attachment, Incident, TimelineEntry
 from ..permissions import responder_or_404
 from ..selectors import desk_user
+from ..templatetags.timeline_words import Names, describe
 from .common import actor_label, apply_errors, file_response, form_label, visible_incident
 
 
@@ -27,6 +29,7 @@ from .common import actor_label, apply_errors, file_response, form_label, visibl
 class ConsoleEntry:
     entry: TimelineEntry
     who: str
+    text: SafeString
 
 
 def _render_incident(
@@ -45,9 +48,10 @@ def _render_incident(
     for name in allowed:
         form = bound.get(name) or ACTION_FORMS[name](initial=_action_initial(incident, name), prefix=name)
         action_forms.append((name, form))
+    rows = list(selectors.timeline_for(incident, request.user))
+    names = Names.for_entries(rows, incident, reporter_visible=me.can_see_reporter(incident))
     entries = [
-        ConsoleEntry(entry, actor_label(entry, incident, me))
-        for entry in selectors.timeline_for(incident, request.user)
+        ConsoleEntry(entry, actor_label(entry, incident, me), describe(entry, names)) for entry in rows
     ]
     context = {
         "incident": incident,
@@ -104,6 +108,21 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
     return _render_incident(request, incident)
 
 
+# What the banner says after an action: "INC-000043: resolved.", not "Resolve done."
+DONE_WORDS = {
+    "classify": "classified",
+    "acknowledge": "acknowledged, you are working on it",
+    "escalate": "escalated",
+    "hold": "put on hold",
+    "resume": "resumed",
+    "resolve": "resolved; the reporter is asked to confirm",
+    "reopen": "reopened",
+    "close": "closed",
+    "cancel": "cancelled",
+    "assign": "assigned",
+}
+
+
 @login_required
 @require_POST
 def incident_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
@@ -137,7 +156,7 @@ def incident_action(request: HttpRequest, reference: str, action: str) -> HttpRe
     except ValidationError as exc:
         apply_errors(form, exc)
         return _render_incident(request, incident, status=400, bound={action: form})
-    messages.success(request, f"{reference}: {form_label(action)} done.")
+    messages.success(request, f"{reference}: {DONE_WORDS.get(action, form_label(action) + ' done')}.")
     return redirect("web:incident", reference=incident.reference)
 
 

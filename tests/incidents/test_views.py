@@ -575,7 +575,9 @@ def test_stale_version_is_a_conflict_with_reload(desk):
     assert response.status_code == 409
     html = response.content.decode()
     assert 'id="conflict"' in html
-    assert "changed by someone else" in html
+    assert "Someone else changed this incident while you were looking at it" in html
+    banner = re.search(r'id="conflict">(.*?)</div>', html, re.S).group(1)
+    assert banner.count("changed") == 1  # the banner says it once (issue 13, item 7)
     assert "Reload" in html
     incident.refresh_from_db()
     assert incident.title == "First"
@@ -770,3 +772,60 @@ def test_interviewers_find_interviews_in_the_navbar_and_land_on_their_sessions(c
     client.force_login(reporter)
     assert client.get("/").url == reverse("web:my_incidents")
     assert 'id="nav-interviews"' not in client.get(reverse("web:my_incidents")).content.decode()
+
+
+def test_the_timeline_tells_every_entry_in_words_with_names_not_keys(desk):
+    """SLA clocks, escalation, assignment, notifications and state changes read as sentences; people and
+    teams by name; a confidential reporter's address never shows."""
+    sla_policy(priority=1, response=20, resolution=240)
+    t0 = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
+    desk.user.first_name, desk.user.last_name = "Alex", "Agent"
+    desk.user.save()
+    colleague = agent(desk.team, first_name="Rosa", last_name="Ruiz", email="rosa@example.org")
+    other = TeamFactory(domains=["it_service"], name="Network operations")
+    with time_machine.travel(t0, tick=False):
+        incident, _ = classified(
+            team=desk.team, reporter_email="whistle@example.org", reporter=None, confidential=True
+        )
+    sweep(now=t0 + dt.timedelta(minutes=16))  # warning at 75 % of 20 min
+    with time_machine.travel(t0 + dt.timedelta(minutes=17), tick=False):
+        lifecycle.acknowledge_incident(incident, actor=desk.user)
+        lifecycle.assign_incident(incident, actor=desk.user, assignee=colleague, note="you know the VPN")
+    with time_machine.travel(t0 + dt.timedelta(minutes=30), tick=False):
+        lifecycle.escalate_incident(incident, actor=desk.user, team=other, reason="needs the router team")
+        lifecycle.hold_incident(incident, actor=None, reason="awaiting_vendor")
+    from escalation.models import Notification
+
+    Notification.objects.filter(event="assigned").update(state="sent")
+    from incidents import timeline
+
+    timeline.record_notification(
+        incident=incident, channel="email", recipient="rosa@example.org", event="assigned", version=3
+    )
+    timeline.record_notification(
+        incident=incident,
+        channel="email",
+        recipient="whistle@example.org",
+        event="reporter_resolved",
+        version=3,
+    )
+    page = desk.get(f"/desk/incidents/{incident.reference}/").content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "Reported through the web form" in text or "Reported through the api" in text
+    assert "Response clock started: due Mon 1 Jun" in text
+    assert "Resolution clock started: due Mon 1 Jun" in text
+    assert "Acknowledged: Alex Agent is working on it (responding)" in text
+    assert "Assigned to Rosa Ruiz (was Alex Agent)" in text
+    assert "Note: you know the VPN" in text
+    assert "Warning: the response target is near" in text
+    assert "Escalated to Network operations (level 1)" in text
+    assert "Reason: needs the router team" in text
+    assert "Put on hold: awaiting a vendor" in text
+    assert "clock paused" in text
+    assert "Notified Rosa Ruiz by e-mail: assigned to them" in text
+    assert "Notified the reporter by e-mail" in text
+    assert "whistle@example.org" not in page
+    assert ">SLA<" not in page
+    assert ">Escalation<" not in page
+    assert "IncidentDesk (automatic)" in text  # the clocks are the desk's own
+    assert f"{desk.team.slug}" not in text.replace(f"/desk/teams/{desk.team.slug}/", "")
