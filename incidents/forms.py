@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from .models import Category, Domain, Incident, Team
+from .models import Category, Domain, Incident, Membership, Qualification, Team
 
 User = get_user_model()
 MAX_TEXT = 100_000
@@ -186,9 +186,40 @@ class ActionForm(forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if v is not None or k == "assignee"}
 
 
+class TaggedSelect(forms.Select):
+    """A select whose options carry data attributes (`tag(instance) -> attrs`), so that the page can filter
+    and order them as the other fields change (static/js/desk.js, the classify form)."""
+
+    def __init__(self, *args: Any, tag: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tag = tag
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        instance = getattr(value, "instance", None)
+        if instance is not None and self.tag is not None:
+            option["attrs"].update(self.tag(instance))
+        return option
+
+
 class ClassifyForm(ActionForm):
-    domain = forms.ModelChoiceField(queryset=Domain.objects.all())
-    category = CategoryChoiceField(queryset=Category.objects.select_related("domain"))
+    """Categories follow the chosen domain, assignees the chosen team (the qualified for the category
+    first), the patient impact shows for medical incidents only, and the priority the matrix will give
+    shows before submitting. The page does it as the fields change; the lifecycle checks it again."""
+
+    domain = forms.ModelChoiceField(
+        queryset=Domain.objects.all(),
+        widget=TaggedSelect(tag=lambda d: {"data-harm": "1" if d.requires_harm_level else "0"}),
+    )
+    category = CategoryChoiceField(
+        queryset=Category.objects.select_related("domain"),
+        widget=TaggedSelect(
+            tag=lambda c: {
+                "data-domain": c.domain_id,
+                "data-qualification": c.required_qualification_id or "",
+            }
+        ),
+    )
     impact = forms.TypedChoiceField(choices=Incident.Impact.choices, coerce=int)
     urgency = forms.TypedChoiceField(choices=Incident.Urgency.choices, coerce=int)
     team = forms.ModelChoiceField(queryset=Team.objects.all())
@@ -201,6 +232,21 @@ class ClassifyForm(ActionForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+        teams: dict[int, list[str]] = {}
+        for user_id, team_id in Membership.objects.values_list("user_id", "team_id"):
+            teams.setdefault(user_id, []).append(str(team_id))
+        quals: dict[int, list[str]] = {}
+        for user_id, qual_id in Qualification.holders.through.objects.values_list(
+            "user_id", "qualification_id"
+        ):
+            quals.setdefault(user_id, []).append(str(qual_id))
+        self.fields["assignee"].widget = TaggedSelect(
+            tag=lambda u: {
+                "data-teams": " ".join(teams.get(u.pk, [])),
+                "data-quals": " ".join(quals.get(u.pk, [])),
+            }
+        )
+        self.fields["assignee"].widget.choices = self.fields["assignee"].choices  # type: ignore[attr-defined]
 
 
 class AcknowledgeForm(ActionForm):
@@ -330,6 +376,18 @@ class BulkForm(forms.Form):
         if action == "cancel" and not data.get("cancel_reason"):
             self.add_error("cancel_reason", "Required to cancel.")
         return data
+
+
+class FollowUpForm(forms.Form):
+    """A problem's follow-up action (incidents.problems.add_follow_up)."""
+
+    title = forms.CharField(max_length=200, label="What is to be done")
+    owner = UserChoiceField(queryset=User.objects.none(), label="Owner")
+    due_date = forms.DateField(label="Due", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = responders()  # type: ignore[attr-defined]
 
 
 class SaveViewForm(forms.Form):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 from urllib.parse import urlencode
 
@@ -91,6 +92,17 @@ def priority_badge(priority: int | None) -> str:
 @register.filter
 def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action.replace("_", " ").capitalize())
+
+
+@register.filter
+def plain_markdown(text: str) -> str:
+    """Markdown as the words it renders, without its marks (for one-line summaries such as similar
+    incidents): "**VPN** `restart`" -> "VPN restart"."""
+    from django.utils.html import strip_tags
+
+    from incidents.markup import render_markdown
+
+    return " ".join(html.unescape(strip_tags(render_markdown(text or ""))).split())
 
 
 @register.simple_tag(takes_context=True)

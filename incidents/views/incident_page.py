@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,8 @@ def _render_incident(
         ),
         "error": error,
         "conflict": conflict,
+        # impact-urgency -> priority, for the classify form's preview (lifecycle.PRIORITY_MATRIX).
+        "priority_matrix": json.dumps({f"{i}-{u}": p for (i, u), p in lifecycle.PRIORITY_MATRIX.items()}),
     }
     return render(request, "incidents/incident.html", context, status=status)
 

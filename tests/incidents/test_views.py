@@ -829,3 +829,78 @@ def test_the_timeline_tells_every_entry_in_words_with_names_not_keys(desk):
     assert ">Escalation<" not in page
     assert "IncidentDesk (automatic)" in text  # the clocks are the desk's own
     assert f"{desk.team.slug}" not in text.replace(f"/desk/teams/{desk.team.slug}/", "")
+
+
+# --- problems from the console ----------------------------------------------------------------------
+
+
+def test_a_problem_is_opened_from_an_incident_linked_unlinked_given_follow_ups_and_moved(desk):
+    from incidents.models import Problem
+
+    incident, _ = classified(team=desk.team)
+    other, _ = classified(team=desk.team)
+    page = desk.get(f"/desk/incidents/{incident.reference}/").content.decode()
+    assert "Open a problem from this incident" in page
+    response = desk.post(
+        f"/desk/incidents/{incident.reference}/problem/", {"what": "create", "title": "VPN keeps dropping"}
+    )
+    problem = Problem.objects.get()
+    assert response.url == f"/desk/problems/{problem.pk}/"
+    incident.refresh_from_db()
+    assert incident.problem_id == problem.pk
+    assert incident.timeline.filter(kind="problem").exists()
+    # Link another incident from the problem page, and unlink it again.
+    desk.post(f"/desk/problems/{problem.pk}/incidents/", {"incident": other.reference, "what": "link"})
+    other.refresh_from_db()
+    assert other.problem_id == problem.pk
+    desk.post(f"/desk/problems/{problem.pk}/incidents/", {"incident": other.reference, "what": "unlink"})
+    other.refresh_from_db()
+    assert other.problem_id is None
+    # Link from the incident page by the problem's reference, then unlink there.
+    desk.post(f"/desk/incidents/{other.reference}/problem/", {"what": "link", "problem": problem.reference})
+    other.refresh_from_db()
+    assert other.problem_id == problem.pk
+    desk.post(f"/desk/incidents/{other.reference}/problem/", {"what": "unlink"})
+    other.refresh_from_db()
+    assert other.problem_id is None
+    bad = desk.post(
+        f"/desk/incidents/{other.reference}/problem/", {"what": "link", "problem": "PRB-999999"}, follow=True
+    )
+    assert "problem: no problem" in bad.content.decode()
+    # Follow-ups: a clear message naming the field when the input is bad, then one added.
+    refused = desk.post(f"/desk/problems/{problem.pk}/follow-ups/", {"title": "Replace"}, follow=True)
+    assert "owner: This field is required." in refused.content.decode()
+    desk.post(
+        f"/desk/problems/{problem.pk}/follow-ups/",
+        {"title": "Replace the concentrator", "owner": desk.user.pk, "due_date": "2026-12-24"},
+    )
+    assert problem.follow_ups.get().title == "Replace the concentrator"
+    # The state moves through the problems service; the page names the new state in words.
+    problem.refresh_from_db()
+    stale = desk.post(
+        f"/desk/problems/{problem.pk}/state/", {"state": "resolved", "version": problem.version + 99},
+        follow=True,
+    )  # fmt: skip
+    problem.refresh_from_db()
+    assert problem.state == "open"
+    assert "alert-danger" in stale.content.decode()
+    refused = desk.post(f"/desk/problems/{problem.pk}/state/", {"state": "resolved"}, follow=True)
+    assert "root_cause: A resolved problem needs its root cause." in refused.content.decode()
+    desk.post(f"/desk/problems/{problem.pk}/edit/", {"root_cause": "Firmware bug", "workaround": "Reboot"})
+    moved = desk.post(f"/desk/problems/{problem.pk}/state/", {"state": "resolved"}, follow=True)
+    problem.refresh_from_db()
+    assert problem.state == "resolved"
+    assert f"{problem.reference} is now resolved." in moved.content.decode()
+    page = desk.get(f"/desk/problems/{problem.pk}/").content.decode()
+    assert "Replace the concentrator" in page
+    assert "Add a follow-up action" in page
+    assert "Link an incident" in page
+    assert f"version {problem.version}" not in page
+
+
+def test_similar_incidents_show_words_not_markdown():
+    from incidents.templatetags.desk import plain_markdown
+
+    assert plain_markdown("**VPN** restarted with `systemctl restart`\n\n- then *checked*") == (
+        "VPN restarted with systemctl restart then checked"
+    )
