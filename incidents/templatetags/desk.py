@@ -94,6 +94,37 @@ def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action.replace("_", " ").capitalize())
 
 
+AGE_BUCKET_LABELS = {
+    "under_1d": "Under 1 day",
+    "1d_3d": "1–3 days",
+    "3d_7d": "3–7 days",
+    "7d_30d": "7–30 days",
+    "over_30d": "Over 30 days",
+}
+
+
+@register.filter
+def age_bucket_label(key: str) -> str:
+    """A backlog age bucket in words ("under_1d" -> "Under 1 day")."""
+    return AGE_BUCKET_LABELS.get(key, str(key).replace("_", " "))
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """A state's label ("on_hold" -> "On hold")."""
+    return str(S(state).label) if state in S.values else str(state).replace("_", " ")
+
+
+@register.filter
+def domain_name(slug: str, domains: Any) -> str:
+    """A domain's name from a list already on the page (objects or dicts with slug and name)."""
+    for d in domains or ():
+        d_slug = d["slug"] if isinstance(d, dict) else getattr(d, "slug", None)
+        if d_slug == slug:
+            return str(d["name"] if isinstance(d, dict) else d.name)
+    return str(slug).replace("_", " ")
+
+
 @register.filter
 def plain_markdown(text: str) -> str:
     """Markdown as the words it renders, without its marks (for one-line summaries such as similar
