@@ -96,9 +96,9 @@ def action_label(action: str) -> str:
 
 AGE_BUCKET_LABELS = {
     "under_1d": "Under 1 day",
-    "1d_3d": "1–3 days",
-    "3d_7d": "3–7 days",
-    "7d_30d": "7–30 days",
+    "1d_3d": "1 to 3 days",
+    "3d_7d": "3 to 7 days",
+    "7d_30d": "7 to 30 days",
     "over_30d": "Over 30 days",
 }
 

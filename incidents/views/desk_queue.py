@@ -72,7 +72,7 @@ SORTS: dict[str, tuple[str, list[Any]]] = {
         [Coalesce("priority", Value(NO_PRIORITY), output_field=IntegerField()).asc(), "id"],
     ),
     # The nearest SLA deadline first (already breached ones before them), no running clock last.
-    "deadline": ("Nearest SLA deadline", ["deadline_key", "id"]),
+    "deadline": ("SLA deadline", ["deadline_key", "id"]),
 }
 
 
