@@ -377,7 +377,7 @@ def assign_incident(
     if (
         team is not None
         and incident.domain is not None
-        and not team.domains.filter(pk=incident.domain_id).exists()
+        and not team.domains.filter(pk=incident.domain.pk).exists()
     ):
         errors["team"] = f"Team {team.name} does not handle {incident.domain.name} incidents."
     _check_member(errors, assignee, new_team)
@@ -408,7 +408,7 @@ def assign_incident(
     )
     if assignee is not None:
         _notify_assignee(incident, assignee, actor=actor, note=note.strip())
-    if team_changed:
+    if team_changed and new_team is not None:
         outbox = hooks.outbox()
         outbox.deliver_after_commit(
             outbox.queue_team(

@@ -289,7 +289,7 @@ def problem_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
     form = FollowUpForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{field}: {' '.join(errors)}")
+            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
         return redirect("web:problem", pk=pk)
     try:
         action = problems.add_follow_up(problem, actor=request.user, **form.cleaned_data)

@@ -34,7 +34,9 @@ def sessions(request: HttpRequest) -> HttpResponse:
     if role == "rater":
         to_rate = list(
             selectors.sessions_visible_to(request.user)
-            .filter(state__in=[Session.State.EVALUATE, Session.State.RATING], members__user=request.user)
+            .filter(
+                state__in=[Session.State.EVALUATE, Session.State.RATING], members__user_id=request.user.pk
+            )
             .order_by("-id")[:100]
         )
     return render(
