@@ -35,7 +35,8 @@ def sessions(request: HttpRequest) -> HttpResponse:
         to_rate = list(
             selectors.sessions_visible_to(request.user)
             .filter(
-                state__in=[Session.State.EVALUATE, Session.State.RATING], members__user_id=request.user.pk
+                state__in=[Session.State.EVALUATE, Session.State.RATING],
+                members__user_id=int(request.user.pk or 0),
             )
             .order_by("-id")[:100]
         )
