@@ -40,7 +40,6 @@ class Event(StrEnum):
     REOPENED = "reopened"  # now
     CLOSED = "closed"  # now
     CANCELLED = "cancelled"  # now
-    ASSIGNED = "assigned"  # now, team_changed (no state change, no escalation)
     PUBLIC_REPLY = "public_reply"  # now (a responder's first public reply: the first response)
 
 

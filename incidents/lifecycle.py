@@ -419,7 +419,7 @@ def assign_incident(
                 cause=f"assigned-team:{incident.pk}:{incident.version}",
             )
         )
-    hooks.announce(Event.ASSIGNED, incident, now=now, team_changed=team_changed)
+    # No lifecycle event: the state, the clocks and the running escalation chain stay as they are.
     return incident
 
 
