@@ -297,7 +297,7 @@ def _escalation(entry: TimelineEntry, names: Names) -> SafeString:
             "Escalation chain paused while on hold ({} left before step {})", left, data.get("step", "?")
         )
     if event == "no_qualified_on_call":
-        return format_html("Nobody qualified is on call; the team's manager was warned")
+        return format_html("{}", "Nobody qualified is on call; the team’s manager was warned")
     if event == "nobody_to_notify":
         return format_html("Nobody could be told: {}", data.get("detail", ""))
     if event == "notification_dead":
@@ -340,7 +340,7 @@ def describe(entry: TimelineEntry, names: Names) -> SafeString:
         channel = CHANNELS.get(data.get("channel", ""), data.get("channel", ""))
         return format_html("Notified {} by {}: {}", names.recipient(data.get("recipient", "")), channel, what)
     if kind == K.REPORTER_CONFIRMED:
-        return format_html("The reporter confirmed the fix")
+        return format_html("{}", "The reporter confirmed the fix")
     if kind == K.RATING:
         return format_html("The reporter rated the service {} out of 5", data.get("score"))
     if kind == K.PROBLEM:

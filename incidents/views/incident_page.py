@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,10 @@ def _render_incident(
         ),
         "error": error,
         "conflict": conflict,
+        # "you sent version 1, it is now at version 2": the one detail the banner adds to its own words.
+        "conflict_versions": (
+            found.group(1) if (found := re.search(r"\((you sent [^)]*)\)", conflict)) else ""
+        ),
         # impact-urgency -> priority, for the classify form's preview (lifecycle.PRIORITY_MATRIX).
         "priority_matrix": json.dumps({f"{i}-{u}": p for (i, u), p in lifecycle.PRIORITY_MATRIX.items()}),
     }
