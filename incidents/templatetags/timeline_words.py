@@ -297,7 +297,7 @@ def _escalation(entry: TimelineEntry, names: Names) -> SafeString:
             "Escalation chain paused while on hold ({} left before step {})", left, data.get("step", "?")
         )
     if event == "no_qualified_on_call":
-        return format_html("{}", "Nobody qualified is on call; the team’s manager was warned")
+        return format_html("{}", "Nobody qualified is on call; the team's manager was warned")
     if event == "nobody_to_notify":
         return format_html("Nobody could be told: {}", data.get("detail", ""))
     if event == "notification_dead":
