@@ -195,8 +195,12 @@ def test_reporter_confirms_or_reopens_a_resolved_incident(client):
     incident = incident_in(S.RESOLVED, reporter_email="pat@example.org")
     token = incident.tracking_token
     assert b"This fixed it" in client.get(f"/track/{token}/").content
+    assert b"Fixed - please confirm" in client.get(f"/track/{token}/").content
     client.post(f"/track/{token}/confirm/")
-    assert b"You confirmed the fix" in client.get(f"/track/{token}/").content
+    confirmed = client.get(f"/track/{token}/").content
+    assert b"You confirmed the fix" in confirmed
+    assert b"Fixed - you confirmed it" in confirmed  # the badge no longer asks (issue 13, item 7)
+    assert re.search(rb"Status: <span[^>]*>Fixed - you confirmed it</span>", confirmed)
     assert client.post(f"/track/{token}/reopen/", {"reason": "Down again"}).status_code == 302
     incident.refresh_from_db()
     assert incident.state == S.RESPONDING
