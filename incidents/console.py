@@ -42,8 +42,16 @@ ROW_FIELDS = (
     "category__path",
     "team__name",
     "assignee__username",
+    "assignee__first_name",
+    "assignee__last_name",
+    "updated_at",
+    "responded_at",
+    "response_due_at",
+    "resolution_due_at",
 )
-SLA_LABELS = {"response": "R", "resolution": "F"}
+SLA_LABELS = {"response": "Response", "resolution": "Resolution"}
+# Clock states that still count down (the engine's SlaStatus values).
+RUNNING = ("pending", "warning", "breached")
 
 
 @dataclass(frozen=True)
@@ -102,16 +110,57 @@ def cached_queue_choices() -> QueueChoices:
 
 def queue_page(qs: QuerySet[Incident], limit: int) -> list[dict[str, Any]]:
     """At most `limit` rows of the ordered queryset as plain values: one query, no model instances."""
-    return list(qs.values(*ROW_FIELDS)[:limit])
+    fields = (*ROW_FIELDS, "deadline_key") if "deadline_key" in qs.query.annotations else ROW_FIELDS
+    return list(qs.values(*fields)[:limit])
 
 
-def _sla_html(values: dict[str, Any]) -> str:
-    parts = [
-        f'<span class="sla sla-{escape(status)}" title="{clock.capitalize()}">{label}: {escape(status)}</span>'
-        for clock, label in SLA_LABELS.items()
-        if (status := values[f"sla_{clock}"])
-    ]
-    return "<br>".join(parts) if parts else '<span class="text-secondary">—</span>'
+def duration(seconds: float) -> str:
+    """A countdown-sized duration: "2 d 3 h", "2 h 10 m", "35 m", "<1 m" (static/js/console.js says the same)."""
+    seconds = int(abs(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} m"
+    return f"{minutes} m" if minutes else "<1 m"
+
+
+def countdown_text(due: datetime, now: datetime) -> str:
+    left = (due - now).total_seconds()
+    return f"{duration(left)} left" if left >= 0 else f"breached {duration(left)} ago"
+
+
+def running_clock(values: dict[str, Any]) -> tuple[str, str, datetime | None]:
+    """The clock a responder races now: (clock, its state, its deadline). The response clock until someone
+    responded, then the resolution clock; ("", "", None) when no clock runs (not classified, no policy)."""
+    if values["responded_at"] is None and values["sla_response"]:
+        return "response", values["sla_response"], values["response_due_at"]
+    if values["sla_resolution"]:
+        return "resolution", values["sla_resolution"], values["resolution_due_at"]
+    return "", "", None
+
+
+SLA_WORDS = {"met": "met", "paused": "paused (on hold)", "cleared": "cleared before a response"}
+
+
+def _sla_html(values: dict[str, Any], now: datetime) -> str:
+    """The running clock as a live countdown ("2 h 10 m left", "breached 35 m ago"), coloured by its state;
+    a paused, met or cleared clock in words. static/js/console.js ticks `data-due` every 30 s."""
+    clock, status, due = running_clock(values)
+    if not clock:
+        return '<span class="text-secondary" title="No SLA clock runs">—</span>'
+    label = SLA_LABELS[clock]
+    if status in RUNNING and due is not None and values["state"] in Incident.ACTIVE_STATES:
+        local = timezone.localtime(due)
+        return (
+            f'<span class="sla sla-{escape(status)} sla-countdown" data-due="{local.isoformat()}"'
+            f' title="{label} due {local.strftime("%a %-d %b, %H:%M")}"><span class="sla-clock">{label}</span>'
+            f' <span class="sla-left">{countdown_text(due, now)}</span></span>'
+        )
+    words = SLA_WORDS.get(status, escape(status))
+    return f'<span class="sla sla-{escape(status)}" title="{label} clock">{label} {words}</span>'
 
 
 # One queue row. Built with str.format from values escaped by html.escape (the same escaping as Django's, without
@@ -127,9 +176,11 @@ ROW_HTML = (
     '<td class="d-none d-md-table-cell small">{domain}{category}</td>'
     '<td class="d-none d-lg-table-cell small">{team}</td>'
     '<td class="d-none d-md-table-cell small">{assignee}</td>'
-    '<td class="d-none d-lg-table-cell small">{sla}</td>'
+    '<td class="small">{sla}</td>'
     '<td class="d-none d-sm-table-cell small text-nowrap"><time datetime="{received_iso}" title="{received_title}">'
-    "{received_ago} ago</time></td></tr>\n"
+    "{received_ago} ago</time></td>"
+    '<td class="d-none d-xl-table-cell small text-nowrap"><time datetime="{updated_iso}" title="{updated_title}">'
+    "{updated_ago} ago</time></td></tr>\n"
 )
 CONFIDENTIAL_HTML = SafeString(
     ' <span class="badge text-bg-light border" title="Reported confidentially">confidential</span>'
@@ -165,6 +216,8 @@ def queue_rows(page: list[dict[str, Any]], *, now: datetime | None = None) -> li
         if priority not in priorities:
             priorities[priority] = priority_badge(priority)
         received = timezone.localtime(values["received_at"])
+        updated = timezone.localtime(values["updated_at"])
+        full_name = f"{values['assignee__first_name']} {values['assignee__last_name']}".strip()
         category = values["category__path"]
         rows.append(
             SafeString(
@@ -181,13 +234,16 @@ def queue_rows(page: list[dict[str, Any]], *, now: datetime | None = None) -> li
                     if category
                     else "",
                     team=escape(values["team__name"] or "—"),
-                    assignee=escape(values["assignee__username"])
+                    assignee=escape(full_name or values["assignee__username"])
                     if values["assignee__username"]
                     else UNASSIGNED_HTML,
-                    sla=_sla_html(values),
+                    sla=_sla_html(values, now),
                     received_iso=received.isoformat(),
                     received_title=received.strftime("%-d %b %Y, %H:%M"),
                     received_ago=age((now - received).total_seconds()),
+                    updated_iso=updated.isoformat(),
+                    updated_title=updated.strftime("%-d %b %Y, %H:%M"),
+                    updated_ago=age(max((now - updated).total_seconds(), 0)),
                 )
             )
         )

@@ -14,9 +14,10 @@ from django.core import signing
 from django.db import transaction
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from . import hooks
-from .models import Category, Domain, Incident, Team
+from .models import Category, Domain, Incident, Membership, QualificationHolder, Team
 from .timeline import Actor
 
 User = get_user_model()
@@ -266,9 +267,40 @@ class ActionForm(forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if v is not None or k == "assignee"}
 
 
+class TaggedSelect(forms.Select):
+    """A select whose options carry data attributes (`tag(instance) -> attrs`), so that the page can filter
+    and order them as the other fields change (static/js/desk.js, the classify form)."""
+
+    def __init__(self, *args: Any, tag: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tag = tag
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        instance = getattr(value, "instance", None)
+        if instance is not None and self.tag is not None:
+            option["attrs"].update(self.tag(instance))
+        return option
+
+
 class ClassifyForm(ActionForm):
-    domain = forms.ModelChoiceField(queryset=Domain.objects.all())
-    category = CategoryChoiceField(queryset=Category.objects.select_related("domain"))
+    """Categories follow the chosen domain, assignees the chosen team (the qualified for the category
+    first), the patient impact shows for medical incidents only, and the priority the matrix will give
+    shows before submitting. The page does it as the fields change; the lifecycle checks it again."""
+
+    domain = forms.ModelChoiceField(
+        queryset=Domain.objects.all(),
+        widget=TaggedSelect(tag=lambda d: {"data-harm": "1" if d.requires_harm_level else "0"}),
+    )
+    category = CategoryChoiceField(
+        queryset=Category.objects.select_related("domain"),
+        widget=TaggedSelect(
+            tag=lambda c: {
+                "data-domain": c.domain_id,
+                "data-qualification": c.required_qualification_id or "",
+            }
+        ),
+    )
     impact = forms.TypedChoiceField(choices=Incident.Impact.choices, coerce=int)
     urgency = forms.TypedChoiceField(choices=Incident.Urgency.choices, coerce=int)
     team = forms.ModelChoiceField(queryset=Team.objects.all())
@@ -281,6 +313,22 @@ class ClassifyForm(ActionForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+        teams: dict[int, list[str]] = {}
+        for user_id, team_id in Membership.objects.values_list("user_id", "team_id"):
+            teams.setdefault(user_id, []).append(str(team_id))
+        quals: dict[int, list[str]] = {}
+        # Qualifications held today (a lapsed one does not qualify: lifecycle._check_qualified).
+        for user_id, qual_id in QualificationHolder.objects.valid_on(timezone.localdate()).values_list(
+            "user_id", "qualification_id"
+        ):
+            quals.setdefault(user_id, []).append(str(qual_id))
+        self.fields["assignee"].widget = TaggedSelect(
+            tag=lambda u: {
+                "data-teams": " ".join(teams.get(u.pk, [])),
+                "data-quals": " ".join(quals.get(u.pk, [])),
+            }
+        )
+        self.fields["assignee"].widget.choices = self.fields["assignee"].choices  # type: ignore[attr-defined]
 
 
 class AcknowledgeForm(ActionForm):
@@ -295,6 +343,25 @@ class EscalateForm(ActionForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+
+
+class AssignForm(ActionForm):
+    """Hand the incident to a colleague or another team; the state stays as it is."""
+
+    assignee = UserChoiceField(queryset=User.objects.none(), required=False, empty_label="Nobody yet")
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(), required=False, empty_label="Same team", label="Transfer to team"
+    )
+    note = forms.CharField(max_length=2000, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = responders()  # type: ignore[attr-defined]
+
+    def domain_kwargs(self) -> dict[str, Any]:
+        data = super().domain_kwargs()
+        data["team"] = self.cleaned_data.get("team")
+        return data
 
 
 class HoldForm(ActionForm):
@@ -350,6 +417,7 @@ ACTION_FORMS: dict[str, type[ActionForm]] = {
     "reopen": ReopenActionForm,
     "close": CloseForm,
     "cancel": CancelForm,
+    "assign": AssignForm,
 }
 
 
@@ -390,6 +458,18 @@ class BulkForm(forms.Form):
         if action == "cancel" and not data.get("cancel_reason"):
             self.add_error("cancel_reason", "Required to cancel.")
         return data
+
+
+class FollowUpForm(forms.Form):
+    """A problem's follow-up action (incidents.problems.add_follow_up)."""
+
+    title = forms.CharField(max_length=200, label="What is to be done")
+    owner = UserChoiceField(queryset=User.objects.none(), label="Owner")
+    due_date = forms.DateField(label="Due", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = responders()  # type: ignore[attr-defined]
 
 
 class SaveViewForm(forms.Form):

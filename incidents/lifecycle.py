@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from . import hooks, notifications, timeline, writes
@@ -283,7 +285,6 @@ def acknowledge_incident(
     )
     errors: dict[str, str] = {}
     _check_member(errors, assignee, incident.team)
-    _check_qualified(errors, assignee, incident.category)
     _raise(errors)
     if (
         incident.state == State.ESCALATED
@@ -339,7 +340,6 @@ def escalate_incident(
     _raise(errors)
     _check_team_handles(errors, team, incident.domain, "team")
     _check_member(errors, assignee, team)
-    _check_qualified(errors, assignee, incident.category)
     _raise(errors)
 
     now = timezone.now()
@@ -364,6 +364,100 @@ def escalate_incident(
         now=now,
     )
     hooks.announce(Event.ESCALATED, incident, now=now, by_policy=by_policy, reason=reason.strip())
+    return incident
+
+
+def _notify_assignee(incident: Incident, assignee: Any, *, actor: Actor, note: str) -> None:
+    """The new assignee is told by e-mail through the outbox, once per version of the incident."""
+    who = (
+        actor.get_full_name() or actor.get_username() if actor is not None and actor.is_authenticated else ""
+    )
+    body = (
+        f"{who or 'The desk'} assigned {incident.reference} to you: {incident.title}\n"
+        + (f"\nNote: {note}\n" if note else "")
+        + f"\nOpen it in the console: {settings.SITE_URL}{reverse('web:incident', args=[incident.reference])}\n"
+    )
+    outbox = hooks.outbox()
+    ids = outbox.queue_message(
+        incident=incident,
+        event="assigned",
+        cause=f"assigned:{incident.pk}:{incident.version}",
+        address=assignee.email,
+        subject=f"[{incident.reference}] Assigned to you: {incident.title}",
+        body=body,
+        user_id=assignee.pk,
+    )
+    outbox.deliver_after_commit(ids)
+
+
+@transaction.atomic
+def assign_incident(
+    incident: Incident,
+    *,
+    actor: Actor,
+    assignee: Any = None,
+    team: Team | None = None,
+    note: str = "",
+    version: int | None = None,
+) -> Incident:
+    """Hand the incident to a colleague (a member of its team) or transfer it to another team that handles
+    its domain, optionally naming the new assignee there. The state does not change and no escalation is
+    counted; the new assignee is notified by e-mail, a new team as a team. Allowed from classified,
+    responding, escalated and on hold. Assigning to the assignee and team it already has changes nothing.
+    """
+    incident = _lock(incident, Action.ASSIGN, actor, version)
+    errors: dict[str, str] = {}
+    if assignee is None and team is None:
+        errors["assignee"] = "Name an assignee, a team, or both."
+    _raise(errors)
+    new_team = team if team is not None else incident.team
+    if (
+        team is not None
+        and incident.domain is not None
+        and not team.domains.filter(pk=incident.domain.pk).exists()
+    ):
+        errors["team"] = f"Team {team.name} does not handle {incident.domain.name} incidents."
+    _check_member(errors, assignee, new_team)
+    _check_qualified(errors, assignee, incident.category)
+    _raise(errors)
+    team_changed = new_team is not None and new_team.pk != incident.team_id
+    new_assignee_id = (
+        assignee.pk if assignee is not None else (None if team_changed else incident.assignee_id)
+    )
+    if not team_changed and new_assignee_id == incident.assignee_id:
+        return incident
+
+    now = timezone.now()
+    old_team, old_assignee = incident.team, incident.assignee
+    incident.team = new_team
+    incident.assignee_id = new_assignee_id
+    data = {
+        "from_team": old_team.slug if old_team else None,
+        "team": new_team.slug if new_team else None,
+        "from_assignee": old_assignee.get_username() if old_assignee else None,
+        "assignee": assignee.get_username() if assignee is not None else None,
+        "note": note.strip(),
+    }
+    writes.save(
+        incident,
+        fields=["team", "assignee"],
+        now=now,
+        record=lambda row, at: timeline.record_assigned(incident=row, actor=actor, data=data, at=at),
+    )
+    if assignee is not None:
+        _notify_assignee(incident, assignee, actor=actor, note=note.strip())
+    if team_changed and new_team is not None:
+        outbox = hooks.outbox()
+        outbox.deliver_after_commit(
+            outbox.queue_team(
+                incident,
+                team=new_team,
+                event="assigned",
+                detail=f"transferred to {new_team.name}" + (f": {note.strip()}" if note.strip() else ""),
+                cause=f"assigned-team:{incident.pk}:{incident.version}",
+            )
+        )
+    # No lifecycle event: the state, the clocks and the running escalation chain stay as they are.
     return incident
 
 
@@ -605,6 +699,7 @@ ACTIONS: dict[Action, Callable[..., Incident]] = {
     Action.REOPEN: reopen_incident,
     Action.CLOSE: close_incident,
     Action.CANCEL: cancel_incident,
+    Action.ASSIGN: assign_incident,
 }
 
 

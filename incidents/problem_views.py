@@ -16,8 +16,10 @@ from django.views.decorators.http import require_POST
 
 from . import major, notifications, problems, selectors, services
 from .errors import InvalidTransition, StaleVersion
-from .models import FollowUpAction, Incident, Problem
+from .forms import FollowUpForm
+from .models import PROBLEM_REFERENCE_PREFIX, FollowUpAction, Incident, Problem
 from .permissions import responder_or_404
+from .views.common import visible_incident
 
 PROBLEM_PAGE_SIZE = 100
 
@@ -84,6 +86,7 @@ def problem_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 (state, Problem.State(state).label)
                 for state in sorted(problems.PROBLEM_TRANSITIONS[problem.state])
             ],
+            "follow_up_form": FollowUpForm(),
         },
     )
 
@@ -102,9 +105,10 @@ def problem_state(request: HttpRequest, pk: int) -> HttpResponse:
             version=int(version) if version.isdigit() else None,
         )
     except (InvalidTransition, StaleVersion, ValidationError) as exc:
-        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        _say_refused(request, exc)
         return redirect("web:problem", pk=pk)
-    messages.success(request, f"{problem.reference} is now {request.POST['state'].replace('_', ' ')}.")
+    label = dict(Problem.State.choices).get(request.POST["state"], request.POST["state"])
+    messages.success(request, f"{problem.reference} is now {str(label).lower()}.")
     return redirect("web:problem", pk=pk)
 
 
@@ -190,3 +194,130 @@ def _survey_page(
         "scores": ["1", "2", "3", "4", "5"],
     }
     return render(request, "incidents/survey.html", context, status=status)
+
+
+# --- problems from the console: create from an incident, link and unlink, follow-ups ------------------
+
+
+def _problem_by_reference(request: HttpRequest, reference: str) -> Problem | None:
+    """A visible problem by "PRB-000012" or "12"; None otherwise (never revealing one that is hidden)."""
+    raw = reference.strip().upper().removeprefix(PROBLEM_REFERENCE_PREFIX)
+    if not raw.isdigit() or len(raw) > 12:
+        return None
+    return selectors.problems_visible_to(request.user).filter(pk=int(raw)).first()
+
+
+def _say_refused(request: HttpRequest, exc: Exception) -> None:
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        for field, texts in exc.message_dict.items():
+            messages.error(request, f"{field}: {' '.join(texts)}")
+        return
+    messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+
+
+@login_required
+@require_POST
+def incident_problem(request: HttpRequest, reference: str) -> HttpResponse:
+    """From the incident page: create a problem from it (`create`), link it to one (`link`) or unlink it."""
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    what = request.POST.get("what", "")
+    back = redirect("web:incident", reference=incident.reference)
+    try:
+        if what == "create":
+            problem = problems.create_problem(
+                actor=request.user,
+                title=request.POST.get("title", "")[:200],
+                description=f"Opened from {incident.reference}.",
+                team=incident.team,
+                owner=request.user,
+                category=incident.category,
+                incidents=[incident],
+            )
+            messages.success(request, f"Opened {problem.reference} from {incident.reference}.")
+            return redirect("web:problem", pk=problem.pk)
+        if what == "link":
+            found = _problem_by_reference(request, request.POST.get("problem", ""))
+            if found is None:
+                messages.error(request, f"problem: no problem {request.POST.get('problem', '')!r}.")
+                return back
+            problems.link_incidents(found, actor=request.user, incidents=[incident])
+            messages.success(request, f"{incident.reference} is linked to {found.reference}.")
+            return back
+        if what == "unlink" and incident.problem_id:
+            found = selectors.problems_visible_to(request.user).filter(pk=incident.problem_id).first()
+            if found is not None:
+                problems.unlink_incidents(found, actor=request.user, incidents=[incident])
+                messages.success(request, f"{incident.reference} is no longer linked to {found.reference}.")
+            return back
+    except (InvalidTransition, StaleVersion, ValidationError, PermissionDenied) as exc:
+        _say_refused(request, exc)
+        return back
+    messages.error(request, "what: choose create, link or unlink.")
+    return back
+
+
+@login_required
+@require_POST
+def problem_incidents(request: HttpRequest, pk: int) -> HttpResponse:
+    """From the problem page: link an incident by its reference, or unlink one."""
+    responder_or_404(request)
+    problem = _visible_problem(request, pk)
+    ref = request.POST.get("incident", "").strip().upper()
+    incident = selectors.incidents_visible_to(request.user).by_reference(ref).first()
+    if incident is None:
+        messages.error(request, f"incident: no incident {ref!r}.")
+        return redirect("web:problem", pk=pk)
+    try:
+        if request.POST.get("what") == "unlink":
+            problems.unlink_incidents(problem, actor=request.user, incidents=[incident])
+            messages.success(request, f"{incident.reference} is no longer linked to {problem.reference}.")
+        else:
+            problems.link_incidents(problem, actor=request.user, incidents=[incident])
+            messages.success(request, f"{incident.reference} is linked to {problem.reference}.")
+    except (InvalidTransition, StaleVersion, ValidationError, PermissionDenied) as exc:
+        _say_refused(request, exc)
+    return redirect("web:problem", pk=pk)
+
+
+@login_required
+@require_POST
+def problem_follow_up(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a follow-up action: a title, an owner among the responders and a due date."""
+    responder_or_404(request)
+    problem = _visible_problem(request, pk)
+    form = FollowUpForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(str(e) for e in errors)}")
+        return redirect("web:problem", pk=pk)
+    try:
+        action = problems.add_follow_up(problem, actor=request.user, **form.cleaned_data)
+    except (InvalidTransition, ValidationError, PermissionDenied) as exc:
+        _say_refused(request, exc)
+        return redirect("web:problem", pk=pk)
+    messages.success(request, f"Follow-up added: {action.title}, due {action.due_date:%-d %b %Y}.")
+    return redirect("web:problem", pk=pk)
+
+
+@login_required
+@require_POST
+def problem_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record what is known: the root cause and the workaround (needed to resolve or mark a known error)."""
+    responder_or_404(request)
+    problem = _visible_problem(request, pk)
+    version = request.POST.get("version", "")
+    changes = {
+        field: request.POST[field][:100_000]
+        for field in ("root_cause", "workaround")
+        if field in request.POST
+    }
+    try:
+        problems.edit_problem(
+            problem, actor=request.user, version=int(version) if version.isdigit() else None, **changes
+        )
+    except (InvalidTransition, StaleVersion, ValidationError, PermissionDenied) as exc:
+        _say_refused(request, exc)
+        return redirect("web:problem", pk=pk)
+    messages.success(request, f"{problem.reference}: saved.")
+    return redirect("web:problem", pk=pk)

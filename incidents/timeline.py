@@ -75,6 +75,13 @@ def record_fields_changed(
     )
 
 
+def record_assigned(
+    *, incident: Incident, actor: Actor, data: dict[str, Any], at: datetime | None = None
+) -> TimelineEntry:
+    """Handed to a colleague or transferred to another team, without a change of state (internal)."""
+    return _entry(incident, kind=TimelineEntry.Kind.ASSIGNED, actor=actor, at=at, action="assign", data=data)
+
+
 def record_priority_overridden(
     *, incident: Incident, actor: Actor, matrix: int, priority: int, reason: str
 ) -> TimelineEntry:

@@ -4,7 +4,8 @@ API's action routes and the replay of an imported history all read it.
 
 Two actions do not always lead to one fixed state, and the table says so rather than hiding it:
 - acknowledging an *escalated* incident leaves it escalated (`stays`);
-- resuming returns to the state the incident was held from (`HELD_FROM`).
+- resuming returns to the state the incident was held from (`HELD_FROM`);
+- assigning (to a colleague or another team) never changes the state (`UNCHANGED`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ State = Incident.State
 
 # The target of an action that returns to the state recorded in `Incident.held_from`.
 HELD_FROM = "held_from"
+# The target of an action that changes who works the incident, not where it is in the lifecycle.
+UNCHANGED = "unchanged"
 
 
 class Action(StrEnum):
@@ -30,6 +33,7 @@ class Action(StrEnum):
     REOPEN = "reopen"
     CLOSE = "close"
     CANCEL = "cancel"
+    ASSIGN = "assign"
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Transition:
 
     def target_from(self, state: str, *, held_from: str = "") -> str:
         """The state the action leads to from `state` (for HELD_FROM, from the recorded `held_from`)."""
-        if state in self.stays:
+        if state in self.stays or self.target == UNCHANGED:
             return state
         if self.target == HELD_FROM:
             return held_from or State.RESPONDING
@@ -64,6 +68,10 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.REOPEN: Transition(frozenset({State.RESOLVED}), State.RESPONDING),
     Action.CLOSE: Transition(frozenset({State.RESOLVED}), State.CLOSED),
     Action.CANCEL: Transition(frozenset(Incident.ACTIVE_STATES), State.CANCELLED),
+    # Last: a history step that keeps the state is read as another action of the table before this one.
+    Action.ASSIGN: Transition(
+        frozenset({State.CLASSIFIED, State.RESPONDING, State.ESCALATED, State.ON_HOLD}), UNCHANGED
+    ),
 }
 
 # action -> the states it may start from (derived; kept for callers that only ask "may it start here?").
@@ -91,6 +99,7 @@ def action_between(old: str, new: str) -> str:
         a for a, t in TRANSITIONS.items() if old in t.sources and t.target == HELD_FROM and new in held_from
     ]
     kept = [a for a, t in TRANSITIONS.items() if old in t.stays and new == old]
+    kept += [a for a, t in TRANSITIONS.items() if old in t.sources and t.target == UNCHANGED and new == old]
     for found in (fixed, held, kept):
         if found:
             return str(found[0])

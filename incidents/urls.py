@@ -34,6 +34,7 @@ urlpatterns = [
         views.incident_download,
         name="incident_download",
     ),
+    path("desk/incidents/<str:reference>/problem/", problem_views.incident_problem, name="incident_problem"),
     path("desk/incidents/<str:reference>/parent/", problem_views.incident_parent, name="incident_parent"),
     path("desk/incidents/<str:reference>/<str:action>/", views.incident_action, name="incident_action"),
     path("desk/imports/", import_views.import_list, name="imports"),
@@ -41,6 +42,9 @@ urlpatterns = [
     path("desk/problems/", problem_views.problem_list, name="problems"),
     path("desk/problems/<int:pk>/", problem_views.problem_detail, name="problem"),
     path("desk/problems/<int:pk>/state/", problem_views.problem_state, name="problem_state"),
+    path("desk/problems/<int:pk>/incidents/", problem_views.problem_incidents, name="problem_incidents"),
+    path("desk/problems/<int:pk>/follow-ups/", problem_views.problem_follow_up, name="problem_follow_up"),
+    path("desk/problems/<int:pk>/edit/", problem_views.problem_edit, name="problem_edit"),
     path(
         "desk/problems/<int:pk>/follow-ups/<int:follow_up_id>/done/",
         problem_views.follow_up_done,

@@ -40,6 +40,31 @@ def can_use_library(user: Any) -> bool:
     return _authenticated(user) and user.has_perm("interviews.view_caseversion")
 
 
+def may_use_interviews(user: Any) -> bool:
+    """Whether the interviews pages have something for the user: a panel seat, the sessions of others to
+    manage, or the case library."""
+    if not _authenticated(user):
+        return False
+    return bool(
+        user.has_perm("interviews.view_session")
+        or user.has_perm("interviews.view_caseversion")
+        or SessionMember.objects.filter(user_id=user.pk).exists()
+    )
+
+
+def interview_role(user: Any) -> str:
+    """What the user mostly does in interviews, for their landing page: "manager" (sees every session or
+    keeps the library), "interviewer" (leads a panel), "rater" (only rates or observes), or ""."""
+    if not _authenticated(user):
+        return ""
+    if user.has_perm("interviews.view_session") or user.has_perm("interviews.view_caseversion"):
+        return "manager"
+    roles = set(SessionMember.objects.filter(user_id=user.pk).values_list("role", flat=True))
+    if SessionMember.Role.LEAD in roles:
+        return "interviewer"
+    return "rater" if roles else ""
+
+
 def case_versions_visible_to(user: Any) -> QuerySet[CaseVersion]:
     if not can_use_library(user):
         return CaseVersion.objects.none()

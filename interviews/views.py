@@ -26,8 +26,23 @@ from .models import CaseVersion, Session
 @require_GET
 @login_required
 def sessions(request: HttpRequest) -> HttpResponse:
+    """The landing page of interviews, by role: a manager sees every session and the library's links, an
+    interviewer the panels they lead, a rater the sessions waiting for their rating."""
     visible = selectors.sessions_visible_to(request.user).order_by("-id")[:100]
-    return render(request, "interviews/sessions.html", {"sessions": visible})
+    role = selectors.interview_role(request.user)
+    to_rate = []
+    if role == "rater":
+        to_rate = list(
+            selectors.sessions_visible_to(request.user)
+            .filter(
+                state__in=[Session.State.EVALUATE, Session.State.RATING],
+                members__user_id=int(request.user.pk or 0),
+            )
+            .order_by("-id")[:100]
+        )
+    return render(
+        request, "interviews/sessions.html", {"sessions": visible, "role": role, "to_rate": to_rate}
+    )
 
 
 @require_GET
@@ -46,6 +61,8 @@ def console(request: HttpRequest, pk: int) -> HttpResponse:
             "dimensions": session.case_version.rubric.dimensions.all(),
             "flags": [(v, label) for v, label in session.notes.model.Flag.choices if v],
             "recommendations": Session.Recommendation.choices,
+            # A closed or void session is a record: nothing on its console can be changed any more.
+            "read_only": session.state in (Session.State.CLOSED, Session.State.VOID),
         },
     )
 

@@ -280,6 +280,18 @@ class EscalateInput(VersionedInput):
     )
 
 
+class AssignInput(VersionedInput):
+    """A member of the incident's team, and/or another team that handles its domain."""
+
+    assignee = serializers.SlugRelatedField(
+        slug_field="username", queryset=_users(), required=False, allow_null=True
+    )
+    team = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Team.objects.all(), required=False, allow_null=True
+    )
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
 class HoldInput(VersionedInput):
     reason = serializers.ChoiceField(choices=Incident.HoldReason.choices)
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)

@@ -250,6 +250,7 @@ ACTION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {
     lifecycle.Action.REOPEN: s.ReopenInput,
     lifecycle.Action.CLOSE: s.CloseInput,
     lifecycle.Action.CANCEL: s.CancelInput,
+    lifecycle.Action.ASSIGN: s.AssignInput,
 }
 # One route per action of the transition table: `POST /api/v1/incidents/{ref}/{action}/`.
 for _name in lifecycle.TRANSITIONS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,6 +48,7 @@ ACTION_LABELS = {
     "reopen": "Reopen",
     "close": "Close",
     "cancel": "Cancel incident",
+    "assign": "Assign",
 }
 
 
@@ -79,7 +81,9 @@ def plain_state(state: str) -> str:
 @register.simple_tag
 def priority_badge(priority: int | None) -> str:
     if not priority:
-        return format_html('<span class="badge prio-none" title="{}">{}</span>', "Not prioritised yet", "P-")
+        return format_html(
+            '<span class="badge prio-none" title="{}">{}</span>', "Not prioritised yet", "No priority"
+        )
     return format_html(
         '<span class="badge {}" title="Priority {}">P{}</span>', PRIORITY_STYLE[priority], priority, priority
     )
@@ -88,6 +92,48 @@ def priority_badge(priority: int | None) -> str:
 @register.filter
 def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action.replace("_", " ").capitalize())
+
+
+AGE_BUCKET_LABELS = {
+    "under_1d": "Under 1 day",
+    "1d_3d": "1 to 3 days",
+    "3d_7d": "3 to 7 days",
+    "7d_30d": "7 to 30 days",
+    "over_30d": "Over 30 days",
+}
+
+
+@register.filter
+def age_bucket_label(key: str) -> str:
+    """A backlog age bucket in words ("under_1d" -> "Under 1 day")."""
+    return AGE_BUCKET_LABELS.get(key, str(key).replace("_", " "))
+
+
+@register.filter
+def state_label(state: str) -> str:
+    """A state's label ("on_hold" -> "On hold")."""
+    return str(S(state).label) if state in S.values else str(state).replace("_", " ")
+
+
+@register.filter
+def domain_name(slug: str, domains: Any) -> str:
+    """A domain's name from a list already on the page (objects or dicts with slug and name)."""
+    for d in domains or ():
+        d_slug = d["slug"] if isinstance(d, dict) else getattr(d, "slug", None)
+        if d_slug == slug:
+            return str(d["name"] if isinstance(d, dict) else d.name)
+    return str(slug).replace("_", " ")
+
+
+@register.filter
+def plain_markdown(text: str) -> str:
+    """Markdown as the words it renders, without its marks (for one-line summaries such as similar
+    incidents): "**VPN** `restart`" -> "VPN restart"."""
+    from django.utils.html import strip_tags
+
+    from incidents.markup import render_markdown
+
+    return " ".join(html.unescape(strip_tags(render_markdown(text or ""))).split())
 
 
 @register.simple_tag(takes_context=True)
@@ -132,7 +178,17 @@ def responder(context: dict[str, Any]) -> bool:
 
 
 NAV_SECTIONS = {"queue": "queue", "incident": "queue", "teams": "teams", "team": "teams", "report": "report"}
-NAV_SECTIONS.update(problems="problems", problem="problems")
+NAV_SECTIONS.update(problems="problems", problem="problems", imports="imports")
+NAV_SECTIONS["import"] = "imports"
+
+
+@register.simple_tag(takes_context=True)
+def interviewer(context: dict[str, Any]) -> bool:
+    """Whether the navbar shows "Interviews": decided at sign-in by the interviews app (session key
+    `interviews_nav`), so that no page pays a query for it."""
+    request = context.get("request")
+    session = getattr(request, "session", None)
+    return bool(session is not None and session.get("interviews_nav"))
 
 
 @register.simple_tag(takes_context=True)

@@ -44,11 +44,34 @@ def apply_errors(form: Any, exc: ValidationError) -> None:
 
 def actor_label(entry: TimelineEntry, incident: Incident, me: selectors.DeskUser) -> str:
     if entry.actor_id is None:
-        return "the reporter" if entry.kind == TimelineEntry.Kind.COMMENT else "IncidentDesk"
+        # A report through the web form or by mail, a comment, a confirmation or a rating without an
+        # account came from the reporter; clocks, chains, notifications and sweeps are the desk itself.
+        by_reporter = {
+            TimelineEntry.Kind.COMMENT,
+            TimelineEntry.Kind.REPORTER_CONFIRMED,
+            TimelineEntry.Kind.RATING,
+        }
+        if entry.kind in by_reporter or (
+            entry.kind == TimelineEntry.Kind.CREATED
+            and (entry.data or {}).get("channel") in ("web", "email", "api", "phone")
+        ):
+            return reporter_label(incident, me)
+        return "IncidentDesk (automatic)"
     if entry.actor_id == incident.reporter_id and not me.can_see_reporter(incident):
         return "the reporter"
     assert entry.actor is not None  # noqa: S101 - select_related loaded it
     return entry.actor.get_full_name() or entry.actor.get_username()
+
+
+def reporter_label(incident: Incident, me: selectors.DeskUser) -> str:
+    """ "the reporter", with their name for those who may see who reported."""
+    if not me.can_see_reporter(incident):
+        return "the reporter"
+    if incident.reporter_id is not None and incident.reporter is not None:
+        return f"{incident.reporter.get_full_name() or incident.reporter.get_username()} (the reporter)"
+    if incident.reporter_name:
+        return f"{incident.reporter_name} (the reporter)"
+    return "the reporter"
 
 
 def file_response(attachment: Attachment) -> FileResponse:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import BooleanField, IntegerField, QuerySet, Value
+from django.db.models import BooleanField, Case, DateTimeField, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
@@ -43,6 +44,23 @@ PRIORITY_KEY_SQL = f'COALESCE("incidents_incident"."priority", {NO_PRIORITY})'
 INCIDENT_ID_SQL = '"incidents_incident"."id"'
 
 
+# The deadline of the clock a responder races now (console.running_clock says the same for one row):
+# the response clock until someone responded, then the resolution clock. Paused (on hold), met and
+# final incidents have none and sort last, as a far-future key so that a keyset page has a bound.
+NO_DEADLINE = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
+DEADLINE_KEY = Coalesce(
+    Case(
+        When(~Q(state__in=Incident.ACTIVE_STATES) | Q(state=S.ON_HOLD), then=Value(None)),
+        When(responded_at__isnull=True, sla_response__in=console.RUNNING, then=F("response_due_at")),
+        When(sla_resolution__in=console.RUNNING, then=F("resolution_due_at")),
+        default=Value(None),
+        output_field=DateTimeField(),
+    ),
+    Value(NO_DEADLINE),
+    output_field=DateTimeField(),
+)
+
+
 SORTS: dict[str, tuple[str, list[Any]]] = {
     # name: (label, order_by). Each ends in id so that a page boundary is exact (keyset pagination).
     "newest": ("Newest first", ["-id"]),
@@ -53,6 +71,8 @@ SORTS: dict[str, tuple[str, list[Any]]] = {
         "Priority",
         [Coalesce("priority", Value(NO_PRIORITY), output_field=IntegerField()).asc(), "id"],
     ),
+    # The nearest SLA deadline first (already breached ones before them), no running clock last.
+    "deadline": ("SLA deadline", ["deadline_key", "id"]),
 }
 
 
@@ -65,7 +85,9 @@ PRESETS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-FILTER_KEYS = ("state", "priority", "domain", "category", "team", "assignee", "sla", "q", "open", "sort")
+FILTER_KEYS = (
+    "state", "priority", "domain", "category", "team", "assignee", "sla", "q", "open", "sort", "import_run",
+)  # fmt: skip
 
 
 # The export also takes a period (the report dashboard's "Export CSV" passes its own).
@@ -94,6 +116,13 @@ def _keyset(qs: QuerySet[Incident], sort: str, cursor: str, *, before: bool = Fa
     two comparisons would scan and discard every row before the cursor.
     """
     try:
+        if sort == "deadline":
+            raw_micros, raw_id = cursor.split("_", 1)
+            due = dt.datetime.fromtimestamp(int(raw_micros) / 1_000_000, tz=dt.UTC)
+            pk = int(raw_id)
+            if before:
+                return qs.filter(Q(deadline_key__lt=due) | Q(deadline_key=due, id__lt=pk))
+            return qs.filter(Q(deadline_key__gt=due) | Q(deadline_key=due, id__gt=pk))
         if sort == "priority":
             raw_priority, raw_id = cursor.split(".", 1)
             key = (NO_PRIORITY if raw_priority == "n" else int(raw_priority), int(raw_id))
@@ -107,7 +136,7 @@ def _keyset(qs: QuerySet[Incident], sort: str, cursor: str, *, before: bool = Fa
             )
             return qs.filter(after)
         pk = int(cursor)
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return qs
     newer = (sort == "newest") != before
     return qs.filter(id__lt=pk) if newer else qs.filter(id__gt=pk)
@@ -122,6 +151,9 @@ def _cursor_of(incident: Incident | dict[str, Any], sort: str) -> str:
     )
     if sort == "priority":
         return f"{priority if priority is not None else 'n'}.{pk}"
+    if sort == "deadline" and isinstance(incident, dict):
+        due = incident["deadline_key"]
+        return f"{int(due.timestamp()) * 1_000_000 + due.microsecond}_{pk}"
     return str(pk)
 
 
@@ -152,9 +184,24 @@ def _queue_filter(request: HttpRequest, params: QueryDict) -> tuple[IncidentFilt
     ), sort
 
 
+def import_run_of(params: QueryDict) -> int | None:
+    """The import run the queue is narrowed to (`?import_run=<id>`); ValueError names a bad value."""
+    raw = params.get("import_run", "")
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise ValueError(f"import_run: {raw!r} is not the number of an import run.")
+    return int(raw)
+
+
 def _open_and_sorted(qs: QuerySet[Incident], params: QueryDict, sort: str) -> QuerySet[Incident]:
     if params.get("open") == "1" and not params.getlist("state"):
         qs = qs.filter(state__in=Incident.OPEN_STATES)
+    run = import_run_of(params)
+    if run is not None:
+        qs = qs.filter(import_run_id=run)
+    if sort == "deadline":
+        qs = qs.annotate(deadline_key=DEADLINE_KEY)
     return qs.order_by(*SORTS[sort][1])
 
 
@@ -195,6 +242,11 @@ def queue(request: HttpRequest) -> HttpResponse:
     responder_or_404(request)
     params = _queue_params(request)
     filterset, sort = _queue_filter(request, params)
+    try:
+        import_run_of(params)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        params.pop("import_run")
     if not filterset.is_valid():
         messages.error(request, "Some filters were not understood and were ignored.")
         params = QueryDict(mutable=True)
@@ -240,6 +292,11 @@ def queue(request: HttpRequest) -> HttpResponse:
         "urgencies": Incident.Urgency.choices,
         "cancel_reasons": Incident.CancelReason.choices,
         "save_form": SaveViewForm(initial={"query": first_query.urlencode()}),
+        # "open" and "active" as the model defines them (Incident.OPEN_STATES, Incident.ACTIVE_STATES).
+        "open_states_title": "Open: " + ", ".join(str(S(s).label) for s in Incident.OPEN_STATES),
+        "active_states_title": "Active, still being worked: "
+        + ", ".join(str(S(s).label) for s in Incident.ACTIVE_STATES),
+        "active_query": _preset_query({"state": list(Incident.ACTIVE_STATES)}),
     }
     return render(request, "incidents/queue.html", context)
 
@@ -265,6 +322,10 @@ def queue_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     for key, values in request.GET.lists():
         if any(values):
             params.setlist(key, [value for value in values if value])
+    try:
+        import_run_of(params)
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
     check = IncidentFilter(params, queryset=Incident.objects.none(), request=request)
     if not check.is_valid():
         errors = "; ".join(f"{field}: {' '.join(texts)}" for field, texts in check.errors.items())
@@ -276,6 +337,9 @@ def queue_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="incidents-{stamp}.csv"'
     return response
+
+
+BULK_DONE = {"assign": "Assigned", "classify": "Classified", "cancel": "Cancelled"}
 
 
 @login_required
@@ -296,7 +360,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
     for incident in incidents:
         try:
             if data["bulk_action"] == "assign":
-                lifecycle.acknowledge_incident(
+                lifecycle.assign_incident(
                     incident, actor=request.user, assignee=data["assignee"] or request.user
                 )
             elif data["bulk_action"] == "classify":
@@ -317,7 +381,7 @@ def queue_bulk(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             refused.append(f"{incident.reference}: {' '.join(exc.messages)}")
     if done:
-        messages.success(request, f"{form.fields['bulk_action'].label}: done for {', '.join(done)}.")
+        messages.success(request, f"{BULK_DONE[data['bulk_action']]} {', '.join(done)}.")
     for line in refused:
         messages.error(request, line)
     return redirect(back)

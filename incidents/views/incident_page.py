@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from .. import lifecycle, selectors, services
@@ -20,6 +23,7 @@ from ..markup import render_markdown
 from ..models import Attachment, Incident, TimelineEntry
 from ..permissions import responder_or_404
 from ..selectors import desk_user
+from ..templatetags.timeline_words import Names, describe
 from .common import actor_label, apply_errors, file_response, form_label, visible_incident
 
 
@@ -27,6 +31,7 @@ from .common import actor_label, apply_errors, file_response, form_label, visibl
 class ConsoleEntry:
     entry: TimelineEntry
     who: str
+    text: SafeString
 
 
 def _render_incident(
@@ -45,12 +50,15 @@ def _render_incident(
     for name in allowed:
         form = bound.get(name) or ACTION_FORMS[name](initial=_action_initial(incident, name), prefix=name)
         action_forms.append((name, form))
-    entries = []
-    for entry in selectors.timeline_for(incident, request.user):
+    rows = list(selectors.timeline_for(incident, request.user))
+    for entry in rows:
         # What this reader may see of the data (a confidential reporter's address is not theirs to read);
         # in memory only: the entry itself is append-only.
         entry.data = selectors.entry_data(entry, incident, request.user)
-        entries.append(ConsoleEntry(entry, actor_label(entry, incident, me)))
+    names = Names.for_entries(rows, incident, reporter_visible=me.can_see_reporter(incident))
+    entries = [
+        ConsoleEntry(entry, actor_label(entry, incident, me), describe(entry, names)) for entry in rows
+    ]
     context = {
         "incident": incident,
         "allowed": allowed,
@@ -79,6 +87,12 @@ def _render_incident(
         ),
         "error": error,
         "conflict": conflict,
+        # "you sent version 1, it is now at version 2": the one detail the banner adds to its own words.
+        "conflict_versions": (
+            found.group(1) if (found := re.search(r"\((you sent [^)]*)\)", conflict)) else ""
+        ),
+        # impact-urgency -> priority, for the classify form's preview (lifecycle.PRIORITY_MATRIX).
+        "priority_matrix": json.dumps({f"{i}-{u}": p for (i, u), p in lifecycle.PRIORITY_MATRIX.items()}),
     }
     return render(request, "incidents/incident.html", context, status=status)
 
@@ -104,6 +118,21 @@ def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
     responder_or_404(request)
     incident = visible_incident(request, reference)
     return _render_incident(request, incident)
+
+
+# What the banner says after an action: "INC-000043: resolved.", not "Resolve done."
+DONE_WORDS = {
+    "classify": "classified",
+    "acknowledge": "acknowledged, you are working on it",
+    "escalate": "escalated",
+    "hold": "put on hold",
+    "resume": "resumed",
+    "resolve": "resolved; the reporter is asked to confirm",
+    "reopen": "reopened",
+    "close": "closed",
+    "cancel": "cancelled",
+    "assign": "assigned",
+}
 
 
 @login_required
@@ -139,7 +168,7 @@ def incident_action(request: HttpRequest, reference: str, action: str) -> HttpRe
     except ValidationError as exc:
         apply_errors(form, exc)
         return _render_incident(request, incident, status=400, bound={action: form})
-    messages.success(request, f"{reference}: {form_label(action)} done.")
+    messages.success(request, f"{reference}: {DONE_WORDS.get(action, form_label(action) + ' done')}.")
     return redirect("web:incident", reference=incident.reference)
 
 

@@ -47,6 +47,8 @@ def home(request: HttpRequest) -> HttpResponse:
     me = desk_user(request.user)
     if me.is_responder:
         return redirect("web:queue")
+    if me.is_authenticated and request.session.get("interviews_nav"):  # set at sign-in by interviews
+        return redirect("interviews:sessions")
     if me.is_authenticated:
         return redirect("web:my_incidents")
     return render(request, "incidents/home.html")

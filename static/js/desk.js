@@ -194,7 +194,84 @@
     $all("input, select", event.target).forEach(function (field) { if (!field.value) field.disabled = true; });
   });
 
+  // --- queue: SLA countdowns (the server renders the same words; incidents/console.py duration) -----
+  function duration(seconds) {
+    seconds = Math.floor(Math.abs(seconds));
+    var days = Math.floor(seconds / 86400), hours = Math.floor((seconds % 86400) / 3600);
+    var minutes = Math.floor((seconds % 3600) / 60);
+    if (days) return days + " d " + hours + " h";
+    if (hours) return hours + " h " + minutes + " m";
+    return minutes ? minutes + " m" : "<1 m";
+  }
+  function tickCountdowns() {
+    var now = Date.now();
+    $all(".sla-countdown[data-due]").forEach(function (el) {
+      var left = (Date.parse(el.getAttribute("data-due")) - now) / 1000;
+      var text = left >= 0 ? duration(left) + " left" : "breached " + duration(left) + " ago";
+      var target = $(".sla-left", el);
+      if (target && target.textContent !== text) target.textContent = text;
+      if (left < 0 && !el.classList.contains("sla-breached")) {
+        el.classList.remove("sla-pending", "sla-warning");
+        el.classList.add("sla-breached");
+      }
+    });
+  }
+  setInterval(tickCountdowns, 15000);
+  document.addEventListener("htmx:afterSwap", tickCountdowns);
+
+  // --- classify: categories of the domain, assignees of the team (qualified first), patient impact for
+  // medical incidents, and the priority the matrix will give (incidents/forms.py ClassifyForm) ------
+  function classifyForm(form) {
+    var domain = $("[name$='domain']", form), category = $("[name$='category']", form);
+    var team = $("[name$='team']", form), assignee = $("[name$='assignee']", form);
+    var impact = $("[name$='impact']", form), urgency = $("[name$='urgency']", form);
+    var harm = $(".classify-harm", form), out = $("#classify-priority-value", form);
+    var matrix = JSON.parse(form.getAttribute("data-matrix") || "{}");
+    function chosen(select) { return select ? select.options[select.selectedIndex] : null; }
+    function filterCategories() {
+      if (!domain || !category) return;
+      Array.prototype.forEach.call(category.options, function (o) {
+        var hide = !!o.value && o.getAttribute("data-domain") !== domain.value;
+        o.hidden = hide; o.disabled = hide;
+        if (hide && o.selected) category.value = "";
+      });
+      var d = chosen(domain);
+      if (harm) harm.hidden = !(d && d.getAttribute("data-harm") === "1");
+    }
+    function filterAssignees() {
+      if (!team || !assignee) return;
+      var cat = chosen(category), qual = cat ? cat.getAttribute("data-qualification") : "";
+      var options = Array.prototype.slice.call(assignee.options, 1);
+      options.forEach(function (o) {
+        var member = (" " + (o.getAttribute("data-teams") || "") + " ").indexOf(" " + team.value + " ") >= 0;
+        var qualified = !!qual && (" " + (o.getAttribute("data-quals") || "") + " ").indexOf(" " + qual + " ") >= 0;
+        o.hidden = !member; o.disabled = !member;
+        if (!member && o.selected) assignee.value = "";
+        if (!o.hasAttribute("data-label")) o.setAttribute("data-label", o.textContent);
+        o.textContent = o.getAttribute("data-label") + (qualified ? " · qualified" : "");
+        o.setAttribute("data-rank", qualified ? "0" : "1");
+      });
+      options.sort(function (a, b) {
+        return a.getAttribute("data-rank").localeCompare(b.getAttribute("data-rank")) ||
+          a.getAttribute("data-label").localeCompare(b.getAttribute("data-label"));
+      }).forEach(function (o) { assignee.appendChild(o); });
+    }
+    function preview() {
+      if (!out || !impact || !urgency) return;
+      var p = matrix[impact.value + "-" + urgency.value];
+      out.textContent = p ? "P" + p : "—";
+    }
+    form.addEventListener("change", function (event) {
+      if (event.target === domain) { filterCategories(); filterAssignees(); }
+      if (event.target === team || event.target === category) filterAssignees();
+      if (event.target === impact || event.target === urgency) preview();
+    });
+    filterCategories(); filterAssignees(); preview();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    $all("form[data-classify]").forEach(classifyForm);
+    tickCountdowns();
     showBulkFields();
     updateBulk();
     toggleHarm($("[data-harm-toggle]"));

@@ -209,3 +209,23 @@ def test_a_teams_auto_assign_mode_is_read_by_responders_and_set_by_admins():
     assert client_for(admin).put(path, {"mode": "least_loaded"}, format="json").status_code == 200
     assert client_for(member).get(path).json() == {"mode": "least_loaded"}
     assert client_for(admin).get("/api/v1/teams/no-such-team/auto-assign/").status_code == 404
+
+
+def test_assigning_an_unqualified_person_is_refused_with_400_naming_the_assignee():
+    """The `assign` action checks the category's qualification as classify, acknowledge and escalate do."""
+    team = TeamFactory()
+    licence = Qualification.objects.create(slug="nursing-licence", name="Nursing licence")
+    category = CategoryFactory(default_team=team, required_qualification=licence)
+    clerk, nurse = agent(team), agent(team)
+    licensed(nurse, licence)
+    client = client_for(nurse)
+    incident = report()
+    assert (
+        client.post(url(incident, "classify"), classify_payload(category), format="json").status_code == 200
+    )
+    assert client.post(url(incident, "acknowledge"), {}, format="json").status_code == 200
+    response = client.post(url(incident, "assign"), {"assignee": clerk.username}, format="json")
+    assert response.status_code == 400
+    assert "assignee" in response.json()
+    incident.refresh_from_db()
+    assert incident.assignee_id == nurse.pk

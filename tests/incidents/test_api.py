@@ -46,6 +46,8 @@ def payload_for(action: Action, incident: Incident) -> dict:
             "urgency": 1,
             "team": team.slug,
         }
+    if action == Action.ASSIGN:
+        return {"assignee": agent(incident.team).username}
     return {
         Action.ESCALATE: {"team": TeamFactory().slug, "reason": "Needs specialists"},
         Action.HOLD: {"reason": "awaiting_vendor"},

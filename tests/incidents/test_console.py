@@ -46,22 +46,64 @@ def test_a_row_shows_the_incident_and_escapes_what_people_typed():
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; co" in row
     assert "<img" not in row
     assert 'data-state="received"' in row
-    assert "P-" in row  # not prioritised yet
+    assert "No priority" in row  # not prioritised yet
+    assert "P-" not in row
     assert "unassigned" in row
     assert "confidential" in row
     assert "<1 min ago" in row
 
 
-def test_a_worked_row_shows_team_assignee_category_and_sla_clocks():
+def test_a_worked_row_shows_team_full_name_category_and_the_running_clock_as_a_countdown():
     incident = incident_in(S.RESPONDING)
-    Incident.objects.filter(pk=incident.pk).update(sla_response="met", sla_resolution="warning")
-    (row,) = rows_for(incident.assignee, incident)
+    incident.assignee.first_name, incident.assignee.last_name = "Rosa", "Ruiz"
+    incident.assignee.save()
+    now = timezone.now()
+    due = now + dt.timedelta(hours=2, minutes=10, seconds=30)
+    Incident.objects.filter(pk=incident.pk).update(
+        sla_response="met", sla_resolution="warning", resolution_due_at=due
+    )
+    qs = incident_list(incident.assignee).filter(pk=incident.pk)
+    (row,) = [str(r) for r in console.queue_rows(console.queue_page(qs, 50), now=now)]
     assert incident.team.name in row
-    assert incident.assignee.username in row
+    assert "Rosa Ruiz" in row
     assert incident.category.path in row
-    assert '<span class="sla sla-met" title="Response">R: met</span>' in row
-    assert '<span class="sla sla-warning" title="Resolution">F: warning</span>' in row
+    assert 'class="sla sla-warning sla-countdown"' in row
+    assert f'data-due="{timezone.localtime(due).isoformat()}"' in row
+    assert 'Resolution</span> <span class="sla-left">2 h 10 m left' in row
+    assert "R: " not in row
+    assert "F: " not in row
     assert 'class="badge prio-3"' in row
+
+
+def test_a_breached_clock_says_how_long_ago_and_a_paused_one_says_so():
+    incident = incident_in(S.CLASSIFIED)
+    now = timezone.now()
+    Incident.objects.filter(pk=incident.pk).update(
+        sla_response="breached", response_due_at=now - dt.timedelta(minutes=35, seconds=5)
+    )
+    qs = incident_list(incident.assignee or agent(incident.team)).filter(pk=incident.pk)
+    (row,) = [str(r) for r in console.queue_rows(console.queue_page(qs, 50), now=now)]
+    assert "breached 35 m ago" in row
+    assert "sla-breached" in row
+    Incident.objects.filter(pk=incident.pk).update(sla_response="paused")
+    (row,) = [str(r) for r in console.queue_rows(console.queue_page(qs, 50), now=now)]
+    assert "Response paused (on hold)" in row
+    assert "data-due" not in row
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0, "<1 m"),
+        (59, "<1 m"),
+        (60, "1 m"),
+        (7800, "2 h 10 m"),
+        (86400 * 2 + 3 * 3600, "2 d 3 h"),
+        (-2100, "35 m"),
+    ],
+)
+def test_countdown_durations_are_short(seconds, shown):
+    assert console.duration(seconds) == shown
 
 
 @pytest.mark.parametrize(

@@ -211,7 +211,9 @@ def test_on_hold_to_resolved_is_no_resume():
     assert action_between(S.ESCALATED, S.ESCALATED) == ""
     # every name comes from the lifecycle's one table
     assert set(transition_table()) == {"classify", "acknowledge", "escalate", "hold", "resume", "resolve",
-                                       "reopen", "close", "cancel"}  # fmt: skip
+                                       "reopen", "close", "cancel", "assign"}  # fmt: skip
+    # assign keeps the state: a history step never reads as one
+    assert action_between(S.RESPONDING, S.RESPONDING) == ""
 
 
 def test_every_figure_equals_the_hand_computation(imported):

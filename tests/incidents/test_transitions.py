@@ -9,7 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from incidents import lifecycle
 from incidents.api.views import IncidentViewSet
 from incidents.models import Incident
-from incidents.transitions import HELD_FROM, TRANSITIONS, Action, action_between, actions_from
+from incidents.transitions import HELD_FROM, TRANSITIONS, UNCHANGED, Action, action_between, actions_from
 from tests.conftest import client_for
 from tests.factories import incident_in, responder_of
 from tests.incidents.test_api import payload_for
@@ -26,7 +26,7 @@ def test_every_state_and_action_is_in_the_table():
     assert set(lifecycle.ACTIONS) == set(TRANSITIONS)
     for t in TRANSITIONS.values():
         assert t.sources <= set(S.values)
-        assert t.target in {*S.values, HELD_FROM}
+        assert t.target in {*S.values, HELD_FROM, UNCHANGED}
         assert t.stays <= t.sources
 
 
@@ -58,6 +58,9 @@ def test_each_api_route_leads_where_the_table_says(action, source):
     assert response.status_code == 200, response.json()
     incident.refresh_from_db()
     assert incident.state == expected
+    if action == Action.ASSIGN:  # no state change: an "assigned" entry, not a state change
+        assert incident.timeline.filter(kind="assigned", action="assign").exists()
+        return
     entry = incident.timeline.filter(kind="state_changed").latest("at", "id")
     assert (entry.action, entry.data["from"], entry.data["to"]) == (action, source, expected)
 

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from escalation.engine import sweep
 from escalation.models import Notification, Schedule, ScheduleMember, ScheduleOverride
@@ -345,8 +346,12 @@ def test_reporter_confirms_or_reopens_a_resolved_incident(client):
     incident = incident_in(S.RESOLVED, reporter_email="pat@example.org")
     token = incident.tracking_token
     assert b"This fixed it" in client.get(f"/track/{token}/").content
+    assert b"Fixed - please confirm" in client.get(f"/track/{token}/").content
     client.post(f"/track/{token}/confirm/")
-    assert b"You confirmed the fix" in client.get(f"/track/{token}/").content
+    confirmed = client.get(f"/track/{token}/").content
+    assert b"You confirmed the fix" in confirmed
+    assert b"Fixed - you confirmed it" in confirmed  # the badge no longer asks (issue 13, item 7)
+    assert re.search(rb"Status: <span[^>]*>Fixed - you confirmed it</span>", confirmed)
     assert client.post(f"/track/{token}/reopen/", {"reason": "Down again"}).status_code == 302
     incident.refresh_from_db()
     assert incident.state == S.RESPONDING
@@ -496,7 +501,7 @@ def test_bulk_actions_go_through_the_lifecycle_and_list_refusals(desk):
     assert f"{b.reference}: Cannot classify an incident that is closed" in page
     desk.post("/desk/bulk/", {"bulk_action": "assign", "ids": [a.pk]})
     a.refresh_from_db()
-    assert a.state == S.RESPONDING
+    assert a.state == S.CLASSIFIED  # assigning hands it over; it does not acknowledge it
     assert a.assignee == desk.user
     desk.post("/desk/bulk/", {"bulk_action": "cancel", "ids": [a.pk], "cancel_reason": "duplicate"})
     a.refresh_from_db()
@@ -725,7 +730,9 @@ def test_stale_version_is_a_conflict_with_reload(desk):
     assert response.status_code == 409
     html = response.content.decode()
     assert 'id="conflict"' in html
-    assert "changed by someone else" in html
+    assert "Someone else changed this incident while you were looking at it" in html
+    banner = re.search(r'id="conflict">(.*?)</div>', html, re.S).group(1)
+    assert banner.count("changed") == 1  # the banner says it once (issue 13, item 7)
     assert "Reload" in html
     incident.refresh_from_db()
     assert incident.title == "First"
@@ -864,3 +871,219 @@ def test_the_password_reset_mail_goes_through_the_outbox_and_its_link_is_the_sit
     assert "evil.example.org" not in mail.outbox[0].body
     row.refresh_from_db()
     assert (row.state, row.body) == ("sent", "")  # the link is not left in the outbox for admins to read
+
+
+def test_the_queue_sorts_by_the_nearest_sla_deadline_and_pages_by_it(desk):
+    now = timezone.now()
+    late = classified(team=desk.team)[0]
+    soon = classified(team=desk.team)[0]
+    breached = classified(team=desk.team)[0]
+    none = classified(team=desk.team)[0]
+    for incident, due, state in (
+        (late, now + dt.timedelta(hours=5), "pending"),
+        (soon, now + dt.timedelta(minutes=20), "warning"),
+        (breached, now - dt.timedelta(minutes=30), "breached"),
+    ):
+        Incident.objects.filter(pk=incident.pk).update(response_due_at=due, sla_response=state)
+    Incident.objects.filter(pk=none.pk).update(sla_response="", response_due_at=None)
+    page = desk.get("/desk/", {"sort": "deadline", "open": "1"}).content.decode()
+    refs = re.findall(r'data-ref="(INC-\d+)"', page)
+    assert refs == [breached.reference, soon.reference, late.reference, none.reference]
+    assert "SLA deadline" in page
+    assert "breached 30 m ago" in page or "breached 29 m ago" in page
+    # A keyset page after the second row goes on with the third.
+    second = Incident.objects.filter(pk=soon.pk).values("id", "response_due_at").get()
+    due = second["response_due_at"]
+    cursor = f"{int(due.timestamp()) * 1_000_000 + due.microsecond}_{soon.pk}"
+    page = desk.get("/desk/", {"sort": "deadline", "open": "1", "cursor": cursor}).content.decode()
+    assert re.findall(r'data-ref="(INC-\d+)"', page) == [late.reference, none.reference]
+
+
+def test_the_queue_has_an_updated_column_and_names_open_and_active_from_the_model(desk):
+    classified(team=desk.team)
+    page = desk.get("/desk/").content.decode()
+    assert ">Updated</th>" in page
+    assert "Open, incl. resolved" in page
+    assert "Open: Received, Classified, Responding, Escalated, On hold, Resolved" in page
+    active = desk.get("/desk/", {"state": list(Incident.ACTIVE_STATES)}).content.decode()
+    assert "Active, still being worked" in active
+
+
+def test_the_queue_filters_by_import_run_and_names_a_bad_one(desk):
+    from incidents.models import ImportRun
+
+    run = ImportRun.objects.create(source="old-desk.csv")
+    imported = classified(team=desk.team)[0]
+    other = classified(team=desk.team)[0]
+    Incident.objects.filter(pk=imported.pk).update(import_run=run)
+    page = desk.get("/desk/", {"import_run": run.pk}).content.decode()
+    refs = re.findall(r'data-ref="(INC-\d+)"', page)
+    assert refs == [imported.reference]
+    assert other.reference not in refs
+    assert f"import run #{run.pk}" in page
+    bad = desk.get("/desk/", {"import_run": "x1"}, follow=True)
+    assert bad.status_code == 200
+    assert "import_run: &#x27;x1&#x27; is not the number of an import run." in bad.content.decode()
+    export = desk.get("/desk/export.csv", {"import_run": "x1"})
+    assert export.status_code == 400
+    assert b"import_run" in export.content
+    csv = desk.get("/desk/export.csv", {"import_run": run.pk})
+    body = b"".join(csv.streaming_content).decode()
+    assert imported.reference in body
+    assert other.reference not in body
+
+
+def test_the_navbar_links_the_import_runs_for_responders(desk):
+    page = desk.get("/desk/").content.decode()
+    assert 'href="/desk/imports/"' in page
+    assert 'id="nav-interviews"' not in page  # not on an interview panel
+
+
+def test_interviewers_find_interviews_in_the_navbar_and_land_on_their_sessions(client):
+    from django.contrib.auth.models import Permission
+
+    manager = UserFactory()
+    manager.user_permissions.add(
+        Permission.objects.get(codename="view_session", content_type__app_label="interviews")
+    )
+    client.force_login(manager)
+    assert client.get("/").url == reverse("interviews:sessions")
+    page = client.get(reverse("interviews:sessions")).content.decode()
+    assert 'id="nav-interviews"' in page
+    client.logout()
+    reporter = UserFactory()
+    client.force_login(reporter)
+    assert client.get("/").url == reverse("web:my_incidents")
+    assert 'id="nav-interviews"' not in client.get(reverse("web:my_incidents")).content.decode()
+
+
+def test_the_timeline_tells_every_entry_in_words_with_names_not_keys(desk):
+    """SLA clocks, escalation, assignment, notifications and state changes read as sentences; people and
+    teams by name; a confidential reporter's address never shows."""
+    sla_policy(priority=1, response=20, resolution=240)
+    t0 = dt.datetime(2026, 6, 1, 8, 0, tzinfo=dt.UTC)
+    desk.user.first_name, desk.user.last_name = "Alex", "Agent"
+    desk.user.save()
+    colleague = agent(desk.team, first_name="Rosa", last_name="Ruiz", email="rosa@example.org")
+    other = TeamFactory(domains=["it_service"], name="Network operations")
+    with time_machine.travel(t0, tick=False):
+        incident, _ = classified(
+            team=desk.team, reporter_email="whistle@example.org", reporter=None, confidential=True
+        )
+    sweep(now=t0 + dt.timedelta(minutes=16))  # warning at 75 % of 20 min
+    with time_machine.travel(t0 + dt.timedelta(minutes=17), tick=False):
+        lifecycle.acknowledge_incident(incident, actor=desk.user)
+        lifecycle.assign_incident(incident, actor=desk.user, assignee=colleague, note="you know the VPN")
+    with time_machine.travel(t0 + dt.timedelta(minutes=30), tick=False):
+        lifecycle.escalate_incident(incident, actor=desk.user, team=other, reason="needs the router team")
+        lifecycle.hold_incident(incident, actor=None, reason="awaiting_vendor")
+    from escalation.models import Notification
+
+    Notification.objects.filter(event="assigned").update(state="sent")
+    from incidents import timeline
+
+    timeline.record_notification(
+        incident=incident, channel="email", recipient="rosa@example.org", event="assigned", version=3
+    )
+    timeline.record_notification(
+        incident=incident,
+        channel="email",
+        recipient="whistle@example.org",
+        event="reporter_resolved",
+        version=3,
+    )
+    page = desk.get(f"/desk/incidents/{incident.reference}/").content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "Reported through the web form" in text or "Reported through the api" in text
+    assert "Response clock started: due Mon 1 Jun" in text
+    assert "Resolution clock started: due Mon 1 Jun" in text
+    assert "Acknowledged: Alex Agent is working on it (responding)" in text
+    assert "Assigned to Rosa Ruiz (was Alex Agent)" in text
+    assert "Note: you know the VPN" in text
+    assert "Warning: the response target is near" in text
+    assert "Escalated to Network operations (level 1)" in text
+    assert "Reason: needs the router team" in text
+    assert "Put on hold: awaiting a vendor" in text
+    assert "clock paused" in text
+    assert "Notified Rosa Ruiz by e-mail: assigned to them" in text
+    assert "Notified the reporter by e-mail" in text
+    assert "whistle@example.org" not in page
+    assert ">SLA<" not in page
+    assert ">Escalation<" not in page
+    assert "IncidentDesk (automatic)" in text  # the clocks are the desk's own
+    assert f"{desk.team.slug}" not in text.replace(f"/desk/teams/{desk.team.slug}/", "")
+
+
+# --- problems from the console ----------------------------------------------------------------------
+
+
+def test_a_problem_is_opened_from_an_incident_linked_unlinked_given_follow_ups_and_moved(desk):
+    from incidents.models import Problem
+
+    incident, _ = classified(team=desk.team)
+    other, _ = classified(team=desk.team)
+    page = desk.get(f"/desk/incidents/{incident.reference}/").content.decode()
+    assert "Open a problem from this incident" in page
+    response = desk.post(
+        f"/desk/incidents/{incident.reference}/problem/", {"what": "create", "title": "VPN keeps dropping"}
+    )
+    problem = Problem.objects.get()
+    assert response.url == f"/desk/problems/{problem.pk}/"
+    incident.refresh_from_db()
+    assert incident.problem_id == problem.pk
+    assert incident.timeline.filter(kind="problem").exists()
+    # Link another incident from the problem page, and unlink it again.
+    desk.post(f"/desk/problems/{problem.pk}/incidents/", {"incident": other.reference, "what": "link"})
+    other.refresh_from_db()
+    assert other.problem_id == problem.pk
+    desk.post(f"/desk/problems/{problem.pk}/incidents/", {"incident": other.reference, "what": "unlink"})
+    other.refresh_from_db()
+    assert other.problem_id is None
+    # Link from the incident page by the problem's reference, then unlink there.
+    desk.post(f"/desk/incidents/{other.reference}/problem/", {"what": "link", "problem": problem.reference})
+    other.refresh_from_db()
+    assert other.problem_id == problem.pk
+    desk.post(f"/desk/incidents/{other.reference}/problem/", {"what": "unlink"})
+    other.refresh_from_db()
+    assert other.problem_id is None
+    bad = desk.post(
+        f"/desk/incidents/{other.reference}/problem/", {"what": "link", "problem": "PRB-999999"}, follow=True
+    )
+    assert "problem: no problem" in bad.content.decode()
+    # Follow-ups: a clear message naming the field when the input is bad, then one added.
+    refused = desk.post(f"/desk/problems/{problem.pk}/follow-ups/", {"title": "Replace"}, follow=True)
+    assert "owner: This field is required." in refused.content.decode()
+    desk.post(
+        f"/desk/problems/{problem.pk}/follow-ups/",
+        {"title": "Replace the concentrator", "owner": desk.user.pk, "due_date": "2026-12-24"},
+    )
+    assert problem.follow_ups.get().title == "Replace the concentrator"
+    # The state moves through the problems service; the page names the new state in words.
+    problem.refresh_from_db()
+    stale = desk.post(
+        f"/desk/problems/{problem.pk}/state/", {"state": "resolved", "version": problem.version + 99},
+        follow=True,
+    )  # fmt: skip
+    problem.refresh_from_db()
+    assert problem.state == "open"
+    assert "alert-danger" in stale.content.decode()
+    refused = desk.post(f"/desk/problems/{problem.pk}/state/", {"state": "resolved"}, follow=True)
+    assert "root_cause: A resolved problem needs its root cause." in refused.content.decode()
+    desk.post(f"/desk/problems/{problem.pk}/edit/", {"root_cause": "Firmware bug", "workaround": "Reboot"})
+    moved = desk.post(f"/desk/problems/{problem.pk}/state/", {"state": "resolved"}, follow=True)
+    problem.refresh_from_db()
+    assert problem.state == "resolved"
+    assert f"{problem.reference} is now resolved." in moved.content.decode()
+    page = desk.get(f"/desk/problems/{problem.pk}/").content.decode()
+    assert "Replace the concentrator" in page
+    assert "Add a follow-up action" in page
+    assert "Link an incident" in page
+    assert f"version {problem.version}" not in page
+
+
+def test_similar_incidents_show_words_not_markdown():
+    from incidents.templatetags.desk import plain_markdown
+
+    assert plain_markdown("**VPN** restarted with `systemctl restart`\n\n- then *checked*") == (
+        "VPN restarted with systemctl restart then checked"
+    )

@@ -48,7 +48,9 @@ def test_dashboard_shows_the_figures_and_embeds_them_for_the_charts(desk):
     # The table views of the charts and the headline cards, in plain text.
     assert '<td>2026-03-02</td><td class="text-end">2</td><td class="text-end">3.3 h</td>' in html
     assert '<td>P2</td><td class="text-end">0.0 %</td><td class="text-end">0.0 %</td>' in html
-    assert '<td>it_service: network/vpn</td><td class="text-end">3</td>' in html
+    assert '<td>IT service · network/vpn</td><td class="text-end">3</td>' in html
+    assert ">Under 1 day</th>" in html  # not the key under_1d (issue 13, item 7)
+    assert ">On hold</th>" in html
     assert "VPN firmware" in html
     assert "66.7 %" in html  # response SLA compliance
 
