@@ -13,6 +13,11 @@ categories). It then times, through the management command exactly as an operato
 3. the same histories as a gzip-compressed CSV event log written as another tool writes it (one row per
    event, rows of all cases interleaved by time, its own state names, "2 - Medium", "?" for unknown, group
    names), read by a mapping with value maps, a number pattern, null tokens and a team map, under other ids.
+
+Each import prints its wall time, its time waiting for PostgreSQL, the importer's process CPU and the load
+average; "events per CPU-second" is the figure that the machine's load does not distort. --profile FOLDER
+writes a cProfile of each import (cProfile inflates pure-Python code about twofold: compare its shares, not
+its seconds). BENCH_IMPORT_DB names another database, to run two benchmarks side by side.
 """
 
 from __future__ import annotations
