@@ -13,6 +13,11 @@ categories). It then times, through the management command exactly as an operato
 3. the same histories as a gzip-compressed CSV event log written as another tool writes it (one row per
    event, rows of all cases interleaved by time, its own state names, "2 - Medium", "?" for unknown, group
    names), read by a mapping with value maps, a number pattern, null tokens and a team map, under other ids.
+
+Each import prints its wall time, its time waiting for PostgreSQL, the importer's process CPU and the load
+average; "events per CPU-second" is the figure that the machine's load does not distort. --profile FOLDER
+writes a cProfile of each import (cProfile inflates pure-Python code about twofold: compare its shares, not
+its seconds). BENCH_IMPORT_DB names another database, to run two benchmarks side by side.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-DB_NAME = "incidentdesk_bench_import"
+DB_NAME = os.environ.get("BENCH_IMPORT_DB", "incidentdesk_bench_import")
 
 # Histories as the other tool recorded them (state names of the desk).
 PATHS = [
@@ -159,6 +164,9 @@ def drop_database(server: str) -> None:
     conn.close()
 
 
+PROFILE: list[str] = []  # a folder: write a cProfile of each timed import there
+
+
 def timed_import(*args: str) -> tuple[float, str]:
     from django.core.management import call_command
     from django.core.management.base import CommandError
@@ -174,19 +182,40 @@ def timed_import(*args: str) -> tuple[float, str]:
             waited[0] += time.perf_counter() - began
 
     out, err = StringIO(), StringIO()
+    profiler = None
+    if PROFILE:
+        import cProfile
+
+        profiler = cProfile.Profile()
     start, cpu = time.perf_counter(), time.process_time()
     try:
         with connection.execute_wrapper(in_database):
-            call_command("import_incidents", *args, "--no-progress", stdout=out, stderr=err)
+            if profiler is not None:
+                profiler.enable()
+            try:
+                call_command("import_incidents", *args, "--no-progress", stdout=out, stderr=err)
+            finally:
+                if profiler is not None:
+                    profiler.disable()
     except CommandError as error:
         raise SystemExit(f"import failed: {error}\n{err.getvalue()[:2000]}") from error
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    if profiler is not None:
+        target = Path(PROFILE[0]) / f"import-{len(list(Path(PROFILE[0]).glob('import-*.prof')))}.prof"
+        profiler.dump_stats(target)
+        print(f"  profile written to {target}")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"  wall {seconds:.1f} s: waiting for PostgreSQL {waited[0]:.1f} s, importer process CPU {cpu:.1f} s; "
         f"load average {load} on {os.cpu_count()} CPUs"
     )
+    LAST_CPU[0] = cpu
     return seconds, out.getvalue().strip()
+
+
+LAST_CPU = [
+    0.0
+]  # process CPU seconds of the last timed import: the figure that machine load does not distort
 
 
 def setup_configuration() -> None:
@@ -208,7 +237,13 @@ def main() -> None:
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--skip-csv", action="store_true")
+    parser.add_argument(
+        "--profile", metavar="FOLDER", help="write a cProfile of each timed import into FOLDER"
+    )
     args = parser.parse_args()
+    if args.profile:
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        PROFILE.append(args.profile)
 
     recreate_database(args.server)
     os.environ["DATABASE_URL"] = f"{args.server.rstrip('/')}/{DB_NAME}"
@@ -234,7 +269,8 @@ def main() -> None:
             seconds, summary = timed_import(str(jsonl))
             written = TimelineEntry.objects.count()
             print(f"JSON Lines import: {seconds:.1f} s, {written / seconds:,.0f} events/s, "
-                  f"{Incident.objects.count() / seconds:,.0f} incidents/s  ({summary})")  # fmt: skip
+                  f"{Incident.objects.count() / seconds:,.0f} incidents/s, "
+                  f"{written / LAST_CPU[0]:,.0f} events per CPU-second  ({summary})")  # fmt: skip
 
             seconds, summary = timed_import(str(jsonl))
             print(f"re-import of the same file: {seconds:.1f} s, {args.incidents / seconds:,.0f} incidents/s checked "
@@ -245,7 +281,8 @@ def main() -> None:
                 before = TimelineEntry.objects.count()
                 seconds, summary = timed_import(str(log), "--mapping", str(Path(folder) / "mapping.yaml"))
                 written = TimelineEntry.objects.count() - before
-                print(f"CSV event log import: {seconds:.1f} s, {written / seconds:,.0f} events/s ({summary})")
+                print(f"CSV event log import: {seconds:.1f} s, {written / seconds:,.0f} events/s, "
+                      f"{written / LAST_CPU[0]:,.0f} events per CPU-second ({summary})")  # fmt: skip
     finally:
         connection.close()
         if not args.keep_db:

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from escalation.models import SlaClock, Timer
+from incidents import importer
 from incidents.models import AppendOnlyError, Incident, TimelineEntry
 from tests.factories import CategoryFactory, TeamFactory, UserFactory, domain
 
@@ -403,3 +404,32 @@ def test_an_export_of_an_older_desk_without_the_history_started_late_column_stil
         incident.responded_at,
     )
     assert back.history_started_late is False
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        ("03/12/2026 07:04:15", "%d/%m/%Y %H:%M:%S"),
+        ("3/2/2026 7:04:05", "%d/%m/%Y %H:%M:%S"),
+        ("03/12/2026   07:04:15", "%d/%m/%Y %H:%M:%S"),
+        ("2026-12-03T07:04:15.5", "%Y-%m-%dT%H:%M:%S.%f"),
+        ("20261203070415", "%Y%m%d%H%M%S"),
+        ("30/02/2026 07:04:15", "%d/%m/%Y %H:%M:%S"),
+        ("03/12/2026 07:04:60", "%d/%m/%Y %H:%M:%S"),
+        ("03/12/2026 07:04:15 extra", "%d/%m/%Y %H:%M:%S"),
+        ("03 Dec 2026", "%d %b %Y"),
+        ("?", "%d/%m/%Y"),
+    ],
+)
+def test_a_time_format_reads_exactly_as_strptime_reads_it(text: str, fmt: str) -> None:
+    # parse_time reads the usual formats through patterns compiled once; what it accepts, and the
+    # time it reads, must stay those of strptime (a refused text falls through to ISO 8601, then fails).
+    try:
+        expected: datetime | None = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+    except ValueError:
+        expected = None
+    try:
+        got: datetime | None = importer.parse_time(text, formats=[fmt])
+    except ValueError:
+        got = None
+    assert got == expected
