@@ -29,8 +29,21 @@ def postgres() -> None:
     require_service("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL=postgres://...")
 
 
+# Property, fuzz and matrix tests: minutes each. CI runs them once, on PostgreSQL (.ci/run deselects them
+# from its SQLite pass, the new user's path, with -m "not fuzz"); `make test` runs them wherever it runs.
+FUZZ_FILES = frozenset({
+    "tests/test_api_schemathesis.py",
+    "tests/visibility/test_matrix.py",
+    "tests/visibility/test_state_machine.py",
+    "tests/incidents/test_api_config_fuzz.py",
+    "tests/escalation/test_webhooks_out_fuzz.py",
+})  # fmt: skip
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if item.nodeid.split("::", 1)[0] in FUZZ_FILES:
+            item.add_marker(pytest.mark.fuzz)
         if item.get_closest_marker("postgres") and "postgres" not in getattr(item, "fixturenames", []):
             item.fixturenames.insert(0, "postgres")  # type: ignore[attr-defined]
 

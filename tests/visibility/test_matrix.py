@@ -49,7 +49,7 @@ PARAM_RE = re.compile(r"\(\?P<(\w+)>[^)]*\)|<(?:[\w]+:)?(\w+)>")
 # --- expectations ----------------------------------------------------------------------------------------
 # rule names, explained in `expected`. A key maps to one rule, or to {METHOD: rule}.
 INCIDENT_RESPONDER_ACTIONS = ("classify", "acknowledge", "escalate", "hold", "resume", "resolve", "close",
-                              "cancel", "parent")  # fmt: skip
+                              "cancel", "parent", "assign")  # fmt: skip
 EXPECT: dict[str, str | dict[str, str]] = {
     # reporter's side
     "": "public",
@@ -83,6 +83,10 @@ EXPECT: dict[str, str | dict[str, str]] = {
     "desk/problems/{pk}/": "problem",
     "desk/problems/{pk}/state/": "problem",
     "desk/problems/{pk}/follow-ups/{follow_up_id}/done/": "problem_object",
+    "desk/problems/{pk}/edit/": "problem",
+    "desk/problems/{pk}/follow-ups/": "problem",
+    "desk/problems/{pk}/incidents/": "problem",
+    "desk/incidents/{reference}/problem/": "incident_console",
     "desk/teams/": "responder",
     "desk/teams/{slug}/": "responder",
     "reports/": "responder",
@@ -121,6 +125,16 @@ EXPECT: dict[str, str | dict[str, str]] = {
     "api/v1/teams/": "responder",
     "api/v1/teams/{slug}/": "responder",
     "api/v1/teams/{slug}/oncall/": "responder",
+    "api/v1/teams/{slug}/auto-assign/": "config",  # responders read, admins set
+    # a reporting deadline is filed by the incident's team or the privacy officer; others who see it get 403
+    "api/v1/incidents/{reference}/file_report/": "incident_team",
+    # everyone's own profile and tokens; a made-up token id is an honest 404
+    "api/v1/me/": "login",
+    "api/v1/me/tokens/": "login",
+    "api/v1/me/tokens/{token_id}/": "login_object",
+    # the category tree is read by anyone signed in (reporting needs it); changing it is for admins
+    "api/v1/categories/": {"GET": "login"},
+    "api/v1/categories/{pk}/": {"GET": "login_object"},
     "api/v1/problems/": "responder",
     "api/v1/problems/{pk}/": "problem",
     "api/v1/problems/{pk}/state/": "problem",
@@ -152,18 +166,23 @@ PREFIX_RULES = {
     "api/v1/escalation-policies/": "config",
     "api/v1/schedules/": "config",
     "api/v1/webhooks/": "config",
+    "api/v1/users/": "config",
+    "api/v1/categories/": "config",
     "api/v1/integrations/": "config",
 }
 
 
 def rule_for(key: str, method: str) -> str | None:
+    """The key's rule; a per-method entry without this method falls back to its area's rule."""
     rule = EXPECT.get(key)
-    if rule is None:
-        for prefix, prefix_rule in PREFIX_RULES.items():
-            if key.startswith(prefix):
-                return prefix_rule
-        return None
-    return rule if isinstance(rule, str) else rule.get(method)
+    if isinstance(rule, str):
+        return rule
+    if rule is not None and method in rule:
+        return rule[method]
+    for prefix, prefix_rule in PREFIX_RULES.items():
+        if key.startswith(prefix):
+            return prefix_rule
+    return None
 
 
 # --- walking the URLconf -----------------------------------------------------------------------------------
@@ -315,6 +334,8 @@ def expected(
         return lambda code: code in ANON
     if rule == "login":
         return ok
+    if rule == "login_object":
+        return lambda code: code < 500
     if rule in ("responder", "config", "responder_object"):
         if not responder:
             return lambda code: code in (403, 404, 405)
@@ -334,6 +355,10 @@ def expected(
             return lambda code: code in NOT_VISIBLE
         return ok if sees == "responder" else (lambda code: code in (403, 404, 409))
     if rule == "incident_reporter":  # the reporter's own actions: a responder may be refused (403)
+        return (
+            (lambda code: code in NOT_VISIBLE) if sees is None else (lambda code: code < 500 and code != 404)
+        )
+    if rule == "incident_team":  # a visible incident: allowed, or refused (403) for those not on its team
         return (
             (lambda code: code in NOT_VISIBLE) if sees is None else (lambda code: code < 500 and code != 404)
         )
