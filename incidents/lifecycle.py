@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -731,78 +730,6 @@ def auto_close_resolved(*, now: datetime, quiet_period: timedelta, limit: int = 
     return closed
 
 
-# --- history from another tool (import_incidents) -----------------------------------------------------
-
-
-@dataclass
-class ReplayedHistory:
-    """What an imported history of states means for the incident: its state, milestones and counters."""
-
-    state: str
-    milestones: dict[str, datetime | None]
-    held_from: str
-    escalation_level: int
-    reopen_count: int
-    actions: list[str]
-
-
-MILESTONE_OF: dict[str, str] = {
-    State.CLASSIFIED: "classified_at",
-    State.ESCALATED: "escalated_at",
-    State.ON_HOLD: "held_at",
-    State.RESOLVED: "resolved_at",
-    State.CLOSED: "closed_at",
-    State.CANCELLED: "cancelled_at",
-}
-
-
-def replay_history(steps: Sequence[tuple[datetime, str]]) -> ReplayedHistory:
-    """Derive state, milestones and counters from a history of (time, state), oldest first.
-
-    The history happened in another tool and is taken as it is, also where that tool allowed a step
-    this desk would refuse (received -> resolved): the action of each step is the table's where one
-    fits, else "". The milestones follow the actions above: the first response once, the last
-    escalation, the last resolution (cleared by a reopen), hold data only while on hold. Pure: the
-    caller (the importer) writes the rows; nothing else assigns a state without a lock.
-    """
-    if not steps:
-        raise ValueError("A history needs at least one state.")
-    milestones: dict[str, datetime | None] = dict.fromkeys(
-        ["classified_at", "responded_at", "acknowledged_at", *MILESTONE_OF.values()]
-    )
-    state, held_from, level, reopens, actions = steps[0][1], "", 0, 0, [""]
-    for at, new in steps[1:]:
-        action = action_between(state, new)
-        actions.append(action)
-        if new == State.CLASSIFIED and milestones["classified_at"] is None:
-            milestones["classified_at"] = at
-        elif new == State.ESCALATED and action != Action.RESUME:
-            level += 1
-            milestones["escalated_at"] = at
-        elif new == State.RESOLVED or new in Incident.FINAL_STATES:
-            milestones[MILESTONE_OF[new]] = at
-        elif new == State.ON_HOLD:
-            held_from, milestones["held_at"] = state, at
-        if new == State.RESPONDING and state != State.ON_HOLD:
-            milestones["acknowledged_at"] = at
-            milestones["responded_at"] = milestones["responded_at"] or at
-        if action == Action.REOPEN:
-            reopens += 1
-            milestones["resolved_at"] = None
-        if new != State.ON_HOLD:
-            held_from, milestones["held_at"] = "", None
-        state = new
-    # A history that starts late (the other tool's first record is already "responding") still has the
-    # milestone of its first state.
-    first_at, first_state = steps[0]
-    if first_state in MILESTONE_OF and first_state != State.ON_HOLD:
-        milestones[MILESTONE_OF[first_state]] = milestones[MILESTONE_OF[first_state]] or first_at
-    if first_state == State.RESPONDING:
-        milestones["responded_at"] = milestones["responded_at"] or first_at
-        milestones["acknowledged_at"] = milestones["acknowledged_at"] or first_at
-    return ReplayedHistory(state, milestones, held_from, level, reopens, actions)
-
-
 __all__ = [
     "ACTIONS",
     "ALLOWED_FROM",
@@ -814,5 +741,4 @@ __all__ = [
     "action_between",
     "allowed_actions",
     "confirm_resolution",
-    "replay_history",
 ]
