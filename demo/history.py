@@ -6,8 +6,8 @@ next. The processes run in time order; between two actions the clock moves forwa
 periodic jobs run at the instants they would have run: the escalation engine's sweep at every due
 timer (so SLA warnings, breaches and escalation steps are decided by the engine, as they happen),
 the quiet-period auto-close every hour and the follow-up reminders every morning. Notifications
-are delivered through the real delivery task at the moment they are queued (Celery eager for this
-run only), into a mailbox that keeps nothing: they belong to the past and nobody should get them now.
+are delivered through the real delivery function (the one the Celery task runs, called in this process)
+the moment their transaction commits, into a mailbox that keeps nothing: they belong to the past and nobody should get them now.
 
 Everything random comes from a generator seeded per incident, so the same end instant gives the same
 history, whatever order the processes interleave in.
@@ -25,12 +25,14 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import holidays
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.test.utils import override_settings
 
 from escalation import engine
@@ -200,7 +202,8 @@ class History:
             time_machine.travel(self.start, tick=False) as clock,
             # DEBUG off: the local settings' query log would keep every query of the run.
             override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", DEBUG=False),
-            _eager_tasks(),
+            _direct_delivery(),
+            _seeding_connection(),
         ):
             self.clock = clock
             while self.queue:
@@ -849,17 +852,45 @@ def _duplicate_of(spec: DemoIncident) -> str:
 
 
 @contextmanager
-def _eager_tasks() -> Iterator[None]:
-    """Run Celery tasks in this process while the history plays: a notification is delivered at the
-    instant of the clock it was queued at, and nothing is left for the worker to send later."""
-    from config.celery import app
+def _direct_delivery() -> Iterator[None]:
+    """Deliver each notification in this process, through the real delivery function, at the instant of the
+    clock it is prompted at (after its transaction commits): nothing is left for the worker to send later.
 
-    old = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    The outbox's prompt (``escalation.delivery.enqueue``) calls ``deliver_notification.delay``; for this run
+    that is ``escalation.delivery.deliver`` itself, the function the Celery task runs (claim, send, mark sent,
+    timeline). Celery's eager mode did the same at several times the cost per notification (a task request,
+    signals, a result and a log line each)."""
+    from escalation import delivery
+
+    with mock.patch.object(delivery, "deliver_notification", SimpleNamespace(delay=delivery.deliver)):
+        yield
+
+
+@contextmanager
+def _seeding_connection() -> Iterator[None]:
+    """Commit without waiting for the disk while the history plays, on this connection only.
+
+    The history commits once per step (a few thousand times), so that the work queued after each commit runs
+    at the clock it belongs to. A crash part-way leaves an incomplete history either way (seed_demo refuses
+    to go on from it); so durability of each step buys nothing here. SQLite: ``PRAGMA synchronous=OFF``;
+    PostgreSQL: ``synchronous_commit=off`` (the data stays consistent, at most the last commits are lost on
+    a crash of the server). Both are restored afterwards (the connection may be reused)."""
+    vendor = connection.vendor
+    with connection.cursor() as cursor:
+        if vendor == "sqlite":
+            cursor.execute("PRAGMA synchronous")
+            old = cursor.fetchone()[0]
+            cursor.execute("PRAGMA synchronous=OFF")
+        elif vendor == "postgresql":
+            cursor.execute("SET synchronous_commit TO off")
     try:
         yield
     finally:
-        app.conf.task_always_eager = old
+        with connection.cursor() as cursor:
+            if vendor == "sqlite":
+                cursor.execute(f"PRAGMA synchronous={int(old)}")
+            elif vendor == "postgresql":
+                cursor.execute("RESET synchronous_commit")
 
 
 def notification_counts() -> dict[str, int]:
