@@ -185,6 +185,7 @@ class History:
         self.clock: Any = None
         self.now = self.start  # the moving clock's time: it only goes forward
         self.next_hour = self.start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        self.auto_close_due: datetime | None = None  # the first beat the quiet-period job can close anything
 
     # -- the engine -----------------------------------------------------------------------------------
 
@@ -258,7 +259,20 @@ class History:
             self.clock.move_to(to)
 
     def _hourly(self, now: datetime) -> None:
-        lifecycle.auto_close_resolved(now=now, quiet_period=settings.INCIDENT_AUTO_CLOSE_AFTER)
+        quiet = settings.INCIDENT_AUTO_CLOSE_AFTER
+        # The quiet-period job runs at the first beat where it can close something, as on the real desk, and
+        # is left out at the beats where it could not (most of the 1,440 of two months): nothing is due before
+        # the oldest resolution still open plus the quiet period, and whatever is resolved later is resolved
+        # at the moving clock, so not due before this beat plus the quiet period.
+        if self.auto_close_due is None or now >= self.auto_close_due:
+            lifecycle.auto_close_resolved(now=now, quiet_period=quiet)
+            oldest = (
+                Incident.objects.filter(state=S.RESOLVED, resolved_at__isnull=False)
+                .order_by("resolved_at")
+                .values_list("resolved_at", flat=True)
+                .first()
+            )
+            self.auto_close_due = min(now + quiet, oldest + quiet) if oldest is not None else now + quiet
         local = now.astimezone(BERLIN)
         if local.hour == 7:
             problems.remind_follow_ups(today=local.date())
