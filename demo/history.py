@@ -888,8 +888,12 @@ def _seeding_connection() -> Iterator[None]:
     at the clock it belongs to. A crash part-way leaves an incomplete history either way (seed_demo refuses
     to go on from it); so durability of each step buys nothing here. SQLite: ``PRAGMA synchronous=OFF``;
     PostgreSQL: ``synchronous_commit=off`` (the data stays consistent, at most the last commits are lost on
-    a crash of the server). Both are restored afterwards (the connection may be reused)."""
+    a crash of the server). Both are restored afterwards (the connection may be reused). Inside a caller's
+    transaction (SQLite refuses the pragma there) nothing changes: that transaction commits once anyway."""
     vendor = connection.vendor
+    if vendor == "sqlite" and connection.in_atomic_block:
+        # SQLite refuses the change inside a transaction; a caller's transaction commits once anyway.
+        vendor = ""
     with connection.cursor() as cursor:
         if vendor == "sqlite":
             cursor.execute("PRAGMA synchronous")
