@@ -6,8 +6,8 @@ next. The processes run in time order; between two actions the clock moves forwa
 periodic jobs run at the instants they would have run: the escalation engine's sweep at every due
 timer (so SLA warnings, breaches and escalation steps are decided by the engine, as they happen),
 the quiet-period auto-close every hour and the follow-up reminders every morning. Notifications
-are delivered through the real delivery task at the moment they are queued (Celery eager for this
-run only), into a mailbox that keeps nothing: they belong to the past and nobody should get them now.
+are delivered through the real delivery function (the one the Celery task runs, called in this process)
+the moment their transaction commits, into a mailbox that keeps nothing: they belong to the past and nobody should get them now.
 
 Everything random comes from a generator seeded per incident, so the same end instant gives the same
 history, whatever order the processes interleave in.
@@ -25,12 +25,14 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import holidays
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.test.utils import override_settings
 
 from escalation import engine
@@ -183,6 +185,7 @@ class History:
         self.clock: Any = None
         self.now = self.start  # the moving clock's time: it only goes forward
         self.next_hour = self.start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        self.auto_close_due: datetime | None = None  # the first beat the quiet-period job can close anything
 
     # -- the engine -----------------------------------------------------------------------------------
 
@@ -200,7 +203,8 @@ class History:
             time_machine.travel(self.start, tick=False) as clock,
             # DEBUG off: the local settings' query log would keep every query of the run.
             override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", DEBUG=False),
-            _eager_tasks(),
+            _direct_delivery(),
+            _seeding_connection(),
         ):
             self.clock = clock
             while self.queue:
@@ -255,7 +259,20 @@ class History:
             self.clock.move_to(to)
 
     def _hourly(self, now: datetime) -> None:
-        lifecycle.auto_close_resolved(now=now, quiet_period=settings.INCIDENT_AUTO_CLOSE_AFTER)
+        quiet = settings.INCIDENT_AUTO_CLOSE_AFTER
+        # The quiet-period job runs at the first beat where it can close something, as on the real desk, and
+        # is left out at the beats where it could not (most of the 1,440 of two months): nothing is due before
+        # the oldest resolution still open plus the quiet period, and whatever is resolved later is resolved
+        # at the moving clock, so not due before this beat plus the quiet period.
+        if self.auto_close_due is None or now >= self.auto_close_due:
+            lifecycle.auto_close_resolved(now=now, quiet_period=quiet)
+            oldest = (
+                Incident.objects.filter(state=S.RESOLVED, resolved_at__isnull=False)
+                .order_by("resolved_at")
+                .values_list("resolved_at", flat=True)
+                .first()
+            )
+            self.auto_close_due = min(now + quiet, oldest + quiet) if oldest is not None else now + quiet
         local = now.astimezone(BERLIN)
         if local.hour == 7:
             problems.remind_follow_ups(today=local.date())
@@ -849,17 +866,49 @@ def _duplicate_of(spec: DemoIncident) -> str:
 
 
 @contextmanager
-def _eager_tasks() -> Iterator[None]:
-    """Run Celery tasks in this process while the history plays: a notification is delivered at the
-    instant of the clock it was queued at, and nothing is left for the worker to send later."""
-    from config.celery import app
+def _direct_delivery() -> Iterator[None]:
+    """Deliver each notification in this process, through the real delivery function, at the instant of the
+    clock it is prompted at (after its transaction commits): nothing is left for the worker to send later.
 
-    old = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    The outbox's prompt (``escalation.delivery.enqueue``) calls ``deliver_notification.delay``; for this run
+    that is ``escalation.delivery.deliver`` itself, the function the Celery task runs (claim, send, mark sent,
+    timeline). Celery's eager mode did the same at several times the cost per notification (a task request,
+    signals, a result and a log line each)."""
+    from escalation import delivery
+
+    with mock.patch.object(delivery, "deliver_notification", SimpleNamespace(delay=delivery.deliver)):
+        yield
+
+
+@contextmanager
+def _seeding_connection() -> Iterator[None]:
+    """Commit without waiting for the disk while the history plays, on this connection only.
+
+    The history commits once per step (a few thousand times), so that the work queued after each commit runs
+    at the clock it belongs to. A crash part-way leaves an incomplete history either way (seed_demo refuses
+    to go on from it); so durability of each step buys nothing here. SQLite: ``PRAGMA synchronous=OFF``;
+    PostgreSQL: ``synchronous_commit=off`` (the data stays consistent, at most the last commits are lost on
+    a crash of the server). Both are restored afterwards (the connection may be reused). Inside a caller's
+    transaction (SQLite refuses the pragma there) nothing changes: that transaction commits once anyway."""
+    vendor = connection.vendor
+    if vendor == "sqlite" and connection.in_atomic_block:
+        # SQLite refuses the change inside a transaction; a caller's transaction commits once anyway.
+        vendor = ""
+    with connection.cursor() as cursor:
+        if vendor == "sqlite":
+            cursor.execute("PRAGMA synchronous")
+            old = cursor.fetchone()[0]
+            cursor.execute("PRAGMA synchronous=OFF")
+        elif vendor == "postgresql":
+            cursor.execute("SET synchronous_commit TO off")
     try:
         yield
     finally:
-        app.conf.task_always_eager = old
+        with connection.cursor() as cursor:
+            if vendor == "sqlite":
+                cursor.execute(f"PRAGMA synchronous={int(old)}")
+            elif vendor == "postgresql":
+                cursor.execute("RESET synchronous_commit")
 
 
 def notification_counts() -> dict[str, int]:
