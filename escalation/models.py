@@ -511,6 +511,17 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+# The incident events an outgoing webhook may subscribe to (sent by escalation.webhooks).
+WEBHOOK_CREATED = "incident.created"
+WEBHOOK_STATE_CHANGED = "incident.state_changed"
+WEBHOOK_PUBLIC_COMMENT = "incident.public_comment"
+WEBHOOK_SLA_WARNING = "incident.sla_warning"
+WEBHOOK_SLA_BREACHED = "incident.sla_breached"
+WEBHOOK_EVENTS = (
+    WEBHOOK_CREATED, WEBHOOK_STATE_CHANGED, WEBHOOK_PUBLIC_COMMENT, WEBHOOK_SLA_WARNING, WEBHOOK_SLA_BREACHED
+)  # fmt: skip
+
+
 class WebhookEndpoint(models.Model):
     """An outgoing webhook: JSON bodies signed with HMAC-SHA256 over id.timestamp.body."""
 
@@ -544,11 +555,9 @@ class WebhookEndpoint(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from .webhooks import EVENTS
-
         events = self.events if isinstance(self.events, list) else None
-        if events is None or any(e not in EVENTS for e in events):
-            raise ValidationError({"events": f"A list of: {', '.join(EVENTS)}."})
+        if events is None or any(e not in WEBHOOK_EVENTS for e in events):
+            raise ValidationError({"events": f"A list of: {', '.join(WEBHOOK_EVENTS)}."})
         if self.owner_user_id is not None and self.owner_team_id is not None:
             raise ValidationError({"owner_team": "An owner user or an owner team, not both."})
         if events and self.owner_user_id is None and self.owner_team_id is None:

@@ -26,14 +26,24 @@ from incidents.transitions import TRANSITIONS, Action
 
 from . import notify
 from .delivery import deliver_after_commit
-from .models import Notification, SlaClock, WebhookEndpoint
+from .models import (
+    WEBHOOK_CREATED,
+    WEBHOOK_EVENTS,
+    WEBHOOK_PUBLIC_COMMENT,
+    WEBHOOK_SLA_BREACHED,
+    WEBHOOK_SLA_WARNING,
+    WEBHOOK_STATE_CHANGED,
+    Notification,
+    SlaClock,
+    WebhookEndpoint,
+)
 
-CREATED = "incident.created"
-STATE_CHANGED = "incident.state_changed"
-PUBLIC_COMMENT = "incident.public_comment"
-SLA_WARNING = "incident.sla_warning"
-SLA_BREACHED = "incident.sla_breached"
-EVENTS = (CREATED, STATE_CHANGED, PUBLIC_COMMENT, SLA_WARNING, SLA_BREACHED)
+CREATED = WEBHOOK_CREATED
+STATE_CHANGED = WEBHOOK_STATE_CHANGED
+PUBLIC_COMMENT = WEBHOOK_PUBLIC_COMMENT
+SLA_WARNING = WEBHOOK_SLA_WARNING
+SLA_BREACHED = WEBHOOK_SLA_BREACHED
+EVENTS = WEBHOOK_EVENTS
 
 # The lifecycle's announcements that change the state, with the action that did it.
 STATE_ACTIONS: dict[Event, Action] = {

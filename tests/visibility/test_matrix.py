@@ -122,8 +122,9 @@ EXPECT: dict[str, str | dict[str, str]] = {
     **{
         f"api/v1/incidents/{{reference}}/{name}/": "incident_responder" for name in INCIDENT_RESPONDER_ACTIONS
     },
-    "api/v1/teams/": "responder",
-    "api/v1/teams/{slug}/": "responder",
+    # responders read the teams; creating and changing them is for admins (the `api/v1/teams/` area rule)
+    "api/v1/teams/": {"GET": "responder"},
+    "api/v1/teams/{slug}/": {"GET": "responder"},
     "api/v1/teams/{slug}/oncall/": "responder",
     "api/v1/teams/{slug}/auto-assign/": "config",  # responders read, admins set
     # a reporting deadline is filed by the incident's team or the privacy officer; others who see it get 403
@@ -167,6 +168,7 @@ PREFIX_RULES = {
     "api/v1/schedules/": "config",
     "api/v1/webhooks/": "config",
     "api/v1/users/": "config",
+    "api/v1/teams/": "config",
     "api/v1/categories/": "config",
     "api/v1/integrations/": "config",
 }
