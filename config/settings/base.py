@@ -349,6 +349,10 @@ SPECTACULAR_SETTINGS = {
         "IncidentStateEnum": "incidents.models.Incident.State",
         "SlaClockStateEnum": "incidents.selectors.SLA_CLOCK_STATES",
         "ProblemStateEnum": "incidents.models.Problem.State",
+        "CaseVersionStatusEnum": "interviews.models.CaseVersion.Status",
+        "CaseFindingStatusEnum": "interviews.models.CaseFinding.Status",
+        "SessionModeEnum": "interviews.models.Session.Mode",
+        "AutoAssignModeEnum": "escalation.models.AutoAssign.Mode",
     },
 }
 
