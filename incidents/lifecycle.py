@@ -284,6 +284,7 @@ def acknowledge_incident(
     )
     errors: dict[str, str] = {}
     _check_member(errors, assignee, incident.team)
+    _check_qualified(errors, assignee, incident.category)
     _raise(errors)
     if (
         incident.state == State.ESCALATED
@@ -339,6 +340,7 @@ def escalate_incident(
     _raise(errors)
     _check_team_handles(errors, team, incident.domain, "team")
     _check_member(errors, assignee, team)
+    _check_qualified(errors, assignee, incident.category)
     _raise(errors)
 
     now = timezone.now()

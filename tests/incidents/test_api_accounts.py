@@ -17,6 +17,7 @@ from accounts.models import ApiToken
 from incidents.models import Incident
 from tests.conftest import client_for, require_service
 from tests.factories import TeamFactory, UserFactory, agent
+from tests.incidents.test_views import form_token
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "pw-for-tests-2026"
@@ -220,7 +221,14 @@ def test_web_form_ignores_a_reporter_email_posted_by_a_signed_in_reporter(client
     client.force_login(reporter)
     mail.outbox.clear()
 
-    client.post("/report/", {"title": "Projector broken", "reporter_email": "victim@example.com"})
+    client.post(
+        "/report/",
+        {
+            "title": "Projector broken",
+            "reporter_email": "victim@example.com",
+            "form_token": form_token(client),
+        },
+    )
 
     assert Incident.objects.get().reporter_email == "me@example.org"
 

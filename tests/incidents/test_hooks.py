@@ -103,7 +103,14 @@ EVENT_OF = {
     Action.CLOSE: Event.CLOSED,
     Action.CANCEL: Event.CANCELLED,
 }
-ROWS = [(action, source) for action, t in TRANSITIONS.items() for source in sorted(t.sources)]
+# `assign` hands an incident over without a state change and announces no lifecycle event (clocks and a
+# running chain carry on); every other row of the table announces its event.
+ROWS = [
+    (action, source)
+    for action, t in TRANSITIONS.items()
+    if action != Action.ASSIGN
+    for source in sorted(t.sources)
+]
 
 
 @pytest.mark.parametrize(("action", "source"), ROWS, ids=[f"{a}-from-{s}" for a, s in ROWS])

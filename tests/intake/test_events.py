@@ -345,7 +345,7 @@ def test_the_console_shows_alert_entries_to_responders(api, client):
 
     page = client.get(f"/desk/incidents/{incident.reference}/").content.decode()
 
-    assert "Alert trigger from Mon-1 (#2): " in page
+    assert "Monitoring trigger from Mon-1 (#2): " in page  # the timeline in words (incidents.templatetags)
     assert "Disk full on db1, again" in page
 
 
