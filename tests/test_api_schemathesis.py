@@ -18,10 +18,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.wsgi import get_wsgi_application
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
+from accounts.models import ApiToken
 from tests.factories import UserFactory, agent, classified
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))
@@ -41,7 +41,7 @@ def tokens(db):
     worker = agent()
     admin = UserFactory(username="schema-admin", is_superuser=True, is_staff=True)
     classified()
-    return [Token.objects.create(user=worker).key, Token.objects.create(user=admin).key]
+    return [ApiToken.issue(worker)[1], ApiToken.issue(admin)[1]]
 
 
 schema = _load()

@@ -18,7 +18,8 @@ def test_a_non_numeric_interview_session_id_is_a_404():
 
 
 @pytest.mark.postgres
-def test_created_after_with_an_offset_beyond_15_hours_is_not_a_500():
+def test_created_after_with_an_offset_beyond_15_hours_is_a_400_naming_the_field():
     client = client_for(agent())
     response = client.get("/api/v1/incidents/", {"created_after": "2026-01-01T00:00:00+16:00"})
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert "created_after" in response.json()
