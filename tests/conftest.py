@@ -49,6 +49,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
+def keep_connection():
+    """For the fuzzers, which call the WSGI app in process: the app closes the database connection when a
+    request ends (Django's test client prevents that), which would end the test's transaction. Keep it open."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def api() -> APIClient:
     return APIClient()
 

@@ -36,7 +36,7 @@ def _load() -> Any:
 
 
 @pytest.fixture
-def tokens(db):
+def tokens(db, keep_connection):
     """An agent's and an admin's API tokens, and a few incidents for them to find."""
     worker = agent()
     admin = UserFactory(username="schema-admin", is_superuser=True, is_staff=True)

@@ -19,19 +19,6 @@ webhook_ops = schema.include(path_regex=r"^/api/v1/webhooks/")
 
 
 @pytest.fixture
-def keep_connection():
-    """The WSGI app closes the connection when a request ends: keep the test's transaction open."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
-
-
-@pytest.fixture
 def admin_token(db, keep_connection):
     admin = UserFactory(username="fuzz-admin", is_staff=True, is_superuser=True)
     team = TeamFactory(slug="ops")
