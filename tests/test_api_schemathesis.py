@@ -2,7 +2,7 @@
 generated input by an agent and by an admin, never answers a 5xx, and every answer conforms to the schema
 (status code documented or a standard 4xx, content type, body).
 
-Bounded: SCHEMATHESIS_EXAMPLES examples per operation (3 by default; CI may raise it), no shrinking
+Bounded: SCHEMATHESIS_EXAMPLES examples per operation (2 by default; CI may raise it), no shrinking
 deadline. The desk holds a few incidents so that generated references sometimes hit a real one.
 """
 
@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from accounts.models import ApiToken
 from tests.factories import UserFactory, agent, classified
 
-EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))
+EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "2"))
 
 
 def _load() -> Any:
