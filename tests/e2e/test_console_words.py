@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from escalation.engine import sweep
 from incidents import lifecycle, services
-from incidents.models import Incident, Membership, Problem, Qualification
+from incidents.models import Incident, Membership, Problem, Qualification, QualificationHolder
 from tests.factories import CategoryFactory, TeamFactory, domain, sla_policy
 
 from .conftest import e2e, fresh_user, sign_in
@@ -80,7 +80,7 @@ def test_queue_counts_down_the_sla_and_the_timeline_reads_as_sentences(
     with time_machine.travel(t0, tick=False):
         late = work("Payroll login fails for all users", 2, 1, d["mail"])  # P2: response due in 30 min
         soon = work("Shared drive quota exceeded", 2, 2, d["mail"])  # P3: response due in 60 min
-        calm = work("Mail delivery delayed for finance", 2, 2, d["vpn"], ack=True)
+        calm = work("Mail delivery delayed for finance", 2, 2, d["mail"], ack=True)
     sweep(now=t0 + dt.timedelta(minutes=46))
     with time_machine.travel(t0 + dt.timedelta(minutes=47), tick=False):
         lifecycle.assign_incident(calm, actor=d["agent"], assignee=d["rosa"], note="Rosa knows the VPN")
@@ -156,6 +156,8 @@ def test_classify_follows_domain_and_team_and_shows_the_priority(live_server, pa
     category.select_option(str(d["vpn"].pk))
     form.locator("[name='classify-team']").select_option(str(d["desk"].pk))
     form.locator("[name='classify-assignee']").select_option(str(d["rosa"].pk))
+    # Alex gets the VPN licence too, so that the handover below goes to someone the category allows.
+    QualificationHolder.objects.create(qualification=d["vpn"].required_qualification, user=d["agent"])
     form.get_by_role("button", name="Classify").click()
     expect(page.locator(".alert-success")).to_contain_text(f"{incident.reference}: classified.")
     incident.refresh_from_db()
