@@ -156,7 +156,9 @@ def test_bench_ceiling_views_are_off_by_default_and_in_production(client):
     assert client.get("/bench/ceiling/json/").status_code == 404
     assert client.post("/bench/ceiling/insert/", {}, content_type="application/json").status_code == 404
 
-    env = {**os.environ, "BENCH_CEILING_VIEWS": "1", "SECRET_KEY": "x", "ALLOWED_HOSTS": "x"}
+    # production refuses an in-process cache: a Redis URL (never connected here), as on a real deployment
+    env = {**os.environ, "BENCH_CEILING_VIEWS": "1", "SECRET_KEY": "x", "ALLOWED_HOSTS": "x",
+           "CACHE_URL": "redis://127.0.0.1:6379/0"}  # fmt: skip
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.production"
     code = (
         "import django; django.setup(); from django.conf import settings; print(settings.BENCH_CEILING_VIEWS)"
