@@ -28,7 +28,10 @@ SENDING_STRINGS = ("django.utils.log.AdminEmailHandler", "AdminEmailHandler")
 
 def _sources() -> list[Path]:
     return sorted(
-        path for path in ROOT.rglob("*.py") if not SKIP_DIRS.intersection(path.relative_to(ROOT).parts[:-1])
+        path
+        for path in ROOT.rglob("*.py")
+        # dot-folders hold virtualenvs (.ci/run's .venv-sqlite) and tool caches, not the project's code
+        if not any(part in SKIP_DIRS or part.startswith(".") for part in path.relative_to(ROOT).parts[:-1])
     )
 
 

@@ -132,6 +132,7 @@ def test_behind_transaction_pooling_the_export_reads_keyset_chunks_with_the_same
     assert not [q for q in queries.captured_queries if "DECLARE" in q["sql"].upper()]
 
 
+@pytest.mark.postgres  # the settings load the PostgreSQL backend, which needs its driver (not in the SQLite venv)
 def test_pooling_setting_disables_server_side_cursors_on_every_database():
     code = (
         "from django.conf import settings; "
