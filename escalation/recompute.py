@@ -1,7 +1,7 @@
 """Rebuild an incident's SLA clocks from its timeline (`manage.py sla_recompute`).
 
-The recorded history (classify, acknowledge, first public reply, hold, resume, resolve, reopen, close, cancel)
-is replayed through the same clock functions, with the current policies and calendars. Warnings and breaches
+The recorded history (classify, acknowledge, first public reply, a response clock cleared by a monitoring
+resolve, hold, resume, resolve, reopen, close, cancel) is replayed through the same clock functions, with the current policies and calendars. Warnings and breaches
 that the timeline says already fired keep their time and are not notified again; due events that never
 fired stay armed, so the next sweep fires them.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from incidents import timeline
@@ -34,10 +35,16 @@ def recompute(incident: Incident, *, now: datetime | None = None) -> int:
     }
     SlaClock.objects.filter(incident=incident).delete()  # their timers go with them
     responded_at, resolved_at = incident.responded_at, incident.resolved_at
-    events: list[tuple[datetime, str]] = [
-        (entry.at, entry.action)
-        for entry in incident.timeline.filter(kind=TimelineEntry.Kind.STATE_CHANGED).order_by("at", "id")
-    ]
+    events: list[tuple[datetime, str]] = []
+    for entry in incident.timeline.filter(
+        Q(kind=TimelineEntry.Kind.STATE_CHANGED) | Q(kind=TimelineEntry.Kind.SLA, action="cancelled")
+    ).order_by("at", "id"):
+        if entry.kind == TimelineEntry.Kind.STATE_CHANGED:
+            # The machine's acknowledge on its way to a monitoring resolve moved the state, not the clock.
+            no_response = entry.action == "acknowledge" and entry.data.get("response") is False
+            events.append((entry.at, "move" if no_response else entry.action))
+        elif entry.data.get("clock") == str(SlaClock.Kind.RESPONSE) and entry.data.get("reason") == "cleared":
+            events.append((entry.at, "clear"))  # the condition cleared before anyone responded
     if responded_at is not None:
         events.append((responded_at, "respond"))
     events.sort(key=lambda event: event[0])
@@ -71,6 +78,8 @@ def recompute(incident: Incident, *, now: datetime | None = None) -> int:
 def _replay(incident: Incident, action: str, at: datetime) -> None:
     if action == "classify":
         sla.start_or_retarget(incident, now=at)
+    elif action == "clear":
+        sla.clear_response(incident, now=at)
     elif action in {"acknowledge", "respond"}:
         incident.responded_at = incident.responded_at or at
         sla.complete(incident, sla.Kind.RESPONSE, now=at)

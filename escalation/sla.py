@@ -96,7 +96,9 @@ def _arm(clock: SlaClock) -> None:
 def _targets(incident: Incident, policy: SlaPolicy) -> list[tuple[str, str, int, Any]]:
     """(kind, name, target seconds, calendar) for every target the policy sets on this incident."""
     wanted: list[tuple[str, str, int, Any]] = []
-    if incident.responded_at is None:
+    # A response clock that ended as cleared (a monitoring resolve, no response) is final: a reopen or a
+    # new classification does not start another one.
+    if incident.responded_at is None and incident.sla_response != SlaStatus.CLEARED:
         wanted.append((Kind.RESPONSE, "", policy.response_minutes * 60, policy.calendar))
     if incident.resolved_at is None:
         wanted.append((Kind.RESOLUTION, "", policy.resolution_minutes * 60, policy.calendar))

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from .models import Category, Domain, Incident, Membership, Team, reference_for
+from .models import Category, Domain, Incident, Membership, SlaStatus, Team, reference_for
 from .selectors import incidents_handled_by, sla_q
 from .templatetags.desk import priority_badge, state_badge
 from .timeline import Actor
@@ -134,8 +134,9 @@ def countdown_text(due: datetime, now: datetime) -> str:
 
 def running_clock(values: dict[str, Any]) -> tuple[str, str, datetime | None]:
     """The clock a responder races now: (clock, its state, its deadline). The response clock until someone
-    responded, then the resolution clock; ("", "", None) when no clock runs (not classified, no policy)."""
-    if values["responded_at"] is None and values["sla_response"]:
+    responded (or the condition cleared before a response), then the resolution clock; ("", "", None) when
+    no clock runs (not classified, no policy)."""
+    if values["responded_at"] is None and values["sla_response"] not in ("", SlaStatus.CLEARED):
         return "response", values["sla_response"], values["response_due_at"]
     if values["sla_resolution"]:
         return "resolution", values["sla_resolution"], values["resolution_due_at"]

@@ -269,12 +269,19 @@ def classify_incident(
 
 @transaction.atomic
 def acknowledge_incident(
-    incident: Incident, *, actor: Actor, assignee: Any = None, version: int | None = None
+    incident: Incident,
+    *,
+    actor: Actor,
+    assignee: Any = None,
+    version: int | None = None,
+    response: bool = True,
 ) -> Incident:
     """Take ownership: classified -> responding; an escalated incident stays escalated.
 
-    The first response time is recorded once. Acknowledging an escalated incident that was already
-    acknowledged since its last escalation, by the same assignee, changes nothing.
+    The first response time is recorded once. `response=False` is the machine's step on its way to a
+    monitoring resolve (intake.events): the state moves, but nobody responded, so `responded_at` stays
+    unset (the response clock ends as cleared, escalation.sla.clear_response). Acknowledging an escalated
+    incident that was already acknowledged since its last escalation, by the same assignee, changes nothing.
     """
     incident = _lock(incident, Action.ACKNOWLEDGE, actor, version)
     assignee = (
@@ -298,13 +305,15 @@ def acknowledge_incident(
     now = timezone.now()
     fields = ["acknowledged_at"]
     incident.acknowledged_at = now
-    if incident.responded_at is None:
+    if incident.responded_at is None and response:
         incident.responded_at = now
         fields.append("responded_at")
     if assignee is not None:
         incident.assignee_id = assignee.pk
         fields.append("assignee")
-    data = {"assignee": assignee.get_username() if assignee is not None else None}
+    data: dict[str, Any] = {"assignee": assignee.get_username() if assignee is not None else None}
+    if not response:
+        data["response"] = False  # the timeline and a replay of it know this step was no response
     _commit(
         incident,
         actor=actor,

@@ -341,8 +341,8 @@ def acknowledge(integration: Integration, *, dedup_key: str, payload: dict[str, 
 
 def _resolve_now(group: AlertGroup, integration: Integration, *, payload: dict[str, Any]) -> Incident:
     """Resolve the group's incident through the lifecycle and close the group. The integration is not a
-    responder: if nobody responded, the response clock ends as cleared before the lifecycle's own
-    acknowledge of a classified incident (which a resolve needs) could count as a response."""
+    responder: if nobody responded, the response clock ends as cleared, and the lifecycle's acknowledge of
+    a classified incident (a step the resolve needs) is made as no response (`responded_at` stays unset)."""
     assert group.incident is not None  # noqa: S101 (callers checked)
     incident = group.incident
     now = timezone.now()
@@ -350,7 +350,7 @@ def _resolve_now(group: AlertGroup, integration: Integration, *, payload: dict[s
     if incident.state in COLLECTING and incident.responded_at is None:
         sla.clear_response(incident, now=now)
     if incident.state == State.CLASSIFIED:
-        incident = lifecycle.acknowledge_incident(incident, actor=None)
+        incident = lifecycle.acknowledge_incident(incident, actor=None, response=False)
     elif incident.state == State.ON_HOLD:
         incident = lifecycle.resume_incident(incident, actor=None)
     if incident.state in COLLECTING:

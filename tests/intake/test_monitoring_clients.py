@@ -5,6 +5,7 @@ once however often they are delivered."""
 
 from __future__ import annotations
 
+import csv
 import logging
 
 import pytest
@@ -95,6 +96,73 @@ def test_an_automatic_resolve_clears_the_response_clock_and_stays_out_of_mtta(ap
     assert headline["sla"]["response_cleared"] == 1
 
 
+def test_an_automatic_resolve_records_no_response_anywhere(api, client):
+    """The response clock ends as cleared without `responded_at`: in the row, the API, the export, the
+    console and the timeline; the machine's acknowledge on the way is marked as no response."""
+    from tests.factories import UserFactory
+
+    _, key = make_integration(classified=True)
+    sla_policy()
+    send(api, key)
+
+    send(api, key, action="resolve")
+
+    incident = the_incident()
+    assert incident.responded_at is None
+    assert incident.sla_response == "cleared"
+    ack = TimelineEntry.objects.get(incident=incident, kind="state_changed", action="acknowledge")
+    assert ack.data["response"] is False
+    admin = UserFactory(is_staff=True, is_superuser=True)
+    api.force_authenticate(admin)
+    body = api.get(f"/api/v1/incidents/{incident.reference}/").json()
+    assert body["responded_at"] is None
+    assert body["sla"]["response"] == "cleared"
+    client.force_login(admin)
+    export = client.get("/desk/export.csv?state=resolved")
+    header, row = csv.reader(b"".join(export.streaming_content).decode().splitlines())
+    exported = dict(zip(header, row, strict=True))
+    assert exported["responded_at"] == ""
+    assert exported["sla_response"] == "cleared"
+    page = client.get(f"/desk/incidents/{incident.reference}/").content.decode()
+    assert "none: the condition cleared before a response" in page
+    queue = client.get("/desk/?state=resolved").content.decode()
+    assert "Resolution met" in queue  # the resolution clock, as before: a cleared response races nothing
+
+
+def test_a_reopened_cleared_incident_starts_no_new_response_clock(api):
+    from escalation.models import SlaClock
+
+    _, key = make_integration(classified=True)
+    sla_policy()
+    send(api, key)
+    send(api, key, action="resolve")
+    incident = the_incident()
+
+    lifecycle.reopen_incident(incident, actor=agent(incident.team), reason="Disk filled up again")
+
+    incident.refresh_from_db()
+    assert incident.responded_at is None
+    assert incident.sla_response == "cleared"
+    assert SlaClock.objects.filter(incident=incident, kind="response").count() == 1
+    assert figures.headline(Incident.objects.all())["mtta"]["count"] == 0
+
+
+def test_sla_recompute_keeps_a_cleared_response_cleared(api):
+    from escalation.recompute import recompute
+
+    _, key = make_integration(classified=True)
+    sla_policy()
+    send(api, key)
+    send(api, key, action="resolve")
+
+    recompute(the_incident())
+
+    incident = the_incident()
+    assert incident.sla_response == "cleared"
+    assert incident.sla_resolution == "met"
+    assert incident.responded_at is None
+
+
 def test_a_resolve_after_a_human_response_keeps_the_response(api):
     _, key = make_integration(classified=True)
     sla_policy()
@@ -145,6 +213,8 @@ def test_a_resolve_of_a_received_incident_is_held_and_applied_at_classification(
     assert incident.state == Incident.State.RESOLVED
     assert incident.resolution_summary == "Disk usage back to 40 %"
     assert incident.assignee is None
+    assert incident.responded_at is None  # the held resolve is no response either
+    assert incident.sla_response == "cleared"
     assert not AlertGroup.objects.filter(open=True).exists()
     assert send(api, key).json()["incident"] != incident.reference  # a new firing opens a new incident
 
