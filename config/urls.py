@@ -20,6 +20,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("", include("incidents.urls")),
+    path("", include("escalation.urls")),
     path("interviews/", include("interviews.urls")),
     path("reports/", include("reporting.urls")),
     # The reset mail goes through the outbox like every other mail (incidents.forms.OutboxPasswordResetForm).

@@ -30,8 +30,7 @@ class AlreadyFiled(InvalidTransition):
 
 def may_file(incident: Incident, actor: Actor) -> bool:
     """The incident's team and the privacy officer (who sees confidential reporters) file its reports."""
-    me = desk_user(actor)
-    return me.is_superuser or me.sees_confidential or incident.team_id in me.team_ids
+    return desk_user(actor).may_file_reports(incident)
 
 
 @transaction.atomic

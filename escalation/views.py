@@ -1,14 +1,28 @@
-"""/health/: is the engine keeping up? Database reachable, sweeper beating, nothing overdue."""
+"""/health/: is the engine keeping up? Database reachable, sweeper beating, nothing overdue. And the
+console's form that files a report for a reporting target (the API's file_report, on the incident page)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError
 from django.db.models import Min
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from incidents import selectors
+from incidents.errors import InvalidTransition
+from incidents.forms import FileReportForm
+from incidents.permissions import responder_or_404
+from incidents.views.common import apply_errors, visible_incident
+from incidents.views.incident_page import render_incident
 
 from .engine import db_now
+from .filings import file_report
 from .models import EngineHeartbeat, Notification, Timer
 
 
@@ -41,3 +55,29 @@ def health(request: HttpRequest) -> JsonResponse:
         "dead_notifications": dead,
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@login_required
+@require_POST
+def incident_file_report(request: HttpRequest, reference: str) -> HttpResponse:
+    """File the report of one of the incident's reporting targets (escalation.filings.file_report, the same
+    rule as the API): the incident's team and the privacy officer may (403 for other responders, 404 outside
+    visibility); a refused field shows on the form (400), a target filed under another reference is a 409."""
+    responder_or_404(request)
+    incident = visible_incident(request, reference)
+    # Every target is a choice here: a report filed meanwhile is the domain's to answer (same reference: done; another: 409).
+    targets = [target["name"] for target in selectors.reporting_targets(incident)]
+    form = FileReportForm(request.POST, targets=targets, prefix="file_report")
+    if not form.is_valid():
+        return render_incident(request, incident, status=400, bound={"file_report": form})
+    try:
+        filing = file_report(incident, actor=request.user, **form.cleaned_data)
+    except PermissionDenied as exc:
+        return render_incident(request, incident, status=403, error=str(exc))
+    except InvalidTransition as exc:
+        return render_incident(request, incident, status=409, error=str(exc))
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return render_incident(request, incident, status=400, bound={"file_report": form})
+    messages.success(request, f"{reference}: report for {filing.target} filed ({filing.reference}).")
+    return redirect("web:incident", reference=incident.reference)

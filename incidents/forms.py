@@ -379,6 +379,27 @@ class ResolveForm(ActionForm):
     )
 
 
+class FileReportForm(forms.Form):
+    """A report filed with an authority for one of the incident's reporting targets (escalation.filings
+    checks it again: a known target, a reference, a time not in the future nor before the incident)."""
+
+    target = forms.ChoiceField(label="Reporting target")
+    reference = forms.CharField(max_length=200, label="Authority's reference")
+    filed_at = forms.DateTimeField(
+        required=False,
+        label="Filed at (blank: now)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+    )
+    note = forms.CharField(
+        max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Note"
+    )
+
+    def __init__(self, *args: Any, targets: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target"].choices = [(name, name) for name in targets]  # type: ignore[attr-defined]
+
+
 class ReopenActionForm(ActionForm):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 

@@ -80,6 +80,11 @@ class DeskUser:
     def may_see(self, incident: Incident) -> bool:
         return self.sees_as(incident) is not None
 
+    def may_file_reports(self, incident: Incident) -> bool:
+        """The incident's team and the privacy officer (who sees confidential reporters) file its reports
+        with an authority (escalation.filings), in the API and the console alike."""
+        return self.is_superuser or self.sees_confidential or incident.team_id in self.team_ids
+
     def as_responder(self, incident: Incident) -> bool:
         return self.sees_as(incident) is SeesAs.RESPONDER
 
@@ -424,3 +429,22 @@ def _similar_fallback(
         scored.append(candidate)
     scored.sort(key=lambda c: (-c.similarity, -c.pk))  # type: ignore[attr-defined]
     return scored[:limit]
+
+
+def reporting_targets(incident: Incident) -> list[dict[str, Any]]:
+    """The reporting targets (regulatory deadlines) of an incident: the latest cycle of each, by due time
+    (name, due_at, state, and the clock itself). Reads the prefetched `sla_clocks` when a list prefetched them."""
+    latest: dict[str, Any] = {}
+    for clock in sorted(incident.sla_clocks.all(), key=lambda c: (c.name, c.cycle)):  # type: ignore[attr-defined]
+        if clock.kind == "target":
+            latest[clock.name] = clock
+    return [
+        {"name": clock.name, "due_at": clock.due_at, "state": clock.status or "cancelled", "clock": clock}
+        for clock in sorted(latest.values(), key=lambda c: (c.due_at is None, c.due_at, c.name))
+    ]
+
+
+def unfiled_targets(incident: Incident) -> list[str]:
+    """The names of the incident's reporting targets whose report nobody filed yet (late ones included)."""
+    filed = set(incident.report_filings.values_list("target", flat=True))  # type: ignore[attr-defined]
+    return [target["name"] for target in reporting_targets(incident) if target["name"] not in filed]

@@ -26,6 +26,7 @@ from incidents.selectors import (
     desk_user,
     entry_data,
     incidents_visible_to,
+    reporting_targets,
     sla_status,
 )
 from incidents.timeline import Actor
@@ -53,16 +54,7 @@ class TargetSerializer(serializers.Serializer):
 
 
 def _targets(incident: Incident) -> list[dict[str, Any]]:
-    """The reporting targets (regulatory deadlines) of an incident: the latest cycle of each, by due time.
-    Reads the prefetched `sla_clocks` when the list prefetched them (selectors.incident_list)."""
-    latest: dict[str, Any] = {}
-    for clock in sorted(incident.sla_clocks.all(), key=lambda c: (c.name, c.cycle)):
-        if clock.kind == "target":
-            latest[clock.name] = clock
-    return [
-        {"name": clock.name, "due_at": clock.due_at, "state": clock.status or "cancelled"}
-        for clock in sorted(latest.values(), key=lambda c: (c.due_at is None, c.due_at, c.name))
-    ]
+    return reporting_targets(incident)
 
 
 class IncidentSerializer(serializers.ModelSerializer):

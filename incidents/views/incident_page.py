@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from .. import lifecycle, selectors, services
 from ..errors import InvalidTransition, StaleVersion
-from ..forms import ACTION_FORMS, AttachForm, CommentForm, EditForm
+from ..forms import ACTION_FORMS, AttachForm, CommentForm, EditForm, FileReportForm
 from ..markup import render_markdown
 from ..models import Attachment, Incident, TimelineEntry
 from ..permissions import responder_or_404
@@ -34,7 +34,7 @@ class ConsoleEntry:
     text: SafeString
 
 
-def _render_incident(
+def render_incident(
     request: HttpRequest,
     incident: Incident,
     *,
@@ -43,6 +43,8 @@ def _render_incident(
     conflict: str = "",
     bound: dict[str, Any] | None = None,
 ) -> HttpResponse:
+    """The incident page, with `bound` forms (by name) showing their errors and `error` or `conflict` in
+    the banner. Other apps' console views (escalation's report filing) answer with it too."""
     me = desk_user(request.user)
     bound = bound or {}
     allowed = lifecycle.allowed_actions(incident, request.user)
@@ -50,6 +52,8 @@ def _render_incident(
     for name in allowed:
         form = bound.get(name) or ACTION_FORMS[name](initial=_action_initial(incident, name), prefix=name)
         action_forms.append((name, form))
+    targets = selectors.reporting_targets(incident)
+    unfiled = selectors.unfiled_targets(incident) if targets and me.may_file_reports(incident) else []
     rows = list(selectors.timeline_for(incident, request.user))
     for entry in rows:
         # What this reader may see of the data (a confidential reporter's address is not theirs to read);
@@ -71,6 +75,11 @@ def _render_incident(
         "parent_ref": incident.parent.reference if incident.parent_id else "",  # type: ignore[union-attr]
         "attachments": Attachment.objects.filter(incident=incident).select_related("uploaded_by"),
         "reporter_visible": me.can_see_reporter(incident),
+        "targets": targets,
+        "filings": list(incident.report_filings.select_related("filed_by")) if targets else [],  # type: ignore[attr-defined]
+        # The report filing form (POSTed to escalation's view): for those who may file, while a target is open.
+        "file_report_form": bound.get("file_report")
+        or (FileReportForm(targets=unfiled, prefix="file_report") if unfiled else None),
         "sla": selectors.sla_status(incident),
         "comment_form": bound.get("comment") or CommentForm(),
         "attach_form": bound.get("attach") or AttachForm(),
@@ -117,7 +126,7 @@ def _action_initial(incident: Incident, action: str) -> dict[str, Any]:
 def incident_detail(request: HttpRequest, reference: str) -> HttpResponse:
     responder_or_404(request)
     incident = visible_incident(request, reference)
-    return _render_incident(request, incident)
+    return render_incident(request, incident)
 
 
 # What the banner says after an action: "INC-000043: resolved.", not "Resolve done."
@@ -145,7 +154,7 @@ def incident_action(request: HttpRequest, reference: str, action: str) -> HttpRe
         raise Http404("No such action.")
     form = ACTION_FORMS[action](request.POST, prefix=action)
     if not form.is_valid():
-        return _render_incident(request, incident, status=400, bound={action: form})
+        return render_incident(request, incident, status=400, bound={action: form})
     kwargs = form.domain_kwargs()
     if action == "cancel" and form.cleaned_data.get("duplicate_of"):
         survivor = (
@@ -155,19 +164,19 @@ def incident_action(request: HttpRequest, reference: str, action: str) -> HttpRe
         )
         if survivor is None:
             form.add_error("duplicate_of", f"No incident {form.cleaned_data['duplicate_of']}.")
-            return _render_incident(request, incident, status=400, bound={action: form})
+            return render_incident(request, incident, status=400, bound={action: form})
         kwargs["duplicate_of"] = survivor
     try:
         lifecycle.ACTIONS[lifecycle.Action(action)](incident, actor=request.user, **kwargs)
     except StaleVersion as exc:
-        return _render_incident(request, visible_incident(request, reference), status=409, conflict=str(exc))
+        return render_incident(request, visible_incident(request, reference), status=409, conflict=str(exc))
     except InvalidTransition as exc:
-        return _render_incident(request, visible_incident(request, reference), status=409, error=str(exc))
+        return render_incident(request, visible_incident(request, reference), status=409, error=str(exc))
     except PermissionDenied as exc:
-        return _render_incident(request, incident, status=403, error=str(exc))
+        return render_incident(request, incident, status=403, error=str(exc))
     except ValidationError as exc:
         apply_errors(form, exc)
-        return _render_incident(request, incident, status=400, bound={action: form})
+        return render_incident(request, incident, status=400, bound={action: form})
     messages.success(request, f"{reference}: {DONE_WORDS.get(action, form_label(action) + ' done')}.")
     return redirect("web:incident", reference=incident.reference)
 
@@ -179,18 +188,18 @@ def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
     incident = visible_incident(request, reference)
     form = EditForm(request.POST)
     if not form.is_valid():
-        return _render_incident(request, incident, status=400, bound={"edit": form})
+        return render_incident(request, incident, status=400, bound={"edit": form})
     data = dict(form.cleaned_data)
     version = data.pop("version")
     try:
         services.edit_incident(incident, actor=request.user, version=version, **data)
     except StaleVersion as exc:
-        return _render_incident(request, visible_incident(request, reference), status=409, conflict=str(exc))
+        return render_incident(request, visible_incident(request, reference), status=409, conflict=str(exc))
     except InvalidTransition as exc:
-        return _render_incident(request, incident, status=409, error=str(exc))
+        return render_incident(request, incident, status=409, error=str(exc))
     except ValidationError as exc:
         apply_errors(form, exc)
-        return _render_incident(request, incident, status=400, bound={"edit": form})
+        return render_incident(request, incident, status=400, bound={"edit": form})
     messages.success(request, f"{reference}: saved.")
     return redirect("web:incident", reference=reference)
 
@@ -202,13 +211,13 @@ def incident_comment(request: HttpRequest, reference: str) -> HttpResponse:
     incident = visible_incident(request, reference)
     form = CommentForm(request.POST)
     if not form.is_valid():
-        return _render_incident(request, incident, status=400, bound={"comment": form})
+        return render_incident(request, incident, status=400, bound={"comment": form})
     try:
         services.add_comment(
             incident, author=request.user, body=form.cleaned_data["body"], public=form.cleaned_data["public"]
         )
     except InvalidTransition as exc:
-        return _render_incident(request, incident, status=409, error=str(exc))
+        return render_incident(request, incident, status=409, error=str(exc))
     kind = "Public reply" if form.cleaned_data["public"] else "Internal note"
     messages.success(request, f"{kind} added.")
     return redirect(reverse("web:incident", args=[reference]) + "#timeline")
@@ -221,7 +230,7 @@ def incident_attach(request: HttpRequest, reference: str) -> HttpResponse:
     incident = visible_incident(request, reference)
     form = AttachForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _render_incident(request, incident, status=400, bound={"attach": form})
+        return render_incident(request, incident, status=400, bound={"attach": form})
     try:
         services.add_attachment(
             incident,
@@ -231,9 +240,9 @@ def incident_attach(request: HttpRequest, reference: str) -> HttpResponse:
         )
     except ValidationError as exc:
         apply_errors(form, exc)
-        return _render_incident(request, incident, status=400, bound={"attach": form})
+        return render_incident(request, incident, status=400, bound={"attach": form})
     except InvalidTransition as exc:
-        return _render_incident(request, incident, status=409, error=str(exc))
+        return render_incident(request, incident, status=409, error=str(exc))
     messages.success(request, "File attached.")
     return redirect("web:incident", reference=reference)
 

@@ -285,3 +285,89 @@ def test_a_page_of_incidents_reads_all_their_targets_in_one_query():
     for _ in range(6):
         medical_incident()
     assert count() == few
+
+
+# --- the console's form (escalation.views.incident_file_report) ------------------------------------------
+
+
+def console_file_url(incident: Incident) -> str:
+    return f"/desk/incidents/{incident.reference}/reports/file/"
+
+
+def test_the_team_files_a_report_from_the_console_and_the_target_is_met():
+    medical_policy()
+    incident, actor = medical_incident()
+    with time_machine.travel(at(20), tick=False):
+        page = web(actor).get(f"/desk/incidents/{incident.reference}/").content.decode()
+        assert 'action="/desk/incidents/' + incident.reference + '/reports/file/"' in page
+        response = web(actor).post(
+            console_file_url(incident),
+            {"file_report-target": "report-1h", "file_report-reference": "BfArM-2026-0042", "file_report-note": ""},
+        )
+        assert response.status_code == 302
+        page = web(actor).get(f"/desk/incidents/{incident.reference}/").content.decode()
+    filing = ReportFiling.objects.get(incident=incident)
+    assert (filing.target, filing.reference, filing.filed_by, filing.filed_at) == (
+        "report-1h", "BfArM-2026-0042", actor, at(20),
+    )  # fmt: skip
+    assert SlaClock.objects.get(incident=incident, name="report-1h").status == "met"
+    assert "BfArM-2026-0042" in page
+    assert '<option value="report-1h">' not in page  # filed: no longer offered; the final report still is
+    assert '<option value="report-1h-final">' in page
+
+
+def test_the_privacy_officer_files_from_the_console_and_another_team_may_not():
+    policy = sla_policy(priority=1, response=30, resolution=240)
+    SlaTarget.objects.create(policy=policy, slug="dpa-72h", name="DPA", minutes=72 * 60)
+    incident, _ = classified()
+    outsider = agent(TeamFactory(domains=["it_service"]))  # a responder who sees the incident, not its team
+    page = web(outsider).get(f"/desk/incidents/{incident.reference}/").content.decode()
+    assert "Report: dpa-72h" in page
+    assert "File a report" not in page
+    response = web(outsider).post(
+        console_file_url(incident), {"file_report-target": "dpa-72h", "file_report-reference": "X"}
+    )
+    assert response.status_code == 403
+    assert not ReportFiling.objects.exists()
+    officer = privacy_officer(TeamFactory(domains=["it_service"]))
+    assert "File a report" in web(officer).get(f"/desk/incidents/{incident.reference}/").content.decode()
+    response = web(officer).post(
+        console_file_url(incident), {"file_report-target": "dpa-72h", "file_report-reference": "DPA-1"}
+    )
+    assert response.status_code == 302
+    assert ReportFiling.objects.get().filed_by == officer
+
+
+def test_outsiders_and_non_responders_get_404_from_the_console_form():
+    medical_policy()
+    incident, _ = medical_incident()
+    outsider = agent(TeamFactory(domains=["it_service"]))  # medical is restricted: not theirs to see
+    data = {"file_report-target": "report-1h", "file_report-reference": "X"}
+    assert web(outsider).post(console_file_url(incident), data).status_code == 404
+    from tests.factories import UserFactory
+
+    assert web(UserFactory()).post(console_file_url(incident), data).status_code == 404  # not a responder
+    assert not ReportFiling.objects.exists()
+
+
+def test_the_console_form_names_the_bad_field_and_answers_409_for_another_reference():
+    medical_policy()
+    incident, actor = medical_incident()
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = web(actor).post(
+        console_file_url(incident),
+        {"file_report-target": "report-1h", "file_report-reference": "R", "file_report-filed_at": future},
+    )
+    assert response.status_code == 400
+    assert "A report cannot be filed in the future." in response.content.decode()
+    response = web(actor).post(console_file_url(incident), {"file_report-target": "report-1h"})
+    assert response.status_code == 400
+    assert 'id="id_file_report-reference"' in response.content.decode()
+    ok = {"file_report-target": "report-1h", "file_report-reference": "R-1"}
+    assert web(actor).post(console_file_url(incident), ok).status_code == 302
+    assert web(actor).post(console_file_url(incident), ok).status_code == 302  # the same again: nothing new
+    again = {"file_report-target": "report-1h", "file_report-reference": "R-2"}
+    response = web(actor).post(console_file_url(incident), again)
+    assert response.status_code == 409
+    assert "The report for report-1h was filed already." in response.content.decode()
+    assert ReportFiling.objects.get().reference == "R-1"
