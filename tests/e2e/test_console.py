@@ -342,3 +342,44 @@ def test_busy_queue_and_a_team_page_with_on_call(live_server, page: Page, consol
     expect(page.locator('[data-schedule="desk-primary"] .oncall-next')).to_contain_text("Alex Agent")
     shoot(page, "19-team-oncall")
     assert console_errors == []
+
+
+def test_the_team_files_a_report_on_the_targets_card_and_sees_the_target_met(
+    live_server, page: Page, console_errors, shoot
+):
+    """A medical incident with a 1 h safety report: the nurse files it from the card and sees it met."""
+    from escalation.models import ReportFiling, SlaTarget
+
+    ward = TeamFactory(slug="ward-3", name="Ward 3", domains=["medical"])
+    nurse = fresh_user("nina", first_name="Nina", last_name="Nurse")
+    Membership.objects.create(team=ward, user=nurse)
+    policy = sla_policy(domain_slug="medical", response=30, resolution=24 * 60)
+    SlaTarget.objects.create(
+        policy=policy, slug="report-1h", name="Safety report within 1 h", minutes=60, harm_levels=["3b"]
+    )
+    incident = services.create_incident(title="Wrong dose given", reporter=nurse, domain=domain("medical"))
+    lifecycle.classify_incident(
+        incident, actor=nurse, domain=domain("medical"), category=CategoryFactory(domain=domain("medical")),
+        impact=1, urgency=1, team=ward, harm_level="3b",
+    )  # fmt: skip
+    sign_in(page.context, live_server, nurse)
+
+    page.goto(f"{live_server.url}/desk/incidents/{incident.reference}/")
+    card = page.locator("#targets")
+    expect(card.locator('[data-target="report-1h"]')).to_contain_text("pending")
+    expect(card.locator('[data-target="report-1h"]')).to_contain_text("left")
+    card.get_by_text("File a report").click()
+    card.get_by_label("Authority's reference").fill("BfArM-2026-0042")
+    card.get_by_label("Note").fill("Filed by phone, confirmed by mail")
+    card.get_by_role("button", name="File the report").click()
+
+    expect(page.locator("body")).to_contain_text(f"{incident.reference}: report for report-1h filed (BfArM-2026-0042).")
+    card = page.locator("#targets")
+    expect(card.locator('[data-target="report-1h"]')).to_contain_text("met")
+    expect(card.locator('[data-target="report-1h"]')).to_contain_text("filed")
+    expect(card.locator("#report-filings")).to_contain_text("BfArM-2026-0042")
+    expect(card.locator("#report-filings")).to_contain_text("Nina Nurse")
+    expect(card.get_by_text("File a report")).to_have_count(0)  # nothing left to file
+    shoot(page, "30-report-filed")
+    assert ReportFiling.objects.get(incident=incident).filed_by == nurse
+    assert console_errors == []
