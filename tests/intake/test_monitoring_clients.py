@@ -163,6 +163,30 @@ def test_sla_recompute_keeps_a_cleared_response_cleared(api):
     assert incident.responded_at is None
 
 
+def test_the_migration_unsets_the_machine_acknowledge_kept_as_a_response_before(api):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("incidents.migrations.0019_cleared_not_responded_i16")
+    _, key = make_integration(classified=True)
+    sla_policy()
+    send(api, key)
+    send(api, key, action="resolve")
+    cleared = the_incident()
+    ack = TimelineEntry.objects.get(incident=cleared, kind="state_changed", action="acknowledge")
+    Incident.objects.filter(pk=cleared.pk).update(responded_at=ack.at)  # as the code before wrote it
+    send(api, key, dedup_key="cpu-db2")
+    human = Incident.objects.exclude(pk=cleared.pk).get()
+    lifecycle.acknowledge_incident(human, actor=agent(human.team))
+    send(api, key, action="resolve", dedup_key="cpu-db2")
+
+    migration.forwards(apps, None)
+
+    assert Incident.objects.get(pk=cleared.pk).responded_at is None
+    assert Incident.objects.get(pk=human.pk).responded_at is not None
+
+
 def test_a_resolve_after_a_human_response_keeps_the_response(api):
     _, key = make_integration(classified=True)
     sla_policy()
