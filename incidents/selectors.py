@@ -435,7 +435,7 @@ def reporting_targets(incident: Incident) -> list[dict[str, Any]]:
     """The reporting targets (regulatory deadlines) of an incident: the latest cycle of each, by due time
     (name, due_at, state, and the clock itself). Reads the prefetched `sla_clocks` when a list prefetched them."""
     latest: dict[str, Any] = {}
-    for clock in sorted(incident.sla_clocks.all(), key=lambda c: (c.name, c.cycle)):  # type: ignore[attr-defined]
+    for clock in sorted(incident.sla_clocks.all(), key=lambda c: (c.name, c.cycle)):
         if clock.kind == "target":
             latest[clock.name] = clock
     return [
@@ -446,5 +446,5 @@ def reporting_targets(incident: Incident) -> list[dict[str, Any]]:
 
 def unfiled_targets(incident: Incident) -> list[str]:
     """The names of the incident's reporting targets whose report nobody filed yet (late ones included)."""
-    filed = set(incident.report_filings.values_list("target", flat=True))  # type: ignore[attr-defined]
+    filed = set(incident.report_filings.values_list("target", flat=True))
     return [target["name"] for target in reporting_targets(incident) if target["name"] not in filed]

@@ -76,7 +76,7 @@ def render_incident(
         "attachments": Attachment.objects.filter(incident=incident).select_related("uploaded_by"),
         "reporter_visible": me.can_see_reporter(incident),
         "targets": targets,
-        "filings": list(incident.report_filings.select_related("filed_by")) if targets else [],  # type: ignore[attr-defined]
+        "filings": list(incident.report_filings.select_related("filed_by")) if targets else [],
         # The report filing form (POSTed to escalation's view): for those who may file, while a target is open.
         "file_report_form": bound.get("file_report")
         or (FileReportForm(targets=unfiled, prefix="file_report") if unfiled else None),

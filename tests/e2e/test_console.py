@@ -373,7 +373,9 @@ def test_the_team_files_a_report_on_the_targets_card_and_sees_the_target_met(
     card.get_by_label("Note").fill("Filed by phone, confirmed by mail")
     card.get_by_role("button", name="File the report").click()
 
-    expect(page.locator("body")).to_contain_text(f"{incident.reference}: report for report-1h filed (BfArM-2026-0042).")
+    expect(page.locator("body")).to_contain_text(
+        f"{incident.reference}: report for report-1h filed (BfArM-2026-0042)."
+    )
     card = page.locator("#targets")
     expect(card.locator('[data-target="report-1h"]')).to_contain_text("met")
     expect(card.locator('[data-target="report-1h"]')).to_contain_text("filed")

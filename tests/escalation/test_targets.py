@@ -302,7 +302,11 @@ def test_the_team_files_a_report_from_the_console_and_the_target_is_met():
         assert 'action="/desk/incidents/' + incident.reference + '/reports/file/"' in page
         response = web(actor).post(
             console_file_url(incident),
-            {"file_report-target": "report-1h", "file_report-reference": "BfArM-2026-0042", "file_report-note": ""},
+            {
+                "file_report-target": "report-1h",
+                "file_report-reference": "BfArM-2026-0042",
+                "file_report-note": "",
+            },
         )
         assert response.status_code == 302
         page = web(actor).get(f"/desk/incidents/{incident.reference}/").content.decode()
