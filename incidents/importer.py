@@ -57,43 +57,6 @@ NAME_MAX = 200  # Incident.reporter_name, assignee_name
 MESSAGES_KEPT = 1000  # errors and warnings an ImportRun keeps
 
 
-# --- the one transition table -------------------------------------------------------------------------
-
-
-@functools.cache
-def transition_table() -> dict[str, tuple[frozenset[str], str | None]]:
-    """action -> (the states it may start from, the state it leads to; None: back to where it was held from).
-
-    The lifecycle's table, read in this one place so that the replay names moves exactly as the desk does.
-    """
-    return {
-        str(action): (t.sources, None if t.target == transitions.HELD_FROM else t.target)
-        for action, t in transitions.TRANSITIONS.items()
-    }
-
-
-def action_between(old: str, new: str, *, held_from: str = "") -> str:
-    """The action of the transition table that leads from `old` to `new`, or "" when none does.
-
-    A resume leads back to the state the incident was held from (any state a hold may start from, when
-    the history does not show it); on_hold -> resolved is no action of the table, so it is named none.
-    """
-    for action, (sources, target) in transition_table().items():
-        if old not in sources or new == old:
-            continue
-        if target == new:
-            return action
-        if target is None and (new == held_from or (not held_from and new in _hold_sources())):
-            return action
-    return ""
-
-
-def _hold_sources() -> frozenset[str]:
-    return next(
-        sources for action, (sources, target) in transition_table().items() if target == State.ON_HOLD
-    )
-
-
 # --- errors and warnings -------------------------------------------------------------------------------
 
 
@@ -1099,7 +1062,7 @@ def replay(events: list[Event]) -> Replayed:
         if new == state:
             steps.append(Step(event, state, state, "", moved=False))
             continue
-        action = action_between(state, new, held_from=held_from)
+        action = transitions.action_between(state, new, history=True, held_from=held_from)
         at = event.at
         if new == State.CLASSIFIED and milestones["classified_at"] is None:
             milestones["classified_at"] = at
