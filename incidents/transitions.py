@@ -10,6 +10,7 @@ Two actions do not always lead to one fixed state, and the table says so rather 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -86,6 +87,7 @@ def actions_from(state: str) -> list[Action]:
     return [action for action, t in TRANSITIONS.items() if state in t.sources]
 
 
+@functools.cache  # pure, and called for every move of every imported history
 def action_between(old: str, new: str, *, history: bool = False, held_from: str = "") -> str:
     """The action of the table that leads from `old` to `new`, or "" when none does.
 
