@@ -842,9 +842,10 @@ class Built:
     """An incident and its timeline, checked and ready to be written."""
 
     line: int
-    incident: Incident
+    incident: dict[str, Any]  # the row: a value per column, by attribute name
     entries: list[timeline.ImportedEntry]
     warnings: list[Notice]
+    pk: int | None = None  # once written
 
 
 class People:
@@ -938,7 +939,7 @@ def build(record: Record, lookups: Lookups, teams: Teams, people: People) -> Bui
     history = replay(steps)
     incident = _incident(record, values, steps, history, warnings)
     entries = _entries(
-        record, history, started_late=incident.history_started_late, people=values["source_people"]
+        record, history, started_late=incident["history_started_late"], people=values["source_people"]
     )
     return Built(record.line, incident, entries, warnings)
 
@@ -1096,7 +1097,7 @@ def replay(events: list[Event]) -> Replayed:
 
 def _incident(
     record: Record, values: dict[str, Any], steps: list[Event], history: Replayed, warnings: list[Notice]
-) -> Incident:
+) -> dict[str, Any]:
     milestones = dict(history.milestones)
     stated = set(record.fields)
     for name in MILESTONE_FIELDS:
@@ -1129,7 +1130,7 @@ def _incident(
     if scalar.get("confidential") == "":
         scalar["confidential"] = False
     times = [m for m in milestones.values() if m]
-    return Incident(
+    return _incident_values(
         **scalar,
         title=values["title"],
         description_html=_rendered(description) if description else "",
@@ -1155,6 +1156,21 @@ def _incident(
         version=len(history.steps),
         **milestones,
     )
+
+
+def _incident_values(**given: Any) -> dict[str, Any]:
+    """The incident's row: each column's value by attribute name, the field's default where not given —
+    what `Incident(**given)` holds, without building a model instance (a large share of the CPU)."""
+    fields = _incident_fields()
+    unknown = given.keys() - {f.attname for f in fields}
+    if unknown:
+        raise TypeError(f"Incident has no field {sorted(unknown)[0]!r}")
+    return {f.attname: given[f.attname] if f.attname in given else f.get_default() for f in fields}
+
+
+@functools.cache
+def _incident_fields() -> list[Any]:
+    return [f for f in Incident._meta.concrete_fields if not f.primary_key]
 
 
 @functools.lru_cache(maxsize=512)
@@ -1281,7 +1297,7 @@ class Importer:
             return
         run = self._run()
         for item in built:
-            item.incident.import_run = run
+            item.incident["import_run_id"] = run.pk
         try:
             with transaction.atomic():
                 _write(built)
@@ -1302,7 +1318,7 @@ class Importer:
                     _write([item])
                 self._count([item])
             except DatabaseError as error:
-                if Incident.objects.filter(external_id=item.incident.external_id).exists():
+                if Incident.objects.filter(external_id=item.incident["external_id"]).exists():
                     self.result.existing += 1  # imported meanwhile by someone else
                 else:
                     self._skip([RowError(item.line, f"refused by the database: {error}")])
@@ -1335,8 +1351,7 @@ class Importer:
 
 def _reset(item: Built) -> None:
     """Forget the id a rolled-back INSERT handed out, to insert the row again."""
-    item.incident.pk = None
-    item.incident._state.adding = True
+    item.pk = None
 
 
 # Python types psycopg2 sends as they are, as Django's fields would prepare them; any other value goes
@@ -1345,16 +1360,16 @@ _AS_IS = frozenset({str, int, bool, float, type(None)})
 
 
 @functools.cache
-def _incident_columns() -> tuple[str, list[Any]]:
-    fields = [f for f in Incident._meta.concrete_fields if not f.primary_key]
-    names = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    return f"INSERT INTO {connection.ops.quote_name(Incident._meta.db_table)} ({names}) VALUES ", fields
+def _incident_insert() -> str:
+    names = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in _incident_fields())
+    table = connection.ops.quote_name(Incident._meta.db_table)
+    return f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608 (the model's names; values are parameters)
 
 
-def _incident_row(incident: Incident) -> list[Any]:
+def _incident_row(incident: dict[str, Any]) -> list[Any]:
     row = []
-    for f in _incident_columns()[1]:
-        value = getattr(incident, f.attname)
+    for f in _incident_fields():
+        value = incident[f.attname]
         kind = type(value)
         if kind in _AS_IS or (kind is datetime and value.tzinfo is not None):
             row.append(value)
@@ -1372,13 +1387,15 @@ def _write(built: list[Built]) -> None:
     no ORM compilation per value: those took most of the importer's CPU. Called inside the batch's
     transaction."""
     if connection.vendor != "postgresql":  # SQLite's parameter limit: let bulk_create split the batch
-        Incident.objects.bulk_create([b.incident for b in built])
-        TimelineEntry.objects.bulk_create(
-            [TimelineEntry(incident_id=b.incident.pk, **e._asdict()) for b in built for e in b.entries]
-        )
+        incidents = Incident.objects.bulk_create([Incident(**b.incident) for b in built])
+        entries = []
+        for item, incident in zip(built, incidents, strict=True):
+            item.pk = incident.pk
+            entries += [TimelineEntry(incident_id=incident.pk, **e._asdict()) for e in item.entries]
+        TimelineEntry.objects.bulk_create(entries)
         return
-    head, fields = _incident_columns()
-    width = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    head = _incident_insert()
+    width = "(" + ", ".join(["%s"] * len(_incident_fields())) + ")"
     params: list[Any] = []
     for item in built:
         params.extend(_incident_row(item.incident))
@@ -1393,25 +1410,20 @@ def _write(built: list[Built]) -> None:
             "SET LOCAL synchronous_commit TO OFF; "
             + head
             + ", ".join([width] * len(built))
-            + f" RETURNING {table(Incident._meta.pk.column)}",  # type: ignore[union-attr]
+            + " RETURNING id",
             params,
         )
         ids = [row[0] for row in cursor.fetchall()]
         params = []
         for item, pk in zip(built, ids, strict=True):
-            item.incident.pk = pk
-            item.incident._state.adding = False
+            item.pk = pk
             for entry in item.entries:
                 params.extend((pk, entry.kind, entry.at, entry.action, entry.public, json.dumps(entry.data)))
         count = len(params) // len(_ENTRY_COLUMNS)
         if count:
             names = ", ".join(table(c) for c in _ENTRY_COLUMNS)
-            width = "(%s, %s, %s, %s, %s, %s::jsonb)"
-            cursor.execute(
-                f"INSERT INTO {table(TimelineEntry._meta.db_table)} ({names}) VALUES "
-                + ", ".join([width] * count),
-                params,
-            )
+            into = f"INSERT INTO {table(TimelineEntry._meta.db_table)} ({names}) VALUES "  # noqa: S608
+            cursor.execute(into + ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * count), params)
 
 
 def records_from(mapping: Mapping | None, lines: Iterable[str]) -> Iterator[Record]:

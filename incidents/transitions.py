@@ -110,7 +110,9 @@ def action_between(old: str, new: str, *, history: bool = False, held_from: str 
     ]
     # Resuming returns to a state the incident can have been held from: a source of the action into `old`.
     returns = {held_from} if held_from else _held_from_states(old)
-    held = [a for a, t in TRANSITIONS.items() if old in t.sources and t.target == HELD_FROM and new in returns]
+    held = [
+        a for a, t in TRANSITIONS.items() if old in t.sources and t.target == HELD_FROM and new in returns
+    ]
     kept = [a for a, t in TRANSITIONS.items() if old in t.stays and new == old]
     kept += [a for a, t in TRANSITIONS.items() if old in t.sources and t.target == UNCHANGED and new == old]
     for found in (fixed, held, kept):
