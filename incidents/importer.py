@@ -1359,11 +1359,30 @@ def _reset(item: Built) -> None:
 _AS_IS = frozenset({str, int, bool, float, type(None)})
 
 
+def _unnest_insert(table: str, columns: list[tuple[str, str]]) -> str:
+    """INSERT ... SELECT FROM UNNEST: one array parameter per column (as Django's bulk_create does on
+    PostgreSQL), which PostgreSQL plans once instead of once per row of a VALUES list."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(name) for name, _ in columns)
+    arrays = ", ".join(f"(%s)::{db_type}[]" for _, db_type in columns)
+    return f"INSERT INTO {quote(table)} ({names}) SELECT * FROM UNNEST({arrays})"  # noqa: S608 (model names)
+
+
+def _db_type(field: Any) -> str:
+    return str(field.db_type(connection)).split("(")[0]  # varchar[], not varchar(200)[]: nothing truncated
+
+
 @functools.cache
 def _incident_insert() -> str:
-    names = ", ".join(connection.ops.quote_name(f.column or f.attname) for f in _incident_fields())
-    table = connection.ops.quote_name(Incident._meta.db_table)
-    return f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608 (the model's names; values are parameters)
+    columns = [(f.column or f.attname, _db_type(f)) for f in _incident_fields()]
+    return _unnest_insert(Incident._meta.db_table, columns) + " RETURNING id"
+
+
+@functools.cache
+def _entry_insert() -> str:
+    fields = {f.attname: f for f in TimelineEntry._meta.concrete_fields}
+    columns = [(name, _db_type(fields[name])) for name in _ENTRY_COLUMNS]
+    return _unnest_insert(TimelineEntry._meta.db_table, columns)
 
 
 def _incident_row(incident: dict[str, Any]) -> list[Any]:
@@ -1383,7 +1402,7 @@ _ENTRY_COLUMNS = ("incident_id", "kind", "at", "action", "public", "data")
 
 def _write(built: list[Built]) -> None:
     """Two INSERTs for the whole batch, of plain rows: the incidents (their ids come back, in the order
-    of the VALUES, as bulk_create relies on too), then their timelines. No model instance per entry, and
+    of the rows, as bulk_create relies on too), then their timelines. No model instance per entry, and
     no ORM compilation per value: those took most of the importer's CPU. Called inside the batch's
     transaction."""
     if connection.vendor != "postgresql":  # SQLite's parameter limit: let bulk_create split the batch
@@ -1394,36 +1413,24 @@ def _write(built: list[Built]) -> None:
             entries += [TimelineEntry(incident_id=incident.pk, **e._asdict()) for e in item.entries]
         TimelineEntry.objects.bulk_create(entries)
         return
-    head = _incident_insert()
-    width = "(" + ", ".join(["%s"] * len(_incident_fields())) + ")"
-    params: list[Any] = []
-    for item in built:
-        params.extend(_incident_row(item.incident))
-    table = connection.ops.quote_name
     with connection.cursor() as cursor:
         # The batch commits without waiting for its WAL to reach the disk (a wait per batch that was a
         # large share of an import's time). Nothing is lost that the run claims: the run's counts are saved
         # at the end by a synchronous commit, which flushes the WAL up to it, these batches included; a crash
         # before that loses whole batches (never part of an incident), and the next run imports them again.
         # In the INSERT's round trip: psycopg2 sends both statements at once.
+        rows = [_incident_row(item.incident) for item in built]
         cursor.execute(
-            "SET LOCAL synchronous_commit TO OFF; "
-            + head
-            + ", ".join([width] * len(built))
-            + " RETURNING id",
-            params,
+            "SET LOCAL synchronous_commit TO OFF; " + _incident_insert(),
+            [list(c) for c in zip(*rows, strict=True)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        params = []
+        lines: list[tuple[Any, ...]] = []
         for item, pk in zip(built, ids, strict=True):
             item.pk = pk
-            for entry in item.entries:
-                params.extend((pk, entry.kind, entry.at, entry.action, entry.public, json.dumps(entry.data)))
-        count = len(params) // len(_ENTRY_COLUMNS)
-        if count:
-            names = ", ".join(table(c) for c in _ENTRY_COLUMNS)
-            into = f"INSERT INTO {table(TimelineEntry._meta.db_table)} ({names}) VALUES "  # noqa: S608
-            cursor.execute(into + ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb)"] * count), params)
+            lines += [(pk, e.kind, e.at, e.action, e.public, json.dumps(e.data)) for e in item.entries]
+        if lines:
+            cursor.execute(_entry_insert(), [list(c) for c in zip(*lines, strict=True)])
 
 
 def records_from(mapping: Mapping | None, lines: Iterable[str]) -> Iterator[Record]:
