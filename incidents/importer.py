@@ -1418,10 +1418,12 @@ def _write(built: list[Built]) -> None:
         # large share of an import's time). Nothing is lost that the run claims: the run's counts are saved
         # at the end by a synchronous commit, which flushes the WAL up to it, these batches included; a crash
         # before that loses whole batches (never part of an incident), and the next run imports them again.
-        # In the INSERT's round trip: psycopg2 sends both statements at once.
+        # In the INSERT's round trip: psycopg2 sends both statements at once. Only when the batch is the
+        # outermost transaction: SET LOCAL would also make a caller's enclosing transaction asynchronous.
         rows = [_incident_row(item.incident) for item in built]
+        asynchronous = "" if connection.savepoint_ids else "SET LOCAL synchronous_commit TO OFF; "
         cursor.execute(
-            "SET LOCAL synchronous_commit TO OFF; " + _incident_insert(),
+            asynchronous + _incident_insert(),
             [list(c) for c in zip(*rows, strict=True)],
         )
         ids = [row[0] for row in cursor.fetchall()]
