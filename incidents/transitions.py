@@ -10,6 +10,7 @@ Two actions do not always lead to one fixed state, and the table says so rather 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -86,17 +87,31 @@ def actions_from(state: str) -> list[Action]:
     return [action for action, t in TRANSITIONS.items() if state in t.sources]
 
 
-def action_between(old: str, new: str) -> str:
+@functools.cache  # pure, and called for every move of every imported history
+def action_between(old: str, new: str, *, history: bool = False, held_from: str = "") -> str:
     """The action of the table that leads from `old` to `new`, or "" when none does.
 
     A fixed target is preferred over a return to the held-from state, and both over an action that
     keeps the state (escalated -> escalated is a new escalation, not an acknowledgement).
+
+    `history=True` names the moves of a history another tool recorded (the importer's replay):
+    - a row in the state the incident is already in is an update, never an action ("");
+    - the other tool did move the incident, so an action that would keep the state here still names the
+      move to its target (escalated -> responding is `acknowledge`);
+    - a resume goes back to `held_from`, the state the history shows it was held from (when it does not
+      show it: any state a hold may start from); on_hold -> resolved is no action of the table.
     """
-    fixed = [a for a, t in TRANSITIONS.items() if old in t.sources and old not in t.stays and t.target == new]
+    if history and new == old:
+        return ""
+    fixed = [
+        a
+        for a, t in TRANSITIONS.items()
+        if old in t.sources and (history or old not in t.stays) and t.target == new
+    ]
     # Resuming returns to a state the incident can have been held from: a source of the action into `old`.
-    held_from = {s for t in TRANSITIONS.values() if t.target == old for s in t.sources}
+    returns = {held_from} if held_from else _held_from_states(old)
     held = [
-        a for a, t in TRANSITIONS.items() if old in t.sources and t.target == HELD_FROM and new in held_from
+        a for a, t in TRANSITIONS.items() if old in t.sources and t.target == HELD_FROM and new in returns
     ]
     kept = [a for a, t in TRANSITIONS.items() if old in t.stays and new == old]
     kept += [a for a, t in TRANSITIONS.items() if old in t.sources and t.target == UNCHANGED and new == old]
@@ -104,3 +119,8 @@ def action_between(old: str, new: str) -> str:
         if found:
             return str(found[0])
     return ""
+
+
+def _held_from_states(state: str) -> frozenset[str]:
+    """The states an incident in `state` can have come from by an action of the table."""
+    return frozenset(s for t in TRANSITIONS.values() if t.target == state for s in t.sources)

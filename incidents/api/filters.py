@@ -8,6 +8,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Subquery
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from incidents.models import Domain, Incident, Team
 from incidents.selectors import SLA_CLOCK_STATES, TARGET_STATES, desk_user, search_incidents, sla_q, target_q
@@ -41,6 +43,18 @@ class BoundedIsoDateTimeFilter(filters.IsoDateTimeFilter):
     field_class = BoundedIsoDateTimeField
 
 
+@extend_schema_field(OpenApiTypes.INT)
+class IdFilter(filters.NumberFilter):
+    """A row's id: a whole number within the database's bigint (a larger one was a 500, a fraction matched)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
+
+
 class IncidentFilter(filters.FilterSet):
     # distinct=False: these filters add no join that could repeat a row, and DISTINCT over wide rows is slow.
     state = filters.MultipleChoiceFilter(choices=Incident.State.choices, distinct=False)
@@ -69,6 +83,11 @@ class IncidentFilter(filters.FilterSet):
     received_after = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
     received_before = BoundedIsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
     q = filters.CharFilter(method="filter_q", max_length=200, help_text="Text search, or a reference.")
+    # Narrows the incidents the caller sees (the view's visibility applies first): never reveals others.
+    import_run = IdFilter(
+        field_name="import_run_id",
+        help_text="Incidents brought in by this import run (its summary: `/desk/imports/<id>/`).",
+    )
 
     class Meta:
         model = Incident

@@ -34,3 +34,51 @@ def test_real_offsets_still_filter(value):
     response = client.get("/api/v1/incidents/", {"created_after": value})
     assert response.status_code == 200
     assert incident.reference in [i["reference"] for i in response.json()["results"]]
+
+
+def _imported(run, **kwargs):
+    from incidents.models import Incident
+
+    incident = incident_in("resolved", **kwargs)
+    Incident.objects.filter(pk=incident.pk).update(import_run=run)
+    return incident
+
+
+def test_the_list_filters_by_import_run_within_what_the_caller_sees():
+    from incidents.models import ImportRun
+    from tests.factories import UserFactory, responder_of
+
+    run, other_run = ImportRun.objects.create(source="a.csv"), ImportRun.objects.create(source="b.csv")
+    alice = UserFactory()
+    hers, someone_elses = _imported(run, reporter=alice), _imported(run)
+    elsewhere = _imported(other_run, reporter=alice)
+    native = incident_in("resolved", reporter=alice)
+
+    def listed(user, value):
+        response = client_for(user).get("/api/v1/incidents/", {"import_run": value})
+        assert response.status_code == 200, response.content
+        return {i["reference"] for i in response.json()["results"]}
+
+    assert listed(alice, run.pk) == {hers.reference}  # her own: the run does not reveal another's incident
+    assert listed(alice, other_run.pk) == {elsewhere.reference}
+    responder = responder_of(someone_elses)
+    seen = {i["reference"] for i in client_for(responder).get("/api/v1/incidents/").json()["results"]}
+    assert listed(responder, run.pk) == seen & {hers.reference, someone_elses.reference}
+    assert someone_elses.reference in listed(responder, run.pk)
+    assert native.reference not in listed(responder, run.pk) | listed(alice, run.pk)
+    assert listed(alice, ImportRun.objects.order_by("-pk").first().pk + 1) == set()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5", str(2**63)])
+def test_a_bad_import_run_is_a_400_naming_the_filter(value):
+    response = client_for(agent(TeamFactory())).get("/api/v1/incidents/", {"import_run": value})
+    assert response.status_code == 400, response.content
+    assert "import_run" in response.json()
+
+
+def test_the_schema_documents_the_import_run_filter():
+    response = client_for(agent(TeamFactory())).get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    operation = response.json()["paths"]["/api/v1/incidents/"]["get"]
+    (parameter,) = [p for p in operation["parameters"] if p["name"] == "import_run"]
+    assert parameter["schema"]["type"] == "integer"

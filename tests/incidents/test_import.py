@@ -433,3 +433,25 @@ def test_a_time_format_reads_exactly_as_strptime_reads_it(text: str, fmt: str) -
     except ValueError:
         got = None
     assert got == expected
+
+
+def _synchronous_commit_set(path) -> bool:
+    with CaptureQueriesContext(connection) as queries:
+        run(path)
+    return any("synchronous_commit" in q["sql"] for q in queries)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_commits_asynchronously_only_as_the_outermost_transaction(tmp_path):
+    """PostgreSQL: the batches skip the wait for the disk (the run's final save flushes them), but never
+    make a caller's enclosing transaction asynchronous."""
+    from django.db import transaction
+
+    assert _synchronous_commit_set(write_jsonl(tmp_path, [doc("A1")], "a.jsonl"))
+    with transaction.atomic():
+        assert not _synchronous_commit_set(write_jsonl(tmp_path, [doc("A2")], "b.jsonl"))
+    assert Incident.objects.filter(external_id__in=["A1", "A2"]).count() == 2
+    with connection.cursor() as cursor:  # SET LOCAL ended with its batch
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"

@@ -86,3 +86,22 @@ def test_held_from_and_stays_are_what_the_table_models():
 )
 def test_the_replay_names_the_tables_action(old, new, action):
     assert action_between(old, new) == str(action)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "held_from", "action"),
+    [
+        (S.ESCALATED, S.ESCALATED, "", ""),  # a same-state row of a history is an update, never an action
+        (S.RESPONDING, S.RESPONDING, "", ""),  # nor an assignment
+        (S.ON_HOLD, S.ON_HOLD, S.RESPONDING, ""),
+        (S.ESCALATED, S.RESPONDING, "", Action.ACKNOWLEDGE),  # the other tool did move it
+        (S.ON_HOLD, S.RESPONDING, S.RESPONDING, Action.RESUME),  # back to where the history held it from
+        (S.ON_HOLD, S.ESCALATED, S.RESPONDING, ""),  # not where it was held from
+        (S.ON_HOLD, S.ESCALATED, "", Action.RESUME),  # the history does not show where it was held from
+        (S.ON_HOLD, S.RESOLVED, S.RESPONDING, ""),  # no resume: the desk has no such action
+        (S.ON_HOLD, S.CANCELLED, S.RESPONDING, Action.CANCEL),
+        (S.RESOLVED, S.RESPONDING, "", Action.REOPEN),
+    ],
+)
+def test_a_history_names_only_moves_and_resumes_to_where_it_was_held_from(old, new, held_from, action):
+    assert action_between(old, new, history=True, held_from=held_from) == str(action)
