@@ -14,10 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import major, notifications, problems, selectors, services
+from . import audit, major, notifications, problems, selectors, services
 from .errors import InvalidTransition, StaleVersion
 from .forms import FollowUpForm
-from .models import PROBLEM_REFERENCE_PREFIX, FollowUpAction, Incident, Problem
+from .models import PROBLEM_REFERENCE_PREFIX, AuditEvent, FollowUpAction, Incident, Problem
 from .permissions import responder_or_404
 from .views.common import visible_incident
 
@@ -59,7 +59,7 @@ def _visible_problem(request: HttpRequest, pk: int) -> Problem:
             Prefetch(
                 "incidents",
                 queryset=selectors.incidents_handled_by(request.user)
-                .select_related("category")
+                .select_related("category", "domain")
                 .order_by("-id"),
                 to_attr="visible_incidents",
             ),
@@ -77,6 +77,8 @@ def _visible_problem(request: HttpRequest, pk: int) -> Problem:
 def problem_detail(request: HttpRequest, pk: int) -> HttpResponse:
     responder_or_404(request)
     problem = _visible_problem(request, pk)
+    # The page lists the linked incidents' titles: the restricted ones are audited (collected, one INSERT).
+    audit.note(request.user, problem.visible_incidents, what=AuditEvent.What.VIEW, detail="GET problem")  # type: ignore[attr-defined]
     return render(
         request,
         "incidents/problem.html",
