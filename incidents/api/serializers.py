@@ -426,6 +426,10 @@ class SimilarIncidentSerializer(serializers.ModelSerializer):
     similarity = serializers.FloatField(
         read_only=True, help_text="Higher is closer; not comparable across databases."
     )
+    # Blank until the incident is closed (a resolved one has none yet): the schema says so.
+    resolution_code = serializers.ChoiceField(
+        choices=Incident.ResolutionCode.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Incident
