@@ -352,6 +352,8 @@ SPECTACULAR_SETTINGS = {
     ],
     "ENUM_NAME_OVERRIDES": {
         "IncidentStateEnum": "incidents.models.Incident.State",
+        "HoldReasonEnum": "incidents.models.Incident.HoldReason",
+        "CancelReasonEnum": "incidents.models.Incident.CancelReason",
         "SlaClockStateEnum": "incidents.selectors.SLA_CLOCK_STATES",
         "ProblemStateEnum": "incidents.models.Problem.State",
         "CaseVersionStatusEnum": "interviews.models.CaseVersion.Status",

@@ -93,9 +93,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         fresh = self.get_queryset().get(pk=incident.pk)
         return Response(self.get_serializer(fresh).data, status=status_code)
 
-    @extend_schema(
-        request=s.IncidentCreateSerializer, responses={201: INCIDENT_RESPONSE, 400: ERRORS[400]}
-    )
+    @extend_schema(request=s.IncidentCreateSerializer, responses={201: INCIDENT_RESPONSE, 400: ERRORS[400]})
     def create(self, request: Request) -> Response:
         data = self._input(s.IncidentCreateSerializer)
         incident = services.create_incident(reporter=request.user, channel=Incident.Channel.API, **data)
