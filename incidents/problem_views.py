@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -28,7 +28,14 @@ def _problem_list(request: HttpRequest) -> QuerySet[Problem]:
     return (
         selectors.problems_visible_to(request.user)
         .select_related("team", "category", "owner")
-        .annotate(incident_count=Count("incidents", distinct=True))
+        .annotate(
+            # Linked incidents the viewer sees (as the API counts them): a hidden one is not even a number.
+            incident_count=Count(
+                "incidents",
+                filter=Q(incidents__in=selectors.incidents_handled_by(request.user).values("pk")),
+                distinct=True,
+            )
+        )
     )
 
 

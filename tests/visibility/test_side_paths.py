@@ -66,3 +66,34 @@ def test_every_timeline_entry_of_a_confidential_report_hides_the_reporter_from_r
     assert {"comment", "notification", "created"} <= kinds, kinds
     for body in bodies:
         assert "whistle-4hz" not in body
+
+
+def test_a_problem_counts_only_the_linked_incidents_the_viewer_sees_after_a_change_of_domain(client):
+    """An IT incident linked to an IT problem is reclassified to `security`: IT agents keep the problem
+    but no longer see the incident, in its list, its count, on the console or the API."""
+    from incidents import lifecycle, problems
+    from tests.conftest import client_for
+    from tests.factories import CategoryFactory, agent, domain
+
+    it_team = TeamFactory(domains=["it_service"])
+    sec_team = TeamFactory(domains=["security"])
+    printer, it_agent = classified(team=it_team, title="Printer zq7marker jam")
+    other, _ = classified(team=it_team, title="Another printer")
+    problem = problems.create_problem(
+        actor=it_agent, title="Printers", team=it_team, incidents=[printer, other]
+    )
+    sec = domain("security")
+    lifecycle.classify_incident(
+        printer, actor=agent(sec_team), domain=sec, category=CategoryFactory(domain=sec), impact=2, urgency=2,
+        team=sec_team,
+    )  # fmt: skip
+
+    api = client_for(it_agent).get(f"/api/v1/problems/{problem.pk}/").json()
+    assert api["incident_count"] == 1
+    client.force_login(it_agent)
+    listing = client.get("/desk/problems/", {"state": "all"}).content.decode()
+    page = client.get(f"/desk/problems/{problem.pk}/").content.decode()
+    assert "zq7marker" not in page
+    assert "Linked incidents (1)" in page
+    row = listing.split("Printers", 1)[1].split("</tr>", 1)[0]
+    assert '<td class="text-end">1</td>' in row
