@@ -171,6 +171,9 @@ def on_created(incident: Incident, *, now: datetime) -> None:
 
 def on_public_comment(incident: Incident, *, now: datetime, comment: Comment) -> None:
     author = comment.author.get_username() if comment.author is not None else None
+    if incident.confidential and comment.author_id is not None and comment.author_id == incident.reporter_id:
+        # A webhook's receiver is not the privacy officer: a confidential reporter stays unnamed (SPEC 1).
+        author = None
     data = {
         "comment": {
             "id": comment.pk, "author": author, "body": comment.body, "created_at": _iso(comment.created_at),

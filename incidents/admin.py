@@ -20,7 +20,7 @@ from .models import (
     Team,
     TimelineEntry,
 )
-from .permissions import ReadOnlyAdminMixin
+from .permissions import AuditedAdminMixin, ReadOnlyAdminMixin
 
 
 @admin.register(Domain)
@@ -226,12 +226,13 @@ class TimelineInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(DomainServiceAdmin):
+class IncidentAdmin(AuditedAdminMixin, DomainServiceAdmin):
     """Corrections of an incident go through incidents.services.correct_incident: the version is checked,
     the change is a timeline entry and a new version, and the description's HTML is rendered again. The
     state, its milestones, the team and the assignee change only through the lifecycle (read-only here);
     incidents are never deleted, and a closed or cancelled record is frozen."""
 
+    incident_field = ""
     form = VersionedAdminForm
     list_display = ["reference", "title", "state", "priority", "domain", "team", "assignee", "received_at"]
     list_filter = ["state", "priority", "domain", "team", "channel", "confidential", "outcome"]
@@ -271,7 +272,7 @@ class IncidentAdmin(DomainServiceAdmin):
 
 
 @admin.register(TimelineEntry)
-class TimelineEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TimelineEntryAdmin(AuditedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["incident", "at", "kind", "action", "actor", "public"]
     list_filter = ["kind", "action", "public"]
     search_fields = ["incident__title"]
@@ -279,7 +280,7 @@ class TimelineEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Comment)
-class CommentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CommentAdmin(AuditedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["incident", "author", "public", "created_at"]
     list_filter = ["public"]
     search_fields = ["body"]
@@ -287,7 +288,7 @@ class CommentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Attachment)
-class AttachmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AttachmentAdmin(AuditedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["filename", "incident", "content_type", "size", "uploaded_by", "created_at"]
     list_filter = ["content_type", "public"]
     search_fields = ["filename", "sha256"]

@@ -13,6 +13,8 @@ from django.http import Http404, HttpRequest
 from rest_framework import permissions
 from rest_framework.request import Request
 
+from . import audit
+from .models import Incident
 from .selectors import desk_user
 
 
@@ -52,3 +54,35 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class AuditedAdminMixin:
+    """Admin: pages that show incidents' content (the incidents themselves, their timeline, comments and
+    attachments) audit the restricted ones they show, like every other read path (issue 11, Build 8): a
+    change list audits its page of rows, a change page its one object. `incident_field` names the row's
+    incident ("" for Incident itself)."""
+
+    incident_field = "incident"
+
+    def _incident_ids(self, objects: Any) -> list[int]:
+        return [
+            obj.pk if not self.incident_field else getattr(obj, f"{self.incident_field}_id")
+            for obj in objects
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        response = super().changelist_view(request, extra_context)  # type: ignore[misc]
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None and request.method == "GET":
+            self._audit(request, self._incident_ids(changelist.result_list), "admin list")
+        return response
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        if obj is not None:
+            self._audit(request, self._incident_ids([obj]), "admin change")
+        return obj
+
+    def _audit(self, request: HttpRequest, ids: list[int], detail: str) -> None:
+        if ids:
+            audit.note_handled(request.user, Incident.objects.filter(pk__in=ids), detail=f"GET {detail}")

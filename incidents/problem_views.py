@@ -9,15 +9,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from . import major, notifications, problems, selectors, services
+from . import audit, major, notifications, problems, selectors, services
 from .errors import InvalidTransition, StaleVersion
 from .forms import FollowUpForm
-from .models import PROBLEM_REFERENCE_PREFIX, FollowUpAction, Incident, Problem
+from .models import PROBLEM_REFERENCE_PREFIX, AuditEvent, FollowUpAction, Incident, Problem
 from .permissions import responder_or_404
 from .views.common import visible_incident
 
@@ -28,7 +28,14 @@ def _problem_list(request: HttpRequest) -> QuerySet[Problem]:
     return (
         selectors.problems_visible_to(request.user)
         .select_related("team", "category", "owner")
-        .annotate(incident_count=Count("incidents", distinct=True))
+        .annotate(
+            # Linked incidents the viewer sees (as the API counts them): a hidden one is not even a number.
+            incident_count=Count(
+                "incidents",
+                filter=Q(incidents__in=selectors.incidents_handled_by(request.user).values("pk")),
+                distinct=True,
+            )
+        )
     )
 
 
@@ -59,7 +66,7 @@ def _visible_problem(request: HttpRequest, pk: int) -> Problem:
             Prefetch(
                 "incidents",
                 queryset=selectors.incidents_handled_by(request.user)
-                .select_related("category")
+                .select_related("category", "domain")
                 .order_by("-id"),
                 to_attr="visible_incidents",
             ),
@@ -77,6 +84,8 @@ def _visible_problem(request: HttpRequest, pk: int) -> Problem:
 def problem_detail(request: HttpRequest, pk: int) -> HttpResponse:
     responder_or_404(request)
     problem = _visible_problem(request, pk)
+    # The page lists the linked incidents' titles: the restricted ones are audited (collected, one INSERT).
+    audit.note(request.user, problem.visible_incidents, what=AuditEvent.What.VIEW, detail="GET problem")  # type: ignore[attr-defined]
     return render(
         request,
         "incidents/problem.html",

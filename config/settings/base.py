@@ -345,8 +345,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The incident answers as `Incident` or `ReporterIncident` (incidents.api.schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "incidents.api.schema.incident_shapes",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "IncidentStateEnum": "incidents.models.Incident.State",
+        "HoldReasonEnum": "incidents.models.Incident.HoldReason",
+        "CancelReasonEnum": "incidents.models.Incident.CancelReason",
         "SlaClockStateEnum": "incidents.selectors.SLA_CLOCK_STATES",
         "ProblemStateEnum": "incidents.models.Problem.State",
         "CaseVersionStatusEnum": "interviews.models.CaseVersion.Status",

@@ -44,7 +44,9 @@ class WebhookStateChangedSerializer(_Envelope):
 
 class WebhookCommentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    author = serializers.CharField(allow_null=True, help_text="Username; null for an anonymous reporter.")
+    author = serializers.CharField(
+        allow_null=True, help_text="Username; null for an anonymous or a confidential reporter."
+    )
     body = serializers.CharField(help_text="Markdown.")
     created_at = serializers.DateTimeField()
 

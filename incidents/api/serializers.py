@@ -148,6 +148,19 @@ REPORTER_FIELDS = frozenset((
     "confidential", "received_at", "resolved_at", "closed_at", "resolution_summary", "cause", "measures",
     "reporter_confirmed_at", "version", "allowed_actions", "created_at", "updated_at",
 ))  # fmt: skip
+# Absent (not empty) when the viewer may not know a confidential reporter: not required in either schema.
+REPORTER_IDENTITY_FIELDS = ("reporter", "reporter_email")
+
+
+class ReporterIncidentSerializer(IncidentSerializer):
+    """The reporter's representation (also a responder's own report outside their teams' domains): the
+    fields of REPORTER_FIELDS and nothing else. IncidentSerializer.to_representation already answers it for
+    whoever sees the incident as its reporter; this class gives that answer its own schema component
+    (`ReporterIncident`), so that every answer conforms to the OpenAPI document (incidents.api.schema)."""
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [name for name in IncidentSerializer.Meta.fields if name in REPORTER_FIELDS]
+        read_only_fields = fields
 
 
 class CategoryPathField(serializers.CharField):
@@ -404,6 +417,10 @@ class SimilarIncidentSerializer(serializers.ModelSerializer):
     category = serializers.SlugRelatedField(slug_field="path", read_only=True)
     similarity = serializers.FloatField(
         read_only=True, help_text="Higher is closer; not comparable across databases."
+    )
+    # Blank until the incident is closed (a resolved one has none yet): the schema says so.
+    resolution_code = serializers.ChoiceField(
+        choices=Incident.ResolutionCode.choices, allow_blank=True, read_only=True
     )
 
     class Meta:

@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, permissions, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -25,6 +25,7 @@ from incidents.selectors import desk_user
 
 from . import serializers as s
 from .filters import IncidentFilter
+from .schema import INCIDENT_RESPONSE, incident_response
 
 
 class ChronologicalPagination(CursorPagination):
@@ -42,6 +43,10 @@ ERRORS = {
 }
 
 
+@extend_schema_view(
+    list=extend_schema(responses=incident_response(many=True)),
+    retrieve=extend_schema(responses={200: INCIDENT_RESPONSE, 404: ERRORS[404]}),
+)
 class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.IncidentSerializer
     filterset_class = IncidentFilter
@@ -88,9 +93,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         fresh = self.get_queryset().get(pk=incident.pk)
         return Response(self.get_serializer(fresh).data, status=status_code)
 
-    @extend_schema(
-        request=s.IncidentCreateSerializer, responses={201: s.IncidentSerializer, 400: ERRORS[400]}
-    )
+    @extend_schema(request=s.IncidentCreateSerializer, responses={201: INCIDENT_RESPONSE, 400: ERRORS[400]})
     def create(self, request: Request) -> Response:
         data = self._input(s.IncidentCreateSerializer)
         incident = services.create_incident(reporter=request.user, channel=Incident.Channel.API, **data)
@@ -98,7 +101,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         # its relations are the objects validation resolved (no re-read; tests/incidents/test_create_queries).
         return Response(self.get_serializer(incident).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.IncidentEditSerializer, responses={200: s.IncidentSerializer, **ERRORS})
+    @extend_schema(request=s.IncidentEditSerializer, responses={200: INCIDENT_RESPONSE, **ERRORS})
     def partial_update(self, request: Request, reference: str | None = None) -> Response:
         incident = self.get_object()
         data = self._input(s.IncidentEditSerializer, incident=incident)
@@ -199,7 +202,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         found = selectors.similar_incidents(incident, request.user, limit=int(raw))
         return Response(s.SimilarIncidentSerializer(found, many=True).data)
 
-    @extend_schema(request=s.VersionedInput, responses={200: s.IncidentSerializer, **ERRORS})
+    @extend_schema(request=s.VersionedInput, responses={200: INCIDENT_RESPONSE, **ERRORS})
     @action(detail=True, methods=["post"], filter_backends=[])
     def confirm(self, request: Request, reference: str | None = None) -> Response:
         """The reporter confirms that the resolution fixed it (only in `resolved`; it does not close)."""
@@ -218,7 +221,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         rating = services.rate_incident(incident, **self._input(s.SatisfactionInput))
         return Response(s.SatisfactionSerializer(rating).data)
 
-    @extend_schema(request=s.ParentInput, responses={200: s.IncidentSerializer, **ERRORS})
+    @extend_schema(request=s.ParentInput, responses={200: INCIDENT_RESPONSE, **ERRORS})
     @action(detail=True, methods=["post"], url_path="parent", url_name="parent", filter_backends=[])
     def set_parent(self, request: Request, reference: str | None = None) -> Response:
         """Make this incident a child of a major incident (or, with null, stand on its own again)."""
@@ -236,8 +239,8 @@ def _action_view(name: lifecycle.Action, input_class: type[s.VersionedInput]) ->
 
     view.__name__ = str(name)
     view.__doc__ = domain_function.__doc__
-    view = extend_schema(request=input_class, responses={200: s.IncidentSerializer, **ERRORS})(view)
-    return action(detail=True, methods=["post"], url_path=str(name), filter_backends=[])(view)
+    routed = action(detail=True, methods=["post"], url_path=str(name), filter_backends=[])(view)
+    return extend_schema(request=input_class, responses={200: INCIDENT_RESPONSE, **ERRORS})(routed)
 
 
 ACTION_INPUTS: dict[lifecycle.Action, type[s.VersionedInput]] = {
@@ -298,7 +301,7 @@ class IncidentExportView(generics.GenericAPIView):
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         qs = self.filter_queryset(self.get_queryset())
-        audit.note_export(request.user, qs, detail="GET export")
+        audit.note_handled(request.user, qs, detail="GET export")
         response = StreamingHttpResponse(
             export.stream_csv(qs, desk_user(request.user)), content_type="text/csv; charset=utf-8"
         )

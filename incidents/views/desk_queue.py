@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import console, export, lifecycle, selectors
+from .. import audit, console, export, lifecycle, selectors
 from ..api.filters import IncidentFilter
 from ..errors import InvalidTransition, StaleVersion
 from ..forms import BulkForm, SaveViewForm
@@ -100,9 +100,6 @@ PAGE_KEYS = ("cursor", "before")  # keyset bounds: rows after the last row shown
 SLA_FILTERS = [("warning", "Warning: breaching soon"), ("breached", "Breached")]
 
 
-LEGACY_SLA = {"soon": "warning"}  # saved views made before the filter used the engine's states
-
-
 def _preset_query(params: dict[str, Any]) -> str:
     return urlencode(params, doseq=True)
 
@@ -175,10 +172,6 @@ def _queue_filter(request: HttpRequest, params: QueryDict) -> tuple[IncidentFilt
     api_params = params.copy()
     if api_params.get("assignee") == "me":
         api_params["assignee"] = request.user.get_username()
-    sla = api_params.pop("sla", [""])[-1]
-    sla = LEGACY_SLA.get(sla, sla)
-    if sla:
-        api_params["sla"] = sla
     return IncidentFilter(
         api_params, queryset=selectors.handled_incident_list(request.user), request=request
     ), sort
@@ -211,9 +204,6 @@ def _queue_params(request: HttpRequest) -> QueryDict:
     for key, values in request.GET.lists():
         if key in (*FILTER_KEYS, *PAGE_KEYS) and any(values):
             params.setlist(key, [value for value in values if value])
-    sla = params.get("sla", "")
-    if sla in LEGACY_SLA:
-        params["sla"] = LEGACY_SLA[sla]
     if not any(key in params for key in FILTER_KEYS):
         params["open"] = "1"  # the desk's default: what is still open
     return params
@@ -254,6 +244,10 @@ def queue(request: HttpRequest) -> HttpResponse:
         filterset, sort = _queue_filter(request, params)
     qs = _open_and_sorted(filterset.qs, params, sort)
     page, has_previous, has_next = _page_of(qs, sort, params)
+    if page:  # the rows show titles: the restricted ones are audited (the poll too, it shows them again)
+        audit.note_handled(
+            request.user, Incident.objects.filter(pk__in=[row["id"] for row in page]), detail="GET queue"
+        )
     first_query = params.copy()
     for key in PAGE_KEYS:
         first_query.pop(key, None)
@@ -331,6 +325,7 @@ def queue_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         errors = "; ".join(f"{field}: {' '.join(texts)}" for field, texts in check.errors.items())
         return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
     qs, _ = filtered_queue(request, params)
+    audit.note_handled(request.user, qs, detail="GET export.csv")
     response = StreamingHttpResponse(
         export.stream_csv(qs, desk_user(request.user)), content_type="text/csv; charset=utf-8"
     )

@@ -538,13 +538,14 @@ def test_queue_query_count_is_constant(desk, django_assert_num_queries):
     agent(TeamFactory(), username="another-agent")  # more people to choose from: still one query
     CategoryFactory(slug="another")
     assert (count(), count(**poll)) == (small, small_poll)
-    # session, user, roles and permission (one query); one page of rows; one query for the three attention counts;
-    # saved views; domains, teams, categories and assignees for the selects (then cached)
-    assert small == 10
+    # session, user, roles and permission (one query); one page of rows; the audit rows of the page's restricted
+    # incidents (one INSERT ... SELECT); one query for the three attention counts; saved views; domains, teams,
+    # categories and assignees for the selects (then cached)
+    assert small == 11
     desk.get("/desk/")
-    with django_assert_num_queries(6):  # the choices are cached now
+    with django_assert_num_queries(6):  # the choices are cached now; an empty page: no audit statement
         desk.get("/desk/", {"sort": "priority", "cursor": "3.1", "sla": "warning", "q": "vpn"})
-    with django_assert_num_queries(4):  # the 30-second poll renders the rows only
+    with django_assert_num_queries(5):  # the 30-second poll renders (and audits) the rows only
         desk.get("/desk/", {"before": "100"}, headers=poll)
 
 
@@ -645,14 +646,29 @@ def test_breaching_soon_is_the_engines_warning_state(desk):
     assert '<option value="warning" selected>' in page
     assert 'id="attention-warning"' in queue
     assert re.search(r'id="attention-warning">\s*<span class="attention-count">1</span>', queue)
-    legacy = desk.get("/desk/", {"sla": "soon", "open": "1"}).content.decode()  # a view saved before
-    assert warned.reference in legacy
-    assert calm.reference not in legacy
     breached = desk.get("/desk/", {"sla": "breached"}).content.decode()
     assert warned.reference not in breached
 
 
-# --- the incident page# --- the incident page --------------------------------------------------------------------------
+def test_the_retired_sla_value_soon_is_an_unknown_filter_value(desk):
+    """`sla=soon` (the console's name before the engine's clock states) is gone: like any unknown value the
+    console says the filter was not understood and shows the open queue; the API answers 400 naming `sla`.
+    Saved views that carried it were rewritten to `warning` by migration 0019."""
+    open_one = report(title="Printer jam")
+    response = desk.get("/desk/", {"sla": "soon", "open": "1"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Some filters were not understood and were ignored." in page
+    assert open_one.reference in page
+    assert '<option value="warning" selected>' not in page
+    assert desk.get("/desk/export.csv", {"sla": "soon"}).status_code == 400
+    assert "sla" in desk.get("/desk/export.csv", {"sla": "soon"}).content.decode()
+    api = desk.get("/api/v1/incidents/", {"sla": "soon"})
+    assert api.status_code == 400
+    assert "sla" in api.json()
+
+
+# --- the incident page --------------------------------------------------------------------------
 
 
 def test_incident_page_404_outside_visibility(desk):
@@ -1087,3 +1103,27 @@ def test_similar_incidents_show_words_not_markdown():
     assert plain_markdown("**VPN** restarted with `systemctl restart`\n\n- then *checked*") == (
         "VPN restarted with systemctl restart then checked"
     )
+
+
+def test_saved_views_with_the_retired_sla_soon_are_rewritten_to_warning(desk):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("incidents.migrations.0019_saved_view_sla_i11")
+    old = SavedQueueView.objects.create(user=desk.user, name="Soon", query="open=1&sla=soon&sort=deadline")
+    other = SavedQueueView.objects.create(user=desk.user, name="Title", query="q=sla%3Dsoon&open=1")
+    current = SavedQueueView.objects.create(user=desk.user, name="Warn", query="sla=warning")
+
+    migration.rewrite_sla_soon(apps, None)
+    migration.rewrite_sla_soon(apps, None)  # twice: nothing more changes
+
+    old.refresh_from_db()
+    other.refresh_from_db()
+    current.refresh_from_db()
+    assert old.query == "open=1&sla=warning&sort=deadline"
+    assert other.query == "q=sla%3Dsoon&open=1"  # a search for the text "sla=soon" is not the filter
+    assert current.query == "sla=warning"
+    page = desk.get("/desk/?" + old.query).content.decode()
+    assert "Some filters were not understood" not in page
+    assert '<option value="warning" selected>' in page
