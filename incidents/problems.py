@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -384,9 +384,9 @@ def similar_text_cluster(incident: Incident, *, now: datetime | None = None) -> 
     )
     pks = [pk for pk, title in recent_rows if len(words & set(significant_words(title))) >= needed]
     return list(
-        Incident.objects.filter(pk__in=pks).select_related("category", "team").order_by("received_at", "pk")[
-            : _cap()
-        ]
+        Incident.objects.filter(pk__in=pks)
+        .select_related("category", "team")
+        .order_by("received_at", "pk")[: _cap()]
     )
 
 
@@ -457,7 +457,9 @@ def check_recurrence_after_commit(incident: Incident) -> None:
 
     def run() -> None:
         try:
-            check_recurrence(Incident.objects.select_related("category__default_team", "team").get(pk=incident.pk))
+            check_recurrence(
+                Incident.objects.select_related("category__default_team", "team").get(pk=incident.pk)
+            )
         except Exception:
             logger.exception("recurrence check failed for %s", incident.reference)
 

@@ -270,7 +270,9 @@ def _copies(template: Incident, count: int, **changes) -> None:
     import uuid
 
     rows = []
-    fields = {f.attname: getattr(template, f.attname) for f in Incident._meta.concrete_fields if not f.primary_key}
+    fields = {
+        f.attname: getattr(template, f.attname) for f in Incident._meta.concrete_fields if not f.primary_key
+    }
     for n in range(count):
         row = Incident(**fields)
         row.tracking_token = uuid.uuid4().hex
@@ -334,7 +336,9 @@ def test_the_text_probe_costs_the_same_at_1100_and_2200_similar_incidents_in_the
         _copies(first, more, category=None)
         # Proposed already (the key of the cluster's oldest), so each check probes and stops there.
         oldest = problems.similar_text_cluster(first)[0]
-        Problem.objects.get_or_create(proposal_key=f"recurrence:text:{oldest.pk}", defaults={"title": "taken"})
+        Problem.objects.get_or_create(
+            proposal_key=f"recurrence:text:{oldest.pk}", defaults={"title": "taken"}
+        )
         fresh = Incident.objects.select_related("category__default_team", "team").get(pk=first.pk)
         costs.append(_probe_cost(lambda fresh=fresh: problems.check_recurrence(fresh)))
     # the category probe, the text probe, the proposal refused by its key (savepoint, insert, rollback, release)

@@ -84,7 +84,8 @@ def test_distinct_firings_and_their_redeliveries_from_8_threads_count_exactly():
     assert codes == [202] * 80
     group = AlertGroup.objects.get(integration=integration, open=True)
     assert group.alert_count == 40
-    assert len(group.firings) == 40 and len(set(group.firings)) == 40
+    assert len(group.firings) == 40
+    assert len(set(group.firings)) == 40
     assert TimelineEntry.objects.filter(incident=group.incident, kind="alert").count() == 40
     assert Incident.objects.count() == 1
 
