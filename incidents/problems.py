@@ -404,7 +404,7 @@ def check_recurrence(incident: Incident, *, now: datetime | None = None) -> Prob
     now = now or timezone.now()
     # Each probe is capped and stops at the threshold; once the category has decided (a proposal, or a
     # problem already covering it), the text probe is skipped.
-    if category_reaches_threshold(incident, now=now):
+    if incident.category_id is not None and category_reaches_threshold(incident, now=now):
         if Problem.objects.filter(category_id=incident.category_id).exclude(state=PS.CLOSED).exists():
             return None
         cluster = recurrence_cluster(incident, now=now)

@@ -280,7 +280,7 @@ def _hit_postgresql(
 ) -> EventResult | None:
     """Count the alert on the open group in one statement (two for a redelivered firing); None if no
     open group of the key collects."""
-    params = {
+    params: dict[str, Any] = {
         "integration": integration.pk, "key": key, "now": now, "payload": json.dumps(kept),
         "since": now - timedelta(minutes=integration.grouping_window_minutes),
         "states": list(COLLECTING), "firing": firing,
@@ -355,7 +355,7 @@ def _trigger_once(
         if hit is not None:
             return hit
         if close_stale:
-            params = {
+            params: dict[str, Any] = {
                 "integration": integration.pk, "key": key,
                 "since": now - timedelta(minutes=integration.grouping_window_minutes), "states": list(COLLECTING),
             }  # fmt: skip
