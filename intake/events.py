@@ -306,9 +306,10 @@ def _hit_postgresql(
 
 
 def _hit_locked(
-    integration: Integration, *, key: str, kept: dict[str, Any], firing: str, now: datetime, close_stale: bool
+    integration: Integration, *, key: str, kept: dict[str, Any], firing: str, now: datetime
 ) -> EventResult | None:
-    """The same as _hit_postgresql with a row lock, on databases without jsonb (SQLite)."""
+    """The same as _hit_postgresql with a row lock, on databases without jsonb (SQLite); a group whose incident
+    no longer collects is closed here."""
     group = (
         AlertGroup.objects.select_for_update(of=("self",))
         .select_related("incident")
@@ -362,7 +363,7 @@ def _trigger_once(
             with connection.cursor() as cursor:
                 cursor.execute(_CLOSE_STALE_SQL, params)
     else:
-        hit = _hit_locked(integration, key=key, kept=kept, firing=firing, now=now, close_stale=close_stale)
+        hit = _hit_locked(integration, key=key, kept=kept, firing=firing, now=now)
         if hit is not None:
             return hit
     # The incident first, then the group that claims the key for it (one INSERT): a concurrent trigger of
