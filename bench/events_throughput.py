@@ -8,7 +8,10 @@ Runs, each with its own integration (complete mapping, so new incidents open cla
 
 - new: every trigger has its own dedup_key, so each opens (and classifies) an incident;
 - hit: every trigger has the same dedup_key, so each adds an alert to one open incident;
-- and both again from --threads threads at once (one connection each): `hit` then contends for one row lock.
+- and both again from --threads threads at once (one connection each): `hit` then contends for one row.
+
+Each line gives events per second, the app's CPU per event (this process: Django, DRF, the domain; not
+PostgreSQL's) and the load average.
 
 Use a database made for the bench: it is migrated and its intake and incident rows are added to, never read.
 """
@@ -82,6 +85,7 @@ def run(label: str, events_total: int, threads: int, same_key: bool) -> None:
         return (lambda n: f"{prefix}-same") if same_key else (lambda n: f"{prefix}-{worker}-{n}")
 
     per_thread = events_total // threads
+    cpu = time.process_time()
     start = time.perf_counter()
     if threads == 1:
         send(key, events_total, dedup_for(0))
@@ -97,8 +101,12 @@ def run(label: str, events_total: int, threads: int, same_key: bool) -> None:
         for worker in workers:
             worker.join()
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     total = per_thread * threads if threads > 1 else events_total
-    print(f"{label:<24} {total:>6} events  {elapsed:7.2f} s  {total / elapsed:8.1f} events/s")
+    print(
+        f"{label:<24} {total:>6} events  {elapsed:7.2f} s  {total / elapsed:8.1f} events/s  "
+        f"{cpu / total * 1000:6.2f} ms app CPU per event  load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def main() -> None:

@@ -520,6 +520,17 @@ class Incident(models.Model):
             # incidents by when they left it (resolved, else closed, else cancelled; null while open).
             models.Index(fields=["received_at"], name="incident_received_at_idx"),
             models.Index(Coalesce("resolved_at", "closed_at", "cancelled_at"), name="incident_ended_idx"),
+            # The recurrence probes (incidents.problems): the incidents that count, by category or by domain.
+            models.Index(
+                fields=["category", "received_at"],
+                name="incident_recurrence_cat_idx",
+                condition=Q(problem__isnull=True) & ~Q(state="cancelled"),
+            ),
+            models.Index(
+                fields=["domain", "received_at"],
+                name="incident_recurrence_dom_idx",
+                condition=Q(problem__isnull=True) & ~Q(state="cancelled"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, Q
+from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -301,6 +301,10 @@ def remind_follow_ups(*, today: date | None = None) -> int:
 # A proposal links at most this many incidents (the oldest of the cluster): a storm of thousands of alerts in
 # one category must not make every classification read all of them.
 RECURRENCE_LINK_LIMIT = 100
+# The text probe compares the title with the newest this many incidents of the domain's window, no more: its
+# cost per classification stays the same however many incidents the window holds (an alert storm without
+# dedup keys would otherwise make classification quadratic).
+RECURRENCE_SCAN_LIMIT = 1000
 
 
 def _cap() -> int:
@@ -308,19 +312,33 @@ def _cap() -> int:
     return min(max(settings.RECURRENCE_THRESHOLD, RECURRENCE_LINK_LIMIT), 10 * RECURRENCE_LINK_LIMIT)
 
 
+def _candidates(now: datetime) -> QuerySet[Incident]:
+    """The incidents a recurrence counts: received within RECURRENCE_WINDOW before `now`, not cancelled, not
+    linked to a problem (the partial indexes incident_recurrence_*_idx hold exactly these)."""
+    return Incident.objects.filter(
+        received_at__gte=now - settings.RECURRENCE_WINDOW, problem__isnull=True
+    ).exclude(state=Incident.State.CANCELLED)
+
+
+def category_reaches_threshold(incident: Incident, *, now: datetime | None = None) -> bool:
+    """Whether RECURRENCE_THRESHOLD incidents of the incident's category count now: an index-only probe
+    that stops at the threshold, whatever the size of the cluster."""
+    if incident.category_id is None:
+        return False
+    threshold = settings.RECURRENCE_THRESHOLD
+    probe = _candidates(now or timezone.now()).filter(category_id=incident.category_id)
+    newest = probe.order_by("-received_at").values_list("received_at", flat=True)
+    return len(newest[:threshold]) >= threshold
+
+
 def recurrence_cluster(incident: Incident, *, now: datetime | None = None) -> list[Incident]:
     """The incidents of the same category received within RECURRENCE_WINDOW before `now`, oldest first,
     not cancelled and not already linked to a problem (at most RECURRENCE_LINK_LIMIT of them)."""
     if incident.category_id is None:
         return []
-    now = now or timezone.now()
     return list(
-        Incident.objects.filter(
-            category_id=incident.category_id,
-            received_at__gte=now - settings.RECURRENCE_WINDOW,
-            problem__isnull=True,
-        )
-        .exclude(state=Incident.State.CANCELLED)
+        _candidates(now or timezone.now())
+        .filter(category_id=incident.category_id)
         .select_related("category", "team")
         .order_by("received_at", "pk")[: _cap()]
     )
@@ -328,37 +346,48 @@ def recurrence_cluster(incident: Incident, *, now: datetime | None = None) -> li
 
 def similar_text_cluster(incident: Incident, *, now: datetime | None = None) -> list[Incident]:
     """Incidents of the same domain within RECURRENCE_WINDOW whose titles look like this one's, oldest
-    first, not cancelled and not linked to a problem: trigram similarity (`%`) on PostgreSQL; on SQLite,
-    titles sharing at least half of this title's significant words (and two at least)."""
+    first, not cancelled and not linked to a problem, among the newest RECURRENCE_SCAN_LIMIT of them:
+    trigram similarity (`%`) on PostgreSQL; on SQLite, titles sharing at least half of this title's
+    significant words (and two at least)."""
     now = now or timezone.now()
     if incident.domain_id is None:
         return []
-    qs = (
-        Incident.objects.filter(
-            domain_id=incident.domain_id,
-            received_at__gte=now - settings.RECURRENCE_WINDOW,
-            problem__isnull=True,
-        )
-        .exclude(state=Incident.State.CANCELLED)
-        .select_related("category", "team")
-        .order_by("received_at", "pk")
-    )
+    window = _candidates(now).filter(domain_id=incident.domain_id)
     if connection.vendor == "postgresql":
-        # Constant SQL, the title is a bound parameter; answered by the GIN trigram index.
-        alike = RawSQL('"incidents_incident"."title" %% %s', [incident.title], BooleanField())
-        return list(qs.filter(alike)[: _cap()])
+        # The newest incidents of the window from the partial (domain, received_at) index, then the trigram
+        # match on those alone: the LIMIT inside keeps the planner from matching the whole window first.
+        # (The same rows as _candidates(now).filter(domain_id=...), written out to nest the LIMIT; ANY(ARRAY(...))
+        # makes the few ids found a list of primary keys to look up, never a join over the table.)
+        alike = RawSQL(
+            '"incidents_incident"."id" = ANY(ARRAY(SELECT recent.id FROM ('
+            "SELECT i.id, i.title, i.received_at FROM incidents_incident i WHERE i.domain_id = %s"
+            " AND i.received_at >= %s AND i.problem_id IS NULL AND NOT (i.state = %s)"
+            " ORDER BY i.received_at DESC, i.id DESC LIMIT %s"
+            ") recent WHERE recent.title %% %s ORDER BY recent.received_at, recent.id LIMIT %s))",
+            (
+                incident.domain_id, now - settings.RECURRENCE_WINDOW, Incident.State.CANCELLED.value,
+                RECURRENCE_SCAN_LIMIT, incident.title, _cap(),
+            ),
+            BooleanField(),
+        )  # fmt: skip
+        return list(
+            Incident.objects.filter(alike)
+            .select_related("category", "team")
+            .order_by("received_at", "pk")[: _cap()]
+        )
     words = set(significant_words(incident.title))
     if len(words) < 2:
         return []
     needed = max(2, (len(words) + 1) // 2)
-    shared = Q()
-    for word in words:
-        shared |= Q(title__icontains=word)
-    return [
-        other
-        for other in qs.filter(shared)[:500]
-        if len(words & set(significant_words(other.title))) >= needed
-    ][: _cap()]
+    recent_rows = list(
+        window.order_by("-received_at", "-pk").values_list("pk", "title")[:RECURRENCE_SCAN_LIMIT]
+    )
+    pks = [pk for pk, title in recent_rows if len(words & set(significant_words(title))) >= needed]
+    return list(
+        Incident.objects.filter(pk__in=pks)
+        .select_related("category", "team")
+        .order_by("received_at", "pk")[: _cap()]
+    )
 
 
 def check_recurrence(incident: Incident, *, now: datetime | None = None) -> Problem | None:
@@ -372,12 +401,17 @@ def check_recurrence(incident: Incident, *, now: datetime | None = None) -> Prob
     other. Returns the new proposal, or None.
     """
     threshold = settings.RECURRENCE_THRESHOLD
-    cluster = recurrence_cluster(incident, now=now)
-    if len(cluster) >= threshold:
+    now = now or timezone.now()
+    # Each probe is capped and stops at the threshold; once the category has decided (a proposal, or a
+    # problem already covering it), the text probe is skipped.
+    if incident.category_id is not None and category_reaches_threshold(incident, now=now):
+        if Problem.objects.filter(category_id=incident.category_id).exclude(state=PS.CLOSED).exists():
+            return None
+        cluster = recurrence_cluster(incident, now=now)
+        if len(cluster) < threshold:
+            return None  # linked or cancelled between the probe and now
         category = cluster[0].category
         assert category is not None  # noqa: S101 - the cluster is filtered on the incident's category
-        if Problem.objects.filter(category_id=category.pk).exclude(state=PS.CLOSED).exists():
-            return None
         key = f"recurrence:category:{category.pk}:{cluster[0].pk}"
         what = f"of {category.path}"
     else:
@@ -423,7 +457,9 @@ def check_recurrence_after_commit(incident: Incident) -> None:
 
     def run() -> None:
         try:
-            check_recurrence(Incident.objects.get(pk=incident.pk))
+            check_recurrence(
+                Incident.objects.select_related("category__default_team", "team").get(pk=incident.pk)
+            )
         except Exception:
             logger.exception("recurrence check failed for %s", incident.reference)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from escalation import sla
@@ -48,6 +48,9 @@ HELD_MESSAGE = "The incident is not classified yet: the {action} is held and app
 
 @dataclass(frozen=True)
 class EventResult:
+    """What an event did. After a dedup hit `incident` holds only the incident's id (enough for its
+    reference): the hit reads nothing else."""
+
     dedup_key: str
     incident: Incident | None
     message: str = ""
@@ -59,7 +62,7 @@ def integration_for_key(raw: str) -> Integration | None:
         return None
     # With what opening and classifying an incident reads from it (one query instead of four).
     return (
-        Integration.objects.select_related("domain", "category", "team")
+        Integration.objects.select_related("domain", "category", "team", "user")
         .filter(key_hash=hash_routing_key(raw), active=True)
         .first()
     )
@@ -219,70 +222,158 @@ def trigger(integration: Integration, *, dedup_key: str, payload: dict[str, Any]
     """Add an alert to the open incident of the dedup key, or open a new incident.
 
     Safe under concurrency: the partial unique index on (integration, dedup_key) WHERE open lets one
-    transaction insert the open group; the others wait for it, fail, and add to it instead.
+    transaction insert the open group; the others wait for it, fail, roll back and, on the next attempt,
+    add to it instead. On PostgreSQL a hit is one `UPDATE ... SET alert_count = alert_count + 1` whose
+    WHERE (open, still collecting, firing not yet counted) PostgreSQL re-checks on the newest row version
+    after waiting for a concurrent one: exact counts without a lock round trip.
     """
     derived = not dedup_key
     key = dedup_key or derive_dedup_key(payload)
-    for _attempt in range(5):
+    for attempt in range(5):
         try:
             with transaction.atomic():
-                return _trigger_once(integration, key=key, derived=derived, payload=payload)
+                return _trigger_once(
+                    integration, key=key, derived=derived, payload=payload, close_stale=attempt > 0
+                )
         except IntegrityError:
-            continue  # another trigger of this key opened the group first: add to it
+            continue  # another trigger of this key opened the group first, or a stale group is in the way
     raise RuntimeError(f"could not settle the alert group of {key}")  # pragma: no cover
 
 
-def _trigger_once(
-    integration: Integration, *, key: str, derived: bool, payload: dict[str, Any]
-) -> EventResult:
-    now = timezone.now()
+_TABLE = AlertGroup._meta.db_table
+_INCIDENTS = Incident._meta.db_table
+# The open group of the key whose incident still collects alerts (_still_collecting, in SQL).
+_COLLECTING_SQL = f"""
+    g.integration_id = %(integration)s AND g.dedup_key = %(key)s AND g.open
+    AND (NOT g.derived_key OR g.last_seen_at >= %(since)s)
+    AND EXISTS (SELECT 1 FROM {_INCIDENTS} i WHERE i.id = g.incident_id AND i.state = ANY(%(states)s))
+"""  # noqa: S608 (table names from _meta; every value is bound)
+# A firing not counted yet: counted, remembered (the newest FIRINGS_KEPT), and whatever was held is dropped.
+_COUNT_SQL = f"""
+    UPDATE {_TABLE} AS g SET
+        alert_count = g.alert_count + 1, last_seen_at = %(now)s, last_payload = %(payload)s::jsonb,
+        held_action = '', held_payload = '{{}}'::jsonb, firings = FIRINGS
+    WHERE {_COLLECTING_SQL} UNSEEN
+    RETURNING g.incident_id, g.alert_count
+"""  # noqa: S608 (table names from _meta; every value is bound)
+_APPEND_FIRING = (
+    f"CASE WHEN jsonb_array_length(g.firings) >= {FIRINGS_KEPT} THEN (g.firings - 0) "
+    "|| jsonb_build_array(%(firing)s::text) ELSE g.firings || jsonb_build_array(%(firing)s::text) END"
+)
+_UNSEEN = "AND NOT g.firings @> jsonb_build_array(%(firing)s::text)"
+# The same firing delivered again (a repeat_interval, a retry after an outage): seen, not counted.
+_SEEN_SQL = f"""
+    UPDATE {_TABLE} AS g SET last_seen_at = %(now)s, last_payload = %(payload)s::jsonb
+    WHERE {_COLLECTING_SQL} AND g.firings @> jsonb_build_array(%(firing)s::text)
+    RETURNING g.incident_id, g.alert_count
+"""  # noqa: S608 (table names from _meta; every value is bound)
+# Before a retry: a group whose incident no longer collects (resolved, closed, cancelled, or a derived key
+# gone quiet) is closed so that a new one can take the key.
+_CLOSE_STALE_SQL = f"""
+    UPDATE {_TABLE} AS g SET open = false
+    WHERE g.integration_id = %(integration)s AND g.dedup_key = %(key)s AND g.open AND NOT ({_COLLECTING_SQL})
+"""  # noqa: S608 (table names from _meta; every value is bound)
+
+
+def _hit_postgresql(
+    integration: Integration, *, key: str, kept: dict[str, Any], firing: str, now: datetime
+) -> EventResult | None:
+    """Count the alert on the open group in one statement (two for a redelivered firing); None if no
+    open group of the key collects."""
+    params: dict[str, Any] = {
+        "integration": integration.pk, "key": key, "now": now, "payload": json.dumps(kept),
+        "since": now - timedelta(minutes=integration.grouping_window_minutes),
+        "states": list(COLLECTING), "firing": firing,
+    }  # fmt: skip
+    count_sql = _COUNT_SQL.replace("FIRINGS", _APPEND_FIRING if firing else "g.firings").replace(
+        "UNSEEN", _UNSEEN if firing else ""
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(count_sql, params)
+        row = cursor.fetchone()
+        if row is None and firing:
+            cursor.execute(_SEEN_SQL, params)
+            seen = cursor.fetchone()
+            return EventResult(key, Incident(pk=seen[0])) if seen else None
+    if row is None:
+        return None
+    incident = Incident(pk=row[0])
+    timeline.record_alert(
+        incident=incident, event="trigger", integration=integration.name, dedup_key=key, payload=kept,
+        count=row[1],
+    )  # fmt: skip
+    return EventResult(key, incident)
+
+
+def _hit_locked(
+    integration: Integration, *, key: str, kept: dict[str, Any], firing: str, now: datetime
+) -> EventResult | None:
+    """The same as _hit_postgresql with a row lock, on databases without jsonb (SQLite); a group whose incident
+    no longer collects is closed here."""
     group = (
         AlertGroup.objects.select_for_update(of=("self",))
         .select_related("incident")
         .filter(integration=integration, dedup_key=key, open=True)
         .first()
     )
-    kept = _timeline_payload(payload)
-    firing = _firing(payload)
-    if group is not None and _still_collecting(group, integration, now):
-        assert group.incident is not None  # noqa: S101 (checked by _still_collecting)
-        group.last_seen_at = now
-        group.last_payload = kept
-        if firing and firing in group.firings:
-            # The same firing delivered again (a repeat_interval, a retry after an outage): seen, not counted.
-            group.save(update_fields=["last_seen_at", "last_payload"])
-            return EventResult(key, group.incident)
-        group.alert_count += 1
-        fields = ["alert_count", "last_seen_at", "last_payload"]
-        if firing:
-            group.firings = [*group.firings, firing][-FIRINGS_KEPT:]
-            fields.append("firings")
-        if group.held_action:
-            # It fired again: what was held (a resolve above all) no longer holds.
-            group.held_action, group.held_payload = "", {}
-            fields += ["held_action", "held_payload"]
-        group.save(update_fields=fields)
-        timeline.record_alert(
-            incident=group.incident,
-            event="trigger",
-            integration=integration.name,
-            dedup_key=key,
-            payload=kept,
-            count=group.alert_count,
-        )
-        return EventResult(key, group.incident)
-    if group is not None:
+    if group is None:
+        return None
+    if not _still_collecting(group, integration, now):
         group.open = False
         group.save(update_fields=["open"])
-    with transaction.atomic():
-        # Claim the key first (a savepoint): a concurrent trigger blocks here until we commit, then fails.
-        group = AlertGroup.objects.create(
-            integration=integration, dedup_key=key, derived_key=derived, first_seen_at=now, last_seen_at=now,
-            last_payload=kept, firings=[firing] if firing else [],
-        )  # fmt: skip
+        return None
+    assert group.incident is not None  # noqa: S101 (checked by _still_collecting)
+    group.last_seen_at = now
+    group.last_payload = kept
+    if firing and firing in group.firings:
+        group.save(update_fields=["last_seen_at", "last_payload"])
+        return EventResult(key, group.incident)
+    group.alert_count += 1
+    fields = ["alert_count", "last_seen_at", "last_payload"]
+    if firing:
+        group.firings = [*group.firings, firing][-FIRINGS_KEPT:]
+        fields.append("firings")
+    if group.held_action:
+        # It fired again: what was held (a resolve above all) no longer holds.
+        group.held_action, group.held_payload = "", {}
+        fields += ["held_action", "held_payload"]
+    group.save(update_fields=fields)
+    timeline.record_alert(
+        incident=group.incident, event="trigger", integration=integration.name, dedup_key=key, payload=kept,
+        count=group.alert_count,
+    )  # fmt: skip
+    return EventResult(key, group.incident)
+
+
+def _trigger_once(
+    integration: Integration, *, key: str, derived: bool, payload: dict[str, Any], close_stale: bool
+) -> EventResult:
+    now = timezone.now()
+    kept = _timeline_payload(payload)
+    firing = _firing(payload)
+    if connection.vendor == "postgresql":
+        hit = _hit_postgresql(integration, key=key, kept=kept, firing=firing, now=now)
+        if hit is not None:
+            return hit
+        if close_stale:
+            params: dict[str, Any] = {
+                "integration": integration.pk, "key": key,
+                "since": now - timedelta(minutes=integration.grouping_window_minutes), "states": list(COLLECTING),
+            }  # fmt: skip
+            with connection.cursor() as cursor:
+                cursor.execute(_CLOSE_STALE_SQL, params)
+    else:
+        hit = _hit_locked(integration, key=key, kept=kept, firing=firing, now=now)
+        if hit is not None:
+            return hit
+    # The incident first, then the group that claims the key for it (one INSERT): a concurrent trigger of
+    # the same key blocks on the unique index until we commit, fails, rolls its incident back and retries
+    # as a hit. The first attempt skips closing a stale group; its INSERT fails on one, and the retry closes it.
     incident = _open_incident(integration, payload)
-    group.incident = incident
-    group.save(update_fields=["incident"])
+    AlertGroup.objects.create(
+        integration=integration, dedup_key=key, derived_key=derived, first_seen_at=now, last_seen_at=now,
+        last_payload=kept, firings=[firing] if firing else [], incident=incident,
+    )  # fmt: skip
     timeline.record_alert(
         incident=incident, event="trigger", integration=integration.name, dedup_key=key, payload=kept, count=1
     )

@@ -260,3 +260,88 @@ def test_similar_titles_across_categories_propose_a_problem_once(
     with django_capture_on_commit_callbacks(execute=True):
         incident_in(Incident.State.CLASSIFIED, title="Outlook crashes opening the calendar again")
     assert Problem.objects.count() == 1  # the linked ones never count twice
+
+
+# --- recurrence cost: the same at any size of the window ----------------------------------------------------
+
+
+def _copies(template: Incident, count: int, **changes) -> None:
+    """`count` more incidents like `template`, received just after it (one INSERT)."""
+    import uuid
+
+    rows = []
+    fields = {
+        f.attname: getattr(template, f.attname) for f in Incident._meta.concrete_fields if not f.primary_key
+    }
+    for n in range(count):
+        row = Incident(**fields)
+        row.tracking_token = uuid.uuid4().hex
+        row.received_at = template.received_at + dt.timedelta(seconds=n + 1)
+        for field, value in changes.items():
+            setattr(row, field, value)
+        rows.append(row)
+    Incident.objects.bulk_create(rows)
+
+
+def _leaf_rows(plan: dict) -> int:
+    children = plan.get("Plans", [])
+    if not children:
+        return int(plan.get("Actual Rows", 0) * plan.get("Actual Loops", 1))
+    return sum(_leaf_rows(child) for child in children)
+
+
+def _probe_cost(check) -> tuple[int, int]:
+    """(statements, rows the scans read) of `check()`: each SELECT explained with ANALYZE on PostgreSQL, the
+    rows of its leaf nodes (index and table scans) summed."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE incidents_incident")
+    with CaptureQueriesContext(connection) as queries:
+        check()
+    rows = 0
+    with connection.cursor() as cursor:
+        # Plan as on a large table (a small one is cheaper to scan whole), for the rest of this test's transaction.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in queries.captured_queries:
+            if query["sql"].lstrip().upper().startswith("SELECT"):
+                cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query["sql"])
+                rows += _leaf_rows(cursor.fetchone()[0][0]["Plan"])
+    return len(queries.captured_queries), rows
+
+
+@pytest.mark.postgres
+def test_a_decided_category_costs_the_same_at_20_and_600_incidents_in_the_window(recurring):
+    category, _team, classify = recurring
+    incidents = [classify() for _ in range(3)]
+    assert problems.check_recurrence(incidents[-1]) is not None  # the proposal covers the category now
+    costs = []
+    for more in (20, 580):
+        _copies(incidents[-1], more)
+        last = Incident.objects.filter(category=category).latest("received_at")
+        costs.append(_probe_cost(lambda last=last: problems.check_recurrence(last)))
+    # the threshold probe (stops at 3 rows), the open problem of the category; no text probe
+    assert costs[0] == costs[1]
+    assert costs[0][0] == 2
+
+
+@pytest.mark.postgres
+def test_the_text_probe_costs_the_same_at_1100_and_2200_similar_incidents_in_the_window(settings):
+    settings.RECURRENCE_THRESHOLD = 3
+    first = incident_in(Incident.State.CLASSIFIED, title="Checkout 5xx over 5 % on lb1")
+    costs = []
+    for more in (1100, 1100):
+        # Similar titles in other categories: the category probe does not decide, the text probe does.
+        _copies(first, more, category=None)
+        # Proposed already (the key of the cluster's oldest), so each check probes and stops there.
+        oldest = problems.similar_text_cluster(first)[0]
+        Problem.objects.get_or_create(
+            proposal_key=f"recurrence:text:{oldest.pk}", defaults={"title": "taken"}
+        )
+        fresh = Incident.objects.select_related("category__default_team", "team").get(pk=first.pk)
+        costs.append(_probe_cost(lambda fresh=fresh: problems.check_recurrence(fresh)))
+    # the category probe, the text probe, the proposal refused by its key (savepoint, insert, rollback, release)
+    assert costs[0][0] == costs[1][0] == 6
+    # Both windows hold more than RECURRENCE_SCAN_LIMIT similar incidents: the scans read as many rows.
+    assert costs[0][1] == costs[1][1] <= 2 * problems.RECURRENCE_SCAN_LIMIT

@@ -49,6 +49,47 @@ def test_100_triggers_from_20_threads_give_one_incident_with_100_alerts():
     assert TimelineEntry.objects.filter(incident=incident, kind="state_changed").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres
+def test_distinct_firings_and_their_redeliveries_from_8_threads_count_exactly():
+    """Each of 40 firings (its own startsAt) is sent by two threads at once: counted once each, none lost."""
+    integration, key = make_integration(rate_limit_per_minute=10_000, classified=True)
+    start = threading.Barrier(8)
+
+    def send(worker: int) -> list[int]:
+        client = APIClient()
+        start.wait()
+        codes = []
+        try:
+            # Workers 2k and 2k+1 send the same ten firings: every firing arrives twice, concurrently.
+            for n in range(10):
+                firing = (worker // 2) * 10 + n
+                body = {
+                    "routing_key": key,
+                    "event_action": "trigger",
+                    "dedup_key": "disk-full",
+                    "payload": {
+                        "summary": "Disk full", "source": "db1", "severity": "critical",
+                        "timestamp": f"2026-12-01T10:{firing:02d}:00Z",
+                    },
+                }  # fmt: skip
+                codes.append(client.post("/api/v1/events/", body, format="json").status_code)
+            return codes
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = [code for codes in pool.map(send, range(8)) for code in codes]
+
+    assert codes == [202] * 80
+    group = AlertGroup.objects.get(integration=integration, open=True)
+    assert group.alert_count == 40
+    assert len(group.firings) == 40
+    assert len(set(group.firings)) == 40
+    assert TimelineEntry.objects.filter(incident=group.incident, kind="alert").count() == 40
+    assert Incident.objects.count() == 1
+
+
 @pytest.mark.django_db
 def test_the_database_refuses_a_second_open_group_for_a_key():
     from django.db import IntegrityError, transaction
