@@ -87,6 +87,8 @@ def test_queue_counts_down_the_sla_and_the_timeline_reads_as_sentences(
         lifecycle.escalate_incident(calm, actor=d["agent"], team=d["network"], reason="Core router")
     sign_in(page.context, live_server, d["agent"])
     page.set_viewport_size(SCREENS["laptop"])
+    # The page's clock is Playwright's (it starts at the real present): the countdown is driven forward below.
+    page.clock.install()
     page.goto(f"{live_server.url}/desk/?sort=deadline&open=1")
     rows = page.locator(".queue-row")
     expect(rows).to_have_count(3)
@@ -105,6 +107,19 @@ def test_queue_counts_down_the_sla_and_the_timeline_reads_as_sentences(
     expect(page.locator("#queue-table thead")).to_contain_text("Updated")
     fits(page, 1366)
     doc_shot(page, "console-queue-countdowns")
+    # Live, with the page's clock paused and driven by hand: one second after the minute boundary of the
+    # deadline the words read one minute less (the old 15-second beat would mostly still show the old minute),
+    # and once the deadline passes the clock turns red.
+    soon_clock = page.locator(f'.queue-row[data-ref="{soon.reference}"] .sla-countdown')
+    page.clock.pause_at((page.evaluate("Date.now()") + 500) / 1000)  # Python: seconds
+    left_ms = soon_clock.evaluate("el => Date.parse(el.dataset.due) - Date.now()")
+    whole_minutes = int(left_ms // 60_000)
+    assert whole_minutes >= 2
+    page.clock.run_for(int(left_ms % 60_000) + 1000)
+    expect(soon_clock.locator(".sla-left")).to_have_text(f"{whole_minutes - 1} m left")
+    page.clock.run_for(whole_minutes * 60_000)
+    expect(soon_clock.locator(".sla-left")).to_have_text(re.compile(r"^breached (<1|\d+) m ago$"))
+    expect(soon_clock).to_have_class(re.compile("sla-breached"))
 
     page.goto(f"{live_server.url}/desk/incidents/{calm.reference}/")
     timeline = page.locator("#timeline")
