@@ -12,7 +12,7 @@ ifneq ($(findstring postgres,$(DATABASE_URL)),)
 DB_EXTRA := ,postgres
 endif
 
-.PHONY: run test lint format install install-dev clean bench
+.PHONY: run test lint format install install-dev clean bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ lint: install-dev
 BENCH_ARGS ?= --size quick
 bench: install-dev
 	$(BIN)/python bench/suite.py $(BENCH_ARGS)
+
+# The README's screenshots (docs/screenshots/), taken by Chromium (/usr/bin/chromium) from the demo data: seeds
+# var/screenshots.sqlite3 (kept: a second run reuses it), serves it and signs in as the demo personas.
+screenshots: install-dev
+	$(BIN)/python scripts/screenshots.py
 
 format: install-dev
 	$(BIN)/ruff format .

@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -230,12 +230,7 @@ class History:
     def _advance(self, to: datetime) -> None:
         """Move the clock to `to`, running every sweep and hourly job that falls due on the way."""
         while True:
-            due = (
-                Timer.objects.filter(state=Timer.State.PENDING, due_at__lte=to)
-                .order_by("due_at")
-                .values_list("due_at", flat=True)
-                .first()
-            )
+            due = _next_due_timer(to)
             # The sweeper's beat: a due timer is decided within the minute, and never before the present
             # (a timer armed already overdue, e.g. on resuming, is decided at the next beat).
             tick = None
@@ -878,6 +873,25 @@ def _direct_delivery() -> Iterator[None]:
 
     with mock.patch.object(delivery, "deliver_notification", SimpleNamespace(delay=delivery.deliver)):
         yield
+
+
+NEXT_DUE_SQL = "SELECT MIN(due_at) FROM {table} WHERE state = %s AND due_at <= %s"
+
+
+def _next_due_timer(to: datetime) -> datetime | None:
+    """The earliest pending escalation timer due by `to`. Asked before every step of the history (some 3,000
+    times): one aggregate in SQL, without the ORM's query compilation, which cost ten times the query itself."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            NEXT_DUE_SQL.format(table=connection.ops.quote_name(Timer._meta.db_table)),
+            [Timer.State.PENDING, connection.ops.adapt_datetimefield_value(to)],
+        )
+        value = cursor.fetchone()[0]
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite keeps datetimes as text, in UTC
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @contextmanager

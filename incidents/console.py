@@ -115,7 +115,7 @@ def queue_page(qs: QuerySet[Incident], limit: int) -> list[dict[str, Any]]:
 
 
 def duration(seconds: float) -> str:
-    """A countdown-sized duration: "2 d 3 h", "2 h 10 m", "35 m", "<1 m" (static/js/console.js says the same)."""
+    """A countdown-sized duration: "2 d 3 h", "2 h 10 m", "35 m", "<1 m" (static/js/desk.js says the same)."""
     seconds = int(abs(seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
@@ -148,7 +148,7 @@ SLA_WORDS = {"met": "met", "paused": "paused (on hold)", "cleared": "cleared bef
 
 def _sla_html(values: dict[str, Any], now: datetime) -> str:
     """The running clock as a live countdown ("2 h 10 m left", "breached 35 m ago"), coloured by its state;
-    a paused, met or cleared clock in words. static/js/console.js ticks `data-due` every 30 s."""
+    a paused, met or cleared clock in words. static/js/desk.js ticks `data-due` every second."""
     clock, status, due = running_clock(values)
     if not clock:
         return '<span class="text-secondary" title="No SLA clock runs">—</span>'
