@@ -37,6 +37,8 @@ FUZZ_FILES = frozenset({
     "tests/visibility/test_state_machine.py",
     "tests/incidents/test_api_config_fuzz.py",
     "tests/escalation/test_webhooks_out_fuzz.py",
+    "tests/visibility/test_audit_paths.py",
+    "tests/visibility/test_reporter_schema.py",
 })  # fmt: skip
 
 
