@@ -92,7 +92,7 @@ class Hidden:
                     incident.parent_id,
                     incident.duplicate_of_id,
                     incident.domain_id,
-                ),  # fmt: skip
+                ),
                 "comments": list(incident.comments.order_by("pk").values_list("pk", "body", "public")),
                 "attachments": list(incident.attachments.order_by("pk").values_list("pk", "public")),
                 "timeline": incident.timeline.count(),
