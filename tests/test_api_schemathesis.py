@@ -8,8 +8,10 @@ example runs in a savepoint inside it). Besides a few incidents the agent may se
 M (medical) hold restricted incidents with internal and public comments, an attachment, a problem that links
 them: each carries a marker string. A check fails when any answer to the agent holds a marker, a hidden
 incident's or problem's reference, or a hidden object's id under an incident or problem key; after every
-agent call the hidden objects are compared with their state when seeded (version, updated_at, comments,
-attachments, links).
+agent call that may write (every method but GET, HEAD and OPTIONS) the hidden objects are compared with their
+state when seeded (version, updated_at, comments, attachments, links). The first AIMED examples of each
+operation whose path names an incident or a problem are also sent as the agent with the path pointed at each
+hidden object.
 
 Then the stateful run: the links schemathesis infers between operations (a created object's id fed to the
 operations that take one), walked as the agent, with the same checks.
@@ -45,6 +47,8 @@ from tests.factories import CategoryFactory, TeamFactory, UserFactory, agent, cl
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "2"))
 SCENARIOS = int(os.environ.get("SCHEMATHESIS_SCENARIOS", "10"))
+AIMED = 2  # examples per operation also aimed at each hidden object its path can name
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Keys under which an answer names an incident or a problem by id.
 ID_KEYS = {"incident": "incidents", "problem": "problems"}
 
@@ -178,12 +182,18 @@ def desk(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Desk]:
             signals.request_finished.connect(close_old_connections)
 
 
-def _walk(value: Any, hidden_ids: dict[str, set[int]], key: str = "") -> str | None:
-    """The first place where an answer names a hidden incident or problem by id."""
+def _an_id_in(value: Any, ids: set[int]) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in ids
+
+
+def _walk(value: Any, hidden_ids: dict[str, set[int]], key: str = "", listed: bool = False) -> str | None:
+    """The first place where an answer names a hidden incident or problem by id: `incident`, `incident_id`,
+    `problem`, `problem_id`, an item of an `incidents` or `problems` list, or the `id` of an INC- object. (A
+    scalar under `incidents` is a count, not an id.)"""
     if isinstance(value, dict):
-        kind = ID_KEYS.get(key.removesuffix("_id").removesuffix("s"))
         for sub_key, sub in value.items():
-            if sub_key == "id" and kind is None and "reference" in value and sub in hidden_ids["incidents"]:
+            incident_like = str(value.get("reference", "")).startswith("INC-")
+            if sub_key == "id" and incident_like and _an_id_in(sub, hidden_ids["incidents"]):
                 return f"id {sub} of a hidden incident"
             found = _walk(sub, hidden_ids, sub_key)
             if found:
@@ -191,12 +201,12 @@ def _walk(value: Any, hidden_ids: dict[str, set[int]], key: str = "") -> str | N
         return None
     if isinstance(value, list):
         for item in value:
-            found = _walk(item, hidden_ids, key)
+            found = _walk(item, hidden_ids, key, listed=True)
             if found:
                 return found
         return None
-    kind = ID_KEYS.get(key.removesuffix("_id").removesuffix("s"))
-    if kind and isinstance(value, int) and not isinstance(value, bool) and value in hidden_ids[kind]:
+    kind = ID_KEYS.get(key.removesuffix("s") if listed else key.removesuffix("_id"))
+    if kind and (listed or not key.endswith("s")) and _an_id_in(value, hidden_ids[kind]):
         return f"{key}: {value} (a hidden {kind.removesuffix('s')})"
     return None
 
@@ -246,6 +256,13 @@ if os.environ.get("SCHEMATHESIS_PATH"):  # to run a part, e.g. SCHEMATHESIS_PATH
     schema = schema.include(path_regex=os.environ["SCHEMATHESIS_PATH"])
 
 
+@pytest.fixture
+def aims() -> dict[str, int]:
+    """How many more examples of this operation are also aimed at the hidden objects (the explicit phase may
+    bring hundreds of examples; a few aimed ones find a leak)."""
+    return {"left": AIMED}
+
+
 @pytest.mark.django_db
 @schema.parametrize()
 @settings(
@@ -255,20 +272,23 @@ if os.environ.get("SCHEMATHESIS_PATH"):  # to run a part, e.g. SCHEMATHESIS_PATH
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_api_answers_every_operation_without_5xx_as_documented_and_within_visibility(case, desk):
-    # Each example in a savepoint of its own: what the admin changed is gone before the next agent call.
+def test_api_answers_every_operation_without_5xx_as_documented_and_within_visibility(case, desk, aims):
     agent = {
         "headers": {"Authorization": f"Token {desk.agent_token}"},
         "checks": [*CHECKS, leak_check(desk.hidden)],
     }
+    # Each example in a savepoint of its own: what the admin changed is gone before the next agent call.
     with transaction.atomic():
         case.call_and_validate(**agent)
         generated = case.path_parameters
-        for aimed in list(aimed_at_hidden(case, desk.hidden)):
-            case.path_parameters = aimed
+        aimed = list(aimed_at_hidden(case, desk.hidden)) if aims["left"] > 0 else []
+        aims["left"] -= bool(aimed)
+        for params in aimed:
+            case.path_parameters = params
             case.call_and_validate(**agent)
         case.path_parameters = generated
-        assert_unchanged(desk.hidden)
+        if case.method.upper() not in SAFE_METHODS:  # a read changes nothing; its answer is checked above
+            assert_unchanged(desk.hidden)
         case.call_and_validate(headers={"Authorization": f"Token {desk.admin_token}"}, checks=CHECKS)
         transaction.set_rollback(True)
 
