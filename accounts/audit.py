@@ -1,4 +1,5 @@
-"""The audit trail of configuration writes (users, teams, categories, tokens): Django's admin log.
+"""The audit trail of configuration writes (users, teams, categories, tokens, webhooks, calendars, SLA and
+escalation policies, schedules): Django's admin log.
 
 Every write made through the API leaves one `LogEntry`: who (`user`), when (`action_time`), which object
 (`content_type`, `object_id`, `object_repr`) and what (`change_message`, in the admin's JSON format, so

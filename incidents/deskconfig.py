@@ -30,11 +30,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
+from django.db.models import Prefetch
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils.module_loading import import_string
 from rest_framework import serializers
 
-from .models import Category, Domain, Membership, Qualification, Team
+from .models import Category, Domain, Membership, Qualification, QualificationHolder, Team
 
 User = get_user_model()
 FORMAT_VERSION = 1
@@ -261,8 +262,40 @@ class DomainConfig(serializers.ModelSerializer):
         extra_kwargs: ClassVar[dict[str, Any]] = {"slug": {"validators": []}}
 
 
+class ValidityDates(serializers.Serializer):
+    """A qualification held from and until a date (either open): the API's `/api/v1/users/` qualifications
+    and this file's holders validate through it alike."""
+
+    valid_from = serializers.DateField(required=False, allow_null=True, default=None)
+    valid_until = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("valid_from"), attrs.get("valid_until")
+        if start is not None and end is not None and end < start:
+            raise serializers.ValidationError({"valid_until": ["Before valid_from."]})
+        return attrs
+
+
+class HolderConfig(ValidityDates):
+    user = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all())
+
+    def to_internal_value(self, data: Any) -> Any:
+        # A bare username (the file's first format) holds the qualification without limits.
+        return super().to_internal_value({"user": data} if isinstance(data, str) else data)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {
+            "user": instance.user.get_username(),
+            "valid_from": instance.valid_from.isoformat() if instance.valid_from else None,
+            "valid_until": instance.valid_until.isoformat() if instance.valid_until else None,
+        }
+
+
 class QualificationConfig(serializers.ModelSerializer):
-    holders = serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), many=True)
+    holders = HolderConfig(
+        many=True, required=False, source="holds",
+        help_text="Who holds it: `{user, valid_from, valid_until}` (dates may be null), or a bare username.",
+    )  # fmt: skip
 
     class Meta:
         model = Qualification
@@ -271,8 +304,48 @@ class QualificationConfig(serializers.ModelSerializer):
 
     def to_representation(self, instance: Qualification) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["holders"] = sorted(data["holders"])
+        data["holders"] = sorted(data["holders"], key=lambda h: h["user"])
         return data
+
+    def validate_holders(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = [h["user"].get_username() for h in value]
+        if len(names) != len(set(names)):
+            raise serializers.ValidationError("A person is listed twice.")
+        return value
+
+    @transaction.atomic
+    def create(self, validated_data: dict[str, Any]) -> Qualification:
+        holds = validated_data.pop("holds", [])
+        qualification = super().create(validated_data)
+        set_holders(qualification, holds)
+        return qualification
+
+    @transaction.atomic
+    def update(self, instance: Qualification, validated_data: dict[str, Any]) -> Qualification:
+        holds = validated_data.pop("holds", None)
+        qualification = super().update(instance, validated_data)
+        if holds is not None:
+            set_holders(qualification, holds)
+            # The holds prefetched with the instance are stale now; the caller exports it again.
+            getattr(qualification, "_prefetched_objects_cache", {}).pop("holds", None)
+        return qualification
+
+
+def set_holders(qualification: Qualification, holds: list[dict[str, Any]]) -> None:
+    """Make `holds` ({user, valid_from, valid_until}) the qualification's holders; a holder who stays keeps
+    their row. Calling it twice with the same holds writes nothing the second time."""
+    wanted = {h["user"].pk: (h.get("valid_from"), h.get("valid_until")) for h in holds}
+    QualificationHolder.objects.filter(qualification=qualification).exclude(user_id__in=wanted).delete()
+    present = {row.user_id: row for row in QualificationHolder.objects.filter(qualification=qualification)}
+    for pk, (start, end) in sorted(wanted.items()):
+        row = present.get(pk)
+        if row is None:
+            QualificationHolder.objects.create(
+                qualification=qualification, user_id=pk, valid_from=start, valid_until=end
+            )
+        elif (row.valid_from, row.valid_until) != (start, end):
+            row.valid_from, row.valid_until = start, end
+            row.save(update_fields=["valid_from", "valid_until"])
 
 
 class TeamConfig(serializers.ModelSerializer):
@@ -433,7 +506,14 @@ def _category_key(item: dict[str, Any]) -> str:
 
 
 DOMAINS = SerializedSection("domains", DomainConfig, Domain.objects.all, "slug", delete_missing=False)
-QUALIFICATIONS = SerializedSection("qualifications", QualificationConfig, Qualification.objects.all, "slug")
+QUALIFICATIONS = SerializedSection(
+    "qualifications",
+    QualificationConfig,
+    lambda: Qualification.objects.prefetch_related(
+        Prefetch("holds", queryset=QualificationHolder.objects.select_related("user"))
+    ),
+    "slug",
+)
 TEAMS = SerializedSection("teams", TeamConfig, Team.objects.all, "slug")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models.deletion import ProtectedError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -14,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.audit import changed_fields, record_change
 from config.api import CursorPagination
 from escalation.filings import file_report
 from escalation.models import (
@@ -26,6 +28,7 @@ from escalation.models import (
     new_secret,
 )
 from escalation.oncall import OnCallShift, team_oncall
+from incidents.deskconfig import plain
 from incidents.models import Team
 from incidents.permissions import IsResponder, ResponderReadsStaffWrites
 from incidents.selectors import incidents_visible_to
@@ -44,8 +47,27 @@ def paginated(ordering: str) -> type[CursorPagination]:
 
 
 class ConfigViewSet(viewsets.ModelViewSet):
+    """Every write leaves its audit row (accounts.audit) in the transaction that makes it."""
+
     permission_classes = [permissions.IsAuthenticated, ConfigPermission]
     lookup_field = "slug"
+
+    def perform_create(self, serializer: Any) -> None:
+        with transaction.atomic():
+            record_change(actor=self.request.user, obj=serializer.save(), action="create")
+
+    def perform_update(self, serializer: Any) -> None:
+        before = plain(self.get_serializer(serializer.instance).data)
+        with transaction.atomic():
+            saved = serializer.save()
+            fields = changed_fields(before, plain(self.get_serializer(saved).data))
+            if fields:
+                record_change(actor=self.request.user, obj=saved, action="change", fields=fields)
+
+    def perform_destroy(self, instance: Any) -> None:
+        with transaction.atomic():  # refused (still in use): the audit row goes with it
+            record_change(actor=self.request.user, obj=instance, action="delete")
+            instance.delete()
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
@@ -99,7 +121,8 @@ class WebhookViewSet(ConfigViewSet):
         of them about the incidents its owner may see (see the callbacks for the bodies)."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        hook = serializer.save()
+        self.perform_create(serializer)
+        hook = serializer.instance
         shown = s.WebhookSerializer(hook, context={"show_secret": True, "request": request})
         return Response(shown.data, status=status.HTTP_201_CREATED)
 
@@ -109,8 +132,10 @@ class WebhookViewSet(ConfigViewSet):
         """A new secret, shown in this answer only; the old one stops signing at once (rows still to be
         delivered are signed with the new one)."""
         hook = self.get_object()
-        hook.secret = new_secret()
-        hook.save(update_fields=["secret"])
+        with transaction.atomic():
+            hook.secret = new_secret()
+            hook.save(update_fields=["secret"])
+            record_change(actor=request.user, obj=hook, action="change", fields=["secret"])
         return Response(s.WebhookSerializer(hook, context={"show_secret": True, "request": request}).data)
 
 

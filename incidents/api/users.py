@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from accounts.audit import changed_fields, record_change
 from accounts.models import ApiToken, DirectoryIdentity
 from config.api import CursorPagination
-from incidents.deskconfig import plain
+from incidents.deskconfig import ValidityDates, plain
 from incidents.models import Membership, Qualification, QualificationHolder, Team
 
 from .permissions import CanManageUsers, is_desk_admin
@@ -65,16 +65,10 @@ class MembershipField(serializers.Serializer):
     tier = serializers.IntegerField(source="team.tier", read_only=True)
 
 
-class HoldField(serializers.Serializer):
-    qualification = serializers.SlugRelatedField(slug_field="slug", queryset=Qualification.objects.all())
-    valid_from = serializers.DateField(required=False, allow_null=True, default=None)
-    valid_until = serializers.DateField(required=False, allow_null=True, default=None)
+class HoldField(ValidityDates):
+    """One qualification the person holds; the dates validate as the configuration file's holders do."""
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        start, end = attrs.get("valid_from"), attrs.get("valid_until")
-        if start is not None and end is not None and end < start:
-            raise serializers.ValidationError({"valid_until": ["Before valid_from."]})
-        return attrs
+    qualification = serializers.SlugRelatedField(slug_field="slug", queryset=Qualification.objects.all())
 
 
 def holds_of(user: Any) -> list[dict[str, Any]]:

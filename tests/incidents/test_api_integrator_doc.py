@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 
 from accounts.models import ApiToken
@@ -46,7 +47,7 @@ def test_every_example_of_the_integrator_page_works(live_server):
     assert (hook.owner_team.slug, hook.events) == ("network", ["incident.created", "incident.sla_breached"])
     network = Team.objects.get(slug="network")
     assert network.manager is None, "ada managed it until she was deactivated"
-    assert network.tier == 2
+    assert (network.tier, network.name) == (2, "Network operations")
     assert {c.path: c.active for c in Category.objects.filter(path__startswith="network")} == {
         "network": True,
         "network/remote-access": False,
@@ -57,3 +58,10 @@ def test_every_example_of_the_integrator_page_works(live_server):
     assert not ada.is_active
     assert ada.last_name == "Lovelace"
     assert list(ApiToken.objects.values_list("name", flat=True)) == ["directory sync"]
+    # Every write of the page left its audit row, naming who made it.
+    audited = {(e.content_type.model, e.action_flag) for e in LogEntry.objects.filter(user__username="root")}
+    assert {
+        ("team", ADDITION), ("team", CHANGE), ("category", ADDITION), ("category", CHANGE),
+        ("user", ADDITION), ("user", CHANGE), ("apitoken", ADDITION), ("apitoken", DELETION),
+        ("webhookendpoint", ADDITION), ("webhookendpoint", CHANGE),
+    } <= audited  # fmt: skip

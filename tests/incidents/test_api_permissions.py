@@ -1,4 +1,5 @@
-"""Who may call each configuration endpoint (users, me, tokens, categories, teams): one table, every cell.
+"""Who may call each configuration endpoint (users, me, tokens, categories, teams, webhooks): one table, every
+cell.
 
 Roles: anonymous, a reporter, an agent, a team manager, an admin (staff) and a superuser. Every write that
 succeeds leaves exactly one audit row (django's admin LogEntry) naming the caller.
@@ -10,6 +11,8 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from rest_framework.test import APIClient
 
+from accounts.models import ApiToken
+from escalation.models import WebhookEndpoint
 from tests.conftest import client_for
 from tests.factories import CategoryFactory, TeamFactory, UserFactory, agent
 
@@ -33,8 +36,15 @@ def world():
         "admin": UserFactory(username="admin", is_staff=True),
         "superuser": UserFactory(username="root", is_staff=True, is_superuser=True),
     }
-    UserFactory(username="target", email="target@example.org")
-    return {"users": users, "category": category}
+    target = UserFactory(username="target", email="target@example.org")
+    UserFactory(username="gone", is_active=False)
+    old = CategoryFactory(slug="fax", active=False)
+    WebhookEndpoint.objects.create(slug="chat", name="Chat", url="http://127.0.0.1:9/hook")
+    tokens = {role: ApiToken.issue(user)[0].pk for role, user in users.items() if user is not None}
+    return {
+        "users": users, "category": category, "old_category": old, "tokens": tokens,
+        "target_token": ApiToken.issue(target)[0].pk,
+    }  # fmt: skip
 
 
 def _client(user) -> APIClient:
@@ -65,6 +75,16 @@ MATRIX = [
     ("get", "/api/v1/teams/ops/", None, [401, 403, 200, 200, 200, 200], False),
     ("post", "/api/v1/teams/", {"slug": "db", "name": "Databases", "tier": 2, "domains": ["it_service"]}, [401, 403, 403, 403, 201, 201], True),
     ("patch", "/api/v1/teams/ops/", {"name": "Operations"}, [401, 403, 403, 403, 200, 200], True),
+    ("post", "/api/v1/users/gone/activate/", None, [401, 403, 403, 403, 200, 200], True),
+    ("delete", "/api/v1/users/target/tokens/{target_token}/", None, [401, 403, 403, 403, 204, 204], True),
+    ("delete", "/api/v1/me/tokens/{my_token}/", None, [401, 204, 204, 204, 204, 204], True),
+    ("post", "/api/v1/categories/{old_category}/activate/", None, [401, 403, 403, 403, 200, 200], True),
+    ("get", "/api/v1/webhooks/", None, [401, 403, 403, 403, 200, 200], False),
+    ("get", "/api/v1/webhooks/chat/", None, [401, 403, 403, 403, 200, 200], False),
+    ("post", "/api/v1/webhooks/", {"slug": "crm", "name": "CRM", "url": "https://hooks.example.org/desk", "owner_team": "ops", "events": ["incident.created"]}, [401, 403, 403, 403, 201, 201], True),
+    ("patch", "/api/v1/webhooks/chat/", {"name": "Team chat"}, [401, 403, 403, 403, 200, 200], True),
+    ("post", "/api/v1/webhooks/chat/rotate-secret/", None, [401, 403, 403, 403, 200, 200], True),
+    ("delete", "/api/v1/webhooks/chat/", None, [401, 403, 403, 403, 204, 204], True),
 ]  # fmt: skip
 
 CELLS = [
@@ -77,7 +97,10 @@ CELLS = [
 @pytest.mark.parametrize(("method", "path", "body", "role", "expected", "writes"), CELLS)
 def test_permission_matrix(world, method, path, body, role, expected, writes):
     user = world["users"][role]
-    url = path.format(category=world["category"].pk)
+    url = path.format(
+        category=world["category"].pk, old_category=world["old_category"].pk,
+        target_token=world["target_token"], my_token=world["tokens"].get(role, 0),
+    )  # fmt: skip
     before = LogEntry.objects.count()
 
     response = getattr(_client(user), method)(url, body, format="json")
@@ -96,7 +119,7 @@ def test_matrix_covers_every_new_route():
     from django.urls import get_resolver
 
     covered = {path.split("{")[0].rstrip("/") for _, path, *_ in MATRIX}
-    prefixes = ("users", "me", "categories", "teams")
+    prefixes = ("users", "me", "categories", "teams", "webhooks")
     routes = set()
     for pattern in get_resolver().url_patterns:
         if str(pattern.pattern) != "api/v1/":

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -21,8 +21,9 @@ from escalation.models import (
     WebhookEndpoint,
 )
 from incidents import deskconfig
-from incidents.models import Category, Membership, Qualification, Team
+from incidents.models import Category, Membership, Qualification, QualificationHolder, Team
 from interviews import cases
+from tests.conftest import client_for
 from tests.factories import CategoryFactory, TeamFactory, UserFactory, domain, report
 from tests.interviews.helpers import case_doc
 
@@ -42,7 +43,10 @@ def people() -> dict:
 def build_configuration(users: dict) -> None:
     """One of everything the file holds, made the way an admin would (ORM and domain functions)."""
     licence = Qualification.objects.create(slug="licence", name="Nursing licence")
-    licence.holders.set([users["cleo"]])
+    QualificationHolder.objects.create(
+        qualification=licence, user=users["cleo"], valid_from=date(2026, 1, 1), valid_until=date(2027, 12, 31)
+    )
+    QualificationHolder.objects.create(qualification=licence, user=users["dan"])
     desk = TeamFactory(slug="desk", name="Service desk", domains=["it_service"])
     desk.manager = users["ann"]
     desk.save()
@@ -126,6 +130,86 @@ def test_export_then_apply_on_an_empty_database_then_export_is_identical(tmp_pat
     assert len(WebhookEndpoint.objects.get(slug="chat").secret) >= 40  # a fresh secret, never from the file
 
 
+def test_the_export_holds_each_qualification_holder_with_their_validity_dates():
+    build_configuration(people())
+
+    data = yaml.safe_load(run("export"))
+
+    assert data["qualifications"] == [
+        {
+            "slug": "licence",
+            "name": "Nursing licence",
+            "holders": [
+                {"user": "cleo", "valid_from": "2026-01-01", "valid_until": "2027-12-31"},
+                {"user": "dan", "valid_from": None, "valid_until": None},
+            ],
+        }
+    ]
+
+
+def test_a_file_that_applies_equals_the_api_calls_it_stands_for(tmp_path):
+    """The qualifications section and PATCH /api/v1/users/{username}/ validate and write holds alike."""
+    users = people()
+    admin = UserFactory(username="root", is_staff=True, is_superuser=True)
+    Qualification.objects.create(slug="licence", name="Nursing licence")
+    Qualification.objects.create(slug="clearance", name="Security clearance")
+    api = client_for(admin)
+    holds = {
+        "cleo": [
+            {"qualification": "clearance", "valid_from": None, "valid_until": "2026-06-30"},
+            {"qualification": "licence", "valid_from": "2026-01-01", "valid_until": "2027-12-31"},
+        ],
+        "dan": [{"qualification": "licence", "valid_from": None, "valid_until": None}],
+    }
+
+    def state() -> tuple[dict, list]:
+        answers = {name: api.get(f"/api/v1/users/{name}/").json()["qualifications"] for name in users}
+        return answers, yaml.safe_load(run("export"))["qualifications"]
+
+    with transaction.atomic():
+        for name, held in holds.items():
+            assert (
+                api.patch(f"/api/v1/users/{name}/", {"qualifications": held}, format="json").status_code
+                == 200
+            )
+        by_api = state()
+        transaction.set_rollback(True)
+    assert not QualificationHolder.objects.exists()
+    path = tmp_path / "desk.yaml"
+    path.write_text(yaml.safe_dump({"qualifications": by_api[1]}))
+
+    assert run("apply", str(path)).splitlines() == ["Changed:", "  update qualifications clearance",
+                                                    "  update qualifications licence"]  # fmt: skip
+    assert state() == by_api
+    assert by_api[0]["cleo"] == holds["cleo"]
+
+    # The same mistake is refused by both, naming the same field.
+    wrong = {"qualification": "licence", "valid_from": "2026-01-01", "valid_until": "2025-01-01"}
+    answer = api.patch("/api/v1/users/dan/", {"qualifications": [wrong]}, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["qualifications"] == {"0": {"valid_until": ["Before valid_from."]}}
+    by_api[1][1]["holders"][0].update(valid_from="2026-01-01", valid_until="2025-01-01")
+    path.write_text(yaml.safe_dump({"qualifications": by_api[1]}))
+    with pytest.raises(
+        CommandError, match=r"qualifications\[1\]\.holders\[0\]\.valid_until: Before valid_from\."
+    ):
+        run("apply", str(path))
+
+
+def test_a_holder_given_as_a_bare_username_holds_without_limits(tmp_path):
+    people()
+    path = tmp_path / "desk.yaml"
+    path.write_text(
+        yaml.safe_dump({"qualifications": [{"slug": "licence", "name": "L", "holders": ["ann"]}]})
+    )
+
+    run("apply", str(path))
+
+    hold = QualificationHolder.objects.get()
+    assert (hold.user.username, hold.valid_from, hold.valid_until) == ("ann", None, None)
+    assert run("apply", str(path)).strip() == "Nothing to change."
+
+
 def test_applying_the_same_file_twice_changes_nothing_and_writes_nothing(tmp_path):
     build_configuration(people())
     path = tmp_path / "desk.yaml"
@@ -201,6 +285,14 @@ def test_dry_run_lists_the_changes_and_changes_nothing_then_apply_makes_them(tmp
             "escalation_policies[0].steps[1].share_percent: A share between 1 and 500 %",
         ),
         (lambda d: d["calendars"][0].update(time_zone="Mars/Olympus"), "calendars[0].time_zone:"),
+        (
+            lambda d: d["qualifications"][0]["holders"][0].update(valid_until="2025-12-31"),
+            "qualifications[0].holders[0].valid_until: Before valid_from.",
+        ),
+        (
+            lambda d: d["qualifications"][0]["holders"].append("cleo"),
+            "qualifications[0].holders: A person is listed twice.",
+        ),
         (lambda d: d["schedules"][0].update(members=["ann", "ghost"]), "schedules[0].members:"),
         (lambda d: d["teams"][0].update(domains=["astrology"]), "teams[0].domains:"),
         (
