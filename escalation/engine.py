@@ -20,7 +20,7 @@ from incidents import lifecycle, timeline
 from incidents.models import Incident, Team, TimelineEntry
 
 from . import chains, notify, webhooks
-from .delivery import enqueue
+from .delivery import enqueue_batches
 from .models import EngineHeartbeat, Notification, SlaClock, Timer
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class SweepResult:
     fired: int = 0
     cancelled: int = 0
     to_deliver: list[int] = field(default_factory=list)
+    urgent: list[int] = field(default_factory=list)  # of to_deliver: breaches' and steps' rows
 
 
 def db_now() -> datetime:
@@ -66,14 +67,16 @@ def sweep(*, limit: int = 500, now: datetime | None = None, budget_seconds: floa
         while True:
             batch = SweepResult()
             decided = _sweep_batch(limit=limit, now=now, result=batch)
-            enqueue(batch.to_deliver)
+            urgent = set(batch.urgent)
+            enqueue_batches(batch.urgent, urgent=True)
+            enqueue_batches([pk for pk in batch.to_deliver if pk not in urgent])
             result.fired += batch.fired
             result.cancelled += batch.cancelled
             result.to_deliver += batch.to_deliver
             if decided < limit or time.monotonic() - started > budget_seconds:
                 break
     republished = republish()
-    enqueue(republished)
+    enqueue_batches(republished)
     result.to_deliver += republished
     return result
 
@@ -106,6 +109,7 @@ def _sweep_batch(*, limit: int, now: datetime | None, result: SweepResult) -> in
                 break
             due = _claim(kind, now=now, limit=limit - decided)
             decided += len(due)
+            before = len(result.to_deliver)
             if kind in SLA_KINDS:
                 _decide_sla(due, now=now, result=result)
             else:
@@ -114,6 +118,8 @@ def _sweep_batch(*, limit: int, now: datetime | None, result: SweepResult) -> in
                         result.fired += 1
                     else:
                         result.cancelled += 1
+            if kind != Timer.Kind.SLA_WARNING:
+                result.urgent += result.to_deliver[before:]
         EngineHeartbeat.objects.update_or_create(
             name="sweeper", defaults={"beat_at": now, "fired": result.fired}
         )

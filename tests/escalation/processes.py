@@ -320,7 +320,7 @@ class Stack:
 
     def start_worker(self, *, wait: bool = True) -> Child:
         child = self._worker(
-            self._next("worker"), "celery" if self.sweeper else "celery,sweep", self.concurrency
+            self._next("worker"), "urgent,celery" if self.sweeper else "urgent,celery,sweep", self.concurrency
         )
         self.workers.append(child)
         if wait:
