@@ -73,6 +73,7 @@ def sweep(*, limit: int = 500, now: datetime | None = None, budget_seconds: floa
             result.fired += batch.fired
             result.cancelled += batch.cancelled
             result.to_deliver += batch.to_deliver
+            result.urgent += batch.urgent
             if decided < limit or time.monotonic() - started > budget_seconds:
                 break
     republished = republish()
