@@ -170,18 +170,45 @@ def claim_many(ids: list[int]) -> list[Notification]:
         return rows
 
 
+def _renew(rows: list[Notification]) -> set[int]:
+    """Extend the lease of the rows this worker still holds: sending, lease live, and claimed by this very
+    attempt (another claim after an expired lease counts one more attempt). Returns the ids still held."""
+    with transaction.atomic():
+        live = dict(
+            Notification.objects.select_for_update(of=("self",))
+            .filter(pk__in=[row.pk for row in rows], state=State.SENDING, lease_until__gt=Now())
+            .values_list("pk", "attempts")
+        )
+        held = {row.pk for row in rows if live.get(row.pk) == row.attempts}
+        Notification.objects.filter(pk__in=held).update(lease_until=Now() + _lease())
+    return held
+
+
 def deliver_many(ids: list[int]) -> dict[str, int]:
     """Send a set of outbox rows: claimed together, mail over one SMTP connection, marked sent together (with
-    their timeline entries in one INSERT). A failure backs off that row alone, as `deliver` does."""
+    their timeline entries in one INSERT). A failure backs off that row alone, as `deliver` does.
+
+    A slow receiver cannot make the set outlive its lease: at half the lease, the rows sent so far are marked
+    and the lease of the rest is extended (only rows this attempt still holds; any other is left alone)."""
     outcome = {"sent": 0, "skipped": 0, "retry": 0, "dead": 0}
     rows = claim_many(ids)
     outcome["skipped"] = len(set(ids)) - len(rows)
     sent: list[Notification] = []
     mail = get_connection() if any(r.channel != Notification.Channel.WEBHOOK for r in rows) else None
+    held = {row.pk for row in rows}
+    renewed = time.monotonic()
     try:
         if mail is not None:
             mail.open()
-        for row in rows:
+        for index, row in enumerate(rows):
+            if time.monotonic() - renewed > _lease().total_seconds() / 2:
+                outcome["sent"] += _mark_sent(sent)
+                sent = []
+                held = _renew(rows[index:])
+                renewed = time.monotonic()
+            if row.pk not in held:
+                outcome["skipped"] += 1  # its lease ran out: someone else may hold it now
+                continue
             try:
                 send(row, connection=mail)
             except Exception as exc:
@@ -191,10 +218,15 @@ def deliver_many(ids: list[int]) -> dict[str, int]:
     finally:
         if mail is not None:
             mail.close()
+        outcome["sent"] += _mark_sent(sent)
+    return outcome
+
+
+def _mark_sent(sent: list[Notification]) -> int:
+    """Mark sent rows (still sending) as sent, with their timeline entries: three statements for the set."""
     if not sent:
-        return outcome
+        return 0
     with transaction.atomic():
-        secret = [row.pk for row in sent if row.event in SECRET_BODY_EVENTS]
         marked = set(
             Notification.objects.filter(pk__in=[row.pk for row in sent], state=State.SENDING).values_list(
                 "pk", flat=True
@@ -203,6 +235,7 @@ def deliver_many(ids: list[int]) -> dict[str, int]:
         Notification.objects.filter(pk__in=marked).update(
             state=State.SENT, sent_at=Now(), lease_until=None, last_error=""
         )
+        secret = [row.pk for row in sent if row.event in SECRET_BODY_EVENTS]
         if secret:
             Notification.objects.filter(pk__in=secret, state=State.SENT).update(body="")
         TimelineEntry.objects.bulk_create(
@@ -213,13 +246,12 @@ def deliver_many(ids: list[int]) -> dict[str, int]:
                     recipient=row.recipient,
                     event=row.event,
                     version=row.incident.version,
-                )  # fmt: skip
+                )
                 for row in sent
                 if row.pk in marked and row.incident is not None
             ]
         )
-    outcome["sent"] = len(marked)
-    return outcome
+    return len(marked)
 
 
 def _forget(row: Notification) -> dict[str, str]:
@@ -273,9 +305,13 @@ def _failed(row: Notification, exc: Exception) -> str:
             )
             if row.incident is not None:
                 timeline.record_escalation_event(
-                    incident=row.incident, event="notification_dead", recipient=row.recipient,
-                    channel=row.channel, attempts=row.attempts, error=error,
-                )  # fmt: skip
+                    incident=row.incident,
+                    event="notification_dead",
+                    recipient=row.recipient,
+                    channel=row.channel,
+                    attempts=row.attempts,
+                    error=error,
+                )
             _alert_dead(row, error)
             return "dead"
         delay = timedelta(seconds=backoff[row.attempts - 1])
@@ -320,7 +356,9 @@ URGENT_QUEUE = "urgent"
 
 def enqueue_batches(ids: list[int], *, urgent: bool = False) -> None:
     """Prompt delivery of many rows, BATCH per task (the sweep). A broker that is down is not an error:
-    the rows stay unprompted and the next sweep republishes them."""
+    the rows left unprompted get `enqueued_at` cleared, and the next sweep republishes them. (The sweep
+    writes its rows with `enqueued_at` set already, so that a second sweeper running at that moment does
+    not republish rows whose prompt is a moment away.)"""
     ids = list(dict.fromkeys(ids))
     sent: list[int] = []
     options = {"queue": URGENT_QUEUE} if urgent else {}
@@ -330,6 +368,8 @@ def enqueue_batches(ids: list[int], *, urgent: bool = False) -> None:
             deliver_notifications.apply_async((chunk,), **options)
         except Exception:
             logger.warning("could not enqueue %s notifications; the sweep will republish them", len(chunk))
+            unsent = ids[len(sent) :]
+            Notification.objects.filter(pk__in=unsent, state=State.PENDING).update(enqueued_at=None)
             break
         sent += chunk
     if sent:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from incidents import lifecycle, timeline
 from incidents.models import Incident, Team, TimelineEntry
@@ -183,7 +184,8 @@ def _decide_sla(timers: list[Timer], *, now: datetime, result: SweepResult) -> N
     mirrors: dict[tuple[str, str], list[int]] = {}
     for timer in fired:
         incident, clock = timer.incident, timer.clock
-        assert clock is not None
+        if clock is None:  # not reached: a timer without a clock is cancelled above
+            continue
         if warning:
             clock.warned_at = now
         else:
@@ -219,6 +221,9 @@ def _decide_sla(timers: list[Timer], *, now: datetime, result: SweepResult) -> N
         for (mirror, status), incident_ids in mirrors.items():
             Incident.objects.filter(pk__in=incident_ids).update(**{mirror: status})
         TimelineEntry.objects.bulk_create(entries)
+        prompted = timezone.now()  # the prompt follows the commit; cleared again if the broker refuses it
+        for row in rows:
+            row.enqueued_at = prompted
         result.to_deliver += notify.insert(rows)
     _mark([t.pk for t in fired], cancelled, now=now)
     result.fired += len(fired)

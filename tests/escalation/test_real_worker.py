@@ -16,8 +16,8 @@ import hmac
 import itertools
 import os
 import re
-import signal
 import secrets
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
