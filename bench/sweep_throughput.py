@@ -19,6 +19,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,8 +49,8 @@ def main() -> None:
     old = setup_databases(verbosity=0, interactive=False)
     try:
         sla_policy(priority=1, response=600, resolution=6000, warn=50)
-        team = TeamFactory(manager=UserFactory(email="boss@example.org"), email="desk@example.org")
-        members = [Membership.objects.create(team=team, user=UserFactory()).pk for _ in range(5)]
+        team: Any = TeamFactory(manager=UserFactory(email="boss@example.org"), email="desk@example.org")
+        members = [Membership.objects.create(team=team, user=cast(Any, UserFactory())).pk for _ in range(5)]
         now = db_now()
         start = now - timedelta(hours=2)
         clocks = []
@@ -77,9 +78,9 @@ def main() -> None:
             prefix = f"sla:{clock.pk}:{clock.epoch}"
             timers += [
                 Timer(key=f"{prefix}:warn", incident_id=clock.incident_id, kind="sla_warning", clock=clock,
-                      due_at=clock.warn_at),
+                      due_at=cast(Any, clock.warn_at)),
                 Timer(key=f"{prefix}:breach", incident_id=clock.incident_id, kind="sla_breach", clock=clock,
-                      due_at=clock.due_at),
+                      due_at=cast(Any, clock.due_at)),
             ]  # fmt: skip
         Timer.objects.bulk_create(timers)
         sweep(now=start)  # warm up (nothing due then); prompts the classifications' mail

@@ -131,10 +131,10 @@ def _sweep_batch(*, limit: int, now: datetime | None, result: SweepResult) -> in
 def decide(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
     """Fire the timer, or cancel it if its reason is gone. The caller holds the timer and incident locks."""
     if timer.kind in SLA_KINDS:
-        fired = SweepResult()
-        _decide_sla([timer], now=now, result=fired)
-        result.to_deliver += fired.to_deliver
-        return bool(fired.fired)
+        one = SweepResult()
+        _decide_sla([timer], now=now, result=one)
+        result.to_deliver += one.to_deliver
+        return bool(one.fired)
     incident = timer.incident
     fired = False
     if incident.state not in Incident.FINAL_STATES:
