@@ -51,6 +51,12 @@ def main() -> None:
     )
     parser.add_argument("--only", action="append", choices=RUNS, help="run only these (repeatable)")
     parser.add_argument("--breaches", type=int, default=1000, help="incidents breaching at one instant")
+    parser.add_argument(
+        "--factor", type=float, default=4.0, help="breach instant: this many times the estimated setup ahead"
+    )
+    parser.add_argument(
+        "--distinct-titles", action="store_true", help="breaches: a title of its own for each incident"
+    )
     parser.add_argument("--incidents", type=int, default=20, help="incidents per fault run")
     parser.add_argument("--beat-down", type=float, default=30.0, help="seconds without beat")
     parser.add_argument("--redis-down", type=float, default=10.0, help="seconds without Redis")
@@ -80,7 +86,11 @@ def main() -> None:
         "breaches": (
             f"{args.breaches} P1 incidents breaching at one instant",
             lambda stack: scenarios.run_simultaneous_breaches(
-                stack, incidents=args.breaches, factor=4, margin=15
+                stack,
+                incidents=args.breaches,
+                factor=args.factor,
+                margin=15,
+                distinct_titles=args.distinct_titles,
             ),
         ),
         "ladder": (f"{n} unacknowledged P1 ladders", lambda stack: scenarios.run_ladder(stack, incidents=n)),

@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from incidents import lifecycle, timeline
-from incidents.models import Incident, Team
+from incidents.models import Incident, Team, TimelineEntry
 
-from . import chains, notify, sla, webhooks
-from .delivery import enqueue
-from .models import EngineHeartbeat, Notification, Timer
+from . import chains, notify, webhooks
+from .delivery import enqueue_batches
+from .models import EngineHeartbeat, Notification, SlaClock, Timer
 
 logger = logging.getLogger(__name__)
 REPUBLISH_AFTER = timedelta(seconds=30)
@@ -32,6 +33,7 @@ class SweepResult:
     fired: int = 0
     cancelled: int = 0
     to_deliver: list[int] = field(default_factory=list)
+    urgent: list[int] = field(default_factory=list)  # of to_deliver: breaches' and steps' rows
 
 
 def db_now() -> datetime:
@@ -44,13 +46,21 @@ def db_now() -> datetime:
     return value
 
 
-def sweep(*, limit: int = 100, now: datetime | None = None, budget_seconds: float = 20.0) -> SweepResult:
+# What is decided first when several kinds are due at once: a breach (someone must be told now) before a
+# policy step, and both before a warning, so that a burst of warnings never delays a breach.
+URGENCY = (Timer.Kind.SLA_BREACH, Timer.Kind.ESCALATION_STEP, Timer.Kind.SLA_WARNING)
+SLA_KINDS = (Timer.Kind.SLA_BREACH, Timer.Kind.SLA_WARNING)
+
+
+def sweep(*, limit: int = 500, now: datetime | None = None, budget_seconds: float = 20.0) -> SweepResult:
     """Decide due timers (fire or cancel), then republish undelivered notifications. Safe to run anywhere,
     any number of times, concurrently. `now` is the database's clock unless a test gives one.
 
-    Timers are decided in batches of `limit`, each in its own transaction whose notifications are prompted as
-    soon as it commits: in a burst (1,000 breaches at one instant) the first people are told after the first
-    batch, not after the last. A run stops after `budget_seconds`; the next beat picks up the rest.
+    Timers are decided in batches of up to `limit`, each in its own transaction whose notifications are
+    prompted as soon as it commits: in a burst (10,000 breaches at one instant) the first people are told
+    after the first batch, not after the last. SLA warnings and breaches are decided set-wise, a fixed
+    number of statements per batch whatever its size (`_decide_sla`). A run stops after `budget_seconds`;
+    the next beat picks up the rest.
     """
     result = SweepResult()
     started = time.monotonic()
@@ -58,79 +68,178 @@ def sweep(*, limit: int = 100, now: datetime | None = None, budget_seconds: floa
         while True:
             batch = SweepResult()
             decided = _sweep_batch(limit=limit, now=now, result=batch)
-            enqueue(batch.to_deliver)
+            urgent = set(batch.urgent)
+            enqueue_batches(batch.urgent, urgent=True)
+            enqueue_batches([pk for pk in batch.to_deliver if pk not in urgent])
             result.fired += batch.fired
             result.cancelled += batch.cancelled
             result.to_deliver += batch.to_deliver
+            result.urgent += batch.urgent
             if decided < limit or time.monotonic() - started > budget_seconds:
                 break
     republished = republish()
-    enqueue(republished)
+    enqueue_batches(republished)
     result.to_deliver += republished
     return result
+
+
+def _claim(kind: str, *, now: datetime, limit: int) -> list[Timer]:
+    """Lock up to `limit` due timers of one kind with their incidents, the earliest first; rows another
+    sweeper holds are skipped (it decides them), and an acknowledge in progress is waited for by nobody."""
+    return list(
+        Timer.objects.select_for_update(skip_locked=True, of=("self", "incident"), no_key=True)
+        .select_related(
+            "incident",
+            "incident__domain",
+            "incident__team",
+            "incident__category",
+            "incident__assignee",
+            "clock",
+            "escalation",
+        )
+        .filter(state=Timer.State.PENDING, kind=kind, due_at__lte=now)
+        .order_by("due_at")[:limit]
+    )
 
 
 def _sweep_batch(*, limit: int, now: datetime | None, result: SweepResult) -> int:
     with transaction.atomic():
         now = now or db_now()
-        due = list(
-            Timer.objects.select_for_update(skip_locked=True, of=("self", "incident"), no_key=True)
-            .select_related(
-                "incident",
-                "incident__domain",
-                "incident__team",
-                "incident__category",
-                "incident__assignee",
-                "clock__calendar",
-                "escalation",
-            )
-            .filter(state=Timer.State.PENDING, due_at__lte=now)
-            .order_by("due_at")[:limit]
-        )
-        for timer in due:
-            if decide(timer, now=now, result=result):
-                result.fired += 1
+        decided = 0
+        for kind in URGENCY:
+            if decided >= limit:
+                break
+            due = _claim(kind, now=now, limit=limit - decided)
+            decided += len(due)
+            before = len(result.to_deliver)
+            if kind in SLA_KINDS:
+                _decide_sla(due, now=now, result=result)
             else:
-                result.cancelled += 1
+                for timer in due:
+                    if decide(timer, now=now, result=result):
+                        result.fired += 1
+                    else:
+                        result.cancelled += 1
+            if kind != Timer.Kind.SLA_WARNING:
+                result.urgent += result.to_deliver[before:]
         EngineHeartbeat.objects.update_or_create(
             name="sweeper", defaults={"beat_at": now, "fired": result.fired}
         )
-    return len(due)
+    return decided
 
 
 def decide(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
     """Fire the timer, or cancel it if its reason is gone. The caller holds the timer and incident locks."""
+    if timer.kind in SLA_KINDS:
+        one = SweepResult()
+        _decide_sla([timer], now=now, result=one)
+        result.to_deliver += one.to_deliver
+        return bool(one.fired)
     incident = timer.incident
     fired = False
     if incident.state not in Incident.FINAL_STATES:
-        if timer.kind in (Timer.Kind.SLA_WARNING, Timer.Kind.SLA_BREACH):
-            fired = _fire_sla(timer, now=now, result=result)
-        else:
-            fired = _fire_step(timer, now=now, result=result)
-    Timer.objects.filter(pk=timer.pk).update(
-        state=Timer.State.FIRED if fired else Timer.State.CANCELLED, fired_at=now if fired else None
-    )
+        fired = _fire_step(timer, now=now, result=result)
+    _mark([timer.pk] if fired else [], [] if fired else [timer.pk], now=now)
     return fired
 
 
-def _fire_sla(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
-    clock = sla.fire(timer, now=now)
-    if clock is None:
-        return False
-    incident = timer.incident
-    label = f"{clock.kind}{' ' + clock.name if clock.name else ''}"
-    if timer.kind == Timer.Kind.SLA_WARNING:
-        used = (clock.warn_seconds or 0) * 100 // clock.target_seconds
-        event, detail = "sla_warning", f"SLA warning: {label} target {used}% used"
-        recipients = _assignee_or_team(incident)
-    else:
-        event, detail = "sla_breach", f"SLA breached: {label} target missed"
-        recipients = _assignee_or_team(incident) + notify.manager_recipients(incident, incident.team)
-    result.to_deliver += notify.queue(
-        incident, event=event, detail=detail, cause=timer.key, recipients=recipients
-    )
-    result.to_deliver += webhooks.on_sla(incident, event=event, clock=clock, cause=timer.key, now=now)
-    return True
+def _mark(fired: list[int], cancelled: list[int], *, now: datetime) -> None:
+    if fired:
+        Timer.objects.filter(pk__in=fired).update(state=Timer.State.FIRED, fired_at=now)
+    if cancelled:
+        Timer.objects.filter(pk__in=cancelled).update(state=Timer.State.CANCELLED, fired_at=None)
+
+
+def _decide_sla(timers: list[Timer], *, now: datetime, result: SweepResult) -> None:
+    """Decide SLA timers of one kind set-wise. The caller holds the timers' and incidents' locks.
+
+    A timer fires when its incident is open and its clock still runs in the epoch it was armed for and has
+    not been marked yet. When a warning and its breach are both overdue (a sweeper that was down), the breach
+    is decided first and the warning after it, each once.
+    For the whole set: one UPDATE of the clocks, one or two of the incidents' SLA mirrors, one INSERT of
+    timeline entries, one INSERT and one SELECT of outbox rows, and one UPDATE per outcome of the timers.
+    """
+    if not timers:
+        return
+    kind = timers[0].kind
+    warning = kind == Timer.Kind.SLA_WARNING
+    event = "sla_warning" if warning else "sla_breach"
+    fired: list[Timer] = []
+    cancelled: list[int] = []
+    for timer in timers:
+        clock = timer.clock
+        live = (
+            timer.incident.state not in Incident.FINAL_STATES
+            and clock is not None
+            and clock.is_running
+            and clock.epoch == int(timer.key.split(":")[2])
+            and (clock.warned_at if warning else clock.breached_at) is None
+        )
+        if live:
+            fired.append(timer)
+        else:
+            cancelled.append(timer.pk)
+    entries: list[TimelineEntry] = []
+    rows: list[Notification] = []
+    mirrors: dict[tuple[str, str], list[int]] = {}
+    for timer in fired:
+        incident, clock = timer.incident, timer.clock
+        if clock is None:  # not reached: a timer without a clock is cancelled above
+            continue
+        if warning:
+            clock.warned_at = now
+        else:
+            clock.breached_at = now
+        entries.append(
+            _sla_entry(incident, clock, "warning" if warning else "breached", due_at=timer.due_at, now=now)
+        )
+        if clock.kind in (SlaClock.Kind.RESPONSE, SlaClock.Kind.RESOLUTION):
+            field_name = f"sla_{clock.kind}"
+            if getattr(incident, field_name) != clock.status:
+                setattr(incident, field_name, clock.status)
+                mirrors.setdefault((field_name, clock.status), []).append(incident.pk)
+        label = f"{clock.kind}{' ' + clock.name if clock.name else ''}"
+        if warning:
+            used = (clock.warn_seconds or 0) * 100 // clock.target_seconds
+            detail = f"SLA warning: {label} target {used}% used"
+            recipients = _assignee_or_team(incident)
+        else:
+            detail = f"SLA breached: {label} target missed"
+            recipients = _assignee_or_team(incident) + notify.manager_recipients(incident, incident.team)
+        rows += notify.rows_for(incident, event=event, detail=detail, cause=timer.key, recipients=recipients)
+        if not recipients:
+            entries.append(
+                TimelineEntry(
+                    incident=incident, kind=TimelineEntry.Kind.ESCALATION, action="nobody_to_notify",
+                    data={"event": "nobody_to_notify", "detail": detail, "cause": timer.key},
+                )
+            )  # fmt: skip
+        rows += webhooks.sla_rows(incident, event=event, clock=clock, cause=timer.key, now=now)
+    if fired:
+        field_name = "warned_at" if warning else "breached_at"
+        SlaClock.objects.filter(pk__in=[t.clock_id for t in fired]).update(**{field_name: now})
+        for (mirror, status), incident_ids in mirrors.items():
+            Incident.objects.filter(pk__in=incident_ids).update(**{mirror: status})
+        TimelineEntry.objects.bulk_create(entries)
+        prompted = timezone.now()  # the prompt follows the commit; cleared again if the broker refuses it
+        for row in rows:
+            row.enqueued_at = prompted
+        result.to_deliver += notify.insert(rows)
+    _mark([t.pk for t in fired], cancelled, now=now)
+    result.fired += len(fired)
+    result.cancelled += len(cancelled)
+
+
+def _sla_entry(
+    incident: Incident, clock: SlaClock, event: str, *, due_at: datetime, now: datetime
+) -> TimelineEntry:
+    """The clock's own timeline entry, as escalation.sla records it (built here to be written in bulk)."""
+    label = f"{clock.kind}:{clock.name}" if clock.name else str(clock.kind)
+    return TimelineEntry(
+        incident=incident, kind=TimelineEntry.Kind.SLA, actor=None, action=event,
+        data={"clock": label, "event": event, "cycle": clock.cycle, "due_at": due_at.isoformat(),
+              "fired_at": now.isoformat()},
+    )  # fmt: skip
 
 
 def _assignee_or_team(incident: Incident) -> list[notify.Recipient]:

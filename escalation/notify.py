@@ -175,11 +175,11 @@ def _content(
     return subject, body, payload
 
 
-def queue(
+def rows_for(
     incident: Incident, *, event: str, detail: str, cause: str, recipients: list[Recipient]
-) -> list[int]:
-    """Create one outbox row per recipient; `cause` (e.g. a timer key) makes the key stable, so a
-    decision taken twice creates each notification once. Returns the ids of rows to deliver."""
+) -> list[Notification]:
+    """The outbox rows (unsaved) for one decision, one per distinct recipient; `cause` (e.g. a timer key)
+    makes each key stable, so a decision taken twice creates each notification once."""
     rows = []
     seen: set[tuple[str, str]] = set()
     for recipient in recipients:
@@ -203,17 +203,33 @@ def queue(
                 payload=payload,
             )
         )
+    return rows
+
+
+def insert(rows: list[Notification]) -> list[int]:
+    """Write outbox rows (a key already written is left alone) in one statement; returns the ids of those
+    of them still to deliver, in the order of `rows` (one more statement)."""
+    if not rows:
+        return []
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     keys = [row.key for row in rows]
+    found = dict(
+        Notification.objects.filter(key__in=keys, state=Notification.State.PENDING).values_list("key", "pk")
+    )
+    return [found[key] for key in dict.fromkeys(keys) if key in found]
+
+
+def queue(
+    incident: Incident, *, event: str, detail: str, cause: str, recipients: list[Recipient]
+) -> list[int]:
+    """Create one outbox row per recipient; `cause` (e.g. a timer key) makes the key stable, so a
+    decision taken twice creates each notification once. Returns the ids of rows to deliver."""
+    rows = rows_for(incident, event=event, detail=detail, cause=cause, recipients=recipients)
     if not recipients:
         timeline.record_escalation_event(
             incident=incident, event="nobody_to_notify", detail=detail, cause=cause
         )
-    return list(
-        Notification.objects.filter(key__in=keys, state=Notification.State.PENDING).values_list(
-            "pk", flat=True
-        )
-    )
+    return insert(rows)
 
 
 def queue_team(incident: Incident, *, team: Team | None, event: str, detail: str, cause: str) -> list[int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import engine
-from .delivery import deliver_notification
+from .delivery import deliver_notification, deliver_notifications
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -18,4 +18,4 @@ def sweep() -> int:
     return engine.sweep().fired
 
 
-__all__ = ["deliver_notification", "sweep"]
+__all__ = ["deliver_notification", "deliver_notifications", "sweep"]

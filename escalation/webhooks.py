@@ -132,6 +132,13 @@ def queue_event(
     """Write one outbox row per subscribed endpoint whose owner may see the incident. Call it inside the
     transaction that decided the event; `cause` names the decision stably, so queueing it twice writes
     each row once. Returns the ids of rows still to deliver."""
+    return notify.insert(event_rows(incident, event=event, cause=cause, now=now, data=data))
+
+
+def event_rows(
+    incident: Incident, *, event: str, cause: str, now: datetime, data: dict[str, Any] | None = None
+) -> list[Notification]:
+    """The outbox rows (unsaved) of `queue_event`, for a caller that writes many decisions' rows at once."""
     rows = []
     for subscription in subscribers(event):
         if not owner_may_see(subscription, incident):
@@ -152,14 +159,7 @@ def queue_event(
                 payload=payload,
             )
         )  # fmt: skip
-    if not rows:
-        return []
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    return list(
-        Notification.objects.filter(
-            key__in=[row.key for row in rows], state=Notification.State.PENDING
-        ).values_list("pk", flat=True)
-    )
+    return rows
 
 
 # --- receivers of the lifecycle's announcements (incidents.hooks) -----------------------------------------
@@ -205,8 +205,15 @@ _STATE_RECEIVERS = {event: _state_receiver(event) for event in STATE_ACTIONS}
 
 
 def on_sla(incident: Incident, *, event: str, clock: SlaClock, cause: str, now: datetime) -> list[int]:
-    """Called by the sweep in the transaction that decides an SLA warning or breach (`event` is the
-    engine's `sla_warning` or `sla_breach`); the sweep enqueues the ids after it commits."""
+    """The webhook rows of an SLA warning or breach, written at once (see `sla_rows`)."""
+    return notify.insert(sla_rows(incident, event=event, clock=clock, cause=cause, now=now))
+
+
+def sla_rows(
+    incident: Incident, *, event: str, clock: SlaClock, cause: str, now: datetime
+) -> list[Notification]:
+    """Built by the sweep in the transaction that decides an SLA warning or breach (`event` is the
+    engine's `sla_warning` or `sla_breach`); the sweep writes them and enqueues the ids after it commits."""
     name = SLA_WARNING if event == "sla_warning" else SLA_BREACHED
     data = {
         "sla": {
@@ -214,7 +221,7 @@ def on_sla(incident: Incident, *, event: str, clock: SlaClock, cause: str, now: 
             "target_seconds": clock.target_seconds,
         }
     }  # fmt: skip
-    return queue_event(incident, event=name, cause=f"webhook:{cause}", now=now, data=data)
+    return event_rows(incident, event=name, cause=f"webhook:{cause}", now=now, data=data)
 
 
 def connect() -> None:

@@ -120,10 +120,20 @@ def record_attachment(*, incident: Incident, attachment: Attachment) -> Timeline
 def record_notification(
     *, incident: Incident, channel: str, recipient: str, event: str, version: int
 ) -> TimelineEntry:
-    return _entry(
-        incident,
+    entry = notification_entry(
+        incident=incident, channel=channel, recipient=recipient, event=event, version=version
+    )
+    entry.save()
+    return entry
+
+
+def notification_entry(
+    *, incident: Incident, channel: str, recipient: str, event: str, version: int
+) -> TimelineEntry:
+    """The entry of `record_notification`, unsaved (a delivery of many rows writes theirs in one INSERT)."""
+    return TimelineEntry(
+        incident=incident,
         kind=TimelineEntry.Kind.NOTIFICATION,
-        actor=None,
         data={"channel": channel, "recipient": recipient, "event": event, "version": version},
     )
 

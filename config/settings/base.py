@@ -233,7 +233,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # The sweep decides every due timer; it must never wait behind a burst of deliveries it created itself
 # (1,000 simultaneous breaches are 2,000 deliveries). It has a queue of its own, consumed by its own worker
-# (Procfile.dev, docker-compose.yml); a single worker can also take both: `-Q celery,sweep`.
+# (Procfile.dev, docker-compose.yml); a single worker can also take both: `-Q urgent,celery,sweep`.
+# Deliveries of breaches and escalation steps are prompted on the `urgent` queue, which the delivery
+# workers consume beside `celery` (escalation.delivery.URGENT_QUEUE).
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {"escalation.tasks.sweep": {"queue": "sweep"}}
 # A hung or absent broker must not hold a web request: publish fails fast, the sweep republishes.

@@ -9,6 +9,7 @@ keeps base.py's broker and e-mail settings from their environment (see config/se
 
 from __future__ import annotations
 
+import asyncio
 import email
 import logging
 import math
@@ -170,6 +171,7 @@ class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.lock = threading.Lock()
+        self.delay = 0.0  # seconds each message takes to accept (a remote mail server's latency)
         self.controller: Any = None
 
     def start(self) -> None:
@@ -179,6 +181,8 @@ class SmtpSink:
 
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                if sink.delay:
+                    await asyncio.sleep(sink.delay)
                 at = time.time()
                 message = email.message_from_bytes(envelope.content)
                 message_id = str(message.get("Message-ID", "")).strip().strip("<>")
@@ -320,7 +324,7 @@ class Stack:
 
     def start_worker(self, *, wait: bool = True) -> Child:
         child = self._worker(
-            self._next("worker"), "celery" if self.sweeper else "celery,sweep", self.concurrency
+            self._next("worker"), "urgent,celery" if self.sweeper else "urgent,celery,sweep", self.concurrency
         )
         self.workers.append(child)
         if wait:

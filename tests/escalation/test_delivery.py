@@ -190,3 +190,35 @@ def test_a_dead_mail_without_an_incident_alerts_the_operators(settings):
     (alert,) = Notification.objects.filter(event="notification_dead")
     assert (alert.recipient, alert.incident_id) == ("ops@example.org", None)
     assert "owner@example.org" in alert.body
+
+
+def test_a_set_of_rows_is_claimed_sent_over_one_connection_and_marked_in_a_fixed_number_of_statements():
+    from django.core import mail
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from escalation.delivery import deliver_many
+    from escalation.notify import Recipient, queue
+    from incidents.models import TimelineEntry
+    from tests.factories import classified
+
+    def rows(n):
+        incident, _ = classified()
+        people = [Recipient("email", f"p{i}-{incident.pk}@example.org") for i in range(n)]
+        return queue(
+            incident, event="sla_breach", detail="SLA breached", cause=f"t{incident.pk}", recipients=people
+        )
+
+    small, large = rows(2), rows(20)
+    mail.outbox.clear()
+    counts = []
+    for ids in (small, large):
+        with CaptureQueriesContext(connection) as ctx:
+            outcome = deliver_many(ids + ids[:1])  # a prompt repeated: the row is sent once
+        assert outcome["sent"] == len(ids)
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1], counts
+    assert len(mail.outbox) == 22
+    assert set(Notification.objects.filter(pk__in=small + large).values_list("state", flat=True)) == {"sent"}
+    assert TimelineEntry.objects.filter(kind="notification", data__event="sla_breach").count() == 22
+    assert deliver_many(small) == {"sent": 0, "skipped": 2, "retry": 0, "dead": 0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import time_machine
@@ -10,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from escalation.engine import sweep
-from escalation.models import Timer
-from incidents.models import Membership
+from escalation.models import Notification, SlaClock, Timer
+from incidents.models import Membership, TimelineEntry
 from tests.factories import TeamFactory, UserFactory, classified, sla_policy
 
 pytestmark = pytest.mark.django_db
@@ -47,3 +48,81 @@ def test_sweep_queries_grow_by_a_fixed_amount_per_timer_not_per_recipient():
     # five members and their reach are read once per sweep, so the cost does not grow with the team.
     assert per_timer <= 7, (small, large)
     assert Timer.objects.filter(kind="sla_warning", state="fired").count() == 16
+
+
+def test_a_batch_of_sla_timers_costs_the_same_statements_whatever_its_size():
+    """Set-wise: one claim per kind, one UPDATE of the clocks, one INSERT of timeline entries and of outbox
+    rows... per batch. 6 timers and 60 timers cost the same number of statements."""
+    sla_policy(priority=1, response=10, resolution=600, warn=50)
+    team = TeamFactory(manager=UserFactory(email="boss@example.org"))
+    breaching(team, 3, T0)
+    breaching(team, 30, T0 + dt.timedelta(minutes=20))
+    sweep(now=T0 + dt.timedelta(minutes=1))  # nothing due: writes the heartbeat, prompts the creations' mail
+    # Each sweep decides one group's response warning (T0+5, T0+25) and breach (T0+10, T0+30); the team's
+    # members and their reach are read once per sweep (their number, not the batch's, sets those queries).
+    fired_small, small = queries_to_sweep(T0 + dt.timedelta(minutes=11))
+    fired_large, large = queries_to_sweep(T0 + dt.timedelta(minutes=31))
+    assert (fired_small, fired_large) == (6, 60)
+    assert small == large, (small, large)
+    assert Timer.objects.filter(state="fired").count() == 66
+
+
+def test_breaches_are_decided_before_warnings_that_fell_due_earlier():
+    """A burst of warnings due first does not hold back a breach: the first batch takes the breaches."""
+    sla_policy(priority=1, response=10, resolution=600, warn=50)
+    team = TeamFactory()
+    breaching(team, 4, T0)  # response breaches at T0+10
+    breaching(team, 12, T0 + dt.timedelta(minutes=4))  # response warnings at T0+9, breaches at T0+14
+    result = sweep(now=T0 + dt.timedelta(minutes=12), limit=4, budget_seconds=0)  # one batch of 4
+    assert result.fired == 4
+    fired = Timer.objects.filter(state="fired")
+    assert set(fired.values_list("kind", flat=True)) == {"sla_breach"}
+    assert (
+        Timer.objects.filter(
+            state="pending", kind="sla_warning", due_at__lte=T0 + dt.timedelta(minutes=12)
+        ).count()
+        == 16
+    )
+    # Their notifications are the urgent ones, prompted on the urgent queue.
+    urgent = Notification.objects.filter(pk__in=result.urgent)
+    assert len(result.urgent) >= 4
+    assert set(urgent.values_list("event", flat=True)) == {"sla_breach"}
+    result = sweep(now=T0 + dt.timedelta(minutes=12))  # the rest: the warnings, each once
+    assert result.fired == 16
+    assert Timer.objects.filter(state="fired", kind="sla_warning").count() == 16
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweepers_at_once_decide_every_timer_exactly_once():
+    sla_policy(priority=1, response=10, resolution=600, warn=50)
+    team = TeamFactory(manager=UserFactory(email="boss@example.org"))
+    breaching(team, 40, T0)
+    now = T0 + dt.timedelta(minutes=11)
+    start = threading.Barrier(2)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def sweeper() -> None:
+        try:
+            start.wait()
+            results.append(sweep(now=now, limit=7).fired)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweeper) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert sum(results) == 80  # 40 warnings and 40 breaches, each decided by one of the two
+    assert Timer.objects.filter(state="fired").count() == 80
+    entries = TimelineEntry.objects.filter(kind="sla", action__in=["warning", "breached"])
+    assert entries.count() == 80
+    assert SlaClock.objects.filter(breached_at__isnull=False).count() == 40
+    assert Notification.objects.filter(event="sla_breach").values("key").distinct().count() == (
+        Notification.objects.filter(event="sla_breach").count()
+    )
