@@ -865,13 +865,19 @@ def _direct_delivery() -> Iterator[None]:
     """Deliver each notification in this process, through the real delivery function, at the instant of the
     clock it is prompted at (after its transaction commits): nothing is left for the worker to send later.
 
-    The outbox's prompt (``escalation.delivery.enqueue``) calls ``deliver_notification.delay``; for this run
-    that is ``escalation.delivery.deliver`` itself, the function the Celery task runs (claim, send, mark sent,
-    timeline). Celery's eager mode did the same at several times the cost per notification (a task request,
-    signals, a result and a log line each)."""
+    The outbox's prompts call ``deliver_notification.delay`` (one row) and ``deliver_notifications.apply_async``
+    (the sweep's sets); for this run they are ``escalation.delivery.deliver`` and ``deliver_many`` themselves,
+    the functions the Celery tasks run (claim, send, mark sent, timeline). Celery's eager mode did the same at
+    several times the cost per notification (a task request, signals, a result and a log line each)."""
     from escalation import delivery
 
-    with mock.patch.object(delivery, "deliver_notification", SimpleNamespace(delay=delivery.deliver)):
+    def deliver_set(args: tuple[list[int]], **options: object) -> None:
+        delivery.deliver_many(*args)
+
+    with (
+        mock.patch.object(delivery, "deliver_notification", SimpleNamespace(delay=delivery.deliver)),
+        mock.patch.object(delivery, "deliver_notifications", SimpleNamespace(apply_async=deliver_set)),
+    ):
         yield
 
 

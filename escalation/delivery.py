@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import requests
-from celery import Task, shared_task
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
@@ -360,11 +360,6 @@ def enqueue_batches(ids: list[int], *, urgent: bool = False) -> None:
     writes its rows with `enqueued_at` set already, so that a second sweeper running at that moment does
     not republish rows whose prompt is a moment away.)"""
     ids = list(dict.fromkeys(ids))
-    if not isinstance(deliver_notification, Task):
-        # The single-row prompt was replaced in this process (demo/history.py delivers each row in process
-        # through `deliver_notification.delay`): honour it, row by row.
-        enqueue(ids)
-        return
     sent: list[int] = []
     options = {"queue": URGENT_QUEUE} if urgent else {}
     for start in range(0, len(ids), BATCH):
