@@ -38,7 +38,7 @@ INSERT INTO incidents_incident (
     team_id, escalation_level, reopen_count, hold_reason, held_from, received_at, classified_at, responded_at,
     acknowledged_at, escalated_at, resolved_at, closed_at, cancelled_at, response_due_at, resolution_due_at,
     created_at, updated_at, version, resolution_summary, cause, measures, resolution_code, auto_closed,
-    cancel_reason, sla_response, sla_resolution, problem_id
+    cancel_reason, sla_response, sla_resolution, problem_id, assignee_name, history_started_late, reporter_name
 )
 SELECT
     title, 'Reported by the bench: ' || md5(g::text), '<p>bench</p>', state, domain_id, category_id, outcome, '',
@@ -60,7 +60,7 @@ SELECT
     CASE WHEN state = 'cancelled' THEN ''
          WHEN resolved IS NULL THEN 'pending'
          WHEN resolved <= received + priority * interval '8 hours' THEN 'met' ELSE 'breached' END,
-    CASE WHEN g %% 41 = 0 THEN %(first_problem)s + (g / 41) %% 50 END
+    CASE WHEN g %% 41 = 0 THEN %(first_problem)s + (g / 41) %% 50 END, '', false, ''
 FROM (
     SELECT g, s.state, received, d.id AS domain_id, c.id AS category_id, t.id AS team_id,
         (ARRAY['VPN drops', 'Printer jam', 'Phishing mail', 'Wrong dose', 'Mail delayed', 'Laptop stolen'])
@@ -93,8 +93,8 @@ FROM (
 """
 
 RATINGS_SQL = """
-INSERT INTO incidents_satisfactionrating (incident_id, score, created_at, updated_at)
-SELECT id, 1 + id %% 5, closed_at, closed_at FROM incidents_incident WHERE state = 'closed' AND id %% 3 = 0
+INSERT INTO incidents_satisfactionrating (incident_id, score, comment, created_at, updated_at)
+SELECT id, 1 + id %% 5, '', closed_at, closed_at FROM incidents_incident WHERE state = 'closed' AND id %% 3 = 0
 """
 
 
