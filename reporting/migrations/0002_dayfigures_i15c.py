@@ -128,6 +128,7 @@ MARK = (
 )
 RATING_ROWS = "{table} x JOIN incidents_incident i ON i.id = x.incident_id"
 
+# Constant SQL: table and column names only.
 TRIGGERS = f"""
 CREATE FUNCTION reporting_mark_incidents() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -171,7 +172,7 @@ CREATE TRIGGER reporting_rating_update AFTER UPDATE ON incidents_satisfactionrat
     FOR EACH STATEMENT EXECUTE FUNCTION reporting_mark_ratings();
 CREATE TRIGGER reporting_rating_delete AFTER DELETE ON incidents_satisfactionrating
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reporting_mark_ratings();
-"""
+"""  # noqa: S608
 DROP = """
 DROP TRIGGER IF EXISTS reporting_incident_insert ON incidents_incident;
 DROP TRIGGER IF EXISTS reporting_incident_update ON incidents_incident;

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -31,17 +32,19 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 ZONE = "Asia/Kolkata"
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
 SPAN_DAYS = 40
-STATES = [s for s in Incident.State.values]
+STATES = list(Incident.State.values)
 
 
 def _close(actual: Any, expected: Any, path: str = "") -> None:
     """Equal, except durations in seconds: within 1 % (and 0.1 s, the figures' rounding)."""
     if isinstance(expected, dict):
-        assert isinstance(actual, dict) and actual.keys() == expected.keys(), path
+        assert isinstance(actual, dict), path
+        assert actual.keys() == expected.keys(), path
         for key in expected:
             _close(actual[key], expected[key], f"{path}.{key}")
     elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), path
+        assert isinstance(actual, list), path
+        assert len(actual) == len(expected), path
         for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
             _close(a, e, f"{path}[{index}]")
     elif path.endswith("_seconds") and expected is not None:
@@ -151,7 +154,9 @@ def _row(desk: Desk, spec: dict[str, Any]) -> Incident:
         tracking_token=secrets.token_urlsafe(16),
         received_at=received,
         classified_at=received + timedelta(minutes=1) if classified else None,
-        responded_at=received + timedelta(seconds=spec["responded"]) if spec["responded"] is not None else None,
+        responded_at=received + timedelta(seconds=spec["responded"])
+        if spec["responded"] is not None
+        else None,
         resolved_at=received + timedelta(seconds=spec["resolved"]) if resolved else None,
         closed_at=received + timedelta(days=21) if state == "closed" else None,
         cancelled_at=received + timedelta(minutes=5) if state == "cancelled" else None,
@@ -192,7 +197,9 @@ def _apply(desk: Desk, incidents: list[Incident], operation: tuple[Any, ...]) ->
         return
     current = row.get()
     if kind == "reopen" and current.state in ("resolved", "closed"):
-        row.update(state="responding", resolved_at=None, closed_at=None, reopen_count=current.reopen_count + 1)
+        row.update(
+            state="responding", resolved_at=None, closed_at=None, reopen_count=current.reopen_count + 1
+        )
     elif kind == "hold":
         row.update(state="on_hold", hold_reason="awaiting_vendor", held_from=current.state)
     elif kind == "resolve":
@@ -281,7 +288,8 @@ def test_a_refresh_keeps_the_counts_of_whole_days_and_reads_them_back(desk):
         assert days == 11  # ten days from 05:30 in Kolkata (BASE) touch eleven local days
         assert not DirtySlot.objects.exists()
         stored = DayFigures.objects.count()
-        assert daily.refresh() == 0 and DayFigures.objects.count() == stored
+        assert daily.refresh() == 0
+        assert DayFigures.objects.count() == stored
         filters = _filters(desk, ("days", 1, 7 * 1440), "none")
         per_day, raw = both(desk.superuser, filters)
         _close(per_day, raw)
@@ -300,7 +308,8 @@ def test_visibility_is_kept_by_domain_on_the_stored_days(desk):
         _add(desk, [{**base, "minute": 2 * 1440, "domain": 0}, {**base, "minute": 2 * 1440, "domain": 2}])
         _add(desk, [{**base, "minute": 3 * 1440, "domain": 2, "outcome": "near_miss"}])
         daily.refresh()
-        assert not DirtySlot.objects.exists() and DayFigures.objects.filter(domain_id=desk.domains[2].pk).exists()
+        assert not DirtySlot.objects.exists()
+        assert DayFigures.objects.filter(domain_id=desk.domains[2].pk).exists()
         filters = _filters(desk, ("days", 0, 7 * 1440), "none")
         seen = {}
         for name, user in (("it", desk.it_agent), ("nurse", desk.nurse), ("super", desk.superuser)):
@@ -336,11 +345,11 @@ def test_the_rebuild_command_is_idempotent_and_rebuilds_everything(desk):
             "sla_response": "breached", "sla_resolution": "met", "outcome": "", "late": False, "rating": 2}  # fmt: skip
     with timezone.override(ZONE):
         _add(desk, [{**spec, "minute": m} for m in range(0, 5 * 1440, 300)])
-        call_command("rebuild_report_days", stdout=open("/dev/null", "w"))
+        call_command("rebuild_report_days", stdout=StringIO())
         first = sorted(DayFigures.objects.values_list(*daily.COLUMNS))
-        call_command("rebuild_report_days", "--all", stdout=open("/dev/null", "w"))
+        call_command("rebuild_report_days", "--all", stdout=StringIO())
         assert sorted(DayFigures.objects.values_list(*daily.COLUMNS)) == first
-        call_command("rebuild_report_days", stdout=open("/dev/null", "w"))
+        call_command("rebuild_report_days", stdout=StringIO())
         assert sorted(DayFigures.objects.values_list(*daily.COLUMNS)) == first
         assert sum(row.total for row in DayFigures.objects.all()) == Incident.objects.count()
 
