@@ -272,11 +272,8 @@ b AS (SELECT {bucket} AS bucket, r.* FROM r)
 SELECT
     (SELECT row_to_json(t) FROM (SELECT {sums} FROM r) t),
     (SELECT json_agg(t) FROM (
-        SELECT 'mtta' AS m, x.b, sum(x.c)::bigint AS n, sum(x.s) AS s
+        SELECT x.b, sum(x.c)::bigint AS n, sum(x.s) AS s
         FROM r, unnest(mtta_bins, mtta_counts, mtta_sums) AS x(b, c, s) GROUP BY x.b
-        UNION ALL
-        SELECT 'mttr', x.b, sum(x.c)::bigint, sum(x.s)
-        FROM r, unnest(mttr_bins, mttr_counts, mttr_sums) AS x(b, c, s) GROUP BY x.b
     ) t),
     (SELECT json_agg(t ORDER BY t.priority) FROM (
         SELECT priority, sum(response_met)::bigint AS response_met,
@@ -327,13 +324,16 @@ def summary_parts(user: Any, filters: figures.ReportFilters) -> dict[str, Any] |
         totals, histograms, priorities, received, trend_bins, categories = cursor.fetchone()
     row: dict[str, Any] = dict(totals)
     row["csat_average"] = row["score_sum"] / row["rated"] if row["rated"] else None
-    by_metric: dict[str, list[dict[str, Any]]] = {"mtta": [], "mttr": []}
-    for item in histograms or []:
-        by_metric[item["m"]].append(item)
+    # The period's resolution times are its buckets' merged: one pass over the histograms serves both.
+    mttr_bins: dict[int, dict[str, Any]] = {}
+    for item in trend_bins or []:
+        merged = mttr_bins.setdefault(item["b"], {"b": item["b"], "n": 0, "s": 0.0})
+        merged["n"] += item["n"]
+        merged["s"] += item["s"]
     headline = figures.headline_of(
         row,
-        _durations(row["mtta_count"], _sorted_histogram(by_metric["mtta"])),
-        _durations(row["mttr_count"], _sorted_histogram(by_metric["mttr"])),
+        _durations(row["mtta_count"], _sorted_histogram(histograms or [])),
+        _durations(row["mttr_count"], _sorted_histogram(mttr_bins.values())),
     )
     counts = {date.fromisoformat(item["bucket"]): item["n"] for item in received or []}
     per_bucket: dict[date, list[dict[str, Any]]] = {}
