@@ -14,6 +14,7 @@ received.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -522,9 +523,7 @@ def summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
 
 def _summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
     qs = cohort(user, filters)
-    from . import daily  # it builds on this module
-
-    parts = daily.summary_parts(user, filters) if USE_DAY_FIGURES else None
+    parts = _day_figures[0](user, filters) if USE_DAY_FIGURES and _day_figures else None
     if parts is None:
         parts = {
             "headline": headline(qs),
@@ -552,6 +551,16 @@ def _summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
         "top_categories": parts["top_categories"],
         "recurring_problems": recurring_problems(qs, user),
     }
+
+
+# The per-day figures (reporting.daily builds on this module and registers itself from AppConfig.ready()):
+# (user, filters) -> the headline, SLA by priority, trend and top categories, or None to compute them here.
+DayFiguresProvider = Callable[[Actor, ReportFilters], dict[str, Any] | None]
+_day_figures: list[DayFiguresProvider] = []
+
+
+def provide_day_figures(provider: DayFiguresProvider) -> None:
+    _day_figures[:] = [provider]
 
 
 def day_start(day: date) -> datetime:
