@@ -351,6 +351,11 @@ def test_the_rebuild_command_is_idempotent_and_rebuilds_everything(desk):
         assert sorted(DayFigures.objects.values_list(*daily.COLUMNS)) == first
         call_command("rebuild_report_days", stdout=StringIO())
         assert sorted(DayFigures.objects.values_list(*daily.COLUMNS)) == first
+        # A day touched without a change that counts is rebuilt to the same rows, not added to.
+        Incident.objects.filter(pk=Incident.objects.order_by("pk").first().pk).update(title="Touched")
+        assert DirtySlot.objects.exists()
+        call_command("rebuild_report_days", stdout=StringIO())
+        assert sorted(DayFigures.objects.values_list(*daily.COLUMNS)) == first
         assert sum(row.total for row in DayFigures.objects.all()) == Incident.objects.count()
 
 
