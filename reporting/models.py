@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -21,6 +22,24 @@ class DigestSent(models.Model):
 
     def __str__(self) -> str:
         return f"digest {self.week} to {self.manager_id}"
+
+
+class ArrayField(models.Field):
+    """A PostgreSQL array of `base` (a column type), as psycopg2 reads and writes Python lists. Not
+    django.contrib.postgres's: importing that needs psycopg2, which a SQLite installation may not have (the
+    per-day figures are used on PostgreSQL only; on SQLite the table exists and stays empty)."""
+
+    def __init__(self, base: str = "integer", **kwargs: Any) -> None:
+        self.base = base
+        super().__init__(**kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["base"] = self.base
+        return name, path, args, kwargs
+
+    def db_type(self, connection: Any) -> str:
+        return f"{self.base}[]"
 
 
 # The per-day counts a report sums (reporting.daily): one column each, named as figures.headline_counts names them.
@@ -81,12 +100,12 @@ class DayFigures(models.Model):
     del _name
     # Sparse log-histograms of the response and resolution times: bin numbers, how many durations in each
     # and their sum in seconds (reporting.daily.BIN_RATIO; docs/reporting.md).
-    mtta_bins = ArrayField(models.SmallIntegerField(), default=list)
-    mtta_counts = ArrayField(models.IntegerField(), default=list)
-    mtta_sums = ArrayField(models.FloatField(), default=list)
-    mttr_bins = ArrayField(models.SmallIntegerField(), default=list)
-    mttr_counts = ArrayField(models.IntegerField(), default=list)
-    mttr_sums = ArrayField(models.FloatField(), default=list)
+    mtta_bins = ArrayField("smallint", default=list)
+    mtta_counts = ArrayField("integer", default=list)
+    mtta_sums = ArrayField("double precision", default=list)
+    mttr_bins = ArrayField("smallint", default=list)
+    mttr_counts = ArrayField("integer", default=list)
+    mttr_sums = ArrayField("double precision", default=list)
 
     def __str__(self) -> str:
         return f"{self.day} d{self.domain_id} t{self.team_id} c{self.category_id} p{self.priority}"
