@@ -14,6 +14,7 @@ received.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
 )
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
@@ -37,7 +39,7 @@ from django.utils import timezone
 from config.dbrouter import reports_alias, reports_reads
 from escalation.models import SlaClock
 from incidents.models import Category, Domain, Incident, Team
-from incidents.selectors import incidents_handled_by
+from incidents.selectors import handled_domains
 from incidents.timeline import Actor
 
 State = Incident.State
@@ -51,6 +53,9 @@ AGEING_BUCKETS: list[tuple[str, int, int | None]] = [
 ]
 DAILY_UP_TO = timedelta(days=92)  # longer periods are bucketed by ISO week
 TOP = 10
+# Read the per-day figures (reporting.daily) on PostgreSQL; False computes every figure from the incidents,
+# as the tests that compare both do.
+USE_DAY_FIGURES = True
 SORT_MEMORY = "64MB"  # PostgreSQL work_mem for the report's transaction only
 
 
@@ -135,21 +140,27 @@ def mttr_seconds() -> Seconds:
     return Seconds("resolved_at", "received_at")
 
 
-def scope(user: Actor, filters: ReportFilters) -> QuerySet[Incident]:
-    """The incidents the user may see, narrowed by domain, team, category and priority (not by period)."""
-    qs: QuerySet[Incident] = incidents_handled_by(user)
+def scope_q(user: Actor, filters: ReportFilters) -> Q:
+    """`scope` as a condition on the columns `domain_id`, `team_id`, `category_id` and `priority`, which the
+    incidents and the per-day figures (reporting.daily) share: visibility first, then the filters."""
+    condition = handled_domains(user)
     # Slugs resolve to ids in a scalar subquery, as the incident list does, so the indexes serve the filter.
     if filters.domain:
-        qs = qs.filter(domain_id=Subquery(Domain.objects.filter(slug=filters.domain).values("pk")[:1]))
+        condition &= Q(domain_id=Subquery(Domain.objects.filter(slug=filters.domain).values("pk")[:1]))
     if filters.team:
-        qs = qs.filter(team_id=Subquery(Team.objects.filter(slug=filters.team).values("pk")[:1]))
+        condition &= Q(team_id=Subquery(Team.objects.filter(slug=filters.team).values("pk")[:1]))
     if filters.category:
         path = filters.category.strip("/")
         tree = Category.objects.filter(Q(path=path) | Q(path__startswith=f"{path}/")).values("pk")
-        qs = qs.filter(category_id__in=Subquery(tree))
+        condition &= Q(category_id__in=Subquery(tree))
     if filters.priorities:
-        qs = qs.filter(priority__in=sorted(filters.priorities))
-    return qs
+        condition &= Q(priority__in=sorted(filters.priorities))
+    return condition
+
+
+def scope(user: Actor, filters: ReportFilters) -> QuerySet[Incident]:
+    """The incidents the user may see, narrowed by domain, team, category and priority (not by period)."""
+    return Incident.objects.filter(scope_q(user, filters))
 
 
 def cohort(user: Actor, filters: ReportFilters) -> QuerySet[Incident]:
@@ -205,19 +216,23 @@ def resolution_unknown() -> Q:
     return Q(state__in=[State.RESOLVED, State.CLOSED], resolved_at__isnull=True, reopen_count=0)
 
 
-def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
-    """Counts by state, MTTA, MTTR, SLA compliance, rates, near-miss ratio and CSAT of a cohort: one query
-    on PostgreSQL (three on SQLite, whose percentiles read the ordered durations).
+def responded() -> Q:
+    """The incidents MTTA measures. One whose condition cleared before anyone responded (a monitoring
+    resolve) has no response time: it stays out of MTTA and is counted apart, as "cleared"."""
+    return Q(responded_at__isnull=False) & ~Q(sla_response="cleared") & known()
 
-    Durations and rates leave out what is unknown (an imported history cut at its start, a resolution
-    never shown) and `excluded` says how many incidents each figure left out, and why."""
-    # An incident whose condition cleared before anyone responded (a monitoring resolve) has no response
-    # time: it stays out of MTTA and is counted apart, as "cleared".
+
+def resolved() -> Q:
+    """The incidents MTTR measures."""
+    return Q(resolved_at__isnull=False) & known()
+
+
+def headline_counts() -> dict[str, Any]:
+    """The counts `headline` reads, by name: also the columns of reporting.models.DayFigures (DAY_COUNTS),
+    which reporting.daily fills with these very expressions, grouped by day."""
     late = ~known()
-    responded = Q(responded_at__isnull=False) & ~Q(sla_response="cleared") & known()
-    resolved = Q(resolved_at__isnull=False) & known()
     ever_resolved = (Q(resolved_at__isnull=False) | Q(reopen_count__gt=0)) & known()
-    aggregates: dict[str, Any] = {
+    return {
         "total": Count("pk"),
         **{f"state_{state}": Count("pk", filter=Q(state=state)) for state in State.values},
         "late": Count("pk", filter=late),
@@ -228,8 +243,8 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
             "pk", filter=late & (Q(resolved_at__isnull=False) | Q(reopen_count__gt=0) | resolution_unknown())
         ),
         "late_classified": Count("pk", filter=late & ~Q(state=State.RECEIVED)),
-        "mtta_count": Count("pk", filter=responded),
-        "mttr_count": Count("pk", filter=resolved),
+        "mtta_count": Count("pk", filter=responded()),
+        "mttr_count": Count("pk", filter=resolved()),
         "response_met": Count("pk", filter=Q(sla_response="met")),
         "response_breached": Count("pk", filter=Q(sla_response="breached")),
         "response_cleared": Count("pk", filter=Q(sla_response="cleared")),
@@ -242,17 +257,26 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
         "escalated": Count("pk", filter=Q(classified_at__isnull=False, escalation_level__gt=0) & known()),
         "ever_resolved": Count("pk", filter=ever_resolved),
         "reopened": Count("pk", filter=ever_resolved & Q(reopen_count__gt=0)),
-        "fcr": Count("pk", filter=resolved & Q(escalation_level=0, reopen_count=0)),
+        "fcr": Count("pk", filter=resolved() & Q(escalation_level=0, reopen_count=0)),
         "with_outcome": Count("pk", filter=~Q(outcome="")),
         "near_miss": Count("pk", filter=Q(outcome=Incident.Outcome.NEAR_MISS)),
         "rated": Count("rating"),
         "satisfied": Count("rating", filter=Q(rating__score__gte=4)),
-        "csat_average": Avg("rating__score"),
+        "score_sum": Coalesce(Sum("rating__score"), 0),
     }
+
+
+def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
+    """Counts by state, MTTA, MTTR, SLA compliance, rates, near-miss ratio and CSAT of a cohort: one query
+    on PostgreSQL (three on SQLite, whose percentiles read the ordered durations).
+
+    Durations and rates leave out what is unknown (an imported history cut at its start, a resolution
+    never shown) and `excluded` says how many incidents each figure left out, and why."""
+    aggregates: dict[str, Any] = {**headline_counts(), "csat_average": Avg("rating__score")}
     if _postgres():
         aggregates |= {
-            "mtta_p": PercentileCont(mtta_seconds(), 0.5, 0.9, filter=responded),
-            "mttr_p": PercentileCont(mttr_seconds(), 0.5, 0.9, filter=resolved),
+            "mtta_p": PercentileCont(mtta_seconds(), 0.5, 0.9, filter=responded()),
+            "mttr_p": PercentileCont(mttr_seconds(), 0.5, 0.9, filter=resolved()),
         }
     row = qs.order_by().aggregate(**aggregates)
     if _postgres():
@@ -261,6 +285,11 @@ def headline(qs: QuerySet[Incident]) -> dict[str, Any]:
     else:
         mtta = _durations(qs.filter(known()).exclude(sla_response="cleared"), mtta_seconds(), "responded_at")
         mttr = _durations(qs.filter(known()), mttr_seconds(), "resolved_at")
+    return headline_of(row, mtta, mttr)
+
+
+def headline_of(row: dict[str, Any], mtta: dict[str, Any], mttr: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures from the counts of `headline_counts` (and `csat_average`) and the durations."""
     average = row["csat_average"]
     return {
         "counts": {"total": row["total"], "by_state": {s: row[f"state_{s}"] for s in State.values}},
@@ -494,8 +523,15 @@ def summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
 
 def _summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
     qs = cohort(user, filters)
-    figures = headline(qs)
-    series = trend(qs, filters)
+    parts = _day_figures[0](user, filters) if USE_DAY_FIGURES and _day_figures else None
+    if parts is None:
+        parts = {
+            "headline": headline(qs),
+            "by_priority": sla_by_priority(qs),
+            "trend": trend(qs, filters),
+            "top_categories": top_categories(qs),
+        }
+    figures, series = parts["headline"], parts["trend"]
     return {
         "period": {"from": filters.start, "to": filters.end, "bucket": filters.bucket},
         "filters": {
@@ -507,14 +543,24 @@ def _summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
         **figures,
         "sla": {
             **figures["sla"],
-            "by_priority": sla_by_priority(qs),
+            "by_priority": parts["by_priority"],
             "targets": target_compliance(qs),
         },
         "trend": series,
         "backlog": backlog(user, filters, {row["date"]: row["received"] for row in series}),
-        "top_categories": top_categories(qs),
+        "top_categories": parts["top_categories"],
         "recurring_problems": recurring_problems(qs, user),
     }
+
+
+# The per-day figures (reporting.daily builds on this module and registers itself from AppConfig.ready()):
+# (user, filters) -> the headline, SLA by priority, trend and top categories, or None to compute them here.
+DayFiguresProvider = Callable[[Actor, ReportFilters], dict[str, Any] | None]
+_day_figures: list[DayFiguresProvider] = []
+
+
+def provide_day_figures(provider: DayFiguresProvider) -> None:
+    _day_figures[:] = [provider]
 
 
 def day_start(day: date) -> datetime:

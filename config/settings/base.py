@@ -268,6 +268,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.send_weekly_digests",
         "schedule": timedelta(hours=env.int("DIGEST_SWEEP_HOURS", default=1)),
     },
+    # Rebuilds the per-day report figures of changed days; reports are exact in between (reporting/daily.py).
+    "reporting-refresh-day-figures": {
+        "task": "reporting.tasks.refresh_day_figures",
+        "schedule": timedelta(seconds=env.int("REPORT_DAYS_REFRESH_SECONDS", default=60)),
+        "options": {"expires": 120},
+    },
 }
 
 # Escalation engine and notifications
