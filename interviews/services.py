@@ -132,8 +132,9 @@ def conflicts_with_source(version: CaseVersion, candidate: Candidate) -> str:
         candidate.email and candidate.email.lower() in emails
     ):
         return (
-            f"The candidate worked the source incident {incident.reference} of this case: they may know its "
-            "facts. Consider another case, or void the session."
+            # No reference: the panel may not see the incident (a restricted one), and needs only the fact.
+            "The candidate worked the source incident of this case: they may know its facts. Consider "
+            "another case, or void the session."
         )
     return ""
 

@@ -1,0 +1,80 @@
+"""Red-team pass over issue 11's promises: paths no other visibility test walks."""
+
+from __future__ import annotations
+
+import pytest
+
+from incidents import lifecycle, services
+from incidents.models import Incident, Membership
+from interviews import wizard
+from tests.factories import incident_in, responder_of
+from tests.interviews.helpers import interviewer
+
+pytestmark = pytest.mark.django_db
+
+
+def _closed_security_incident() -> Incident:
+    incident = incident_in(
+        Incident.State.RESOLVED, domain_slug="security", title="Phishing wave kq3marker",
+        description="Mail from attacker-kq3 reached payroll.",
+    )  # fmt: skip
+    responder = responder_of(incident)
+    services.add_comment(incident, author=responder, body="Host srv-kq3.corp.internal was hit.", public=False)
+    return lifecycle.close_incident(
+        incident, actor=responder, cause="No DMARC on kq3 domain.", measures="DMARC enforced.",
+        resolution_code="fixed",
+    )  # fmt: skip
+
+
+def test_a_case_drafted_from_a_restricted_incident_stays_with_those_who_see_it_until_published(client):
+    """A security responder who keeps the case library drafts a case from a closed security incident. Another
+    library user outside security must not read the draft (open findings still carry raw text) nor learn
+    the source incident's reference, on the page or the API."""
+    from tests.conftest import client_for
+
+    incident = _closed_security_incident()
+    author = interviewer(username="sec-author")
+    Membership.objects.create(user=author, team=incident.team)
+    version, _ = wizard.draft_case_from_incident(incident, actor=type(author).objects.get(pk=author.pk))
+    outsider = interviewer(username="lib-outsider")
+    slug = version.case.slug
+
+    client.force_login(outsider)
+    assert client.get(f"/interviews/cases/{slug}/").status_code == 404
+    api = client_for(outsider)
+    assert api.get(f"/api/v1/interviews/cases/{slug}/").status_code == 404
+    listing = api.get("/api/v1/interviews/cases/").content.decode()
+    assert slug not in listing
+    assert incident.reference not in listing
+
+    # The author still reads it, with its source.
+    client.force_login(author)
+    page = client.get(f"/interviews/cases/{slug}/").content.decode()
+    assert incident.reference in page
+
+
+def test_a_published_case_from_a_restricted_incident_does_not_name_its_source_to_the_library(client):
+    """Once published (pseudonymised and approved) the case is the library's, but which incident it came
+    from stays with those who see that incident."""
+    from interviews.models import CaseVersion
+    from tests.conftest import client_for
+
+    incident = _closed_security_incident()
+    author = interviewer(username="sec-author2")
+    Membership.objects.create(user=author, team=incident.team)
+    version, _ = wizard.draft_case_from_incident(incident, actor=type(author).objects.get(pk=author.pk))
+    # The review itself is tested in tests/interviews; here only what a published version shows.
+    CaseVersion.objects.filter(pk=version.pk).update(status=CaseVersion.Status.PUBLISHED)
+    outsider = interviewer(username="lib-outsider2")
+    slug = version.case.slug
+
+    detail = client_for(outsider).get(f"/api/v1/interviews/cases/{slug}/")
+    assert detail.status_code == 200
+    assert detail.json()["source_incident"] is None
+    client.force_login(outsider)
+    page = client.get(f"/interviews/cases/{slug}/")
+    assert page.status_code == 200
+    assert incident.reference not in page.content.decode()
+    assert client_for(author).get(f"/api/v1/interviews/cases/{slug}/").json()["source_incident"] == (
+        incident.reference
+    )
