@@ -1,10 +1,10 @@
 """Reads shared by the API, the browser screens and reports. Who sees what lives here.
 
 - The case library (hidden facts, expected problems, model solutions) is for users with the
-  `interviews.view_caseversion` permission. A version drafted from an incident, until it is published (its
-  findings decided by a second person), and the reference of its source incident at any time, are only for
-  those who see that incident as a responder (incidents.selectors): a draft may still carry raw names and
-  hosts of a restricted incident.
+  `interviews.view_caseversion` permission. A version drafted from an incident of a restricted domain, until
+  it is published (its findings decided by a second person), and the reference of that source incident at
+  any time, are only for those whose teams handle the domain (incidents.selectors, SPEC section 1): a draft
+  may still carry raw names and hosts of a restricted incident.
 - A session is visible to its panel (lead, raters, observers) and to users with `interviews.view_session`.
 - Raters are blind: until the session reaches consensus a rater sees only their own ratings.
 - The candidate sees `candidate_view(session)` and nothing else: it is built from an allow-list, so a field
@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 
-from incidents.selectors import DeskUser, desk_user, incidents_handled_by
+from incidents.selectors import desk_user, hidden_domains
 
 from . import lifecycle
 from .models import (
@@ -77,7 +77,8 @@ def case_versions_visible_to(user: Any) -> QuerySet[CaseVersion]:
     return CaseVersion.objects.select_related("case", "domain", "rubric", "source_incident__domain").filter(
         Q(source_incident__isnull=True)
         | Q(status__in=reviewed)
-        | Q(source_incident__in=incidents_handled_by(user).values("pk"))
+        | Q(source_incident__domain_id__isnull=True)
+        | ~Q(source_incident__domain_id__in=hidden_domains(user))
     )
 
 
@@ -86,8 +87,7 @@ def sees_source_incident(version: CaseVersion, user: Any) -> bool:
     incident = version.source_incident
     if incident is None:
         return False
-    me: DeskUser = desk_user(user)
-    return me.as_responder(incident)
+    return desk_user(user).reaches_domain(incident)
 
 
 def sessions_visible_to(user: Any) -> QuerySet[Session]:

@@ -78,3 +78,28 @@ def test_a_published_case_from_a_restricted_incident_does_not_name_its_source_to
     assert client_for(author).get(f"/api/v1/interviews/cases/{slug}/").json()["source_incident"] == (
         incident.reference
     )
+
+
+def test_a_stale_console_parent_form_does_not_undo_another_agents_link(client):
+    """Agent A opens the child's page; agent B links it to major incident P1; A, from the old page, links it
+    to P2. The form carries the version A read, so A's submit is refused and B's link stays."""
+    from incidents import major
+    from tests.factories import TeamFactory, classified
+
+    team = TeamFactory(domains=["it_service"])
+    child, agent_a = classified(team=team, title="Mail slow")
+    first, agent_b = classified(team=team, title="Mail outage")
+    second, _ = classified(team=team, title="Network outage")
+    client.force_login(agent_a)
+    page = client.get(f"/desk/incidents/{child.reference}/").content.decode()
+    form = page.split(f'action="/desk/incidents/{child.reference}/parent/"', 1)[1].split("</form>", 1)[0]
+    assert f'name="version" value="{child.version}"' in form
+
+    major.set_parent(child, parent=first, actor=agent_b)
+    response = client.post(
+        f"/desk/incidents/{child.reference}/parent/", {"parent": second.reference, "version": child.version}
+    )
+
+    assert response.status_code in (302, 409)
+    child.refresh_from_db()
+    assert child.parent_id == first.pk
