@@ -103,3 +103,30 @@ def test_a_stale_console_parent_form_does_not_undo_another_agents_link(client):
     assert response.status_code in (302, 409)
     child.refresh_from_db()
     assert child.parent_id == first.pk
+
+
+def test_linking_to_an_incident_one_only_reported_says_no_more_than_about_a_missing_one():
+    """An IT agent reported a security incident (they see it as its reporter). Naming it as the parent of an
+    IT incident must answer as for a nonexistent reference, not tell them it is a child of another (security)
+    incident, its state, or that it has children: the reporter's view shows none of that."""
+    from tests.conftest import client_for
+    from tests.factories import TeamFactory, classified
+
+    it_team, sec_team = TeamFactory(domains=["it_service"]), TeamFactory(domains=["security"])
+    child, it_agent = classified(team=it_team, title="Mail slow")
+    reported, sec_agent = classified(team=sec_team, reporter=it_agent, domain_slug="security", title="Phish")
+    outbreak, _ = classified(team=sec_team, domain_slug="security", title="Phishing campaign")
+    from incidents import major
+
+    major.set_parent(reported, parent=outbreak, actor=sec_agent)
+
+    api = client_for(it_agent)
+    missing = api.post(
+        f"/api/v1/incidents/{child.reference}/parent/", {"parent": "INC-999999"}, content_type="application/json"
+    )
+    probed = api.post(
+        f"/api/v1/incidents/{child.reference}/parent/", {"parent": reported.reference}, content_type="application/json"
+    )
+    assert missing.status_code == probed.status_code == 400
+    assert probed.json()["parent"] == [f"No incident {reported.reference}."]
+    assert "child" not in probed.content.decode()
