@@ -130,3 +130,30 @@ def test_linking_to_an_incident_one_only_reported_says_no_more_than_about_a_miss
     assert missing.status_code == probed.status_code == 400
     assert probed.json()["parent"] == [f"No incident {reported.reference}."]
     assert "child" not in probed.content.decode()
+
+
+def test_a_duplicate_names_only_a_survivor_the_actor_handles():
+    """An IT agent who reported a security incident sees it as its reporter only. Cancelling an IT incident as a
+    duplicate of it would put a security reference on an IT incident, before every IT responder and its
+    reporter: refused as for a missing one, through the API and the lifecycle alike."""
+    from django.core.exceptions import ValidationError
+
+    from tests.conftest import client_for
+    from tests.factories import TeamFactory, classified
+
+    it_team, sec_team = TeamFactory(domains=["it_service"]), TeamFactory(domains=["security"])
+    dupe, it_agent = classified(team=it_team, title="Odd mail")
+    reported, _ = classified(team=sec_team, reporter=it_agent, domain_slug="security", title="Phish")
+
+    response = client_for(it_agent).post(
+        f"/api/v1/incidents/{dupe.reference}/cancel/",
+        {"reason": "duplicate", "duplicate_of": reported.reference},
+        content_type="application/json",
+    )
+    assert response.status_code == 400, response.content
+    assert "duplicate_of" in response.json()
+    with pytest.raises(ValidationError):
+        lifecycle.cancel_incident(dupe, actor=it_agent, reason="duplicate", duplicate_of=reported)
+    dupe.refresh_from_db()
+    assert dupe.duplicate_of_id is None
+    assert dupe.state != Incident.State.CANCELLED
