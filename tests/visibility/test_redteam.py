@@ -157,3 +157,29 @@ def test_a_duplicate_names_only_a_survivor_the_actor_handles():
     dupe.refresh_from_db()
     assert dupe.duplicate_of_id is None
     assert dupe.state != Incident.State.CANCELLED
+
+
+def test_a_users_webhook_gets_only_incidents_its_owner_handles_with_a_link_that_exists(client):
+    """An IT agent owns a webhook and reported a security incident (which they see as its reporter, without
+    team, assignee or priority). The webhook's payload is a responder's view: nothing about that incident
+    reaches it. About an IT incident it does, and its link opens the incident's page for the owner."""
+    from escalation.models import Notification, WebhookEndpoint
+    from escalation.webhooks import EVENTS
+    from tests.factories import TeamFactory, classified
+
+    it_team, sec_team = TeamFactory(domains=["it_service"]), TeamFactory(domains=["security"])
+    mine, it_agent = classified(team=it_team, title="Printer")
+    WebhookEndpoint.objects.create(
+        slug="hook-own", name="Mine", url="http://127.0.0.1:9/hook", events=list(EVENTS), owner_user=it_agent
+    )
+    reported, sec_agent = classified(team=sec_team, reporter=it_agent, domain_slug="security", title="Phish")
+    lifecycle.acknowledge_incident(reported, actor=sec_agent)
+    services.add_comment(reported, author=sec_agent, body="Looking", public=True)
+    lifecycle.acknowledge_incident(mine, actor=it_agent)
+
+    hooked = Notification.objects.filter(channel="webhook")
+    assert not hooked.filter(incident=reported).exists()
+    payload = hooked.get(incident=mine).payload
+    url = payload["incident"]["url"]
+    client.force_login(it_agent)
+    assert client.get("/" + url.split("://", 1)[1].split("/", 1)[1]).status_code == 200
