@@ -183,3 +183,33 @@ def test_a_users_webhook_gets_only_incidents_its_owner_handles_with_a_link_that_
     url = payload["incident"]["url"]
     client.force_login(it_agent)
     assert client.get("/" + url.split("://", 1)[1].split("/", 1)[1]).status_code == 200
+
+
+def test_a_follow_up_of_a_restricted_problem_is_owned_and_reminded_only_within_its_domain():
+    """A security problem's follow-up cannot be given to an IT agent (the reminder would carry the problem's
+    and the action's titles to them); one whose owner later left the security team is not reminded to them."""
+    from datetime import date
+
+    from django.core.exceptions import ValidationError
+
+    from escalation.models import Notification
+    from incidents import problems
+    from tests.factories import TeamFactory, agent, classified
+
+    sec_team, it_team = TeamFactory(domains=["security"]), TeamFactory(domains=["it_service"])
+    incident, sec_agent = classified(team=sec_team, domain_slug="security", title="Phish")
+    problem = problems.create_problem(
+        actor=sec_agent, title="Payroll phishing pz4", team=sec_team, incidents=[incident], category=incident.category
+    )
+    assert problem.domain is not None and problem.domain.restricted
+    it_agent = agent(it_team)
+
+    with pytest.raises(ValidationError) as refused:
+        problems.add_follow_up(problem, actor=sec_agent, title="Block pz4 sender", owner=it_agent, due_date=date(2026, 1, 1))
+    assert "owner" in refused.value.message_dict
+
+    leaver = agent(sec_team)
+    problems.add_follow_up(problem, actor=sec_agent, title="Block pz4 sender", owner=leaver, due_date=date(2026, 1, 1))
+    Membership.objects.filter(user=leaver).delete()
+    problems.remind_follow_ups(today=date(2026, 1, 2))
+    assert not Notification.objects.filter(event="follow_up_reminder", recipient=leaver.email).exists()
