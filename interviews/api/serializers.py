@@ -134,7 +134,9 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_source_incident(self, obj: CaseVersion) -> str | None:
         request = self.context.get("request")
-        if obj.source_incident is None or not selectors.sees_source_incident(obj, getattr(request, "user", None)):
+        if obj.source_incident is None or not selectors.sees_source_incident(
+            obj, getattr(request, "user", None)
+        ):
             return None
         return obj.source_incident.reference
 

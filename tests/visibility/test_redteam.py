@@ -122,10 +122,14 @@ def test_linking_to_an_incident_one_only_reported_says_no_more_than_about_a_miss
 
     api = client_for(it_agent)
     missing = api.post(
-        f"/api/v1/incidents/{child.reference}/parent/", {"parent": "INC-999999"}, content_type="application/json"
+        f"/api/v1/incidents/{child.reference}/parent/",
+        {"parent": "INC-999999"},
+        content_type="application/json",
     )
     probed = api.post(
-        f"/api/v1/incidents/{child.reference}/parent/", {"parent": reported.reference}, content_type="application/json"
+        f"/api/v1/incidents/{child.reference}/parent/",
+        {"parent": reported.reference},
+        content_type="application/json",
     )
     assert missing.status_code == probed.status_code == 400
     assert probed.json()["parent"] == [f"No incident {reported.reference}."]
@@ -199,17 +203,26 @@ def test_a_follow_up_of_a_restricted_problem_is_owned_and_reminded_only_within_i
     sec_team, it_team = TeamFactory(domains=["security"]), TeamFactory(domains=["it_service"])
     incident, sec_agent = classified(team=sec_team, domain_slug="security", title="Phish")
     problem = problems.create_problem(
-        actor=sec_agent, title="Payroll phishing pz4", team=sec_team, incidents=[incident], category=incident.category
+        actor=sec_agent,
+        title="Payroll phishing pz4",
+        team=sec_team,
+        incidents=[incident],
+        category=incident.category,
     )
-    assert problem.domain is not None and problem.domain.restricted
+    assert problem.domain is not None
+    assert problem.domain.restricted
     it_agent = agent(it_team)
 
     with pytest.raises(ValidationError) as refused:
-        problems.add_follow_up(problem, actor=sec_agent, title="Block pz4 sender", owner=it_agent, due_date=date(2026, 1, 1))
+        problems.add_follow_up(
+            problem, actor=sec_agent, title="Block pz4 sender", owner=it_agent, due_date=date(2026, 1, 1)
+        )
     assert "owner" in refused.value.message_dict
 
     leaver = agent(sec_team)
-    problems.add_follow_up(problem, actor=sec_agent, title="Block pz4 sender", owner=leaver, due_date=date(2026, 1, 1))
+    problems.add_follow_up(
+        problem, actor=sec_agent, title="Block pz4 sender", owner=leaver, due_date=date(2026, 1, 1)
+    )
     Membership.objects.filter(user=leaver).delete()
     problems.remind_follow_ups(today=date(2026, 1, 2))
     assert not Notification.objects.filter(event="follow_up_reminder", recipient=leaver.email).exists()
