@@ -1,8 +1,8 @@
 """Outgoing webhooks on incident events: which endpoints hear of what, and what they are sent.
 
 An endpoint (`WebhookEndpoint`) subscribes to some of `EVENTS` and has an owner, a user or a team. It is
-sent an event only about incidents its owner may see (`incidents.selectors.may_see` for a user; for a team,
-the same domain rule its members get from it): a restricted-domain incident outside the owner's reach
+sent an event only about incidents its owner sees as a responder (`DeskUser.as_responder` for a user: not
+one they only reported; for a team, the same domain rule its members get from it): a restricted-domain incident outside the owner's reach
 produces no delivery at all. Rows are written to the outbox (`Notification`, channel webhook) in the
 transaction that decided the event, keyed by (endpoint, cause), and delivered, signed and retried by
 `escalation.delivery` like every other webhook.
@@ -17,11 +17,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from django.urls import reverse
 
 from incidents import hooks
 from incidents.hooks import Event
 from incidents.models import Comment, Incident
-from incidents.selectors import may_see
+from incidents.selectors import desk_user
 from incidents.transitions import TRANSITIONS, Action
 
 from . import notify
@@ -70,7 +71,9 @@ def owner_may_see(subscription: Subscription, incident: Incident) -> bool:
     handles, and every incident outside a restricted domain). No owner, or an inactive one: nothing."""
     hook = subscription.hook
     if hook.owner_user is not None:
-        return hook.owner_user.is_active and may_see(hook.owner_user, incident)
+        # The payload is a responder's view (team, assignee, priority): an incident the owner only reported
+        # (outside their teams' domains) they see as its reporter, and it is not sent.
+        return hook.owner_user.is_active and desk_user(hook.owner_user).as_responder(incident)
     if hook.owner_team is not None:
         domain = incident.domain
         return domain is None or not domain.restricted or domain.pk in subscription.team_domain_ids
@@ -114,7 +117,7 @@ def _iso(value: datetime | None) -> str | None:
 def incident_payload(incident: Incident) -> dict[str, Any]:
     return {
         "reference": incident.reference,
-        "url": f"{settings.SITE_URL}/incidents/{incident.reference}/",
+        "url": f"{settings.SITE_URL}{reverse('web:incident', kwargs={'reference': incident.reference})}",
         "title": incident.title,
         "state": incident.state,
         "priority": incident.priority,

@@ -645,6 +645,10 @@ def cancel_incident(
             errors["duplicate_of"] = "Only a duplicate names the surviving incident."
         elif duplicate_of.pk == incident.pk:
             errors["duplicate_of"] = "An incident cannot be a duplicate of itself."
+        elif not desk_user(actor).as_responder(duplicate_of):
+            # Its reference would stand on this incident before everyone who sees it: only one the actor
+            # handles (one they only reported answers as a missing one).
+            errors["duplicate_of"] = f"No incident {duplicate_of.reference}."
     _raise(errors)
     now = timezone.now()
     incident.cancelled_at = now

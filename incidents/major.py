@@ -73,14 +73,15 @@ def _check_parent(child: Incident, parent: Incident, actor: Actor) -> None:
     errors = {}
     if parent.pk == child.pk:
         errors["parent"] = "An incident cannot be its own parent."
+    elif not incidents_handled_by(actor).filter(pk=parent.pk).exists():
+        # First: an incident the actor only reported (or cannot see) says nothing of its state or links.
+        errors["parent"] = f"No incident {parent.reference}."
     elif parent.is_final:
         errors["parent"] = f"{parent.reference} is {parent.state}; only an open incident can be a parent."
     elif parent.parent_id is not None:
         errors["parent"] = f"{parent.reference} is itself a child of another incident; link to that one."
     elif Incident.objects.filter(parent_id=child.pk).exists():
         errors["parent"] = f"{child.reference} has children of its own; it cannot become a child."
-    elif not incidents_handled_by(actor).filter(pk=parent.pk).exists():
-        errors["parent"] = f"No incident {parent.reference}."
     elif parent.domain is not None and parent.domain.restricted and parent.domain_id != child.domain_id:
         # Resolving or closing the parent copies its resolution, cause and measures onto the children.
         errors["parent"] = (

@@ -148,9 +148,12 @@ def incident_parent(request: HttpRequest, reference: str) -> HttpResponse:
     if parent_ref and parent is None:
         messages.error(request, f"No incident {parent_ref}.")
         return redirect("web:incident", reference=incident.reference)
+    version = request.POST.get("version", "")
     try:
-        major.set_parent(incident, parent=parent, actor=request.user)
-    except (InvalidTransition, ValidationError, PermissionDenied) as exc:
+        major.set_parent(
+            incident, parent=parent, actor=request.user, version=int(version) if version.isdigit() else None
+        )
+    except (InvalidTransition, StaleVersion, ValidationError, PermissionDenied) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         return redirect("web:incident", reference=incident.reference)
     messages.success(

@@ -233,6 +233,9 @@ def add_follow_up(
         errors["title"] = ["This field is required."]
     if owner is None:
         errors["owner"] = ["This field is required."]
+    elif not _may_see_problem(owner, problem):
+        # The reminders carry the problem's and the action's titles to the owner.
+        errors["owner"] = [f"{owner.get_username()} may not see {problem.reference}."]
     if due_date is None:
         errors["due_date"] = ["This field is required."]
     if errors:
@@ -253,6 +256,16 @@ def complete_follow_up(action: FollowUpAction, *, actor: Actor) -> FollowUpActio
         action.done_at = timezone.now()
         action.save(update_fields=["done_at"])
     return action
+
+
+def _may_see_problem(user: Any, problem: Problem) -> bool:
+    """Whether a follow-up's owner may read the problem's and the action's titles: any active user for an
+    unrestricted problem (an owner need not be a responder), only its domain's teams for a restricted one."""
+    if not user.is_active:
+        return False
+    me = desk_user(user)
+    domain = problem.domain
+    return me.is_superuser or domain is None or not domain.restricted or domain.pk in me.domain_ids
 
 
 def _reminder(action: FollowUpAction, today: date) -> tuple[str, str]:
@@ -277,11 +290,15 @@ def remind_follow_ups(*, today: date | None = None) -> int:
     actions = (
         FollowUpAction.objects.filter(done_at__isnull=True, due_date__lte=horizon)
         .exclude(problem__state=PS.CLOSED)
-        .select_related("owner", "problem")
+        .select_related("owner", "problem__domain")
         .order_by("due_date", "pk")
     )
     queued = 0
     for action in actions.iterator(chunk_size=500):
+        if not _may_see_problem(action.owner, action.problem):
+            # The owner left the teams of the problem's domain (or the problem moved to a restricted one).
+            logger.warning("follow-up %s not reminded: its owner may no longer see its problem", action.pk)
+            continue
         subject, body = _reminder(action, today)
         with transaction.atomic():
             outbox = hooks.outbox()

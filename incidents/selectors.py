@@ -80,6 +80,13 @@ class DeskUser:
     def may_see(self, incident: Incident) -> bool:
         return self.sees_as(incident) is not None
 
+    def reaches_domain(self, incident: Incident) -> bool:
+        """Whether the incident's domain is open to this user: unrestricted, or one of their teams' (superusers:
+        every one). Content drawn from an incident (a case drafted from it) follows this, whoever reads it."""
+        if self.is_superuser or incident.domain_id is None or incident.domain_id in self.domain_ids:
+            return True
+        return not incident.domain.restricted  # type: ignore[union-attr]
+
     def may_file_reports(self, incident: Incident) -> bool:
         """The incident's team and the privacy officer (who sees confidential reporters) file its reports
         with an authority (escalation.filings), in the API and the console alike."""
@@ -339,6 +346,12 @@ def target_q(state: str) -> Q:
 
 def _hidden_domains(me: DeskUser) -> Any:
     return Domain.objects.filter(restricted=True).exclude(pk__in=sorted(me.domain_ids)).values("pk")
+
+
+def hidden_domains(user: Actor) -> Any:
+    """The restricted domains none of the user's teams handles (none for superusers), as a subquery of pks."""
+    me = desk_user(user)
+    return Domain.objects.none().values("pk") if me.is_superuser else _hidden_domains(me)
 
 
 def problems_visible_to(user: Actor) -> QuerySet[Problem]:

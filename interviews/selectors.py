@@ -1,7 +1,10 @@
 """Reads shared by the API, the browser screens and reports. Who sees what lives here.
 
 - The case library (hidden facts, expected problems, model solutions) is for users with the
-  `interviews.view_caseversion` permission.
+  `interviews.view_caseversion` permission. A version drafted from an incident of a restricted domain, until
+  it is published (its findings decided by a second person), and the reference of that source incident at
+  any time, are only for those whose teams handle the domain (incidents.selectors, SPEC section 1): a draft
+  may still carry raw names and hosts of a restricted incident.
 - A session is visible to its panel (lead, raters, observers) and to users with `interviews.view_session`.
 - Raters are blind: until the session reaches consensus a rater sees only their own ratings.
 - The candidate sees `candidate_view(session)` and nothing else: it is built from an allow-list, so a field
@@ -14,6 +17,8 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.urls import reverse
+
+from incidents.selectors import desk_user, hidden_domains
 
 from . import lifecycle
 from .models import (
@@ -68,7 +73,21 @@ def interview_role(user: Any) -> str:
 def case_versions_visible_to(user: Any) -> QuerySet[CaseVersion]:
     if not can_use_library(user):
         return CaseVersion.objects.none()
-    return CaseVersion.objects.select_related("case", "domain", "rubric", "source_incident")
+    reviewed = (CaseVersion.Status.PUBLISHED, CaseVersion.Status.RETIRED)
+    return CaseVersion.objects.select_related("case", "domain", "rubric", "source_incident__domain").filter(
+        Q(source_incident__isnull=True)
+        | Q(status__in=reviewed)
+        | Q(source_incident__domain_id__isnull=True)
+        | ~Q(source_incident__domain_id__in=hidden_domains(user))
+    )
+
+
+def sees_source_incident(version: CaseVersion, user: Any) -> bool:
+    """Whether `user` may know which incident `version` was drafted from (its reference, who worked it)."""
+    incident = version.source_incident
+    if incident is None:
+        return False
+    return desk_user(user).reaches_domain(incident)
 
 
 def sessions_visible_to(user: Any) -> QuerySet[Session]:

@@ -131,9 +131,11 @@ def conflicts_with_source(version: CaseVersion, candidate: Candidate) -> str:
     if (candidate.user_id is not None and candidate.user_id in user_ids) or (
         candidate.email and candidate.email.lower() in emails
     ):
+        # A restricted incident's reference stays out: the panel may not see it, and needs only the fact.
+        named = "" if incident.domain is not None and incident.domain.restricted else f" {incident.reference}"
         return (
-            f"The candidate worked the source incident {incident.reference} of this case: they may know its "
-            "facts. Consider another case, or void the session."
+            f"The candidate worked the source incident{named} of this case: they may know its facts. "
+            "Consider another case, or void the session."
         )
     return ""
 

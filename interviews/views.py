@@ -152,7 +152,8 @@ def _latest_version(request: HttpRequest, slug: str) -> CaseVersion:
 def case_page(request: HttpRequest, slug: str) -> HttpResponse:
     """A case's latest version: its status, what still blocks publication, and the review actions."""
     version = _latest_version(request, slug)
-    conflicts = services.candidates_who_worked(version.source_incident) if version.source_incident else []
+    sees_source = selectors.sees_source_incident(version, request.user)
+    conflicts = services.candidates_who_worked(version.source_incident) if sees_source else []
     findings = list(version.findings.select_related("decided_by"))
     used = cases.used_text(version) if findings else ""
     return render(
@@ -166,6 +167,7 @@ def case_page(request: HttpRequest, slug: str) -> HttpResponse:
             "solutions": version.solutions.all(),
             "actions": cases.case_actions(version),
             "conflicts": conflicts,
+            "sees_source": sees_source,
             "findings": [
                 (f, cases.suggested_replacement(f, used=used) if f.status == f.Status.OPEN else "")
                 for f in findings

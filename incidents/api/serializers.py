@@ -25,6 +25,7 @@ from incidents.selectors import (
     TARGET_STATES,
     desk_user,
     entry_data,
+    incidents_handled_by,
     incidents_visible_to,
     reporting_targets,
     sla_status,
@@ -328,7 +329,7 @@ class CancelInput(VersionedInput):
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
     def validate_duplicate_of(self, value: str) -> Incident:
-        visible = incidents_visible_to(self.context["request"].user)
+        visible = incidents_handled_by(self.context["request"].user)
         survivor = visible.by_reference(value).first()
         if survivor is None:
             raise serializers.ValidationError(f"No incident {value}.")

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from incidents.models import Domain
-from interviews import cases, lifecycle
+from interviews import cases, lifecycle, selectors
 from interviews.models import (
     Candidate,
     CandidateProblem,
@@ -133,7 +133,12 @@ class CaseVersionDetailSerializer(CaseVersionSummarySerializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_source_incident(self, obj: CaseVersion) -> str | None:
-        return obj.source_incident.reference if obj.source_incident else None
+        request = self.context.get("request")
+        if obj.source_incident is None or not selectors.sees_source_incident(
+            obj, getattr(request, "user", None)
+        ):
+            return None
+        return obj.source_incident.reference
 
     def get_detector_findings(self, obj: CaseVersion) -> list[str]:
         if obj.source_incident_id is not None:

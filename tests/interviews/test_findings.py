@@ -19,7 +19,7 @@ from incidents import services as incident_services
 from incidents.models import Incident
 from interviews import cases, wizard
 from interviews.models import CaseFinding, CaseVersion
-from tests.factories import UserFactory, incident_in, responder_of
+from tests.factories import TeamFactory, UserFactory, incident_in, responder_of
 from tests.interviews.helpers import interviewer, publisher
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +41,14 @@ PLANTED = [
     "2026-004711",  # the case number of the hospital information system
     "Maria_Schulz",  # in an attachment's file name
 ]
+
+
+def of_medical_team(user):  # type: ignore[no-untyped-def]
+    """`user` in a team handling `medical`: a draft from a medical incident is theirs to read (SPEC section 1)."""
+    from incidents.models import Membership
+
+    Membership.objects.create(user=user, team=TeamFactory(domains=["medical"]))
+    return type(user).objects.get(pk=user.pk)
 
 
 def closed_medical_incident() -> Incident:
@@ -214,7 +222,7 @@ def test_findings_through_the_api(client):
     slug = version.case.slug
     url = f"/api/v1/interviews/cases/{slug}/findings/"
 
-    client.force_login(interviewer())
+    client.force_login(of_medical_team(interviewer()))
     listed = client.get(url).json()
     assert {f["text"]: f["status"] for f in listed} == {"Jonas Weber": "open", "Evita": "open"}
     assert next(f for f in listed if f["text"] == "Jonas Weber")["suggestion"].startswith("Person ")
@@ -223,7 +231,7 @@ def test_findings_through_the_api(client):
     )
     assert forbidden.status_code == 403  # deciding is a reviewer's
 
-    client.force_login(publisher())
+    client.force_login(of_medical_team(publisher()))
     bad = client.post(f"{url}{weber.pk}/decide/", {"decision": "ignore"}, content_type="application/json")
     assert bad.status_code == 400
     assert "decision" in bad.json()
@@ -267,7 +275,7 @@ def test_findings_through_the_api(client):
 def test_approving_with_open_findings_answers_409_through_the_api(client):
     version, _weber, _evita = draft_with_findings()
     cases.submit_for_review(version, actor=version.created_by)
-    client.force_login(publisher())
+    client.force_login(of_medical_team(publisher()))
     refused = client.post(
         f"/api/v1/interviews/cases/{version.case.slug}/approve/", {}, content_type="application/json"
     )
@@ -281,7 +289,7 @@ def test_listing_findings_reads_the_version_once_however_many_there_are(client):
     from django.test.utils import CaptureQueriesContext
 
     version, _weber, _evita = draft_with_findings()
-    client.force_login(interviewer())
+    client.force_login(of_medical_team(interviewer()))
     url = f"/api/v1/interviews/cases/{version.case.slug}/findings/"
     with CaptureQueriesContext(connection) as few:
         assert len(client.get(url).json()) == 2
