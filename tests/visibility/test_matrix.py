@@ -87,6 +87,8 @@ EXPECT: dict[str, str | dict[str, str]] = {
     "desk/problems/{pk}/follow-ups/": "problem",
     "desk/problems/{pk}/incidents/": "problem",
     "desk/incidents/{reference}/problem/": "incident_console",
+    # the console's filing form: the incident's team or the privacy officer; other responders who see it get 403
+    "desk/incidents/{reference}/reports/file/": "incident_console_team",
     "desk/teams/": "responder",
     "desk/teams/{slug}/": "responder",
     "reports/": "responder",
@@ -366,6 +368,12 @@ def expected(
         )
     if rule == "incident_console":
         return ok if sees == "responder" else (lambda code: code in NOT_VISIBLE)
+    if rule == "incident_console_team":
+        return (
+            (lambda code: code < 500 and code != 404)
+            if sees == "responder"
+            else (lambda code: code in NOT_VISIBLE)
+        )
     if rule == "incident_interviewer":  # needs the interviewer's permission besides seeing the incident
         return (lambda code: code < 500) if sees == "responder" else (lambda code: code in NOT_VISIBLE)
     raise AssertionError(f"unknown rule {rule}")
