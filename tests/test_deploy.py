@@ -238,7 +238,7 @@ def test_web_serves_with_gunicorn_behind_the_proxy_only(compose):
 
 def test_workers_and_beat_run_celery_under_their_own_names(compose):
     services = compose["services"]
-    for name, queue in (("worker", "celery"), ("sweeper", "sweep")):
+    for name, queue in (("worker", "urgent,celery"), ("sweeper", "sweep")):
         argv = _argv(services[name])
         assert argv[:4] == ["celery", "-A", "config", "worker"]
         assert argv[argv.index("--queues") + 1] == queue
