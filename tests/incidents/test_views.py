@@ -1129,3 +1129,15 @@ def test_saved_views_with_the_retired_sla_soon_are_rewritten_to_warning(desk):
     page = desk.get("/desk/?" + old.query).content.decode()
     assert "Some filters were not understood" not in page
     assert '<option value="warning" selected>' in page
+
+
+def test_a_bad_import_run_drops_itself_not_the_other_filters(desk):
+    """The API's filter set reads `import_run` too: a bad one must not void the queue's other filters."""
+    received = report(domain=domain("it_service"))
+    other = classified(team=desk.team)[0]
+    for bad in ("x1", "0"):
+        page = desk.get("/desk/", {"import_run": bad, "state": "received"}).content.decode()
+        refs = re.findall(r'data-ref="(INC-\d+)"', page)
+        assert received.reference in refs, bad
+        assert other.reference not in refs, bad
+        assert "Some filters were not understood" not in page, bad
