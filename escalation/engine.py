@@ -209,11 +209,10 @@ def _decide_sla(timers: list[Timer], *, now: datetime, result: SweepResult) -> N
         rows += notify.rows_for(incident, event=event, detail=detail, cause=timer.key, recipients=recipients)
         if not recipients:
             entries.append(
-                TimelineEntry(
-                    incident=incident, kind=TimelineEntry.Kind.ESCALATION, action="nobody_to_notify",
-                    data={"event": "nobody_to_notify", "detail": detail, "cause": timer.key},
+                timeline.escalation_event_entry(
+                    incident=incident, event="nobody_to_notify", detail=detail, cause=timer.key
                 )
-            )  # fmt: skip
+            )
         rows += webhooks.sla_rows(incident, event=event, clock=clock, cause=timer.key, now=now)
     if fired:
         field_name = "warned_at" if warning else "breached_at"
@@ -233,12 +232,11 @@ def _decide_sla(timers: list[Timer], *, now: datetime, result: SweepResult) -> N
 def _sla_entry(
     incident: Incident, clock: SlaClock, event: str, *, due_at: datetime, now: datetime
 ) -> TimelineEntry:
-    """The clock's own timeline entry, as escalation.sla records it (built here to be written in bulk)."""
+    """The clock's own timeline entry, as escalation.sla records it (unsaved: written in bulk)."""
     label = f"{clock.kind}:{clock.name}" if clock.name else str(clock.kind)
-    return TimelineEntry(
-        incident=incident, kind=TimelineEntry.Kind.SLA, actor=None, action=event,
-        data={"clock": label, "event": event, "cycle": clock.cycle, "due_at": due_at.isoformat(),
-              "fired_at": now.isoformat()},
+    return timeline.sla_event_entry(
+        incident=incident, clock=label, event=event, cycle=clock.cycle, due_at=due_at.isoformat(),
+        fired_at=now.isoformat(),
     )  # fmt: skip
 
 

@@ -276,29 +276,6 @@ def new_resolution_cycle(incident: Incident, *, now: datetime) -> None:
     start_or_retarget(incident, now=now)
 
 
-def fire(timer: Timer, *, now: datetime) -> SlaClock | None:
-    """Decide an SLA timer: mark the warning or breach on its clock. Returns the clock, or None if stale."""
-    clock = timer.clock
-    if clock is None or not clock.is_running or clock.epoch != int(timer.key.split(":")[2]):
-        return None
-    if timer.kind == Timer.Kind.SLA_WARNING:
-        if clock.warned_at is not None:
-            return None
-        clock.warned_at = now
-        event = "warning"
-    else:
-        if clock.breached_at is not None:
-            return None
-        clock.breached_at = now
-        event = "breached"
-    # Only the field decided here: a warning decided in the same sweep was saved through another copy of
-    # this clock, which this one does not see (saving both fields would write its stale warned_at back).
-    clock.save(update_fields=["warned_at" if event == "warning" else "breached_at"])
-    _record(timer.incident, clock, event, due_at=timer.due_at.isoformat(), fired_at=now.isoformat())
-    sync_incident(timer.incident)
-    return clock
-
-
 def sync_incident(incident: Incident) -> None:
     """Mirror the current response and resolution clocks onto the incident (for lists, filters, reports)."""
     latest: dict[str, SlaClock] = {}
@@ -319,4 +296,4 @@ def sync_incident(incident: Incident) -> None:
         Incident.objects.filter(pk=incident.pk).update(**{f: values[f] for f in changed})
 
 
-__all__ = ["SlaStatus", "clear_response", "complete", "fire", "pause", "resume", "start_or_retarget"]
+__all__ = ["SlaStatus", "clear_response", "complete", "pause", "resume", "start_or_retarget"]

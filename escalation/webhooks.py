@@ -207,11 +207,6 @@ def _state_receiver(event: Event) -> hooks.Receiver:
 _STATE_RECEIVERS = {event: _state_receiver(event) for event in STATE_ACTIONS}
 
 
-def on_sla(incident: Incident, *, event: str, clock: SlaClock, cause: str, now: datetime) -> list[int]:
-    """The webhook rows of an SLA warning or breach, written at once (see `sla_rows`)."""
-    return notify.insert(sla_rows(incident, event=event, clock=clock, cause=cause, now=now))
-
-
 def sla_rows(
     incident: Incident, *, event: str, clock: SlaClock, cause: str, now: datetime
 ) -> list[Notification]:

@@ -418,7 +418,7 @@ class CancelForm(ActionForm):
         max_length=20,
         required=False,
         label="Duplicate of",
-        help_text="The surviving incident, e.g. INC-004711",
+        help_text="The surviving incident's reference (INC- and six digits)",
     )
     note = forms.CharField(max_length=2000, required=False)
 

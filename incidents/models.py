@@ -22,7 +22,7 @@ REFERENCE_RE = re.compile(r"^INC-(\d{1,12})$", re.IGNORECASE)
 
 
 def reference_for(pk: int | None) -> str | None:
-    """The reference of an incident by its id (INC-004711), without loading it."""
+    """The reference of an incident by its id (INC-000042), without loading it."""
     return f"{REFERENCE_PREFIX}{pk:06d}" if pk else None
 
 

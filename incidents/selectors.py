@@ -218,7 +218,7 @@ def handled_incident_list(user: Any) -> IncidentQuerySet:
 
 
 def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
-    """Text search over title and description; a reference (INC-004711) matches that incident.
+    """Text search over title and description; a reference (INC-000042) matches that incident.
 
     PostgreSQL uses full-text search backed by a GIN expression index; SQLite falls back to LIKE.
     """

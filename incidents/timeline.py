@@ -140,20 +140,32 @@ def notification_entry(
 
 def record_sla_event(*, incident: Incident, clock: str, event: str, **data: Any) -> TimelineEntry:
     """A clock explains itself: started, paused (why), resumed, warning, breached, met, re-targeted."""
-    return _entry(
-        incident,
-        kind=TimelineEntry.Kind.SLA,
-        actor=None,
-        action=event,
+    entry = sla_event_entry(incident=incident, clock=clock, event=event, **data)
+    entry.save()
+    return entry
+
+
+def sla_event_entry(*, incident: Incident, clock: str, event: str, **data: Any) -> TimelineEntry:
+    """The entry of `record_sla_event`, unsaved (the sweep writes a batch's entries in one INSERT)."""
+    return TimelineEntry(
+        incident=incident, kind=TimelineEntry.Kind.SLA, actor=None, action=event,
         data={"clock": clock, "event": event, **data},
-    )
+    )  # fmt: skip
 
 
 def record_escalation_event(*, incident: Incident, event: str, **data: Any) -> TimelineEntry:
     """An escalation chain started, stopped, or ran a step (who was told, what was reassigned)."""
-    return _entry(
-        incident, kind=TimelineEntry.Kind.ESCALATION, actor=None, action=event, data={"event": event, **data}
-    )
+    entry = escalation_event_entry(incident=incident, event=event, **data)
+    entry.save()
+    return entry
+
+
+def escalation_event_entry(*, incident: Incident, event: str, **data: Any) -> TimelineEntry:
+    """The entry of `record_escalation_event`, unsaved (the sweep writes a batch's entries in one INSERT)."""
+    return TimelineEntry(
+        incident=incident, kind=TimelineEntry.Kind.ESCALATION, actor=None, action=event,
+        data={"event": event, **data},
+    )  # fmt: skip
 
 
 def record_reporter_confirmed(*, incident: Incident, actor: Actor, at: datetime) -> TimelineEntry:

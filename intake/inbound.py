@@ -1,6 +1,6 @@
 """Inbound e-mail to incidents: a new message opens one, a reply becomes a comment on its incident.
 
-Threading: `[INC-004711]` in the subject, or an In-Reply-To/References naming the Message-ID of a
+Threading: `[INC-000042]` in the subject, or an In-Reply-To/References naming the Message-ID of a
 notification we sent (`<{Notification.key}@{domain}>`, escalation.delivery). Only the reporter (or a
 responder who may see the incident) comments by e-mail: a stranger who quotes a reference is recorded
 and ignored. Machines (auto-replies, bounces) are recorded and never answered.

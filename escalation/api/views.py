@@ -31,7 +31,7 @@ from escalation.oncall import OnCallShift, team_oncall
 from incidents.deskconfig import plain
 from incidents.models import Team
 from incidents.permissions import IsResponder, ResponderReadsStaffWrites
-from incidents.selectors import incidents_visible_to
+from incidents.selectors import desk_user, incidents_visible_to
 
 from . import serializers as s
 from .webhook_payloads import CALLBACKS
@@ -172,9 +172,19 @@ class FileReportView(APIView):
             raise Http404("No such incident.")
         return incident
 
-    @extend_schema(responses={200: s.ReportFilingSerializer(many=True)})
+    @extend_schema(
+        responses={
+            200: s.ReportFilingSerializer(many=True),
+            404: OpenApiResponse(
+                description="Not found, not visible to you, or not yours to read as a responder"
+            ),
+        }
+    )
     def get(self, request: Request, reference: str) -> Response:
         incident = self._incident(request, reference)
+        if not desk_user(request.user).as_responder(incident):
+            # Who filed and the internal note are the desk's (the console shows them to responders only).
+            raise Http404("No such incident.")
         filings = incident.report_filings.select_related("filed_by")
         return Response(s.ReportFilingSerializer(filings, many=True).data)
 

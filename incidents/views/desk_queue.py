@@ -182,7 +182,7 @@ def import_run_of(params: QueryDict) -> int | None:
     raw = params.get("import_run", "")
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
         raise ValueError(f"import_run: {raw!r} is not the number of an import run.")
     return int(raw)
 
@@ -190,9 +190,7 @@ def import_run_of(params: QueryDict) -> int | None:
 def _open_and_sorted(qs: QuerySet[Incident], params: QueryDict, sort: str) -> QuerySet[Incident]:
     if params.get("open") == "1" and not params.getlist("state"):
         qs = qs.filter(state__in=Incident.OPEN_STATES)
-    run = import_run_of(params)
-    if run is not None:
-        qs = qs.filter(import_run_id=run)
+    # `import_run` is the API's filter (IncidentFilter), applied with the others.
     if sort == "deadline":
         qs = qs.annotate(deadline_key=DEADLINE_KEY)
     return qs.order_by(*SORTS[sort][1])
@@ -231,12 +229,12 @@ def queue(request: HttpRequest) -> HttpResponse:
     """The console's incident list: filters, search, sort, saved views, keyset pages, bulk actions."""
     responder_or_404(request)
     params = _queue_params(request)
-    filterset, sort = _queue_filter(request, params)
-    try:
+    try:  # before the filter set reads it: a bad run drops itself, not the other filters
         import_run_of(params)
     except ValueError as exc:
         messages.error(request, str(exc))
         params.pop("import_run")
+    filterset, sort = _queue_filter(request, params)
     if not filterset.is_valid():
         messages.error(request, "Some filters were not understood and were ignored.")
         params = QueryDict(mutable=True)

@@ -108,7 +108,9 @@ class EventInputSerializer(EventSerializer):
 class EventAcceptedSerializer(serializers.Serializer):
     status = serializers.CharField()
     dedup_key = serializers.CharField()
-    incident = serializers.CharField(allow_null=True, help_text="The incident's reference, e.g. INC-004711.")
+    incident = serializers.CharField(
+        allow_null=True, help_text="The incident's reference (INC- and six digits)."
+    )
     message = serializers.CharField(required=False)
 
 

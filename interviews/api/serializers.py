@@ -163,7 +163,7 @@ class CaseActionInput(serializers.Serializer):
 
 class FromIncidentInput(serializers.Serializer):
     incident = serializers.CharField(
-        max_length=20, help_text="The reference of a closed incident, e.g. INC-004711."
+        max_length=20, help_text="The reference of a closed incident (INC- and six digits)."
     )
 
 

@@ -212,3 +212,25 @@ def test_a_timer_decided_twice_fires_once():
         Notification.objects.filter(incident=incident, event="sla_breach").count()
         == Notification.objects.filter(incident=incident, event="sla_breach").values("key").distinct().count()
     )
+
+
+def test_a_breach_with_nobody_to_tell_says_so_in_the_timeline():
+    from django.contrib.auth import get_user_model
+
+    from incidents.models import Team
+
+    sla_policy(priority=1, response=20, resolution=240, warn=75)
+    with time_machine.travel(T0, tick=False):
+        incident, _ = classified()
+    get_user_model().objects.update(email="")
+    Team.objects.update(email="", manager=None)
+    assert sweep(now=at(20)).fired == 2  # the overdue warning, then the breach
+    notes = incident.timeline.filter(kind="escalation", action="nobody_to_notify").order_by("id")
+    assert sorted(n.data["detail"] for n in notes) == [
+        "SLA breached: response target missed",
+        "SLA warning: response target 75% used",
+    ]
+    assert all(n.data["event"] == "nobody_to_notify" and n.data["cause"].startswith("sla:") for n in notes)
+    assert not Notification.objects.filter(
+        incident=incident, event__in=["sla_breach", "sla_warning"]
+    ).exists()

@@ -375,3 +375,21 @@ def test_the_console_form_names_the_bad_field_and_answers_409_for_another_refere
     assert response.status_code == 409
     assert "The report for report-1h was filed already." in response.content.decode()
     assert ReportFiling.objects.get().reference == "R-1"
+
+
+def test_a_reporter_does_not_read_the_filings_of_their_incident():
+    """The filings (who filed, the internal note) are the desk's, as on the console: 404 to the reporter."""
+    from tests.factories import UserFactory
+
+    medical_policy()
+    incident, actor = medical_incident("3b")
+    reporter = UserFactory()
+    Incident.objects.filter(pk=incident.pk).update(reporter=reporter)
+    incident.refresh_from_db()
+    from escalation.filings import file_report
+
+    with time_machine.travel(at(10), tick=False):
+        file_report(incident, actor=actor, target="report-1h", reference="AUTH-1", note="internal note")
+    assert web(reporter).get(f"/api/v1/incidents/{incident.reference}/").status_code == 200
+    assert web(reporter).get(file_url(incident)).status_code == 404
+    assert web(actor).get(file_url(incident)).json()[0]["note"] == "internal note"

@@ -129,8 +129,9 @@ EXPECT: dict[str, str | dict[str, str]] = {
     "api/v1/teams/{slug}/": {"GET": "responder"},
     "api/v1/teams/{slug}/oncall/": "responder",
     "api/v1/teams/{slug}/auto-assign/": "config",  # responders read, admins set
-    # a reporting deadline is filed by the incident's team or the privacy officer; others who see it get 403
-    "api/v1/incidents/{reference}/file_report/": "incident_team",
+    # a reporting deadline is filed by the incident's team or the privacy officer; others who see it get 403.
+    # The filings (who filed, the internal note) are read by responders only, as on the console.
+    "api/v1/incidents/{reference}/file_report/": {"GET": "incident_console", "POST": "incident_team"},
     # everyone's own profile and tokens; a made-up token id is an honest 404
     "api/v1/me/": "login",
     "api/v1/me/tokens/": "login",

@@ -10,7 +10,7 @@ class Command(BaseCommand):
     help = "Rebuild SLA clocks from the timeline, for one incident or every open one."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--incident", help="A reference, e.g. INC-004711.")
+        parser.add_argument("--incident", help="A reference, e.g. INC-000042.")
         parser.add_argument("--all", action="store_true", help="Closed and cancelled incidents too.")
 
     def handle(self, *args: Any, **options: Any) -> None:
