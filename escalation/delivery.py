@@ -227,12 +227,14 @@ def _mark_sent(sent: list[Notification]) -> int:
     if not sent:
         return 0
     with transaction.atomic():
+        # Locked as read, and still `sending` when marked: a row that another worker re-claimed and settled
+        # meanwhile is neither overwritten nor given a second timeline entry (as the one-row path's UPDATE).
         marked = set(
-            Notification.objects.filter(pk__in=[row.pk for row in sent], state=State.SENDING).values_list(
-                "pk", flat=True
-            )
+            Notification.objects.select_for_update(of=("self",))
+            .filter(pk__in=[row.pk for row in sent], state=State.SENDING)
+            .values_list("pk", flat=True)
         )
-        Notification.objects.filter(pk__in=marked).update(
+        Notification.objects.filter(pk__in=marked, state=State.SENDING).update(
             state=State.SENT, sent_at=Now(), lease_until=None, last_error=""
         )
         secret = [row.pk for row in sent if row.event in SECRET_BODY_EVENTS]
