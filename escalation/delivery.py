@@ -42,6 +42,11 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
 
 
+def claimable() -> Q:
+    """The rows a delivery may claim: pending and due, or sending with a lease that ran out (its worker died)."""
+    return Q(state=State.PENDING, next_attempt_at__lte=Now()) | Q(state=State.SENDING, lease_until__lt=Now())
+
+
 def claim(notification_id: int) -> Notification | None:
     """Take the row for sending, unless someone holds a live lease or it is not due. Commits at once."""
     with transaction.atomic():
@@ -53,10 +58,7 @@ def claim(notification_id: int) -> Notification | None:
             # task has just claimed (sending, lease live) is still left alone.
             Notification.objects.select_for_update(of=("self",))
             .filter(pk=notification_id)
-            .filter(
-                Q(state=State.PENDING, next_attempt_at__lte=Now())
-                | Q(state=State.SENDING, lease_until__lt=Now())
-            )
+            .filter(claimable())
             .select_related("webhook", "incident", "problem")
             .first()
         )
@@ -154,10 +156,7 @@ def claim_many(ids: list[int]) -> list[Notification]:
         rows = list(
             Notification.objects.select_for_update(of=("self",))
             .filter(pk__in=ids)
-            .filter(
-                Q(state=State.PENDING, next_attempt_at__lte=Now())
-                | Q(state=State.SENDING, lease_until__lt=Now())
-            )
+            .filter(claimable())
             .select_related("webhook", "incident", "problem")
             .order_by("pk")
         )
