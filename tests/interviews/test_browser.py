@@ -27,7 +27,7 @@ from tests.interviews.helpers import (
     rubric_keys,
     session_in,
 )
-from tests.interviews.test_findings import draft_with_findings
+from tests.interviews.test_findings import draft_with_findings, of_medical_team
 
 # On PostgreSQL, as in CI: three browsers poll and write at once, which SQLite's shared in-memory test
 # database answers with "table is locked".
@@ -207,7 +207,8 @@ def test_a_reviewer_decides_each_finding_in_the_case_page_then_publishes(
     cases.submit_for_review(version, actor=version.created_by)
     context = browser.new_context()
     try:
-        sign_in(context, live_server, publisher(username="reviewer"))
+        # a draft from a medical incident is read by those whose teams handle medical (SPEC section 1)
+        sign_in(context, live_server, of_medical_team(publisher(username="reviewer")))
         page = context.new_page()
         errors = collect_errors(page)
         page.goto(f"{live_server.url}/interviews/cases/{version.case.slug}/")
