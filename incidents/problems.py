@@ -249,12 +249,14 @@ def add_follow_up(
 
 @transaction.atomic
 def complete_follow_up(action: FollowUpAction, *, actor: Actor) -> FollowUpAction:
-    """Mark the action done (reminders stop). Done twice: the first time stands."""
-    _responder(actor)
+    """Mark the action done (reminders stop): a change of its problem, which gets a new version, as when the action
+    was added. Done twice: the first time stands."""
+    problem = _lock(action.problem, actor, None)
     action = FollowUpAction.objects.select_for_update().get(pk=action.pk)
     if action.done_at is None:
         action.done_at = timezone.now()
         action.save(update_fields=["done_at"])
+        _save(problem, [])
     return action
 
 

@@ -86,6 +86,22 @@ def test_closing_needs_every_follow_up_done_and_freezes_the_record():
         problems.add_follow_up(problem, actor=actor, title="more", owner=actor, due_date=TODAY)
 
 
+def test_completing_a_follow_up_is_a_change_of_the_problem_a_new_version_once():
+    """A follow-up is part of its problem: adding it and marking it done each make a new version of the record (so a
+    form read before is stale), and marking it done again changes nothing."""
+    problem, actor = new_problem()
+    action = problems.add_follow_up(
+        problem, actor=actor, title="Patch the gateways", owner=actor, due_date=TODAY
+    )
+    added = Problem.objects.get(pk=problem.pk).version
+    problems.complete_follow_up(action, actor=actor)
+    done = Problem.objects.get(pk=problem.pk).version
+    problems.complete_follow_up(action, actor=actor)
+    assert (done, Problem.objects.get(pk=problem.pk).version) == (added + 1, added + 1)
+    with pytest.raises(problems.StaleProblemVersion):
+        problems.edit_problem(problem, actor=actor, title="changed", version=added)
+
+
 def test_unlinking_clears_the_link_and_an_invisible_incident_is_unknown():
     incident = incident_in(Incident.State.RESPONDING)
     problem, actor = new_problem(incidents=[incident])

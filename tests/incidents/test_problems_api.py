@@ -161,7 +161,12 @@ def test_problem_pages_list_show_and_act(client, django_assert_num_queries):
     client.post(f"/desk/problems/{problem.pk}/follow-ups/{action.pk}/done/")
     action.refresh_from_db()
     assert action.done_at is not None
-    client.post(f"/desk/problems/{problem.pk}/state/", {"state": "resolved", "version": problem.version + 1})
+    # adding the follow-up and marking it done each made a new version of the problem: the page read before is stale
+    read = problem.version
+    client.post(f"/desk/problems/{problem.pk}/state/", {"state": "resolved", "version": read + 1})
+    problem.refresh_from_db()
+    assert problem.state == "open"  # refused, with the page's message
+    client.post(f"/desk/problems/{problem.pk}/state/", {"state": "resolved", "version": read + 2})
     problem.refresh_from_db()
     assert problem.state == "resolved"
     assert client.get("/desk/problems/999999/").status_code == 404
