@@ -263,11 +263,7 @@ def complete_follow_up(action: FollowUpAction, *, actor: Actor) -> FollowUpActio
 def _may_see_problem(user: Any, problem: Problem) -> bool:
     """Whether a follow-up's owner may read the problem's and the action's titles: any active user for an
     unrestricted problem (an owner need not be a responder), only its domain's teams for a restricted one."""
-    if not user.is_active:
-        return False
-    me = desk_user(user)
-    domain = problem.domain
-    return me.is_superuser or domain is None or not domain.restricted or domain.pk in me.domain_ids
+    return bool(user.is_active) and desk_user(user).reaches_domain(problem)
 
 
 def _reminder(action: FollowUpAction, today: date) -> tuple[str, str]:

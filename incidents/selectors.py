@@ -80,12 +80,13 @@ class DeskUser:
     def may_see(self, incident: Incident) -> bool:
         return self.sees_as(incident) is not None
 
-    def reaches_domain(self, incident: Incident) -> bool:
-        """Whether the incident's domain is open to this user: unrestricted, or one of their teams' (superusers:
-        every one). Content drawn from an incident (a case drafted from it) follows this, whoever reads it."""
-        if self.is_superuser or incident.domain_id is None or incident.domain_id in self.domain_ids:
+    def reaches_domain(self, record: Incident | Problem) -> bool:
+        """Whether the domain of an incident or a problem record is open to this user: unrestricted, or one of
+        their teams' (superusers: every one). Content drawn from an incident (a case drafted from it) and a
+        follow-up's reminders follow this, whoever reads them."""
+        if self.is_superuser or record.domain_id is None or record.domain_id in self.domain_ids:
             return True
-        return not incident.domain.restricted  # type: ignore[union-attr]
+        return not record.domain.restricted  # type: ignore[union-attr]
 
     def may_file_reports(self, incident: Incident) -> bool:
         """The incident's team and the privacy officer (who sees confidential reporters) file its reports
