@@ -1206,3 +1206,26 @@ def test_the_similar_panel_ranks_once_per_version_and_shows_only_what_the_reader
     )
     _, ranked = similar_shown()
     assert ranked == 1
+
+
+def test_the_field_tag_writes_the_field_template_byte_for_byte():
+    """The incident page renders its fields with {% field_html %} instead of including _field.html: the same
+    HTML for every field of every form it shows, unbound and bound with errors (help, aria, invalid)."""
+    from django.template.loader import render_to_string
+
+    from incidents.forms import ACTION_FORMS, AttachForm, CommentForm, EditForm
+    from incidents.templatetags.desk import field_html
+
+    incident_in(S.RESPONDING)  # teams, domains, categories and responders for the selects
+    forms = [EditForm(), CommentForm(), AttachForm(), EditForm({"title": "", "version": "x"})]
+    for name, form_class in ACTION_FORMS.items():
+        forms += [form_class(prefix=name), form_class({f"{name}-version": "x"}, prefix=name)]
+    checked = 0
+    for form in forms:
+        form.is_valid()
+        for field in form:
+            for wrapper in ("", "classify-harm"):
+                context = {"field": field, "wrapper_class": wrapper}
+                assert field_html(field, wrapper) == render_to_string("incidents/_field.html", context)
+                checked += 1
+    assert checked > 60
