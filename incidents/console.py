@@ -9,6 +9,7 @@ stop at a cap.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -23,7 +24,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from .models import Category, Domain, Incident, Membership, SlaStatus, Team, reference_for
-from .selectors import incidents_handled_by, sla_q
+from .selectors import desk_user, incidents_handled_by, sla_q
 from .templatetags.desk import priority_badge, state_badge
 from .timeline import Actor
 
@@ -39,6 +40,7 @@ ROW_FIELDS = (
     "sla_response",
     "sla_resolution",
     "domain__name",
+    "domain__restricted",  # audited when shown (audit.note_viewed_ids)
     "category__path",
     "team__name",
     "assignee__username",
@@ -108,10 +110,79 @@ def cached_queue_choices() -> QueueChoices:
     return choices
 
 
-def queue_page(qs: QuerySet[Incident], limit: int) -> list[dict[str, Any]]:
-    """At most `limit` rows of the ordered queryset as plain values: one query, no model instances."""
+Lists = list[tuple[str, str]]
+
+
+def options_html(items: Iterable[tuple[Any, Any]], selected: Collection[str] = ()) -> SafeString:
+    """`<option>`s of a select, escaped as Django's templates escape, the `selected` values marked.
+
+    The queue's thirteen selects were the largest part of its template: one template loop per select
+    and three variables per option, each through the template engine's localisation and escaping."""
+    return SafeString(
+        "".join(
+            f'<option value="{escape(str(value))}"{" selected" if str(value) in selected else ""}>'
+            f"{escape(str(label))}</option>"
+            for value, label in items
+        )
+    )
+
+
+def queue_options(
+    choices: QueueChoices, params: Any, *, sort: str, sorts: Lists, sla_filters: Lists, bulk_actions: Lists
+) -> dict[str, SafeString]:
+    """The options of the queue's filter selects (the current filters selected) and bulk-action selects."""
+    one = {key: [params.get(key, "")] for key in ("domain", "team", "assignee", "sla")}
+    return {
+        "state": options_html(S.choices, params.getlist("state")),
+        "priority": options_html(((p, f"P{p}") for p in "12345"), params.getlist("priority")),
+        "domain": options_html(((slug, name) for _, slug, name in choices.domains), one["domain"]),
+        "team": options_html(((slug, name) for _, slug, name in choices.teams), one["team"]),
+        "assignee": options_html(
+            ((username, label) for _, username, label in choices.assignees), one["assignee"]
+        ),
+        "sla": options_html(sla_filters, one["sla"]),
+        "sort": options_html(sorts, [sort]),
+        "bulk_action": options_html(bulk_actions),
+        "bulk_assignee": options_html((pk, label) for pk, _, label in choices.assignees),
+        "bulk_domain": options_html((pk, name) for pk, _, name in choices.domains),
+        "bulk_category": options_html(choices.categories),
+        "bulk_team": options_html((pk, name) for pk, _, name in choices.teams),
+        "impact": options_html(Incident.Impact.choices),
+        "urgency": options_html(Incident.Urgency.choices),
+        "cancel_reason": options_html(Incident.CancelReason.choices),
+    }
+
+
+# The compiled statement of a queue page, by `memo_key` (see queue_page). Bounded: a desk has few reaches.
+_page_sql: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+
+
+def queue_page(
+    qs: QuerySet[Incident], limit: int, *, memo_key: tuple[Any, ...] | None = None
+) -> list[dict[str, Any]]:
+    """At most `limit` rows of the ordered queryset as plain values: one query, no model instances.
+
+    With `memo_key`, the caller vouches that the statement depends on nothing but that key (the first page
+    of the unfiltered queue depends on the reach, the sort and `open` only): on PostgreSQL it is compiled
+    once per process and key and then run as it is, which saves the ORM's compilation on every page and
+    every 30 s poll. PostgreSQL returns every column of a row as its Python value (psycopg2's types, aware
+    datetimes), so the rows are the same dicts as values() makes (tests/incidents/test_console.py).
+    """
     fields = (*ROW_FIELDS, "deadline_key") if "deadline_key" in qs.query.annotations else ROW_FIELDS
-    return list(qs.values(*fields)[:limit])
+    values = qs.values(*fields)[:limit]
+    if memo_key is None or connection.vendor != "postgresql":
+        return list(values)
+    key = (connection.alias, limit, fields, *memo_key)
+    statement = _page_sql.get(key)
+    if statement is None:
+        sql, params = values.query.sql_with_params()
+        if len(_page_sql) > 1000:
+            _page_sql.clear()
+        statement = _page_sql[key] = (sql, tuple(params))
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def duration(seconds: float) -> str:
@@ -205,6 +276,7 @@ def queue_rows(page: list[dict[str, Any]], *, now: datetime | None = None) -> li
     from one reverse() and the reference, and times are formatted here, not by template filters.
     """
     now = now or timezone.now()
+    zone = timezone.get_current_timezone()  # once: timezone.localtime() looks it up on every call
     url_template = reverse("web:incident", args=["INC-000000"]).replace("INC-000000", "{}")
     states: dict[str, str] = {}
     priorities: dict[int | None, str] = {}
@@ -216,8 +288,8 @@ def queue_rows(page: list[dict[str, Any]], *, now: datetime | None = None) -> li
             states[state] = state_badge(state)
         if priority not in priorities:
             priorities[priority] = priority_badge(priority)
-        received = timezone.localtime(values["received_at"])
-        updated = timezone.localtime(values["updated_at"])
+        received = values["received_at"].astimezone(zone)
+        updated = values["updated_at"].astimezone(zone)
         full_name = f"{values['assignee__first_name']} {values['assignee__last_name']}".strip()
         category = values["category__path"]
         rows.append(
@@ -259,6 +331,10 @@ def capped_counts(querysets: dict[str, QuerySet[Incident]], cap: int) -> dict[st
     """
     if not querysets:
         return {}
+    return _run_counts(list(querysets), _capped_counts_sql(querysets, cap))
+
+
+def _capped_counts_sql(querysets: Mapping[str, QuerySet[Incident]], cap: int) -> tuple[str, list[Any]]:
     parts: list[str] = []
     params: list[Any] = []
     for i, qs in enumerate(querysets.values()):
@@ -270,22 +346,39 @@ def capped_counts(querysets: dict[str, QuerySet[Incident]], cap: int) -> dict[st
         # The subquery is Django's own compiled SQL; its values stay bound parameters.
         parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped_{i})")  # noqa: S608
         params.extend(sub_params)
+    return "SELECT " + ", ".join(parts), params
+
+
+def _run_counts(names: list[str], statement: tuple[str, list[Any]]) -> dict[str, int]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(parts), params)
+        cursor.execute(*statement)
         row = cursor.fetchone()
-    return {name: int(count) for name, count in zip(querysets, row, strict=True)}
+    return {name: int(count) for name, count in zip(names, row, strict=True)}
+
+
+ATTENTION = ("unclassified", "breached", "warning")
+# The attention counts' statement for each reach (superuser or not, responder or not, the domains of one's teams):
+# it depends on nothing else (the hidden domains are a subquery, the states constants), so it is compiled once
+# per process and reach, not on every page and poll. Bounded: a desk has few distinct reaches.
+_attention_sql: dict[tuple[Any, ...], tuple[str, list[Any]]] = {}
 
 
 def attention_counts(user: Actor, cap: int) -> dict[str, int]:
     """What needs someone now: unclassified incidents, and open ones whose SLA the engine marks breached
     or in warning (the stored clock states, served by the partial SLA indexes of migration 0007)."""
-    visible = incidents_handled_by(user)
-    still_open = visible.open()
-    return capped_counts(
-        {
+    me = desk_user(user)
+    key = (connection.alias, me.is_superuser, me.is_responder, me.domain_ids, cap)
+    statement = _attention_sql.get(key)
+    if statement is None:
+        visible = incidents_handled_by(user)
+        still_open = visible.open()
+        querysets = {
             "unclassified": visible.filter(state=S.RECEIVED),
             "breached": still_open.filter(sla_q("breached")),
             "warning": still_open.filter(sla_q("warning")),
-        },
-        cap,
-    )
+        }
+        statement = _capped_counts_sql(querysets, cap)
+        if len(_attention_sql) > 1000:
+            _attention_sql.clear()
+        _attention_sql[key] = statement
+    return _run_counts(list(ATTENTION), statement)

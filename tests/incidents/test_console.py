@@ -211,3 +211,41 @@ def console_sort():
     from incidents.views.desk_queue import SORTS
 
     return SORTS["priority"][1]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("sort", ["newest", "oldest", "priority", "deadline"])
+def test_a_first_page_from_the_remembered_statement_is_the_pages_rows(sort):
+    """queue_page with a memo_key runs the statement compiled once, without the ORM: the rows must be the very
+    dicts values() makes (types, time zones, the deadline key), the first time and when remembered."""
+    from incidents.views.desk_queue import SORTS, _open_and_sorted
+
+    viewer = agent(TeamFactory(domains=["it_service"]))
+    for state in (S.RECEIVED, S.RESPONDING, S.ON_HOLD, S.RESOLVED):
+        incident_in(state)
+    report(title="No domain yet")
+    params = {"open": "1", "sort": sort}
+
+    def page(memo_key):
+        from django.http import QueryDict
+
+        qs = _open_and_sorted(incident_list(viewer), QueryDict("open=1"), sort)
+        return console.queue_page(qs, 51, memo_key=memo_key)
+
+    expected = page(None)
+    assert len(expected) == 5
+    assert sort in SORTS
+    key = ("test", viewer.pk, *params.values())
+    assert page(key) == expected  # compiled now
+    assert page(key) == expected  # remembered
+    incident_in(S.ESCALATED)  # a new row shows: only the statement is remembered, never its rows
+    assert len(page(key)) == 6 == len(page(None))
+
+
+def test_options_mark_the_chosen_values_and_escape_the_labels():
+    html = console.options_html([("a", "<b>A & B</b>"), (2, "Two"), ("c", "C")], ["2", "c"])
+    assert html == (
+        '<option value="a">&lt;b&gt;A &amp; B&lt;/b&gt;</option>'
+        '<option value="2" selected>Two</option>'
+        '<option value="c" selected>C</option>'
+    )
