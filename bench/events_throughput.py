@@ -36,11 +36,10 @@ import django  # noqa: E402
 
 
 def make_integration(label: str):
+    from escalation.models import EscalationPolicy, EscalationStep, SlaPolicy
     from incidents.models import Category, Domain, Team
     from intake import events
     from intake.models import Integration
-
-    from escalation.models import EscalationPolicy, EscalationStep, SlaPolicy
 
     domain = Domain.objects.get(slug="it_service")
     category, _ = Category.objects.get_or_create(
@@ -50,11 +49,14 @@ def make_integration(label: str):
     team.domains.add(domain)
     # What a desk has configured: an SLA policy for P1 (response and resolution clocks with their warnings and
     # breaches) and the team's escalation ladder (its first step armed at once).
-    ladder, made = EscalationPolicy.objects.get_or_create(team=team, defaults={"slug": "bench-events", "name": "Bench"})
+    ladder, made = EscalationPolicy.objects.get_or_create(
+        team=team, defaults={"slug": "bench-events", "name": "Bench"}
+    )
     if made:
         EscalationStep.objects.create(policy=ladder, position=1, trigger="unacknowledged", delay_minutes=5)
     SlaPolicy.objects.get_or_create(
-        name="Bench P1", defaults={"priority": 1, "domain": domain, "response_minutes": 15, "resolution_minutes": 240}
+        name="Bench P1",
+        defaults={"priority": 1, "domain": domain, "response_minutes": 15, "resolution_minutes": 240},
     )
     integration = Integration(
         slug=f"bench-{label}-{uuid.uuid4().hex[:6]}", name=f"Bench {label}", domain=domain, category=category,

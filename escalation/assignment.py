@@ -59,7 +59,8 @@ def auto_assign(incident: Incident, *, now: datetime) -> Any:
         return None
     team_id = incident.team_id
     if configcache.active() and not configcache.cached(
-        ("auto_assign", team_id), lambda: AutoAssign.objects.filter(team_id=team_id).exclude(mode=Mode.OFF).exists()
+        ("auto_assign", team_id),
+        lambda: AutoAssign.objects.filter(team_id=team_id).exclude(mode=Mode.OFF).exists(),
     ):
         return None  # no rule, or off (known from the configuration as stamped): nothing to lock
     rule = AutoAssign.objects.select_for_update().filter(team_id=incident.team_id).first()
@@ -94,7 +95,7 @@ def auto_assign(incident: Incident, *, now: datetime) -> Any:
         )
     rule.last_assigned_id = chosen
     rule.save(update_fields=["last_assigned"])
-    incident.assignee = users[chosen] if chosen in users else None
+    incident.assignee = users.get(chosen)
     incident.assignee_id = chosen
     writes.save(
         incident,

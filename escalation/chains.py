@@ -67,7 +67,12 @@ def start_fresh(
     policy and the clocks `sla.plan_fresh` made (not read again); the policies and their steps come from
     escalation.configcache. Returns the first step's timer, unsaved, for the caller to write with the clocks'
     timers in one INSERT."""
-    found = configcache.cached(("team_policy", incident.team_id), lambda: _team_policy(incident.team_id))
+    team_id = incident.team_id
+    found = (
+        configcache.cached(("team_policy", team_id), lambda: _team_policy(team_id))
+        if team_id is not None
+        else None
+    )
     if found is None and sla_policy is not None and sla_policy.escalation_policy_id is not None:
         fallback = sla_policy.escalation_policy
         assert fallback is not None  # noqa: S101 (its id is set)
@@ -76,7 +81,9 @@ def start_fresh(
         return []
     policy, snapshot = found
     steps = [dict(step) for step in snapshot]  # the chain's own copy
-    chain = IncidentEscalation.objects.create(incident=incident, epoch=1, policy=policy, steps=steps, started_at=now)
+    chain = IncidentEscalation.objects.create(
+        incident=incident, epoch=1, policy=policy, steps=steps, started_at=now
+    )
     timeline.record_escalation_event(
         incident=incident, event="started", policy=policy.name, reason=reason, epoch=chain.epoch
     )
@@ -158,12 +165,14 @@ def _due(
     if step["trigger"] == "unacknowledged":
         return previous_at + timedelta(minutes=step["delay_minutes"])
     clock_of = clock if clock is not None else (lambda kind: _clock(chain.incident, kind))
-    clock = clock_of(step["sla_kind"])
-    if clock is None or clock.running_since is None or not clock.is_running:
+    measured = clock_of(step["sla_kind"])
+    if measured is None or measured.running_since is None or not measured.is_running:
         return None  # nothing to measure (no policy, already met, or paused: resume arms it)
-    share_seconds = clock.target_seconds * step["share_percent"] // 100
+    share_seconds = measured.target_seconds * step["share_percent"] // 100
     return add_business_seconds(
-        calendar_spec(clock.calendar), clock.running_since, max(0, share_seconds - clock.consumed_seconds)
+        calendar_spec(measured.calendar),
+        measured.running_since,
+        max(0, share_seconds - measured.consumed_seconds),
     )
 
 

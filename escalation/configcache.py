@@ -60,7 +60,7 @@ def cached(key: Hashable, load: Callable[[], T]) -> T:
         return load()
     held_token, values = _cache
     if held_token == token and key in values:
-        return values[key]  # type: ignore[no-any-return]
+        return values[key]
     value = load()
     with _lock:
         held_token, values = _cache

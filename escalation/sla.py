@@ -65,14 +65,13 @@ def _cancel_timers(clock: SlaClock) -> None:
 
 def _set_due(clock: SlaClock) -> None:
     """The due and warning instants of a running clock, from its calendar (nothing is written)."""
+    since = clock.running_since
+    if since is None:
+        return
     spec = calendar_spec(clock.calendar)
-    clock.due_at = add_business_seconds(
-        spec, clock.running_since, max(0, clock.target_seconds - clock.consumed_seconds)
-    )
+    clock.due_at = add_business_seconds(spec, since, max(0, clock.target_seconds - clock.consumed_seconds))
     if clock.warn_seconds is not None:
-        clock.warn_at = add_business_seconds(
-            spec, clock.running_since, max(0, clock.warn_seconds - clock.consumed_seconds)
-        )
+        clock.warn_at = add_business_seconds(spec, since, max(0, clock.warn_seconds - clock.consumed_seconds))
 
 
 def _timers(clock: SlaClock) -> list[Timer]:
@@ -91,7 +90,7 @@ def _timers(clock: SlaClock) -> list[Timer]:
                 due_at=clock.warn_at,
             )
         )  # fmt: skip
-    if clock.breached_at is None:
+    if clock.breached_at is None and clock.due_at is not None:  # (a running clock has its due time)
         timers.append(
             Timer(
                 key=f"{prefix}:breach", incident_id=clock.incident_id, kind=Timer.Kind.SLA_BREACH, clock=clock,
@@ -210,7 +209,9 @@ def start_or_retarget(incident: Incident, *, now: datetime) -> None:
     sync_incident(incident)
 
 
-def _policy_and_targets(priority: int | None, domain_id: int | None) -> tuple[SlaPolicy | None, list[SlaTarget]]:
+def _policy_and_targets(
+    priority: int | None, domain_id: int | None
+) -> tuple[SlaPolicy | None, list[SlaTarget]]:
     policy = policy_for(Incident(priority=priority, domain_id=domain_id))
     return policy, list(SlaTarget.objects.filter(policy=policy)) if policy is not None else []
 

@@ -381,7 +381,12 @@ def _trigger_once(
             last_payload=kept, firings=[firing] if firing else [], incident=incident,
         )  # fmt: skip
         timeline.record_alert(
-            incident=incident, event="trigger", integration=integration.name, dedup_key=key, payload=kept, count=1
+            incident=incident,
+            event="trigger",
+            integration=integration.name,
+            dedup_key=key,
+            payload=kept,
+            count=1,
         )
     return EventResult(key, incident)
 

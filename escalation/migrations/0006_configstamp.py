@@ -51,7 +51,9 @@ def forwards(apps, schema_editor):
                 )
         for op in ("INSERT", "UPDATE OF mode, team_id", "DELETE"):
             name = op.split()[0].lower()
-            run(f"CREATE TRIGGER {AUTO_ASSIGN}_config_bump_{name} AFTER {op} ON {AUTO_ASSIGN} BEGIN {BUMP_SQLITE} END")
+            run(
+                f"CREATE TRIGGER {AUTO_ASSIGN}_config_bump_{name} AFTER {op} ON {AUTO_ASSIGN} BEGIN {BUMP_SQLITE} END"
+            )
     else:  # pragma: no cover
         raise RuntimeError(f"No configuration triggers for {vendor}: add them, or the cache would go stale.")
 
@@ -77,7 +79,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="ConfigStamp",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("token", models.BigIntegerField(default=0)),
             ],
         ),
