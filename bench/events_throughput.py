@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+os.environ.setdefault("BENCH_CEILING_VIEWS", "1")  # the bare one-insert view, the ceiling of the same run
 
 import django  # noqa: E402
 
@@ -152,6 +153,26 @@ def run(label: str, events_total: int, threads: int, same_key: bool) -> None:
     )
 
 
+def ceiling(total: int) -> None:
+    """The bare one-insert view (config.ceiling) through the same client and stack: what an event could cost
+    at least (Django's middleware and one ORM INSERT in autocommit)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    body = {"title": "ceiling", "description": "", "reporter_email": "bench@example.org"}
+    client.post("/bench/ceiling/insert/", body, format="json")
+    db_before, cpu, start = _backend_cpu(), time.process_time(), time.perf_counter()
+    for _ in range(total):
+        if client.post("/bench/ceiling/insert/", body, format="json").status_code != 201:
+            raise SystemExit("the ceiling view did not answer 201")
+    elapsed, cpu, db_cpu = time.perf_counter() - start, time.process_time() - cpu, _backend_cpu() - db_before
+    print(
+        f"{'ceiling: one-insert view':<24} {total:>6} events  {elapsed:7.2f} s  {total / elapsed:8.1f} events/s  "
+        f"{cpu / total * 1000:6.2f} ms app CPU per event  {db_cpu / total * 1000:5.2f} ms PostgreSQL CPU  "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -171,6 +192,7 @@ def main() -> None:
     print(
         f"PostgreSQL {connection.cursor().connection.server_version}, {os.cpu_count()} CPUs, in-process test client"
     )
+    ceiling(args.events)
     run("new (1 thread)", args.events, 1, same_key=False)
     run("hit (1 thread)", args.events, 1, same_key=True)
     run(f"new ({args.threads} threads)", args.events, args.threads, same_key=False)
