@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from django.db.models import Subquery
+from django.db.models.expressions import RawSQL
 
 from .models import ConfigStamp
 
@@ -30,11 +30,13 @@ T = TypeVar("T")
 _token: ContextVar[int | None] = ContextVar("config_token", default=None)
 _lock = threading.Lock()
 _cache: tuple[int | None, dict[Hashable, Any]] = (None, {})
+_STAMP_SQL = f"SELECT token FROM {ConfigStamp._meta.db_table} WHERE id = 1"  # noqa: S608 (no value in it)
 
 
-def stamp() -> Subquery:
-    """The current token, as an expression to annotate onto a query the caller makes anyway."""
-    return Subquery(ConfigStamp.objects.filter(pk=1).values("token")[:1])
+def stamp() -> RawSQL:
+    """The current token, as an expression to annotate onto a query the caller makes anyway (raw SQL: a
+    compiled subquery would cost the hit path, which never needs it, a quarter of its lookup's CPU)."""
+    return RawSQL(_STAMP_SQL, ())  # noqa: S611 (no value in it: the table name comes from _meta)
 
 
 @contextmanager
