@@ -11,7 +11,9 @@ Runs, each with its own integration (complete mapping, so new incidents open cla
 - and both again from --threads threads at once (one connection each): `hit` then contends for one row.
 
 Each line gives events per second, the app's CPU per event (this process: Django, DRF, the domain; not
-PostgreSQL's) and the load average.
+PostgreSQL's) and the load average; the 1-thread lines also the CPU of the PostgreSQL backend serving them
+(from /proc: the server must run on this machine) and the statements per event (all of them, what runs
+after commit included; BEGIN and COMMIT are not statements Django runs).
 
 Use a database made for the bench: it is migrated and its intake and incident rows are added to, never read.
 """
@@ -29,11 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+os.environ.setdefault("BENCH_CEILING_VIEWS", "1")  # the bare one-insert view, the ceiling of the same run
 
 import django  # noqa: E402
 
 
 def make_integration(label: str):
+    from escalation.models import EscalationPolicy, EscalationStep, SlaPolicy
     from incidents.models import Category, Domain, Team
     from intake import events
     from intake.models import Integration
@@ -44,6 +48,17 @@ def make_integration(label: str):
     )
     team, _ = Team.objects.get_or_create(slug="bench-events", defaults={"name": "Bench events"})
     team.domains.add(domain)
+    # What a desk has configured: an SLA policy for P1 (response and resolution clocks with their warnings and
+    # breaches) and the team's escalation ladder (its first step armed at once).
+    ladder, made = EscalationPolicy.objects.get_or_create(
+        team=team, defaults={"slug": "bench-events", "name": "Bench"}
+    )
+    if made:
+        EscalationStep.objects.create(policy=ladder, position=1, trigger="unacknowledged", delay_minutes=5)
+    SlaPolicy.objects.get_or_create(
+        name="Bench P1",
+        defaults={"priority": 1, "domain": domain, "response_minutes": 15, "resolution_minutes": 240},
+    )
     integration = Integration(
         slug=f"bench-{label}-{uuid.uuid4().hex[:6]}", name=f"Bench {label}", domain=domain, category=category,
         team=team, rate_limit_per_minute=10_000_000,
@@ -77,9 +92,27 @@ def send(key: str, count: int, dedup, barrier: threading.Barrier | None = None) 
             connection.close()
 
 
+def _backend_cpu() -> float:
+    """CPU seconds of this thread's PostgreSQL backend (the server is on this machine), from /proc."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(label: str, events_total: int, threads: int, same_key: bool) -> None:
+    from django.db import connection
+
     key = make_integration(label)
     prefix = uuid.uuid4().hex[:8]
+    statements = [0]
+
+    def count(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
 
     def dedup_for(worker: int):
         return (lambda n: f"{prefix}-same") if same_key else (lambda n: f"{prefix}-{worker}-{n}")
@@ -87,8 +120,14 @@ def run(label: str, events_total: int, threads: int, same_key: bool) -> None:
     per_thread = events_total // threads
     cpu = time.process_time()
     start = time.perf_counter()
+    db_cpu = None
     if threads == 1:
-        send(key, events_total, dedup_for(0))
+        send(key, 1, lambda n: f"{prefix}-warm-up")  # the configuration is read once, by the first event
+        db_before = _backend_cpu()
+        cpu, start = time.process_time(), time.perf_counter()
+        with connection.execute_wrapper(count):
+            send(key, events_total, dedup_for(0))
+        db_cpu = _backend_cpu() - db_before
     else:
         barrier = threading.Barrier(threads)
         workers = [
@@ -103,9 +142,34 @@ def run(label: str, events_total: int, threads: int, same_key: bool) -> None:
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu
     total = per_thread * threads if threads > 1 else events_total
+    db = (
+        f"  {db_cpu / total * 1000:5.2f} ms PostgreSQL CPU  {statements[0] / total:5.1f} statements"
+        if db_cpu is not None
+        else ""
+    )
     print(
         f"{label:<24} {total:>6} events  {elapsed:7.2f} s  {total / elapsed:8.1f} events/s  "
-        f"{cpu / total * 1000:6.2f} ms app CPU per event  load average {os.getloadavg()[0]:.1f}"
+        f"{cpu / total * 1000:6.2f} ms app CPU per event{db}  load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def ceiling(total: int) -> None:
+    """The bare one-insert view (config.ceiling) through the same client and stack: what an event could cost
+    at least (Django's middleware and one ORM INSERT in autocommit)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    body = {"title": "ceiling", "description": "", "reporter_email": "bench@example.org"}
+    client.post("/bench/ceiling/insert/", body, format="json")
+    db_before, cpu, start = _backend_cpu(), time.process_time(), time.perf_counter()
+    for _ in range(total):
+        if client.post("/bench/ceiling/insert/", body, format="json").status_code != 201:
+            raise SystemExit("the ceiling view did not answer 201")
+    elapsed, cpu, db_cpu = time.perf_counter() - start, time.process_time() - cpu, _backend_cpu() - db_before
+    print(
+        f"{'ceiling: one-insert view':<24} {total:>6} events  {elapsed:7.2f} s  {total / elapsed:8.1f} events/s  "
+        f"{cpu / total * 1000:6.2f} ms app CPU per event  {db_cpu / total * 1000:5.2f} ms PostgreSQL CPU  "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -128,6 +192,7 @@ def main() -> None:
     print(
         f"PostgreSQL {connection.cursor().connection.server_version}, {os.cpu_count()} CPUs, in-process test client"
     )
+    ceiling(args.events)
     run("new (1 thread)", args.events, 1, same_key=False)
     run("hit (1 thread)", args.events, 1, same_key=True)
     run(f"new ({args.threads} threads)", args.events, args.threads, same_key=False)

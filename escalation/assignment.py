@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils import timezone
 
 from incidents import timeline, writes
 from incidents.models import Incident, Membership, QualificationHolder, Team
 
+from . import configcache
 from .models import AutoAssign
 
 Mode = AutoAssign.Mode
@@ -55,6 +57,12 @@ def auto_assign(incident: Incident, *, now: datetime) -> Any:
     once. Returns the user assigned, or None."""
     if incident.assignee_id is not None or incident.team_id is None:
         return None
+    team_id = incident.team_id
+    if configcache.active() and not configcache.cached(
+        ("auto_assign", team_id),
+        lambda: AutoAssign.objects.filter(team_id=team_id).exclude(mode=Mode.OFF).exists(),
+    ):
+        return None  # no rule, or off (known from the configuration as stamped): nothing to lock
     rule = AutoAssign.objects.select_for_update().filter(team_id=incident.team_id).first()
     if rule is None or rule.mode == Mode.OFF:
         return None
@@ -68,12 +76,14 @@ def auto_assign(incident: Incident, *, now: datetime) -> Any:
         )  # fmt: skip
         return None
     load = open_load(pool)
+    # The pool's users in one read (the entry names the assignee and everyone's load), not one read each.
+    users = {user.pk: user for user in get_user_model().objects.filter(pk__in=pool)}
     if rule.mode == Mode.ROUND_ROBIN:
         after = pool.index(rule.last_assigned_id) + 1 if rule.last_assigned_id in pool else 0
         chosen = pool[after % len(pool)]
         why = (
             f"Round-robin in team {incident.team.slug}: the next qualified member after "
-            f"{_name(rule.last_assigned_id)}."
+            f"{_name(rule.last_assigned_id, users)}."
             if rule.last_assigned_id in pool
             else f"Round-robin in team {incident.team.slug}: the first qualified member."
         )
@@ -85,6 +95,7 @@ def auto_assign(incident: Incident, *, now: datetime) -> Any:
         )
     rule.last_assigned_id = chosen
     rule.save(update_fields=["last_assigned"])
+    incident.assignee = users.get(chosen)
     incident.assignee_id = chosen
     writes.save(
         incident,
@@ -94,18 +105,18 @@ def auto_assign(incident: Incident, *, now: datetime) -> Any:
             incident=row,
             event="auto_assigned",
             mode=rule.mode,
-            assignee=_name(chosen),
+            assignee=_name(chosen, users),
             reason=why,
-            load={_name(pk): n for pk, n in load.items()},
+            load={_name(pk, users): n for pk, n in load.items()},
         ),
     )
     return incident.assignee
 
 
-def _name(user_id: int | None) -> str:
-    from django.contrib.auth import get_user_model
-
+def _name(user_id: int | None, known: dict[int, Any]) -> str:
     if user_id is None:
         return "nobody"
+    if user_id in known:
+        return str(known[user_id].get_username())
     user = get_user_model().objects.filter(pk=user_id).only("username").first()
     return user.get_username() if user is not None else "nobody"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,8 +11,9 @@ from django.db.models import Max
 from incidents import timeline
 from incidents.models import Incident
 
+from . import configcache
 from .calendars import add_business_seconds
-from .models import EscalationPolicy, IncidentEscalation, SlaClock, Timer, calendar_spec
+from .models import EscalationPolicy, IncidentEscalation, SlaClock, SlaPolicy, Timer, calendar_spec
 from .sla import policy_for
 
 
@@ -47,6 +49,52 @@ def start(incident: Incident, *, now: datetime, reason: str) -> IncidentEscalati
     )
     _arm_step(chain, index=0, repeat=0, previous_at=now)
     return chain
+
+
+def _team_policy(team_id: int) -> tuple[EscalationPolicy, list[dict[str, Any]]] | None:
+    policy = EscalationPolicy.objects.filter(team_id=team_id).first()
+    return (policy, _snapshot(policy)) if policy is not None else None
+
+
+def _snapshot(policy: EscalationPolicy) -> list[dict[str, Any]]:
+    return [step.snapshot() for step in policy.steps.order_by("position")]
+
+
+def start_fresh(
+    incident: Incident, *, now: datetime, reason: str, sla_policy: SlaPolicy | None, clocks: list[SlaClock]
+) -> list[Timer]:
+    """`start` for an incident opened classified in this transaction (no chain, no timer yet), with the SLA
+    policy and the clocks `sla.plan_fresh` made (not read again); the policies and their steps come from
+    escalation.configcache. Returns the first step's timer, unsaved, for the caller to write with the clocks'
+    timers in one INSERT."""
+    team_id = incident.team_id
+    found = (
+        configcache.cached(("team_policy", team_id), lambda: _team_policy(team_id))
+        if team_id is not None
+        else None
+    )
+    if found is None and sla_policy is not None and sla_policy.escalation_policy_id is not None:
+        fallback = sla_policy.escalation_policy
+        assert fallback is not None  # noqa: S101 (its id is set)
+        found = (fallback, configcache.cached(("policy_steps", fallback.pk), lambda: _snapshot(fallback)))
+    if found is None or not found[1]:
+        return []
+    policy, snapshot = found
+    steps = [dict(step) for step in snapshot]  # the chain's own copy
+    chain = IncidentEscalation.objects.create(
+        incident=incident, epoch=1, policy=policy, steps=steps, started_at=now
+    )
+    timeline.record_escalation_event(
+        incident=incident, event="started", policy=policy.name, reason=reason, epoch=chain.epoch
+    )
+    latest = {clock.kind: clock for clock in clocks}  # cycle 1 of each kind
+    index = 0
+    while index < len(steps):
+        due = _due(chain, steps[index], now, clock=lambda kind: latest.get(kind))
+        if due is not None:
+            return [_timer(chain, index, 0, 0, due)]
+        index += 1
+    return []
 
 
 def stop(incident: Incident, *, now: datetime, reason: str) -> None:
@@ -107,21 +155,35 @@ def _clock(incident: Incident, kind: str) -> SlaClock | None:
     return incident.sla_clocks.filter(kind=kind).select_related("calendar").order_by("-cycle").first()
 
 
-def _due(chain: IncidentEscalation, step: dict[str, Any], previous_at: datetime) -> datetime | None:
+def _due(
+    chain: IncidentEscalation,
+    step: dict[str, Any],
+    previous_at: datetime,
+    clock: Callable[[str], SlaClock | None] | None = None,
+) -> datetime | None:
+    """When the step is due; `clock(kind)` gives the clock an SLA share measures (default: read it)."""
     if step["trigger"] == "unacknowledged":
         return previous_at + timedelta(minutes=step["delay_minutes"])
-    clock = _clock(chain.incident, step["sla_kind"])
-    if clock is None or clock.running_since is None or not clock.is_running:
+    clock_of = clock if clock is not None else (lambda kind: _clock(chain.incident, kind))
+    measured = clock_of(step["sla_kind"])
+    if measured is None or measured.running_since is None or not measured.is_running:
         return None  # nothing to measure (no policy, already met, or paused: resume arms it)
-    share_seconds = clock.target_seconds * step["share_percent"] // 100
+    share_seconds = measured.target_seconds * step["share_percent"] // 100
     return add_business_seconds(
-        calendar_spec(clock.calendar), clock.running_since, max(0, share_seconds - clock.consumed_seconds)
+        calendar_spec(measured.calendar),
+        measured.running_since,
+        max(0, share_seconds - measured.consumed_seconds),
     )
 
 
 def _create_timer(chain: IncidentEscalation, index: int, repeat: int, due: datetime) -> Timer:
-    generation = chain.timers.count()
-    return Timer.objects.create(
+    timer = _timer(chain, index, repeat, chain.timers.count(), due)
+    timer.save()
+    return timer
+
+
+def _timer(chain: IncidentEscalation, index: int, repeat: int, generation: int, due: datetime) -> Timer:
+    return Timer(
         key=f"esc:{chain.pk}:{index}:{repeat}:{generation}",
         incident_id=chain.incident_id,
         kind=Timer.Kind.ESCALATION_STEP,

@@ -668,3 +668,17 @@ class AutoAssign(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team}: {self.mode}"
+
+
+class ConfigStamp(models.Model):
+    """One row whose `token` changes whenever the configuration that opening an incident reads changes: SLA
+    policies and their targets, business calendars, escalation policies and their steps, webhook endpoints,
+    auto-assign rules (their mode). Database triggers (migration 0006) replace it with a random value on every
+    statement that writes those tables, whatever the path (ORM, queryset update, admin, SQL); a rolled-back
+    write leaves the old token, and a new write never brings back one seen before. escalation.configcache keeps
+    what it read under the token it read with."""
+
+    token = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"configuration {self.token}"

@@ -13,15 +13,33 @@ from incidents.models import Incident, Team
 
 from . import assignment, chains, notify, oncall, sla
 from .delivery import deliver_after_commit
+from .models import Timer
 
 
-def on_classified(incident: Incident, *, now: datetime, first: bool) -> None:
+def on_classified(incident: Incident, *, now: datetime, first: bool, fresh: bool = False) -> None:
     """Clocks start (or re-target after a priority change); the team's escalation chain starts once; an
-    unassigned incident is assigned by the team's auto-assign rule."""
+    unassigned incident is assigned by the team's auto-assign rule.
+
+    `fresh`: the incident was opened classified in this transaction (incidents.services.
+    create_classified_incident), so nothing of it exists yet: the clocks, the chain and their timers are
+    inserted, each table once, without looking for running ones first."""
+    if fresh:
+        policy, clocks = getattr(incident, "_sla_plan", None) or sla.plan_fresh(incident)
+        timers = sla.write_fresh(incident, policy, clocks)
+        assignment.auto_assign(incident, now=now)
+        timers += chains.start_fresh(incident, now=now, reason="classified", sla_policy=policy, clocks=clocks)
+        Timer.objects.bulk_create(timers)
+        return
     sla.start_or_retarget(incident, now=now)
     assignment.auto_assign(incident, now=now)
     if first:
         chains.start(incident, now=now, reason="classified")
+
+
+def on_opening(incident: Incident, *, now: datetime) -> None:
+    """Before the row of an incident opened classified is written: its clocks are planned and their due
+    times set on it, so that the row is written once with them (`on_classified` with fresh=True inserts them)."""
+    incident._sla_plan = sla.plan_fresh(incident)  # type: ignore[attr-defined]
 
 
 def on_acknowledged(incident: Incident, *, now: datetime) -> None:
@@ -83,6 +101,7 @@ def on_cancelled(incident: Incident, *, now: datetime) -> None:
 
 
 RECEIVERS: dict[Event, hooks.Receiver] = {
+    Event.OPENING: on_opening,
     Event.CLASSIFIED: on_classified,
     Event.ACKNOWLEDGED: on_acknowledged,
     Event.PUBLIC_REPLY: on_public_reply,

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from incidents import timeline
 from incidents.models import Incident, SlaStatus
 
+from . import configcache
 from .calendars import add_business_seconds, business_seconds_between
 from .models import SlaClock, SlaPolicy, SlaTarget, Timer, calendar_spec
 
@@ -29,7 +30,7 @@ def policy_for(incident: Incident) -> SlaPolicy | None:
         SlaPolicy.objects.filter(active=True)
         .filter(Q(priority=incident.priority) | Q(priority__isnull=True))
         .filter(Q(domain_id=incident.domain_id) | Q(domain__isnull=True))
-        .select_related("calendar")
+        .select_related("calendar", "escalation_policy")
         .order_by(F("domain_id").asc(nulls_last=True), F("priority").asc(nulls_last=True), "id")
         .first()
     )
@@ -62,39 +63,58 @@ def _cancel_timers(clock: SlaClock) -> None:
     clock.timers.filter(state=Timer.State.PENDING).update(state=Timer.State.CANCELLED)
 
 
-def _arm(clock: SlaClock) -> None:
-    """Compute the due and warning instants of a running clock and create the timers not yet fired."""
-    if clock.running_since is None:
+def _set_due(clock: SlaClock) -> None:
+    """The due and warning instants of a running clock, from its calendar (nothing is written)."""
+    since = clock.running_since
+    if since is None:
         return
     spec = calendar_spec(clock.calendar)
-    clock.due_at = add_business_seconds(
-        spec, clock.running_since, max(0, clock.target_seconds - clock.consumed_seconds)
-    )
+    clock.due_at = add_business_seconds(spec, since, max(0, clock.target_seconds - clock.consumed_seconds))
     if clock.warn_seconds is not None:
-        clock.warn_at = add_business_seconds(
-            spec, clock.running_since, max(0, clock.warn_seconds - clock.consumed_seconds)
-        )
-    clock.save()
+        clock.warn_at = add_business_seconds(spec, since, max(0, clock.warn_seconds - clock.consumed_seconds))
+
+
+def _timers(clock: SlaClock) -> list[Timer]:
+    """The (unsaved) timers of a running, saved clock that have not fired yet."""
     prefix = f"sla:{clock.pk}:{clock.epoch}"
+    timers = []
     if (
         clock.warn_seconds is not None
         and clock.warned_at is None
         and clock.breached_at is None
         and clock.warn_at
     ):
-        Timer.objects.create(
-            key=f"{prefix}:warn", incident_id=clock.incident_id, kind=Timer.Kind.SLA_WARNING, clock=clock,
-            due_at=clock.warn_at,
+        timers.append(
+            Timer(
+                key=f"{prefix}:warn", incident_id=clock.incident_id, kind=Timer.Kind.SLA_WARNING, clock=clock,
+                due_at=clock.warn_at,
+            )
         )  # fmt: skip
-    if clock.breached_at is None:
-        Timer.objects.create(
-            key=f"{prefix}:breach", incident_id=clock.incident_id, kind=Timer.Kind.SLA_BREACH, clock=clock,
-            due_at=clock.due_at,
+    if clock.breached_at is None and clock.due_at is not None:  # (a running clock has its due time)
+        timers.append(
+            Timer(
+                key=f"{prefix}:breach", incident_id=clock.incident_id, kind=Timer.Kind.SLA_BREACH, clock=clock,
+                due_at=clock.due_at,
+            )
         )  # fmt: skip
+    return timers
 
 
-def _targets(incident: Incident, policy: SlaPolicy) -> list[tuple[str, str, int, Any]]:
-    """(kind, name, target seconds, calendar) for every target the policy sets on this incident."""
+def _arm(clock: SlaClock) -> None:
+    """Compute the due and warning instants of a running clock and create the timers not yet fired."""
+    if clock.running_since is None:
+        return
+    _set_due(clock)
+    clock.save()
+    for timer in _timers(clock):
+        timer.save()
+
+
+def _targets(
+    incident: Incident, policy: SlaPolicy, targets: list[SlaTarget] | None = None
+) -> list[tuple[str, str, int, Any]]:
+    """(kind, name, target seconds, calendar) for every target the policy sets on this incident (`targets`:
+    the policy's, when the caller has them)."""
     wanted: list[tuple[str, str, int, Any]] = []
     # A response clock that ended as cleared (a monitoring resolve, no response) is final: a reopen or a
     # new classification does not start another one.
@@ -102,7 +122,7 @@ def _targets(incident: Incident, policy: SlaPolicy) -> list[tuple[str, str, int,
         wanted.append((Kind.RESPONSE, "", policy.response_minutes * 60, policy.calendar))
     if incident.resolved_at is None:
         wanted.append((Kind.RESOLUTION, "", policy.resolution_minutes * 60, policy.calendar))
-    for target in SlaTarget.objects.filter(policy=policy):
+    for target in SlaTarget.objects.filter(policy=policy) if targets is None else targets:
         if target.applies_to(incident):
             calendar = policy.calendar if target.business_time else None
             wanted.append((Kind.TARGET, target.slug, target.minutes * 60, calendar))
@@ -187,6 +207,52 @@ def start_or_retarget(incident: Incident, *, now: datetime) -> None:
         if clock.kind != Kind.RESOLUTION or policy is None:
             _stop(incident, clock, now=now, cancel=True, reason="no policy applies any more")
     sync_incident(incident)
+
+
+def _policy_and_targets(
+    priority: int | None, domain_id: int | None
+) -> tuple[SlaPolicy | None, list[SlaTarget]]:
+    policy = policy_for(Incident(priority=priority, domain_id=domain_id))
+    return policy, list(SlaTarget.objects.filter(policy=policy)) if policy is not None else []
+
+
+def plan_fresh(incident: Incident) -> tuple[SlaPolicy | None, list[SlaClock]]:
+    """What `start_or_retarget` starts on an incident opened classified, before its row is written: the
+    clocks (unsaved) and, on the incident, their mirror (due times and statuses, as `sync_incident` sets
+    them). The policy and its targets come from escalation.configcache. `write_fresh` writes them."""
+    policy, targets = configcache.cached(
+        ("sla", incident.priority, incident.domain_id),
+        lambda: _policy_and_targets(incident.priority, incident.domain_id),
+    )
+    if policy is None:
+        return None, []
+    clocks = []
+    for kind, name, seconds, calendar in _targets(incident, policy, targets):
+        started = incident.received_at
+        clock = SlaClock(
+            incident=incident, kind=kind, name=name, cycle=1, policy=policy, calendar=calendar,
+            target_seconds=seconds, warn_seconds=seconds * policy.warning_percent // 100, started_at=started,
+            running_since=started,
+        )  # fmt: skip
+        _set_due(clock)
+        clocks.append(clock)
+    latest = {clock.kind: clock for clock in clocks if clock.kind in (Kind.RESPONSE, Kind.RESOLUTION)}
+    _mirror(incident, latest, write=False)
+    return policy, clocks
+
+
+def write_fresh(incident: Incident, policy: SlaPolicy | None, clocks: list[SlaClock]) -> list[Timer]:
+    """Insert the clocks of `plan_fresh` (one INSERT) once the incident is written, and record them; returns
+    their timers, unsaved, for the caller to write with the chain's in one INSERT."""
+    if not clocks:
+        return []
+    for clock in clocks:
+        clock.incident = incident
+    SlaClock.objects.bulk_create(clocks)
+    for clock in clocks:
+        _record(incident, clock, "started", due_at=clock.due_at.isoformat() if clock.due_at else None,
+                target_minutes=clock.target_seconds // 60, policy=policy.name if policy else None)  # fmt: skip
+    return [timer for clock in clocks for timer in _timers(clock)]
 
 
 def _stop(incident: Incident, clock: SlaClock, *, now: datetime, cancel: bool, reason: str = "") -> None:
@@ -281,6 +347,10 @@ def sync_incident(incident: Incident) -> None:
     latest: dict[str, SlaClock] = {}
     for clock in incident.sla_clocks.filter(kind__in=[Kind.RESPONSE, Kind.RESOLUTION]).order_by("cycle"):
         latest[clock.kind] = clock
+    _mirror(incident, latest)
+
+
+def _mirror(incident: Incident, latest: dict[str, SlaClock], *, write: bool = True) -> None:
     values = {
         "response_due_at": latest[Kind.RESPONSE].due_at if Kind.RESPONSE in latest else None,
         "resolution_due_at": latest[Kind.RESOLUTION].due_at if Kind.RESOLUTION in latest else None,
@@ -292,7 +362,7 @@ def sync_incident(incident: Incident) -> None:
     changed = [field for field, value in values.items() if getattr(incident, field) != value]
     for field in changed:
         setattr(incident, field, values[field])
-    if changed:
+    if changed and write:
         Incident.objects.filter(pk=incident.pk).update(**{f: values[f] for f in changed})
 
 

@@ -25,7 +25,7 @@ from incidents.models import Comment, Incident
 from incidents.selectors import desk_user
 from incidents.transitions import TRANSITIONS, Action
 
-from . import notify
+from . import configcache, notify
 from .delivery import deliver_after_commit
 from .models import (
     WEBHOOK_CREATED,
@@ -83,16 +83,27 @@ def owner_may_see(subscription: Subscription, incident: Incident) -> bool:
 def subscribers(event: str) -> list[Subscription]:
     """Active endpoints subscribed to `event`, with their owners (and a team's domains) loaded. Within a
     sweep (`notify.memo()`) they are read once, not once per breach."""
+    if configcache.active() and event not in configcache.cached(("webhook_events",), _subscribed_events):
+        return []  # no active endpoint hears of it (known from the configuration as stamped)
     cache = notify._memo.get()
-    if cache is not None and ("webhooks", event) in cache:
-        return list(cache["webhooks", event])
-    found = _subscribers(event)
-    if cache is not None:
-        cache["webhooks", event] = found
-    return found
+    if cache is None:
+        return _subscribers(event)
+    if ("webhooks", None) not in cache:
+        # Every active endpoint, read once: the events of one decision (created, then state_changed) or of
+        # a sweep's batch each take theirs from it.
+        cache["webhooks", None] = _subscribers(None)
+    return [found for found in cache["webhooks", None] if event in (found.hook.events or [])]
 
 
-def _subscribers(event: str) -> list[Subscription]:
+def _subscribed_events() -> frozenset[str]:
+    """The events some active endpoint with an owner subscribes to."""
+    endpoints = WebhookEndpoint.objects.filter(active=True).filter(
+        Q(owner_user__isnull=False) | Q(owner_team__isnull=False)
+    )
+    return frozenset(event for events in endpoints.values_list("events", flat=True) for event in events or [])
+
+
+def _subscribers(event: str | None) -> list[Subscription]:
     hooks_ = (
         WebhookEndpoint.objects.filter(active=True)
         .filter(Q(owner_user__isnull=False) | Q(owner_team__isnull=False))
@@ -101,7 +112,7 @@ def _subscribers(event: str) -> list[Subscription]:
     )
     found = []
     for hook in hooks_:
-        if event not in (hook.events or []):
+        if event is not None and event not in (hook.events or []):
             continue
         domains: frozenset[int] = frozenset()
         if hook.owner_team is not None:

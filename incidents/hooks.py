@@ -42,6 +42,8 @@ class Event(StrEnum):
     CANCELLED = "cancelled"  # now
     PUBLIC_REPLY = "public_reply"  # now (a responder's first public reply: the first response)
     CREATED = "created"  # now (reported)
+    OPENING = "opening"  # now (opened classified, announced before its row is written: receivers may set
+    # the fields they derive on the unsaved incident; `classified` follows with fresh=True once it is written)
     PUBLIC_COMMENT = "public_comment"  # now, comment (any public comment, the reporter's too)
 
 

@@ -178,6 +178,20 @@ def _raise(errors: dict[str, str]) -> None:
         raise ValidationError({field: [message] for field, message in errors.items()})
 
 
+def classification_errors(
+    *, domain: Domain, category: Category, team: Team, harm_level: str = ""
+) -> dict[str, str]:
+    """What `classify_incident` refuses of a classification without an assignee or a priority override, as
+    {field: message} (empty when it would accept it): for a caller that opens an incident classified."""
+    errors: dict[str, str] = {}
+    if category.domain_id != domain.pk:
+        errors["category"] = f"Category {category.path} is not in domain {domain.slug}."
+    if domain.requires_harm_level and not harm_level:
+        errors["harm_level"] = f"A patient-impact level is required for {domain.slug} incidents."
+    _check_team_handles(errors, team, domain, "team")
+    return errors
+
+
 @transaction.atomic
 def classify_incident(
     incident: Incident,

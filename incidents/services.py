@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from typing import Any
 
@@ -16,10 +17,10 @@ from django.utils import timezone
 from . import hooks, timeline, writes
 from .errors import InvalidTransition
 from .hooks import Event
-from .lifecycle import allowed_actions, priority_for
+from .lifecycle import allowed_actions, classification_errors, priority_for
 from .major import forward_public_update
 from .markup import render_markdown
-from .models import Attachment, Category, Comment, Domain, Incident, SatisfactionRating
+from .models import Attachment, Category, Comment, Domain, Incident, SatisfactionRating, Team
 from .selectors import desk_user
 from .timeline import Actor
 
@@ -91,6 +92,73 @@ def create_incident(
     _save_checked(incident)
     timeline.record_created(incident=incident, actor=reporter, at=incident.received_at)
     hooks.announce(Event.CREATED, incident, now=incident.received_at)
+    return incident
+
+
+def create_classified_incident(
+    *,
+    title: str,
+    description: str,
+    reporter: Actor,
+    domain: Domain,
+    category: Category,
+    impact: int,
+    urgency: int,
+    team: Team,
+    channel: str,
+) -> Incident:
+    """Report an incident and classify it in one step: what `create_incident` followed by
+    `lifecycle.classify_incident` (actor None, no assignee, the matrix's priority) leave, written at once.
+
+    The row is inserted classified (one INSERT, version 2 as after the two steps); the timeline gets the
+    `created` and the `classify` entries the two steps write, and the receivers hear `created` and then
+    `classified` (first, with `fresh=True`: nothing of the incident exists yet, so they insert rather than
+    look for clocks, chains and timers to change). Every entry recorded meanwhile is written in one INSERT.
+    A classification the lifecycle would refuse raises ValidationError before anything is written (the
+    caller then reports it unclassified). For a reporter who is a user (a monitoring integration's
+    service account); calling it twice reports two incidents.
+    """
+    errors = classification_errors(domain=domain, category=category, team=team)
+    if errors:
+        raise ValidationError({field: [message] for field, message in errors.items()})
+    reporter = reporter if reporter is not None and reporter.is_authenticated else None
+    if reporter is None:
+        raise ValidationError({"reporter": ["An incident opened classified has a reporter."]})
+    priority = priority_for(impact, urgency)
+    with transaction.atomic(savepoint=False), timeline.batch():
+        incident = Incident(
+            title=title.strip(), description=description, description_html=render_markdown(description),
+            reporter=reporter, reporter_email=reporter.email, domain=domain, category=category,
+            impact=impact, urgency=urgency, priority=priority, channel=channel,
+        )  # fmt: skip
+        incident.full_clean(
+            exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"],
+            validate_constraints=False,
+        )
+        received = incident.received_at
+        # The classification, as classify_incident writes it: its entry names what changed since the report.
+        new_values = {"team_id": team.pk, "priority_override_reason": ""}
+        changes = {k: [getattr(incident, k), v] for k, v in new_values.items() if getattr(incident, k) != v}
+        now = timezone.now()
+        incident.team = team
+        incident.state = Incident.State.CLASSIFIED
+        incident.classified_at = now
+        incident.version = 2
+        incident.updated_at = now
+        hooks.announce(Event.OPENING, incident, now=now)
+        _save_checked(incident)
+        # What was reported, as `create_incident` leaves it: the `created` entry and receivers see that.
+        reported = copy.copy(incident)
+        reported.team, reported.state, reported.classified_at = None, Incident.State.RECEIVED, None
+        reported.version, reported.updated_at = 1, received
+        timeline.record_created(incident=reported, actor=reporter, at=received)
+        hooks.announce(Event.CREATED, reported, now=received)
+        timeline.record_state_changed(
+            incident=incident, actor=None, action="classify", old=Incident.State.RECEIVED,
+            new=Incident.State.CLASSIFIED, at=now,
+            data={"changes": {k.removesuffix("_id"): v for k, v in changes.items()}},
+        )  # fmt: skip
+        hooks.announce(Event.CLASSIFIED, incident, now=now, first=True, fresh=True)
     return incident
 
 

@@ -25,7 +25,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from escalation import sla
+from escalation import configcache, notify, sla
 from incidents import lifecycle, services, timeline
 from incidents.lifecycle import InvalidTransition
 from incidents.models import Incident
@@ -61,8 +61,11 @@ def integration_for_key(raw: str) -> Integration | None:
     if not raw:
         return None
     # With what opening and classifying an incident reads from it (one query instead of four).
+    # The configuration stamp comes along (escalation.configcache): opening an incident reads no configuration
+    # that has not changed since.
     return (
         Integration.objects.select_related("domain", "category", "team", "user")
+        .annotate(config_token=configcache.stamp())
         .filter(key_hash=hash_routing_key(raw), active=True)
         .first()
     )
@@ -190,32 +193,33 @@ def _still_collecting(group: AlertGroup, integration: Integration, now: Any) -> 
 def _open_incident(integration: Integration, payload: dict[str, Any]) -> Incident:
     severity = payload.get("severity", "")
     mapping = integration.mapping_for(severity)
-    incident = services.create_incident(
-        title=(payload.get("summary") or "Alert").strip()[:200] or "Alert",
-        description=_description(integration, payload),
-        reporter=service_user(integration),
-        domain=integration.domain,
-        category=integration.category,
+    title = (payload.get("summary") or "Alert").strip()[:200] or "Alert"
+    description = _description(integration, payload)
+    reporter = service_user(integration)
+    domain, category, team = integration.domain, integration.category, integration.team
+    if mapping and domain and category and team:
+        # Opened classified in one step (one INSERT each of the incident, its clocks, its chain, their
+        # timers and the entries): what create_incident followed by classify_incident leave.
+        try:
+            with notify.memo(), configcache.using(getattr(integration, "config_token", None)):
+                return services.create_classified_incident(
+                    title=title, description=description, reporter=reporter, domain=domain, category=category,
+                    impact=mapping[0], urgency=mapping[1], team=team, channel=Incident.Channel.MONITORING,
+                )  # fmt: skip
+        except ValidationError:
+            # The configuration went stale (say the team stopped handling the domain): a human classifies.
+            # Refused before anything was written; the incident is reported unclassified below.
+            logger.warning("integration %s could not classify a new incident", integration.slug)
+    return services.create_incident(
+        title=title,
+        description=description,
+        reporter=reporter,
+        domain=domain,
+        category=category,
         impact=mapping[0] if mapping else None,
         urgency=mapping[1] if mapping else None,
         channel=Incident.Channel.MONITORING,
     )
-    domain, category, team = integration.domain, integration.category, integration.team
-    if mapping and domain and category and team:
-        try:
-            incident = lifecycle.classify_incident(
-                incident,
-                actor=None,
-                domain=domain,
-                category=category,
-                impact=mapping[0],
-                urgency=mapping[1],
-                team=team,
-            )
-        except ValidationError:
-            # The configuration went stale (say the team stopped handling the domain): a human classifies.
-            logger.warning("integration %s could not classify %s", integration.slug, incident.reference)
-    return incident
 
 
 def trigger(integration: Integration, *, dedup_key: str, payload: dict[str, Any]) -> EventResult:
@@ -369,14 +373,21 @@ def _trigger_once(
     # The incident first, then the group that claims the key for it (one INSERT): a concurrent trigger of
     # the same key blocks on the unique index until we commit, fails, rolls its incident back and retries
     # as a hit. The first attempt skips closing a stale group; its INSERT fails on one, and the retry closes it.
-    incident = _open_incident(integration, payload)
-    AlertGroup.objects.create(
-        integration=integration, dedup_key=key, derived_key=derived, first_seen_at=now, last_seen_at=now,
-        last_payload=kept, firings=[firing] if firing else [], incident=incident,
-    )  # fmt: skip
-    timeline.record_alert(
-        incident=incident, event="trigger", integration=integration.name, dedup_key=key, payload=kept, count=1
-    )
+    # Every timeline entry of the new incident (reported, classified, clocks, chain, this alert) in one INSERT.
+    with timeline.batch():
+        incident = _open_incident(integration, payload)
+        AlertGroup.objects.create(
+            integration=integration, dedup_key=key, derived_key=derived, first_seen_at=now, last_seen_at=now,
+            last_payload=kept, firings=[firing] if firing else [], incident=incident,
+        )  # fmt: skip
+        timeline.record_alert(
+            incident=incident,
+            event="trigger",
+            integration=integration.name,
+            dedup_key=key,
+            payload=kept,
+            count=1,
+        )
     return EventResult(key, incident)
 
 
@@ -508,6 +519,8 @@ def apply_held(incident_pk: int) -> None:
 def on_incident_classified(incident: Incident, **kwargs: Any) -> None:
     """The lifecycle's `classified` hook (incidents.hooks): apply what was held, after
     the classification commits."""
+    if kwargs.get("fresh"):
+        return  # opened classified just now: its alert group is not even written, nothing can be held
     if incident.channel == Incident.Channel.MONITORING:
         pk = incident.pk
         transaction.on_commit(lambda: apply_held(pk))

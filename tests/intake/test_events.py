@@ -358,10 +358,11 @@ def test_a_new_incident_from_an_event_costs_a_fixed_number_of_queries(api, djang
     _, key = make_integration(classified=True)
     event(api, key, dedup_key="warm-up")
 
-    # integration; the hit UPDATE (nothing); create (savepoint, incident, entry, webhooks, release); classify
-    # (savepoint, lock, update, entry, SLA policy, clocks x2, auto-assign, chain, policy, SLA policy, webhooks,
-    # release); the group; the alert entry; release; apply_held after commit. Budget 10: see bench/RESULTS.md.
-    with django_assert_max_num_queries(24):
+    # integration (with the configuration stamp); savepoint; the hit UPDATE (nothing; SQLite: the group's
+    # lock); the incident, opened classified; the group; every entry in one INSERT; release. No SLA policy or
+    # escalation policy applies here, and the configuration that says so is not read again (escalation.
+    # configcache); with them, tests/intake/test_open_classified.py.
+    with django_assert_max_num_queries(7):
         assert event(api, key, dedup_key="new-one").status_code == 202
     assert Incident.objects.get(alert_groups__dedup_key="new-one").state == Incident.State.CLASSIFIED
 
