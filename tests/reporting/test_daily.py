@@ -423,3 +423,31 @@ def test_a_week_with_a_change_is_read_from_its_days_not_from_its_roll_up(desk):
         _close(per_day, raw)
         changed = [bucket for bucket in per_day["trend"] if bucket["mttr_median_seconds"] == 50 * 3600]
         assert len(changed) == 1
+
+
+def test_the_backlog_counts_stored_days_once_where_its_instants_fall(desk):
+    """The backlog from DayIncidents: incidents received on whole clean days and ended on the days that hold
+    the period's start, its end, or in between, at instants on either side of those edges; open ones; and
+    one closed before it was received. Every figure equals the count from the incidents, after a refresh
+    (all stored) and after a change (its day dirty)."""
+    spec = {"state": "closed", "priority": 2, "domain": 0, "team": 0, "category": 0, "classified": True,
+            "responded": 60, "resolved": None, "reopens": 0, "escalation": 0, "sla_response": "met",
+            "sla_resolution": "met", "outcome": "", "late": False, "rating": None}  # fmt: skip
+    with timezone.override(ZONE):
+        rows = _add(desk, [{**spec, "minute": m} for m in range(0, 20 * 1440, 180)])
+        rows += _add(desk, [{**spec, "minute": m, "state": "responding"} for m in range(0, 20 * 1440, 1000)])
+        filters = _filters(desk, ("any", 6 * 1440 + 300, 8 * 1440 + 100), "none")
+        for number, row in enumerate(rows[: len(rows) - 29]):
+            # ends around the period's start and end: before, at and after each, by minutes and days
+            edge = filters.start if number % 2 else filters.end
+            ended = edge + timedelta(minutes=(number % 7 - 3) * 97, days=(number % 5) - 2)
+            Incident.objects.filter(pk=row.pk).update(closed_at=ended)
+        daily.refresh()
+        assert DirtySlot.objects.count() == 0
+        for user in (desk.superuser, desk.it_agent):
+            per_day, raw = both(user, filters)
+            _close(per_day["backlog"], raw["backlog"])
+        assert raw["backlog"]["series"][0]["open"] > 0
+        Incident.objects.filter(pk=rows[40].pk).update(closed_at=filters.end + timedelta(days=3))
+        per_day, raw = both(desk.superuser, filters)
+        _close(per_day["backlog"], raw["backlog"])
