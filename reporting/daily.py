@@ -353,6 +353,9 @@ def _rows(
     live_sql, live_params = rows_sql(live)
     stored_sql, stored_params = _sql(stored.order_by().values_list(*COLUMNS))
     weeks = usable_weeks(filters, first, last, dirty)
+    week_histograms = ", ".join(
+        f"CASE WHEN in_week THEN '{{}}' ELSE {name} END AS {name}" for name in HISTOGRAMS
+    )
     weeks_sql, weeks_params = "", ()
     if weeks:
         weeks_sql, weeks_params = _sql(
@@ -362,8 +365,10 @@ def _rows(
             .values_list("week", *HISTOGRAMS)
         )
     return (
-        f"SELECT {columns}, date_trunc('week', day)::date = ANY(%s::date[]) AS in_week "  # noqa: S608
-        f"FROM ({stored_sql}) s UNION ALL SELECT {columns}, false FROM ({live_sql}) l",
+        # A day row of a week read from its roll-up keeps its counts, not its histograms.
+        f"SELECT {', '.join((*KEYS, *DAY_COUNTS))}, {week_histograms}, in_week FROM ("  # noqa: S608
+        f"SELECT *, date_trunc('week', day)::date = ANY(%s::date[]) AS in_week FROM ({stored_sql}) s0) s "
+        f"UNION ALL SELECT {columns}, false FROM ({live_sql}) l",
         (weeks, *stored_params, *live_params),
         weeks_sql,
         weeks_params,
@@ -386,8 +391,9 @@ def percentiles_sql(source: str, fractions: tuple[float, ...]) -> str:
         columns.append(f"({low} + ({high} - {low}) * ({position} - floor({position})))::float8 AS p{index}")
     return (
         f"SELECT bucket, {', '.join(columns)} FROM ("  # noqa: S608
-        "SELECT bucket, b, n::float8 AS n, s, sum(n) OVER (PARTITION BY bucket ORDER BY b) AS upto, "
-        f"sum(n) OVER (PARTITION BY bucket) AS total FROM {source} WHERE n > 0"
+        "SELECT bucket, b, n, s, sum(n) OVER (PARTITION BY bucket ORDER BY b) AS upto, "
+        f"sum(n) OVER (PARTITION BY bucket) AS total FROM (SELECT bucket, b, n::float8 AS n, s FROM {source}) f "
+        "WHERE n > 0"
         ") c GROUP BY bucket, total"
     )
 
@@ -553,7 +559,7 @@ def _recurring_sql(
 BACKLOG_SQL = """
 WITH u AS MATERIALIZED (
     SELECT (day + time '12:00') AT TIME ZONE %s AS received, (ended_day + time '12:00') AT TIME ZONE %s AS ended,
-        {stored_bucket} AS bucket, n
+        {stored_bucket} AS bucket, c AS n
     FROM ({stored}) s
     UNION ALL
     SELECT received_at, ended, bucket::date, 1 FROM ({live}) l
@@ -592,7 +598,9 @@ def backlog_counts(
         .exclude(day__in=received_days)
         .exclude(ended_day__in=ended_days)
         .order_by()
-        .values_list("day", "ended_day", "n")
+        .values("day", "ended_day")
+        .annotate(c=Sum("n"))
+        .values_list("day", "ended_day", "c")
     )
     ended = figures.ended_at()
     ended_on = Q(pk__in=[])
@@ -625,7 +633,7 @@ def backlog_counts(
         stored_bucket="ended_day" if filters.bucket == "day" else "date_trunc('week', ended_day)::date",
         live=live_sql,
         aggregates=", ".join(
-            f"COALESCE(sum(n) FILTER (WHERE {condition}), 0)::bigint AS \"{name}\""
+            f'COALESCE(sum(n) FILTER (WHERE {condition}), 0)::bigint AS "{name}"'
             for name, condition, _ in aggregates
         ),
     )
