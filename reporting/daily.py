@@ -15,6 +15,10 @@ How they stay exact (docs/reporting.md, "Per-day figures"):
   days at its ends, the dirty days) from the incidents, in the same shape, in the same statement.
 
 Counts and rates are therefore exact. Medians and p90 come from log-histograms (BIN_RATIO): within 1 %.
+
+Beside the day rows, rebuilt with them in the same transaction: WeekHistograms (a week's histograms per domain,
+merged, for long reports) and DayIncidents (incidents by received day, ended day, key and problem record: the
+backlog and the recurring problems). docs/reporting.md, "Per-day figures", says how each is read exactly.
 """
 
 from __future__ import annotations
@@ -442,8 +446,9 @@ def _durations(count: int, percentiles: list[float] | None) -> dict[str, Any]:
 
 def summary_parts(user: Any, filters: figures.ReportFilters) -> dict[str, Any] | None:
     """The headline, the SLA by priority, the trend and the top categories of `figures.summary`, from the
-    per-day figures, in two queries (the dirty days, then one statement). None where they do not apply
-    (not PostgreSQL, or a user who sees nothing): the caller computes from the incidents."""
+    per-day figures, with the recurring problems, in two queries (the dirty days, then one statement); and
+    "backlog_counts", the backlog's counts in one statement more. None where they do not apply (not
+    PostgreSQL, or a user who sees nothing): the caller computes from the incidents."""
     alias = reports_alias()
     if connections[alias].vendor != "postgresql":
         return None
