@@ -227,7 +227,7 @@ def rebuild_weeks(weeks: Iterable[date]) -> int:
     with transaction.atomic(), connections["default"].cursor() as cursor:
         WeekHistograms.objects.filter(week__in=weeks).delete()
         where = "d.day >= %s AND d.day < %s AND date_trunc('week', d.day)::date = ANY(%s::date[])"
-        bounds = [weeks[0], weeks[-1] + timedelta(days=7), weeks]
+        bounds: list[Any] = [weeks[0], weeks[-1] + timedelta(days=7), weeks]
         histograms = ", ".join(
             f"COALESCE({alias}.{part}, '{{}}')" for alias in ("a", "r") for part in ("bins", "counts", "sums")
         )
@@ -615,12 +615,11 @@ def backlog_counts(
     live = (
         figures.scope(user, filters)
         .filter(received_at__lt=as_of)
-        .alias(ended=ended)
+        .annotate(ended=ended)
         .filter(Q(ended__isnull=True) | Q(ended__gte=filters.start))
         .filter(_received_on(received_days) | ended_on)
         .order_by()
-        .values("received_at")
-        .annotate(ended=ended, bucket=figures._bucket_of(ended, filters.bucket))
+        .annotate(bucket=figures._bucket_of(ended, filters.bucket))
         .values_list("received_at", "ended", "bucket")
     )
     open_at_end = "(ended IS NULL OR ended > %s)"
