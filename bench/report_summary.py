@@ -149,6 +149,52 @@ def fill(count: int, open_tail: int) -> None:
         cursor.execute("ANALYZE incidents_satisfactionrating")
 
 
+def trigger_cost(writes: int, rounds: int) -> None:
+    """What the dirty-slot triggers (reporting migration 0002) add to a write of an incident: `writes` one-row
+    UPDATEs (each its own transaction, as the desk writes), with the trigger and with it disabled, in
+    alternating rounds so that other load hits both alike. Reports the serving backend's CPU per UPDATE
+    (utime + stime from /proc) and the wall time per UPDATE, medians of the rounds."""
+    import random
+
+    from django.db import connection
+
+    tick = os.sysconf("SC_CLK_TCK")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid(), min(id), max(id) FROM incidents_incident")
+        pid, low, high = cursor.fetchone()
+
+    def backend_cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def run(enabled: bool) -> tuple[float, float]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"ALTER TABLE incidents_incident {'ENABLE' if enabled else 'DISABLE'} TRIGGER reporting_incident_update"
+            )
+            ids = [random.randint(low, high) for _ in range(writes)]  # noqa: S311
+            cpu, start = backend_cpu(), time.perf_counter()
+            for pk in ids:
+                cursor.execute("UPDATE incidents_incident SET updated_at = now() WHERE id = %s", [pk])
+            return (backend_cpu() - cpu) / writes * 1e6, (time.perf_counter() - start) / writes * 1e6
+
+    results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    try:
+        for _ in range(rounds):
+            for enabled in (True, False):
+                results[enabled].append(run(enabled))
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE incidents_incident ENABLE TRIGGER reporting_incident_update")
+    print(
+        f"\nOne-row UPDATE of an incident, {writes} per round, {rounds} rounds, autocommit; load {os.getloadavg()}"
+    )
+    for enabled, label in ((False, "without the trigger"), (True, "with the trigger")):
+        cpu = statistics.median(r[0] for r in results[enabled])
+        wall = statistics.median(r[1] for r in results[enabled])
+        print(f"  {label:22} PostgreSQL CPU {cpu:7.1f} us/UPDATE   wall {wall:7.1f} us/UPDATE")
+
+
 def timed(client, params: dict, repeat: int, per_day: bool) -> tuple[list[float], int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -182,6 +228,13 @@ def main() -> None:
     parser.add_argument("--fill-only", action="store_true")
     parser.add_argument("--skip-long", action="store_true", help="only the periods of 30 days and less")
     parser.add_argument("--skip-raw", action="store_true", help="time the per-day figures only")
+    parser.add_argument(
+        "--trigger-cost",
+        type=int,
+        metavar="WRITES",
+        help="only measure what the dirty-slot trigger adds to a one-row UPDATE (WRITES per round)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --trigger-cost")
     args = parser.parse_args()
     if "postgres" not in os.environ.get("DATABASE_URL", ""):
         sys.exit("Set DATABASE_URL to a PostgreSQL database made for the bench (it is filled and emptied).")
@@ -207,6 +260,9 @@ def main() -> None:
         days = daily.refresh()  # after a fill every day is dirty: the same as rebuild_all
         print(f"rebuilt the per-day figures of {days} changed days in {time.perf_counter() - start:.1f} s")
     if args.fill_only:
+        return
+    if args.trigger_cost:
+        trigger_cost(args.trigger_cost, args.rounds)
         return
     # A desk at work always has changes of today not yet refreshed: today is read from the incidents.
     with connection.cursor() as cursor:

@@ -417,14 +417,40 @@ def trend(qs: QuerySet[Incident], filters: ReportFilters) -> list[dict[str, Any]
     ]
 
 
-def backlog(user: Actor, filters: ReportFilters, received_by_bucket: dict[date, int]) -> dict[str, Any]:
+def backlog(
+    user: Actor,
+    filters: ReportFilters,
+    received_by_bucket: dict[date, int],
+    counts: Callable[[datetime], BacklogCounts | None] | None = None,
+) -> dict[str, Any]:
     """Open incidents at the end of each bucket and at the end of the period, and the latter's ages.
 
-    Open at instant t: received before t and not resolved, closed or cancelled by t. Two queries: the
-    incidents open at the start with the ageing at the end, and the endings per bucket; the series is their
+    Open at instant t: received before t and not resolved, closed or cancelled by t. The counts, `counts(as_of)`
+    (the per-day counts of reporting.daily on PostgreSQL) or else `backlog_counts` (from the incidents), are the
+    incidents open at the start, at the end with their ageing, and the endings per bucket; the series is their
     running sum over buckets.
     """
     as_of = min(filters.end, timezone.now())
+    counted = counts(as_of) if counts is not None else None
+    row, ended = counted if counted is not None else backlog_counts(user, filters, as_of)
+    series, running = [], row["at_start"]
+    for day in bucket_dates(filters):
+        running += received_by_bucket.get(day, 0) - ended.get(day, 0)
+        series.append({"date": day, "open": running})
+    return {
+        "as_of": as_of,
+        "open": row["at_end"],
+        "ageing": [{"bucket": label, "count": row[label]} for label, _, _ in AGEING_BUCKETS],
+        "series": series,
+    }
+
+
+BacklogCounts = tuple[dict[str, int], dict[date, int]]
+
+
+def backlog_counts(user: Actor, filters: ReportFilters, as_of: datetime) -> BacklogCounts:
+    """From the incidents, in two queries: `at_start` (open at the start), `at_end` (open at `as_of`) and the
+    AGEING_BUCKETS of the latter by label; and, per bucket, the incidents of the backlog that left it then."""
     alive = (
         scope(user, filters)
         .filter(received_at__lt=as_of)
@@ -450,16 +476,7 @@ def backlog(user: Actor, filters: ReportFilters, received_by_bucket: dict[date, 
         .annotate(n=Count("pk"))
         .values_list("bucket", "n")
     )
-    series, running = [], row["at_start"]
-    for day in bucket_dates(filters):
-        running += received_by_bucket.get(day, 0) - ended.get(day, 0)
-        series.append({"date": day, "open": running})
-    return {
-        "as_of": as_of,
-        "open": row["at_end"],
-        "ageing": [{"bucket": label, "count": row[label]} for label, _, _ in AGEING_BUCKETS],
-        "series": series,
-    }
+    return row, ended
 
 
 def top_categories(qs: QuerySet[Incident]) -> list[dict[str, Any]]:
@@ -547,14 +564,20 @@ def _summary(user: Actor, filters: ReportFilters) -> dict[str, Any]:
             "targets": target_compliance(qs),
         },
         "trend": series,
-        "backlog": backlog(user, filters, {row["date"]: row["received"] for row in series}),
+        "backlog": backlog(
+            user, filters, {row["date"]: row["received"] for row in series}, parts.get("backlog_counts")
+        ),
         "top_categories": parts["top_categories"],
-        "recurring_problems": recurring_problems(qs, user),
+        "recurring_problems": parts["recurring_problems"]
+        if "recurring_problems" in parts
+        else recurring_problems(qs, user),
     }
 
 
 # The per-day figures (reporting.daily builds on this module and registers itself from AppConfig.ready()):
 # (user, filters) -> the headline, SLA by priority, trend and top categories, or None to compute them here.
+# It may also give "recurring_problems", and "backlog_counts": a function of the backlog's instant `as_of`
+# answering what backlog_counts does (or None to count from the incidents).
 DayFiguresProvider = Callable[[Actor, ReportFilters], dict[str, Any] | None]
 _day_figures: list[DayFiguresProvider] = []
 

@@ -98,12 +98,12 @@ def test_anonymous_may_not_read_reports(api):
 
 def test_query_count_is_fixed(desk, django_assert_num_queries):
     """The user's roles (memberships and permission in one query), the filters' three lookups, then the figures.
-    On PostgreSQL 6 queries (the dirty days, one statement over the per-day figures, the top categories' names,
-    the backlog's two, the recurring problems) plus the sort memory setting, in a savepoint here (two more);
+    On PostgreSQL 4 queries (the dirty days, one statement over the per-day figures with the recurring problems,
+    the top categories' names, the backlog's one) plus the sort memory setting, in a savepoint here (two more);
     SQLite reads the incidents in 8 and the percentiles' ordered durations in three more and sets nothing. One
     more reads the reporting targets' compliance."""
     params = {**d.PERIOD, "domain": "it_service", "team": "desk", "category": "network"}
-    figures = 10 if connection.vendor == "postgresql" else 14
+    figures = 8 if connection.vendor == "postgresql" else 14
     fresh = type(desk.it_agent).objects.get(pk=desk.it_agent.pk)  # no desk roles cached on it yet
     with django_assert_num_queries(1 + 3 + figures):
         response = get(fresh, params)
