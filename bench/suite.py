@@ -89,6 +89,9 @@ SCRIPT_FILES = {
     "import": ("import_throughput.py", "import >= 2,000 events/s"),
     "reports": ("report_summary.py", "reports <= 1 s for any period up to two years at 1M incidents"),
 }
+# The per-day reporting triggers on incident writes (reporting/migrations/0002): --no-report-triggers turns
+# them off for the run, to show what they cost a write (the reports figure then misses the run's new incidents).
+REPORT_TRIGGERS = ("reporting_incident_insert", "reporting_incident_update", "reporting_incident_delete")
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (INFO|DEBUG) ")
 
 
@@ -227,8 +230,8 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
     from events_throughput import make_integration
-    from rest_framework.authtoken.models import Token
 
+    from accounts.models import ApiToken
     from incidents.models import Category, Domain, Incident, Membership, Team
 
     call_command("migrate", verbosity=0)
@@ -264,12 +267,16 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
         fill["report days"] = time.perf_counter() - mark
         fill["total"] = time.perf_counter() - started
         print(f"filled {args.incidents:,} incidents: {fill_text(fill)}", flush=True)
+    with connection.cursor() as cursor:  # --keep reuses a database: set the triggers either way
+        for trigger in REPORT_TRIGGERS:
+            state = "DISABLE" if args.no_report_triggers else "ENABLE"
+            cursor.execute(f"ALTER TABLE incidents_incident {state} TRIGGER {trigger}")
     sample = Incident.objects.filter(team=team, state="responding").order_by("-id").first()
     if sample is None:
         raise SystemExit("the fill made no responding incident of the bench team")
     return {
-        "reporter_token": Token.objects.get_or_create(user=reporter)[0].key,
-        "agent_token": Token.objects.get_or_create(user=agent)[0].key,
+        "reporter_token": ApiToken.issue(reporter, name="bench")[1],
+        "agent_token": ApiToken.issue(agent, name="bench")[1],
         "reference": sample.reference,
         "routing_key": make_integration("suite"),
         "fill": fill,
@@ -549,6 +556,11 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta
         f"{meta['web_seconds'] / 60:.1f} min",
         f"- fill (bench/fill.py{', --plain-fill' if args.plain_fill else ''}): "
         + (fill_text(meta["fill"]) if meta["fill"] else "none (reused, or no web figures)"),
+        *(
+            ["- the per-day reporting triggers were OFF (--no-report-triggers)"]
+            if args.no_report_triggers
+            else []
+        ),
         f"- gunicorn: `{meta['gunicorn']}`",
         f"- wrk (per figure): `wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds}s --latency "
         "--timeout 30s -s <figure>.lua <url>` (the Lua scripts set method, headers and body), after one "
@@ -624,6 +636,10 @@ def main() -> None:
     parser.add_argument(
         "--plain-fill", action="store_true",
         help="fill with every trigger and index on, row by row (bench/fill.py), to compare with the fast fill",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-report-triggers", action="store_true",
+        help="the per-day reporting triggers off during the run, to compare what they cost each write",
     )  # fmt: skip
     args = parser.parse_args()
     for key, value in SIZES[args.size].items():
