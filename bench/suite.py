@@ -552,6 +552,7 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta
         f"- size: `{args.size}`: {args.incidents:,} incidents, {args.rounds} interleaved rounds of "
         f"{args.seconds} s per figure, wrk {args.connections} connections, gunicorn {args.workers} sync workers",
         f"- command: `{meta['command']}`",
+        *([f"- figures left out: {', '.join(args.skip)}"] if args.skip else []),
         f"- run time: {meta['total_seconds'] / 60:.1f} min in all; web figures (with the fill) "
         f"{meta['web_seconds'] / 60:.1f} min",
         f"- fill (bench/fill.py{', --plain-fill' if args.plain_fill else ''}): "
@@ -626,6 +627,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="reuse the database if it exists")
     parser.add_argument("--only", help="run only the figures whose name contains this (and the ceilings)")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        help="leave out the figures whose name contains this (repeatable)",
+    )
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
     parser.add_argument(
         "--with-scripts", action="store_true",
@@ -703,6 +710,8 @@ def run_web(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any]]:
         rows = figures(data, session, csrf_cookie, csrf_token)
         if args.only:
             rows = [f for f in rows if f.name.startswith("ceiling") or args.only.lower() in f.name.lower()]
+        for skipped in args.skip:
+            rows = [f for f in rows if skipped.lower() not in f.name.lower()]
         for figure in rows:
             check(base, figure)
             figure.queries = count_queries(figure)
