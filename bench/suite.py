@@ -156,6 +156,26 @@ def spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
+def drain(master: int, admin_url: str, database: str, *, limit: float = 120.0) -> float:
+    """Wait until gunicorn and the bench database's backends are idle (under 20 ms of CPU in 0.3 s); return
+    the seconds waited. When wrk stops, requests it already sent are still queued or running: a slow figure's
+    tail (a report at 1M incidents) would otherwise be served in the next figure's round, and counted there."""
+    started = time.perf_counter()
+
+    def total() -> float:
+        app, db = snapshot(master, admin_url, database)
+        return sum(app.values()) + sum(db.values())
+
+    before = total()
+    while time.perf_counter() - started < limit:
+        time.sleep(0.3)
+        now = total()
+        if now - before < 0.02:
+            break
+        before = now
+    return time.perf_counter() - started
+
+
 def lua_script(figure: Figure) -> str:
     lines = [f'wrk.method = "{figure.method}"']
     for name, value in figure.headers.items():
@@ -565,7 +585,8 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta
         f"- gunicorn: `{meta['gunicorn']}`",
         f"- wrk (per figure): `wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds}s --latency "
         "--timeout 30s -s <figure>.lua <url>` (the Lua scripts set method, headers and body), after one "
-        "unrecorded 1 s warm-up run of every figure",
+        "unrecorded 1 s warm-up run of every figure; before each run the suite waits until gunicorn and the "
+        "database's backends are idle (the previous figure's queued requests served)",
         "",
         "Medians over the rounds. CPU per request is the CPU time of the gunicorn processes (app) and of the "
         "PostgreSQL backends serving the bench database (db), read from /proc before and after each round, "
@@ -721,8 +742,10 @@ def run_web(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any]]:
             warm_up = argparse.Namespace(**{**vars(args), "seconds": 1})
             for figure in rows:  # every worker imports and caches what the figure needs; not recorded
                 run_wrk(base, figure, warm_up, Path(tmp))
+                drain(server.pid, admin_url, args.database)
             for round_number in range(args.rounds):
                 for figure in rows:
+                    drain(server.pid, admin_url, args.database)
                     before = snapshot(server.pid, admin_url, args.database)
                     result = parse_wrk(run_wrk(base, figure, args, Path(tmp)))
                     after = snapshot(server.pid, admin_url, args.database)
