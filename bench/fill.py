@@ -113,12 +113,21 @@ def secondary_indexes(cursor: Any) -> list[tuple[str, str]]:
 
 
 def fill_incidents(
-    cursor: Any, n: int, *, reporter: int, other: int, team: int, sql: str = FILL_SQL, fast: bool = True
+    cursor: Any,
+    n: int,
+    *,
+    reporter: int,
+    other: int,
+    team: int,
+    sql: str = FILL_SQL,
+    fast: bool = True,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Insert `n` incidents with `sql` (FILL_SQL or a variant naming the same parameters) on the
-    connection of `cursor` (autocommit, as Django's is outside atomic blocks). Returns seconds per step.
-    With `fast` the caller must rebuild the per-day report figures (``reporting.daily.rebuild_all()``)."""
-    params = {"n": n, "reporter": reporter, "other": other, "team": team}
+    """Insert `n` incidents with `sql` (FILL_SQL, or another script's INSERT ... SELECT with `params` for its
+    own parameters) on the connection of `cursor` (autocommit, as Django's is outside atomic blocks). Returns
+    seconds per step. With `fast` the caller must rebuild the per-day report figures
+    (``reporting.daily.rebuild_all()``)."""
+    params = {"n": n, "reporter": reporter, "other": other, "team": team, **(params or {})}
     times: dict[str, float] = {}
     started = time.perf_counter()
     if not fast:

@@ -317,6 +317,11 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def rate(rps: float) -> str:
+    """Requests per second, with a decimal below 10 (a 1M figure at 0.4 req/s is not 0)."""
+    return f"{rps:,.0f}" if rps >= 10 else f"{rps:.1f}"
+
+
 def fill_text(steps: dict[str, float]) -> str:
     return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items())
 
@@ -615,16 +620,16 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta
         ratio = ""
         if f.ceiling:
             ratio = (
-                f"{100 * med(f, 'rps') / med(by_name[f.ceiling], 'rps'):.0f} % of {f.ceiling.split(': ')[1]}"
+                f"{100 * med(f, 'rps') / med(by_name[f.ceiling], 'rps'):.1f} % of {f.ceiling.split(': ')[1]}"
             )
         lines.append(
-            f"| {f.name} | {med(f, 'rps'):,.0f} | {ratio} | {med(f, 'p50'):.1f} | {med(f, 'p99'):.1f} | "
+            f"| {f.name} | {rate(med(f, 'rps'))} | {ratio} | {med(f, 'p50'):.1f} | {med(f, 'p99'):.1f} | "
             f"{med(f, 'app_ms'):.2f} | {med(f, 'db_ms'):.2f} | {f.queries if f.queries is not None else ''} | "
             f"{sum(int(r['bad']) for r in f.rounds)} |"
         )
     lines += ["", "Every round, requests/s:", ""]
     for f in rows:
-        lines.append(f"- {f.name}: " + ", ".join(f"{r['rps']:,.0f}" for r in f.rounds))
+        lines.append(f"- {f.name}: " + ", ".join(rate(r["rps"]) for r in f.rounds))
     if not rows:
         web_only = (
             "| figure",
