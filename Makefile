@@ -48,7 +48,8 @@ lint: install-dev
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 # Every web figure under gunicorn with wrk, next to its ceiling (bench/suite.py; needs wrk and PostgreSQL).
-# BENCH_ARGS="--size full" for 100k incidents and longer rounds. Writes bench/RESULTS.md.
+# BENCH_ARGS="--size full" for 100k incidents and longer rounds, "--size 1m" for 1,000,000; add --with-scripts
+# for the sweep, recurrence, import and report figures (bench/README.md). Writes bench/RESULTS.md.
 BENCH_ARGS ?= --size quick
 bench: install-dev
 	$(BIN)/python bench/suite.py $(BENCH_ARGS)

@@ -2,8 +2,8 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/incidentdesk_bench .venv/bin/python bench/api_latency.py --incidents 100000
 
-Fills a dedicated database with N incidents (one INSERT ... SELECT generate_series: spread over three
-domains, every state, two years of received_at), then times requests through Django's full stack in
+Fills a dedicated database with N incidents (bench/fill.py, shared with the suite: one INSERT ... SELECT
+generate_series spread over three domains, every state, two years of received_at), then times requests through Django's full stack in
 process (middleware, auth, DRF, serializers; no network) and prints p50/p95/max and the query count.
 """
 
@@ -21,30 +21,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
 import django  # noqa: E402
+from fill import FILL_SQL, empty_incidents, fill_incidents  # noqa: E402  (bench/ is on sys.path)
 
-FILL_SQL = """
-INSERT INTO incidents_incident (
-    title, description, description_html, state, domain_id, category_id, outcome, harm_level, impact, urgency,
-    priority, priority_override_reason, channel, reporter_id, reporter_email, confidential, tracking_token,
-    team_id, escalation_level, reopen_count, hold_reason, held_from, received_at, created_at, updated_at,
-    version, resolution_summary, cause, measures, resolution_code, auto_closed, cancel_reason, responded_at,
-    resolved_at, closed_at, sla_response, sla_resolution
-)
-SELECT
-    (ARRAY['VPN drops', 'Printer jam', 'Phishing mail', 'Wrong dose', 'Mail delayed', 'Laptop stolen'])[1 + g %% 6]
-        || ' #' || g,
-    'Reported by the bench: ' || md5(g::text) || ' network printer server outage',
-    '<p>bench</p>',
-    (ARRAY['received','classified','responding','escalated','on_hold','resolved','closed','cancelled'])[1 + g %% 8],
-    d.id, c.id, '', '', 1 + g %% 3, 1 + (g / 3) %% 3, 1 + g %% 5, '', 'api',
-    CASE WHEN g %% 10 = 0 THEN %(reporter)s ELSE %(other)s END, '', g %% 17 = 0, md5(g::text || 'token'),
-    %(team)s, 0, 0, '', '',
-    now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval, now(),
-    1, '', '', '', '', false, '', NULL, NULL, NULL, '', ''
-FROM generate_series(1, %(n)s) AS g
-JOIN incidents_domain d ON d.slug = (ARRAY['it_service','it_service','security','medical'])[1 + g %% 4]
-LEFT JOIN incidents_category c ON c.domain_id = d.id AND c.path = 'bench'
-"""
+__all__ = ["FILL_SQL", "timed"]  # queue_latency.py and similar_latency.py take the fill from here
 
 
 def timed(client, path: str, params: dict | None, repeat: int) -> tuple[list[float], int]:
@@ -94,18 +73,20 @@ def main() -> None:
         Category.objects.get_or_create(domain=domain, slug="bench", defaults={"name": "Bench"})
 
     if not (args.keep and Incident.objects.count() == args.incidents):
+        from reporting.daily import rebuild_all
+
         start = time.perf_counter()
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE incidents_timelineentry DISABLE TRIGGER USER")
-            cursor.execute(
-                "TRUNCATE incidents_timelineentry, incidents_comment, incidents_attachment, incidents_incident CASCADE"
-            )
-            cursor.execute("ALTER TABLE incidents_timelineentry ENABLE TRIGGER USER")
-            cursor.execute(
-                FILL_SQL, {"n": args.incidents, "reporter": reporter.pk, "other": other.pk, "team": team.pk}
-            )
-            cursor.execute("ANALYZE incidents_incident")
-        print(f"filled {args.incidents:,} incidents in {time.perf_counter() - start:.1f} s")
+            empty_incidents(cursor)
+            steps = fill_incidents(cursor, args.incidents, reporter=reporter.pk, other=other.pk, team=team.pk)
+        mark = time.perf_counter()
+        rebuild_all()  # the fast fill fires no trigger: the per-day report figures are rebuilt, as on install
+        steps["report days"] = time.perf_counter() - mark
+        print(
+            f"filled {args.incidents:,} incidents in {time.perf_counter() - start:.1f} s ("
+            + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items())
+            + ")"
+        )
 
     sample = Incident.objects.order_by("-id").values_list("pk", flat=True)[args.incidents // 2]
     reference = f"INC-{sample:06d}"

@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import signal
 import socket
@@ -40,8 +41,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,12 +49,50 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-FILL_COLUMNS: set[str] = set()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SIZES = {
     "quick": {"incidents": 10_000, "seconds": 5, "rounds": 3},
     "full": {"incidents": 100_000, "seconds": 15, "rounds": 5},
+    "1m": {"incidents": 1_000_000, "seconds": 15, "rounds": 5},
 }
+# The non-web figures of issue 15 (--with-scripts): each script through its own command line, as a subprocess,
+# on a database of its own named after --database (created empty before, dropped after). Arguments per size:
+# the quick size runs them smaller so that the whole quick run stays under 10 minutes.
+SCRIPTS: dict[str, dict[str, list[str]]] = {
+    "sweep": {
+        "quick": [],  # 40 incidents x 50 clocks: 2,000 due timers (warning and breach of 1,000 clocks)
+        "full": ["--incidents", "100"],
+        "1m": ["--incidents", "100"],
+    },
+    "recurrence": {
+        "quick": ["--sizes", "100", "10000", "100000", "--repeat", "10"],
+        "full": ["--sizes", "100", "10000", "100000"],
+        "1m": ["--sizes", "100", "10000", "100000"],
+    },
+    "import": {
+        "quick": ["--incidents", "10000"],
+        "full": ["--incidents", "100000"],
+        "1m": ["--incidents", "100000"],
+    },
+    "reports": {
+        "quick": ["--incidents", "100000", "--repeat", "5"],
+        "full": ["--incidents", "100000"],
+        "1m": ["--incidents", "1000000"],
+    },
+}
+SCRIPT_FILES = {
+    "sweep": ("sweep_throughput.py", "the sweep decides >= 2,000 timers/s"),
+    "recurrence": (
+        "recurrence_probe.py",
+        "recurrence check O(1) per classification at 100 / 10,000 / 100,000",
+    ),
+    "import": ("import_throughput.py", "import >= 2,000 events/s"),
+    "reports": ("report_summary.py", "reports <= 1 s for any period up to two years at 1M incidents"),
+}
+# The per-day reporting triggers on incident writes (reporting/migrations/0002): --no-report-triggers turns
+# them off for the run, to show what they cost a write (the reports figure then misses the run's new incidents).
+REPORT_TRIGGERS = ("reporting_incident_insert", "reporting_incident_update", "reporting_incident_delete")
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (INFO|DEBUG) ")
 
 
 @dataclass
@@ -119,6 +156,40 @@ def spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
+def busy(master: int, admin_url: str, database: str) -> bool:
+    """A gunicorn worker runnable (state R: in Python, or waiting for a CPU) or a backend of the bench
+    database running a statement. A CPU-time test is not enough: at load 15 on 2 cores a busy process gets
+    a few ms of CPU in a tenth of a second."""
+    import psycopg2
+
+    for pid in children(master):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "R":
+                return True
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    with psycopg2.connect(admin_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+            "AND pid <> pg_backend_pid()",
+            [database],
+        )
+        return bool(cur.fetchone()[0])
+
+
+def drain(master: int, admin_url: str, database: str, *, limit: float = 120.0) -> float:
+    """Wait until gunicorn and the bench database's backends are idle (three looks in a row, 0.1 s apart);
+    return the seconds waited. When wrk stops, requests it already sent are still queued or running: a slow
+    figure's tail (a report at 1M incidents) would otherwise be served in the next figure's round, and
+    counted there."""
+    started = time.perf_counter()
+    idle = 0
+    while idle < 3 and time.perf_counter() - started < limit:
+        idle = 0 if busy(master, admin_url, database) else idle + 1
+        time.sleep(0.1)
+    return time.perf_counter() - started
+
+
 def lua_script(figure: Figure) -> str:
     lines = [f'wrk.method = "{figure.method}"']
     for name, value in figure.headers.items():
@@ -171,29 +242,6 @@ def run_wrk(base: str, figure: Figure, args: argparse.Namespace, workdir: Path) 
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
-EMPTY_BY_TYPE = {"character varying": "''", "text": "''", "integer": "0", "smallint": "0", "bigint": "0",
-                 "boolean": "false", "jsonb": "'{}'"}  # fmt: skip
-
-
-@contextmanager
-def filler_defaults(cursor: Any) -> Iterator[None]:
-    """Columns added after bench/api_latency.py's fill was written get an empty default while it runs."""
-    cursor.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'incidents_incident' "
-        "AND is_nullable = 'NO' AND column_default IS NULL"
-    )
-    missing = [(name, kind) for name, kind in cursor.fetchall() if name not in FILL_COLUMNS and name != "id"]
-    for name, kind in missing:
-        cursor.execute(
-            f'ALTER TABLE incidents_incident ALTER COLUMN "{name}" SET DEFAULT {EMPTY_BY_TYPE[kind]}'
-        )
-    try:
-        yield
-    finally:
-        for name, _ in missing:
-            cursor.execute(f'ALTER TABLE incidents_incident ALTER COLUMN "{name}" DROP DEFAULT')
-
-
 def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     """Create, migrate and fill the bench database; return what the figures need (tokens, references)."""
     import psycopg2
@@ -212,16 +260,12 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     import django
 
     django.setup()
-    global FILL_COLUMNS
-    from api_latency import FILL_SQL
-
-    FILL_COLUMNS = set(re.findall(r"\w+", FILL_SQL.split("(", 1)[1].split(")", 1)[0]))
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
     from events_throughput import make_integration
-    from rest_framework.authtoken.models import Token
 
+    from accounts.models import ApiToken
     from incidents.models import Category, Domain, Incident, Membership, Team
 
     call_command("migrate", verbosity=0)
@@ -238,23 +282,153 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     Membership.objects.get_or_create(team=team, user=agent)
     for domain in Domain.objects.all():
         Category.objects.get_or_create(domain=domain, slug="bench", defaults={"name": "Bench"})
+    fill: dict[str, float] = {}
     if Incident.objects.count() < args.incidents:
+        from fill import fill_incidents
+
+        from reporting.daily import rebuild_all
+
         started = time.perf_counter()
-        with connection.cursor() as cursor, filler_defaults(cursor):
-            cursor.execute(
-                FILL_SQL, {"n": args.incidents, "reporter": reporter.pk, "other": other.pk, "team": team.pk}
-            )
-            cursor.execute("ANALYZE")
-        print(f"filled {args.incidents:,} incidents in {time.perf_counter() - started:.1f} s", flush=True)
+        with connection.cursor() as cursor:
+            fill = fill_incidents(
+                cursor, args.incidents, reporter=reporter.pk, other=other.pk, team=team.pk,
+                fast=not args.plain_fill,
+            )  # fmt: skip
+            if args.plain_fill:
+                cursor.execute("ANALYZE")
+        mark = time.perf_counter()
+        rebuild_all()  # the fast fill fires no trigger; and a new installation starts this way
+        fill["report days"] = time.perf_counter() - mark
+        fill["total"] = time.perf_counter() - started
+        print(f"filled {args.incidents:,} incidents: {fill_text(fill)}", flush=True)
+    with connection.cursor() as cursor:  # --keep reuses a database: set the triggers either way
+        for trigger in REPORT_TRIGGERS:
+            state = "DISABLE" if args.no_report_triggers else "ENABLE"
+            cursor.execute(f"ALTER TABLE incidents_incident {state} TRIGGER {trigger}")
     sample = Incident.objects.filter(team=team, state="responding").order_by("-id").first()
     if sample is None:
         raise SystemExit("the fill made no responding incident of the bench team")
     return {
-        "reporter_token": Token.objects.get_or_create(user=reporter)[0].key,
-        "agent_token": Token.objects.get_or_create(user=agent)[0].key,
+        "reporter_token": ApiToken.issue(reporter, name="bench")[1],
+        "agent_token": ApiToken.issue(agent, name="bench")[1],
         "reference": sample.reference,
         "routing_key": make_integration("suite"),
+        "fill": fill,
     }
+
+
+def rate(rps: float) -> str:
+    """Requests per second, with a decimal below 10 (a 1M figure at 0.4 req/s is not 0)."""
+    return f"{rps:,.0f}" if rps >= 10 else f"{rps:.1f}"
+
+
+def fill_text(steps: dict[str, float]) -> str:
+    return ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items())
+
+
+@dataclass
+class ScriptRun:
+    name: str
+    command: str
+    returncode: int
+    wall: float
+    cpu: float  # the script process's own CPU (children's rusage), not PostgreSQL's
+    load_before: str
+    load_after: str
+    output: str
+
+
+def recreate(server: str, database: str, *, drop_only: bool = False) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(f"{server}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        if not drop_only:
+            cur.execute(f'CREATE DATABASE "{database}"')
+    admin.close()
+
+
+def run_scripts(args: argparse.Namespace, base_env: dict[str, str]) -> list[ScriptRun]:
+    """Each script of SCRIPTS at this size, one after the other, with its own database. A script that fails
+    or runs past --script-timeout is recorded as such; the next one still runs."""
+    runs = []
+    for name, by_size in SCRIPTS.items():
+        script, _ = SCRIPT_FILES[name]
+        database = f"{args.database}_{name}"
+        env = {**base_env, "DATABASE_URL": f"{args.server}/{database}", "PYTHONUNBUFFERED": "1"}
+        argv = [f"bench/{script}", *by_size[args.size]]
+        if name == "import":  # it (re)creates and drops its own database
+            env["BENCH_IMPORT_DB"] = database
+            argv += ["--server", args.server]
+        else:
+            recreate(args.server, database)
+        shown = "DATABASE_URL=" + shlex.quote(env["DATABASE_URL"]) + " "
+        if name == "import":
+            shown = f"BENCH_IMPORT_DB={database} "
+        command = shown + shlex.join([".venv/bin/python", *argv])
+        print(f"\n$ {command}", flush=True)
+        load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(
+                [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+                timeout=args.script_timeout,
+            )  # fmt: skip
+            returncode, output = done.returncode, done.stdout + done.stderr
+        except subprocess.TimeoutExpired as exc:
+            returncode = -1
+            output = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            output += f"\n(stopped after {args.script_timeout} s)"
+        wall = time.perf_counter() - started
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+        if name != "import" and not args.keep:
+            recreate(args.server, database, drop_only=True)
+        output = "\n".join(line for line in output.splitlines() if not LOG_LINE.match(line)).strip()
+        print(output, flush=True)
+        print(f"({name}: exit {returncode}, {wall:.1f} s wall, {cpu:.1f} s CPU of the script)", flush=True)
+        runs.append(
+            ScriptRun(name, command, returncode, wall, cpu, load_before,
+                      " ".join(f"{x:.2f}" for x in os.getloadavg()), output)
+        )  # fmt: skip
+    return runs
+
+
+def scripts_section(args: argparse.Namespace, runs: list[ScriptRun]) -> str:
+    lines = [
+        "",
+        "## The other figures (bench scripts, same run)",
+        "",
+        f"Run after the web figures by `--with-scripts` at the `{args.size}` size, one after the other, each "
+        "as a subprocess (its own command line, run from the checkout's root) on its own database, created "
+        "empty before and dropped after. Wall time includes each script's own fill. CPU is the script "
+        "process's (resource.getrusage of the children), not PostgreSQL's. Each output is the script's own, "
+        "minus Django's INFO log lines.",
+        "",
+        "| script | budget (issue 15) | exit | wall s | script CPU s | load average before / after |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        script, budget = SCRIPT_FILES[run.name]
+        lines.append(
+            f"| `{script}` | {budget} | {run.returncode} | {run.wall:.1f} | {run.cpu:.1f} | "
+            f"{run.load_before} / {run.load_after} |"
+        )
+    for run in runs:
+        lines += [
+            "",
+            f"### {SCRIPT_FILES[run.name][0]}",
+            "",
+            f"`{run.command}`",
+            "",
+            "```",
+            run.output,
+            "```",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def server_env(args: argparse.Namespace) -> dict[str, str]:
@@ -417,10 +591,21 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta
         f"- size: `{args.size}`: {args.incidents:,} incidents, {args.rounds} interleaved rounds of "
         f"{args.seconds} s per figure, wrk {args.connections} connections, gunicorn {args.workers} sync workers",
         f"- command: `{meta['command']}`",
+        *([f"- figures left out: {', '.join(args.skip)}"] if args.skip else []),
+        f"- run time: {meta['total_seconds'] / 60:.1f} min in all; web figures (with the fill) "
+        f"{meta['web_seconds'] / 60:.1f} min",
+        f"- fill (bench/fill.py{', --plain-fill' if args.plain_fill else ''}): "
+        + (fill_text(meta["fill"]) if meta["fill"] else "none (reused, or no web figures)"),
+        *(
+            ["- the per-day reporting triggers were OFF (--no-report-triggers)"]
+            if args.no_report_triggers
+            else []
+        ),
         f"- gunicorn: `{meta['gunicorn']}`",
         f"- wrk (per figure): `wrk -t{min(2, args.connections)} -c{args.connections} -d{args.seconds}s --latency "
         "--timeout 30s -s <figure>.lua <url>` (the Lua scripts set method, headers and body), after one "
-        "unrecorded 1 s warm-up run of every figure",
+        "unrecorded 1 s warm-up run of every figure; before each run the suite waits until gunicorn and the "
+        "database's backends are idle (the previous figure's queued requests served)",
         "",
         "Medians over the rounds. CPU per request is the CPU time of the gunicorn processes (app) and of the "
         "PostgreSQL backends serving the bench database (db), read from /proc before and after each round, "
@@ -435,17 +620,31 @@ def write_results(path: Path, args: argparse.Namespace, rows: list[Figure], meta
         ratio = ""
         if f.ceiling:
             ratio = (
-                f"{100 * med(f, 'rps') / med(by_name[f.ceiling], 'rps'):.0f} % of {f.ceiling.split(': ')[1]}"
+                f"{100 * med(f, 'rps') / med(by_name[f.ceiling], 'rps'):.1f} % of {f.ceiling.split(': ')[1]}"
             )
         lines.append(
-            f"| {f.name} | {med(f, 'rps'):,.0f} | {ratio} | {med(f, 'p50'):.1f} | {med(f, 'p99'):.1f} | "
+            f"| {f.name} | {rate(med(f, 'rps'))} | {ratio} | {med(f, 'p50'):.1f} | {med(f, 'p99'):.1f} | "
             f"{med(f, 'app_ms'):.2f} | {med(f, 'db_ms'):.2f} | {f.queries if f.queries is not None else ''} | "
             f"{sum(int(r['bad']) for r in f.rounds)} |"
         )
     lines += ["", "Every round, requests/s:", ""]
     for f in rows:
-        lines.append(f"- {f.name}: " + ", ".join(f"{r['rps']:,.0f}" for r in f.rounds))
+        lines.append(f"- {f.name}: " + ", ".join(rate(r["rps"]) for r in f.rounds))
+    if not rows:
+        web_only = (
+            "| figure",
+            "|---",
+            "Every round",
+            "- PostgreSQL",
+            "- gunicorn",
+            "- wrk",
+            "- size",
+            "Medians",
+        )
+        lines = [line for line in lines if not line.startswith(web_only)]
     text = "\n".join(lines) + "\n"
+    if meta["runs"]:
+        text += scripts_section(args, meta["runs"])
     # The hand-written analysis under "## Notes" survives a new run.
     notes = path.read_text().partition("\n## Notes")[2] if path.exists() else ""
     path.write_text(text + ("\n## Notes" + notes if notes else ""))
@@ -456,7 +655,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser.add_argument("--size", choices=list(SIZES), default="quick")
     parser.add_argument(
         "--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
     )
@@ -468,14 +667,62 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="reuse the database if it exists")
     parser.add_argument("--only", help="run only the figures whose name contains this (and the ceilings)")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        help="leave out the figures whose name contains this (repeatable)",
+    )
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"))
+    parser.add_argument(
+        "--with-scripts", action="store_true",
+        help="then run the sweep, recurrence, import and report scripts (SCRIPTS) and add their outputs",
+    )  # fmt: skip
+    parser.add_argument("--scripts-only", action="store_true", help="the scripts alone, no web figures")
+    parser.add_argument("--script-timeout", type=int, default=1200, help="seconds before a script is stopped")
+    parser.add_argument(
+        "--plain-fill", action="store_true",
+        help="fill with every trigger and index on, row by row (bench/fill.py), to compare with the fast fill",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-report-triggers", action="store_true",
+        help="the per-day reporting triggers off during the run, to compare what they cost each write",
+    )  # fmt: skip
     args = parser.parse_args()
     for key, value in SIZES[args.size].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
 
+    clock = time.perf_counter()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    base_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    rows: list[Figure] = []
+    meta: dict[str, Any] = {"postgres": "", "gunicorn": "", "fill": {}}
+    if not args.scripts_only:
+        rows, web = run_web(args)
+        meta.update(web)
+    web_seconds = time.perf_counter() - clock
+    runs = run_scripts(args, base_env) if args.with_scripts or args.scripts_only else []
+    meta.update(
+        {
+            "started": started,
+            "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+            "machine": machine(),
+            "load_before": load_before,
+            "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+            "command": shlex.join([".venv/bin/python", "bench/suite.py", *sys.argv[1:]]),
+            "web_seconds": web_seconds,
+            "total_seconds": time.perf_counter() - clock,
+            "runs": runs,
+        }
+    )
+    print()
+    print(write_results(Path(args.results), args, rows, meta))
+
+
+def run_web(args: argparse.Namespace) -> tuple[list[Figure], dict[str, Any]]:
+    """Fill, start gunicorn, run every figure in interleaved rounds; the figures with their rounds."""
     os.environ.update(server_env(args))
     data = setup_database(args)
     from django.db import connection
@@ -503,6 +750,8 @@ def main() -> None:
         rows = figures(data, session, csrf_cookie, csrf_token)
         if args.only:
             rows = [f for f in rows if f.name.startswith("ceiling") or args.only.lower() in f.name.lower()]
+        for skipped in args.skip:
+            rows = [f for f in rows if skipped.lower() not in f.name.lower()]
         for figure in rows:
             check(base, figure)
             figure.queries = count_queries(figure)
@@ -512,8 +761,10 @@ def main() -> None:
             warm_up = argparse.Namespace(**{**vars(args), "seconds": 1})
             for figure in rows:  # every worker imports and caches what the figure needs; not recorded
                 run_wrk(base, figure, warm_up, Path(tmp))
+                drain(server.pid, admin_url, args.database)
             for round_number in range(args.rounds):
                 for figure in rows:
+                    drain(server.pid, admin_url, args.database)
                     before = snapshot(server.pid, admin_url, args.database)
                     result = parse_wrk(run_wrk(base, figure, args, Path(tmp)))
                     after = snapshot(server.pid, admin_url, args.database)
@@ -530,18 +781,11 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    meta = {
-        "started": started,
-        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-        "machine": machine(),
+    return rows, {
         "postgres": postgres,
-        "load_before": load_before,
-        "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "command": shlex.join([".venv/bin/python", "bench/suite.py", *sys.argv[1:]]),
         "gunicorn": shlex.join(["gunicorn", *gunicorn[3:]]),
+        "fill": data["fill"],
     }
-    print()
-    print(write_results(Path(args.results), args, rows, meta))
 
 
 if __name__ == "__main__":
