@@ -14,7 +14,9 @@ this process's CPU), the statements per batch and the load average. Delivery pro
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import sys
 import time
 from datetime import timedelta
@@ -35,6 +37,7 @@ def main() -> None:
     parser.add_argument("--incidents", type=int, default=40)
     parser.add_argument("--clocks", type=int, default=50, help="overdue target clocks per incident")
     parser.add_argument("--limit", type=int, default=500, help="timers per batch (the sweep's default)")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the measured sweep to FILE")
     args = parser.parse_args()
     os.environ.pop("TEST_REAL_SERVICES", None)
     django.setup()
@@ -86,8 +89,13 @@ def main() -> None:
         sweep(now=start)  # warm up (nothing due then); prompts the classifications' mail
         due = Timer.objects.filter(state="pending", due_at__lte=now).count()
         cpu, wall = time.process_time(), time.perf_counter()
+        profiler = cProfile.Profile() if args.profile else None
         with CaptureQueriesContext(connection) as queries:
+            if profiler is not None:
+                profiler.enable()
             result = sweep(now=now, limit=args.limit, budget_seconds=600)
+            if profiler is not None:
+                profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         batches = -(-due // args.limit)
         print(f"load average {os.getloadavg()}")
@@ -96,6 +104,15 @@ def main() -> None:
         )
         print(f"{wall:.2f} s wall, {cpu:.2f} s CPU of this process: {result.fired / wall:.0f} timers/s wall, "
               f"{result.fired / cpu:.0f} timers/s per CPU second of the sweeper")  # fmt: skip
+        if profiler is not None:
+            profiler.dump_stats(args.profile)
+            pstats.Stats(args.profile).sort_stats("cumulative").print_stats(30)
+        spent: dict[str, list[float]] = {}
+        for query in queries.captured_queries:
+            spent.setdefault(" ".join(query["sql"].split())[:60], []).append(float(query["time"]))
+        print("statements by time spent in them (the database's share of the wall time):")
+        for sql, times in sorted(spent.items(), key=lambda item: -sum(item[1]))[:6]:
+            print(f"  {sum(times):6.2f} s in {len(times):3d} x {sql}")
         print(f"{len(queries.captured_queries)} statements for {batches} batches of up to {args.limit}")
     finally:
         teardown_databases(old, verbosity=0)

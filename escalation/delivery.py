@@ -355,25 +355,32 @@ BATCH = 25
 URGENT_QUEUE = "urgent"
 
 
-def enqueue_batches(ids: list[int], *, urgent: bool = False) -> None:
+def enqueue_batches(ids: list[int], *, urgent: bool = False, stamped: bool = False) -> None:
     """Prompt delivery of many rows, BATCH per task (the sweep). A broker that is down is not an error:
     the rows left unprompted get `enqueued_at` cleared, and the next sweep republishes them. (The sweep
     writes its rows with `enqueued_at` set already, so that a second sweeper running at that moment does
-    not republish rows whose prompt is a moment away.)"""
+    not republish rows whose prompt is a moment away: `stamped`, and they are not written again after the
+    prompt, where the UPDATE would wait on the rows a worker is already delivering.)"""
     ids = list(dict.fromkeys(ids))
     sent: list[int] = []
     options = {"queue": URGENT_QUEUE} if urgent else {}
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
-        try:
-            deliver_notifications.apply_async((chunk,), **options)
-        except Exception:
-            logger.warning("could not enqueue %s notifications; the sweep will republish them", len(chunk))
-            unsent = ids[len(sent) :]
-            Notification.objects.filter(pk__in=unsent, state=State.PENDING).update(enqueued_at=None)
-            break
-        sent += chunk
-    if sent:
+    try:
+        # One producer (one broker connection) for all the prompts, and their arguments shown as they are
+        # (Celery would otherwise build a safe repr of each list of ids: most of the cost of a prompt).
+        with deliver_notifications.app.producer_or_acquire() as producer:
+            for start in range(0, len(ids), BATCH):
+                chunk = ids[start : start + BATCH]
+                deliver_notifications.apply_async(
+                    (chunk,), producer=producer, argsrepr=repr((chunk,)), kwargsrepr="{}", **options
+                )
+                sent += chunk
+    except Exception:
+        logger.warning(
+            "could not enqueue %s notifications; the sweep will republish them", len(ids) - len(sent)
+        )
+        unsent = ids[len(sent) :]
+        Notification.objects.filter(pk__in=unsent, state=State.PENDING).update(enqueued_at=None)
+    if sent and not stamped:
         Notification.objects.filter(pk__in=sent).update(enqueued_at=timezone.now())
 
 

@@ -69,8 +69,9 @@ def sweep(*, limit: int = 500, now: datetime | None = None, budget_seconds: floa
             batch = SweepResult()
             decided = _sweep_batch(limit=limit, now=now, result=batch)
             urgent = set(batch.urgent)
-            enqueue_batches(batch.urgent, urgent=True)
-            enqueue_batches([pk for pk in batch.to_deliver if pk not in urgent])
+            # The batch wrote its rows with `enqueued_at` set: no second write of them after the prompt.
+            enqueue_batches(batch.urgent, urgent=True, stamped=True)
+            enqueue_batches([pk for pk in batch.to_deliver if pk not in urgent], stamped=True)
             result.fired += batch.fired
             result.cancelled += batch.cancelled
             result.to_deliver += batch.to_deliver
@@ -86,6 +87,8 @@ def sweep(*, limit: int = 500, now: datetime | None = None, budget_seconds: floa
 def _claim(kind: str, *, now: datetime, limit: int) -> list[Timer]:
     """Lock up to `limit` due timers of one kind with their incidents, the earliest first; rows another
     sweeper holds are skipped (it decides them), and an acknowledge in progress is waited for by nobody."""
+    # An SLA timer is decided from its clock, a step from its chain: each kind reads only its own.
+    own = ("clock",) if kind in SLA_KINDS else ("clock", "escalation")
     return list(
         Timer.objects.select_for_update(skip_locked=True, of=("self", "incident"), no_key=True)
         .select_related(
@@ -94,8 +97,7 @@ def _claim(kind: str, *, now: datetime, limit: int) -> list[Timer]:
             "incident__team",
             "incident__category",
             "incident__assignee",
-            "clock",
-            "escalation",
+            *own,
         )
         .filter(state=Timer.State.PENDING, kind=kind, due_at__lte=now)
         .order_by("due_at")[:limit]
@@ -180,7 +182,7 @@ def _decide_sla(timers: list[Timer], *, now: datetime, result: SweepResult) -> N
         else:
             cancelled.append(timer.pk)
     entries: list[TimelineEntry] = []
-    rows: list[Notification] = []
+    rows: list[notify.Outbox | Notification] = []
     mirrors: dict[tuple[str, str], list[int]] = {}
     for timer in fired:
         incident, clock = timer.incident, timer.clock
@@ -220,10 +222,8 @@ def _decide_sla(timers: list[Timer], *, now: datetime, result: SweepResult) -> N
         for (mirror, status), incident_ids in mirrors.items():
             Incident.objects.filter(pk__in=incident_ids).update(**{mirror: status})
         TimelineEntry.objects.bulk_create(entries)
-        prompted = timezone.now()  # the prompt follows the commit; cleared again if the broker refuses it
-        for row in rows:
-            row.enqueued_at = prompted
-        result.to_deliver += notify.insert(rows)
+        # The prompt follows the commit (cleared again if the broker refuses it).
+        result.to_deliver += notify.insert(rows, enqueued_at=timezone.now())
     _mark([t.pk for t in fired], cancelled, now=now)
     result.fired += len(fired)
     result.cancelled += len(cancelled)
@@ -263,11 +263,13 @@ def _fire_step(timer: Timer, *, now: datetime, result: SweepResult) -> bool:
         result.to_deliver += notify.queue(
             incident, event="oncall_gap", detail="Nobody qualified is on call for this incident",
             cause=f"{timer.key}:gap", recipients=notify.manager_alert_recipients(incident, incident.team),
+            enqueued_at=timezone.now(),
         )  # fmt: skip
     detail = f"Escalation step {step['position']}" + (f" (repeat {timer.repeat})" if timer.repeat else "")
     result.to_deliver += notify.queue(
-        incident, event="escalation_step", detail=detail, cause=timer.key, recipients=recipients
-    )
+        incident, event="escalation_step", detail=detail, cause=timer.key, recipients=recipients,
+        enqueued_at=timezone.now(),  # the sweep prompts them after its commit
+    )  # fmt: skip
     timeline.record_escalation_event(
         incident=incident, event="step", epoch=chain.epoch, step=step["position"], repeat=timer.repeat,
         due_at=timer.due_at.isoformat(), recipients=[r.address for r in recipients],

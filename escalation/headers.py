@@ -17,8 +17,11 @@ def one_line(value: object, *, limit: int = HEADER_MAX_LENGTH) -> str:
     """`value` as a single header line: every control character, line or paragraph separator (CR, LF, TAB,
     NUL, U+0085, U+2028, ...) becomes a space, format characters are dropped, runs of white space collapse to one, and text longer than
     `limit` is cut at a word where possible and marked with an ellipsis. Applying it twice changes nothing."""
-    text = "".join(_fold(ch) for ch in str(value))
-    text = " ".join(text.split())
+    text = str(value)
+    # Printable text holds no control, separator or format character and no white space but " ", which
+    # `_fold` would all leave as they are: only runs of spaces and the ends need folding then.
+    if not (text.isprintable() and "  " not in text and text == text.strip(" ")):
+        text = " ".join("".join(_fold(ch) for ch in text).split())
     if len(text) <= limit:
         return text
     cut = text[: limit - 1]

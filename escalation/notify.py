@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.urls import reverse
+from django.db import connection
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils import timezone
 
 from incidents import timeline
 from incidents.models import Incident, Team
@@ -142,17 +146,41 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).hexdigest()
 
 
-def _content(
-    incident: Incident, event: str, detail: str, recipient: Recipient
-) -> tuple[str, str, dict[str, Any]]:
-    # Every recipient here is a responder, a team or an operator address, or a webhook: the desk's page of
-    # the incident (a reporter is told through incidents.notifications, with their tracking link).
-    link = f"{settings.SITE_URL}{reverse('web:incident', args=[incident.reference])}"
-    restricted = incident.domain is not None and incident.domain.restricted
-    # Private content of a restricted domain goes only to people entitled to see it (resolved above);
-    # an external address or a webhook gets the reference and a link, never the title or the text.
-    external = recipient.user_id is None or recipient.content_free
-    title = "" if (restricted and external) or recipient.content_free else incident.title
+class Outbox(NamedTuple):
+    """One outbox row to write: what its recipient gets. `payload` is its JSON text (written as it is)."""
+
+    key: str
+    incident_id: int | None
+    event: str
+    channel: str
+    recipient: str
+    user_id: int | None
+    webhook_id: int | None
+    subject: str
+    body: str
+    payload: str
+
+
+# A reference the URL needs no quoting for (INC-000042): its link is the desk's link template filled in.
+_PLAIN_REFERENCE = re.compile(r"[A-Za-z0-9_.~-]+\Z")
+_LINK_SLOT = "INC-000000"
+
+
+def incident_link(reference: str) -> str:
+    """The desk's page of the incident. Within a sweep the URL is reversed once, not once per row."""
+    cache = _memo.get()
+    if cache is None or not _PLAIN_REFERENCE.match(reference):
+        return f"{settings.SITE_URL}{reverse('web:incident', args=[reference])}"
+    key = ("link", settings.SITE_URL, get_urlconf(), get_script_prefix())
+    if key not in cache:
+        cache[key] = f"{settings.SITE_URL}{reverse('web:incident', args=[_LINK_SLOT])}".split(_LINK_SLOT)
+    head, tail = cache[key]
+    return f"{head}{reference}{tail}"
+
+
+def _message(incident: Incident, event: str, detail: str, title: str, link: str) -> tuple[str, str, str]:
+    """The subject, body and payload (JSON text, without its `id`) of one decision about one incident,
+    with or without its title: rendered once and shared by every recipient who gets that variant."""
     subject = f"[{incident.reference}] {detail}" + (f": {title}" if title else "")
     body = (
         f"{detail}\n\nIncident {incident.reference}"
@@ -172,64 +200,146 @@ def _content(
             **({"title": title} if title else {}),
         },
     }
-    return subject, body, payload
+    # The recipient's key goes last: the payload is this text up to its closing brace, then `"id": key}`.
+    return subject_line(subject), body, json.dumps(payload)[:-1] + ', "id": '
 
 
 def rows_for(
     incident: Incident, *, event: str, detail: str, cause: str, recipients: list[Recipient]
-) -> list[Notification]:
-    """The outbox rows (unsaved) for one decision, one per distinct recipient; `cause` (e.g. a timer key)
-    makes each key stable, so a decision taken twice creates each notification once."""
+) -> list[Outbox]:
+    """The outbox rows (unwritten) for one decision, one per distinct recipient; `cause` (e.g. a timer key)
+    makes each key stable, so a decision taken twice creates each notification once.
+
+    Every recipient here is a responder, a team or an operator address, or a webhook: they get the desk's
+    page of the incident (a reporter is told through incidents.notifications, with their tracking link).
+    Private content of a restricted domain goes only to people entitled to see it (resolved by whoever
+    chose the recipients); an external address or a webhook gets the reference and a link, never the title
+    or the text. The text is rendered once per variant (with the title, without), not once per recipient.
+    """
     rows = []
     seen: set[tuple[str, str]] = set()
+    restricted = incident.domain is not None and incident.domain.restricted
+    link = ""
+    variants: dict[str, tuple[str, str, str]] = {}
     for recipient in recipients:
         if (recipient.channel, recipient.address) in seen:
             continue
         seen.add((recipient.channel, recipient.address))
-        subject, body, payload = _content(incident, event, detail, recipient)
+        external = recipient.user_id is None or recipient.content_free
+        title = "" if (restricted and external) or recipient.content_free else incident.title
+        if title not in variants:
+            link = link or incident_link(incident.reference)
+            variants[title] = _message(incident, event, detail, title, link)
+        subject, body, payload = variants[title]
         key = _key(cause, recipient.channel, recipient.address)
-        payload["id"] = key
         rows.append(
-            Notification(
-                key=key,
-                incident=incident,
-                event=event,
-                channel=recipient.channel,
-                recipient=recipient.address,
-                user_id=recipient.user_id,
-                webhook_id=recipient.webhook_id,
-                subject=subject_line(subject),
-                body=body,
-                payload=payload,
+            Outbox(
+                key, incident.pk, event, recipient.channel, recipient.address, recipient.user_id,
+                recipient.webhook_id, subject, body, f"{payload}{json.dumps(key)}}}",
             )
-        )
+        )  # fmt: skip
     return rows
 
 
-def insert(rows: list[Notification]) -> list[int]:
-    """Write outbox rows (a key already written is left alone) in one statement; returns the ids of those
-    of them still to deliver, in the order of `rows` (one more statement)."""
+def as_outbox(row: Notification) -> Outbox:
+    """An unsaved `Notification` (a webhook's row, built with its model) as a row for `insert`."""
+    return Outbox(
+        row.key, row.incident_id, row.event, row.channel, row.recipient, row.user_id, row.webhook_id,
+        row.subject, row.body, json.dumps(row.payload),
+    )  # fmt: skip
+
+
+# One statement for a set of rows (`_insert_unnest`): one array per column, unnested into rows.
+_INSERT_UNNEST = """
+    WITH new (key, incident_id, event, channel, recipient, user_id, webhook_id, subject, body, payload) AS (
+        SELECT * FROM unnest(
+            %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bigint[],
+            %s::bigint[], %s::varchar[], %s::text[], %s::text[]
+        )
+    ),
+    written AS (
+        INSERT INTO escalation_notification (
+            key, incident_id, event, channel, recipient, user_id, webhook_id, subject, body, payload,
+            problem_id, state, attempts, next_attempt_at, lease_until, enqueued_at, sent_at, last_error,
+            created_at
+        )
+        SELECT key, incident_id, event, channel, recipient, user_id, webhook_id, subject, body, payload::jsonb,
+               NULL, %s, 0, %s, NULL, %s, NULL, '', %s
+        FROM new
+        ON CONFLICT (key) DO NOTHING
+        RETURNING key, id
+    )
+    SELECT key, id FROM written
+    UNION ALL
+    SELECT key, id FROM escalation_notification WHERE key IN (SELECT key FROM new) AND state = %s
+"""
+
+
+def insert(rows: Sequence[Outbox | Notification], *, enqueued_at: datetime | None = None) -> list[int]:
+    """Write outbox rows (a key already written is left alone) and return the ids of those of them still to
+    deliver, in the order of `rows`. `enqueued_at`: the caller prompts them right after its commit.
+
+    On PostgreSQL this is one statement whatever the number of rows: the rows go in as one array per
+    column (UNNEST), the new rows' ids come back from the INSERT and those of keys written before (a
+    decision taken twice) from the same statement's snapshot. Elsewhere, `bulk_create` and a SELECT.
+    """
     if not rows:
         return []
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    keys = [row.key for row in rows]
-    found = dict(
-        Notification.objects.filter(key__in=keys, state=Notification.State.PENDING).values_list("key", "pk")
-    )
-    return [found[key] for key in dict.fromkeys(keys) if key in found]
+    found = [row if isinstance(row, Outbox) else as_outbox(row) for row in rows]
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        ids = dict(_insert_unnest(found, now=now, enqueued_at=enqueued_at))
+    else:
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    key=row.key, incident_id=row.incident_id, event=row.event, channel=row.channel,
+                    recipient=row.recipient, user_id=row.user_id, webhook_id=row.webhook_id,
+                    subject=row.subject, body=row.body, payload=json.loads(row.payload),
+                    enqueued_at=enqueued_at, next_attempt_at=now, created_at=now,
+                )
+                for row in found
+            ],
+            ignore_conflicts=True,
+        )  # fmt: skip
+        ids = dict(
+            Notification.objects.filter(
+                key__in=[row.key for row in found], state=Notification.State.PENDING
+            ).values_list("key", "pk")
+        )
+    return [ids[key] for key in dict.fromkeys(row.key for row in found) if key in ids]
+
+
+def _insert_unnest(
+    rows: list[Outbox], *, now: datetime, enqueued_at: datetime | None
+) -> list[tuple[str, int]]:
+    """The rows' (key, id) written now, and of those among them written before and still pending (the
+    statement's snapshot sees only those: the rows it inserts are not read twice)."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    pending = Notification.State.PENDING.value
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_UNNEST, [*columns, pending, now, enqueued_at, now, pending])
+        return [(key, pk) for key, pk in cursor.fetchall()]
 
 
 def queue(
-    incident: Incident, *, event: str, detail: str, cause: str, recipients: list[Recipient]
+    incident: Incident,
+    *,
+    event: str,
+    detail: str,
+    cause: str,
+    recipients: list[Recipient],
+    enqueued_at: datetime | None = None,
 ) -> list[int]:
     """Create one outbox row per recipient; `cause` (e.g. a timer key) makes the key stable, so a
-    decision taken twice creates each notification once. Returns the ids of rows to deliver."""
+    decision taken twice creates each notification once. Returns the ids of rows to deliver.
+    `enqueued_at`: set by a caller that prompts them itself right after its commit (the sweep)."""
     rows = rows_for(incident, event=event, detail=detail, cause=cause, recipients=recipients)
     if not recipients:
         timeline.record_escalation_event(
             incident=incident, event="nobody_to_notify", detail=detail, cause=cause
         )
-    return insert(rows)
+    return insert(rows, enqueued_at=enqueued_at)
 
 
 def queue_team(incident: Incident, *, team: Team | None, event: str, detail: str, cause: str) -> list[int]:
