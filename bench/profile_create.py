@@ -45,9 +45,11 @@ def main() -> None:
 
     django.setup()
     from django.test import Client
-    from rest_framework.authtoken.models import Token
+    from django.contrib.auth import get_user_model
 
-    token = Token.objects.get(user__username="bench-reporter").key
+    from accounts.models import ApiToken
+
+    _, token = ApiToken.issue(get_user_model().objects.get(username="bench-reporter"), name="profile")
     client = Client()
     body = '{"title": "Printer on floor 3 jams", "description": "Since this morning, **every** job."}'
 

@@ -220,8 +220,7 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
     from events_throughput import make_integration
-    from rest_framework.authtoken.models import Token
-
+    from accounts.models import ApiToken
     from incidents.models import Category, Domain, Incident, Membership, Team
 
     call_command("migrate", verbosity=0)
@@ -250,8 +249,9 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     if sample is None:
         raise SystemExit("the fill made no responding incident of the bench team")
     return {
-        "reporter_token": Token.objects.get_or_create(user=reporter)[0].key,
-        "agent_token": Token.objects.get_or_create(user=agent)[0].key,
+        # accounts.ApiToken: the API authenticates against its hashed keys (DRF's authtoken table is unused).
+        "reporter_token": ApiToken.issue(reporter, name="bench")[1],
+        "agent_token": ApiToken.issue(agent, name="bench")[1],
         "reference": sample.reference,
         "routing_key": make_integration("suite"),
     }
