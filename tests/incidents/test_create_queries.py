@@ -6,6 +6,7 @@ SAVEPOINT and its RELEASE, so the counts below include them.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from incidents import services
-from incidents.models import Incident, TimelineEntry
+from incidents.forms import read_form_token
+from incidents.models import Incident, ReportSubmission, TimelineEntry
 from tests.factories import CategoryFactory, TeamFactory, UserFactory, domain, privacy_officer
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +159,26 @@ def test_a_monitoring_event_that_opens_and_classifies_an_incident_reads_its_inte
     # Issue 15's budget is 10; creating, classifying, the SLA clocks, the escalation chain and the alert
     # group's firings (counted by startsAt) take this today.
     assert len(sql) <= 28, len(sql)
+
+
+def test_the_public_report_form_creates_in_a_fixed_number_of_statements(client):
+    page = client.get("/report/").content.decode()
+    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    body = {"form_token": token, "title": "Printer on floor 3 jams", "description": "Since this morning",
+            "reporter_email": "someone@example.org", "website": ""}  # fmt: skip
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/report/", body)
+
+    assert response.status_code == 302, response.content
+    incident = Incident.objects.get()
+    assert ReportSubmission.objects.get(token=read_form_token(token)).incident == incident
+    # The transaction (SAVEPOINT and RELEASE in a test), the form's submission row claimed in one INSERT ...
+    # ON CONFLICT (no savepoint of its own), create_incident's savepoint with the incident, its timeline entry
+    # and the webhook subscriptions, the submission's link to the incident, and the reporter's receipt in the
+    # outbox (its row and the read of the ids to deliver).
+    assert len(queries) <= 11, [q["sql"][:120] for q in queries.captured_queries]
+    # The same form sent again makes nothing new and shows the first.
+    again = client.post("/report/", body)
+    assert again.status_code == 302
+    assert Incident.objects.count() == 1
