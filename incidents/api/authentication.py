@@ -36,7 +36,7 @@ class TokenAuthentication(AccountsTokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
         now = timezone.now()
         stale = now - LAST_USED_RESOLUTION
-        params = {"key_hash": hash_key(key), "now": now, "stale": stale, **ROLES_PARAMS}
+        params: dict[str, Any] = {"key_hash": hash_key(key), "now": now, "stale": stale, **ROLES_PARAMS}
         with connection.cursor() as cursor:
             cursor.execute(_lookup_sql(connection.vendor == "postgresql"), params)
             row = cursor.fetchone()

@@ -62,14 +62,15 @@ def _targets(incident: Incident) -> list[dict[str, Any]]:
 
 
 class FieldsBuiltOnce(serializers.ModelSerializer):
-    """A read-only ModelSerializer whose fields are built once per class and process, not per instance.
-
-    DRF builds a serializer's fields (47 for an incident, each a deep copy re-running its __init__) every
-    time a serializer is made, which cost more than the rest of an API create's answer. The fields built
-    once are the same objects DRF would build (a serializer made without context: none of them reads the
-    context to represent a value), walked with DRF's own loop (Serializer.to_representation); the method
-    fields call the method on the serializer at hand, which has the request.
-    """
+    # A read-only ModelSerializer whose fields are built once per class and process, not per instance.
+    #
+    # DRF builds a serializer's fields (47 for an incident, each a deep copy re-running its __init__) every
+    # time a serializer is made, which cost more than the rest of an API create's answer. The fields built
+    # once are the same objects DRF would build (a serializer made without context: none of them reads the
+    # context to represent a value), walked with DRF's own loop (Serializer.to_representation); the method
+    # fields call the method on the serializer at hand, which has the request.
+    #
+    # (Comments, not a docstring: the schema would take a docstring as the description of every subclass.)
 
     _plans: ClassVar[dict[type, list[tuple[str, serializers.Field, str | None]]]] = {}
 
@@ -78,7 +79,7 @@ class FieldsBuiltOnce(serializers.ModelSerializer):
         plan = FieldsBuiltOnce._plans.get(cls)
         if plan is None:
             plan = [
-                (field.field_name, field, getattr(field, "method_name", None))
+                (str(field.field_name), field, getattr(field, "method_name", None))
                 for field in cls()._readable_fields
             ]
             FieldsBuiltOnce._plans[cls] = plan
@@ -231,14 +232,15 @@ def resolve_category(
 
 
 class DeclaredFieldsOnce(serializers.Serializer):
-    """An input serializer whose declared fields are deep-copied once per class and process; each instance
-    binds shallow copies of them (DRF deep-copies every declared field per instance, re-running each
-    field's __init__: a tenth of an API create's CPU).
-
-    Safe because a declared field keeps no state of its own while validating: binding sets its name and
-    parent on the copy; its validators, choices and error messages are built in __init__ and only read;
-    a related field's queryset is cloned (`.all()`) on every lookup.
-    """
+    # An input serializer whose declared fields are deep-copied once per class and process; each instance
+    # binds shallow copies of them (DRF deep-copies every declared field per instance, re-running each
+    # field's __init__: a tenth of an API create's CPU).
+    #
+    # Safe because a declared field keeps no state of its own while validating: binding sets its name and
+    # parent on the copy; its validators, choices and error messages are built in __init__ and only read;
+    # a related field's queryset is cloned (`.all()`) on every lookup.
+    #
+    # (Comments, not a docstring: the schema would take a docstring as the description of every subclass.)
 
     _templates: ClassVar[dict[type, dict[str, serializers.Field]]] = {}
 
