@@ -30,6 +30,9 @@ def main() -> None:
     )
     parser.add_argument("--database", default="incidentdesk_bench_suite")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--form", action="store_true", help="profile the public report form (POST /report/) instead"
+    )
     args = parser.parse_args()
     os.environ.update(
         {
@@ -37,6 +40,7 @@ def main() -> None:
             "DEBUG": "0",
             "DATABASE_URL": f"{args.server}/{args.database}",
             "ALLOWED_HOSTS": "testserver",
+            "WEB_REPORT_RATE": "100000000/hour",
             "API_THROTTLE_USER": "100000000/min",
             "CELERY_BROKER_URL": "memory://",
         }
@@ -44,20 +48,34 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.contrib.auth import get_user_model
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
-    token = Token.objects.get(user__username="bench-reporter").key
+    from accounts.models import ApiToken
+
+    _, token = ApiToken.issue(get_user_model().objects.get(username="bench-reporter"), name="profile")
     client = Client()
     body = '{"title": "Printer on floor 3 jams", "description": "Since this morning, **every** job."}'
 
-    def create() -> None:
+    def create_by_form() -> None:
+        from incidents.forms import new_form_token
+
+        response = client.post(
+            "/report/",
+            {"title": "Printer on floor 3 jams", "description": "Since this morning.", "website": "",
+             "reporter_email": "someone@example.org", "form_token": new_form_token()},
+        )  # fmt: skip
+        if response.status_code != 302:
+            raise SystemExit(f"answered {response.status_code}: {response.content[:300]!r}")
+
+    def create_by_api() -> None:
         response = client.post(
             "/api/v1/incidents/", body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}"
         )
         if response.status_code != 201:
             raise SystemExit(f"answered {response.status_code}: {response.content[:300]!r}")
 
+    create = create_by_form if args.form else create_by_api
     for _ in range(20):
         create()
     started = time.process_time()

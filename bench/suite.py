@@ -104,6 +104,9 @@ class Figure:
     body: str = ""
     lua_body: str = ""  # a Lua expression for a body that changes per request (unique dedup keys)
     ceiling: str = ""  # the figure it is compared with
+    # The report form's one-time token (incidents.forms): `body` holds FORM_TOKEN where each request puts a
+    # fresh token signed with the server's settings; a token sent twice would measure the resend path.
+    form_tokens: bool = False
     expect: tuple[int, ...] = (200,)
     rounds: list[dict[str, float]] = field(default_factory=list)
     queries: int | None = None
@@ -190,11 +193,40 @@ def drain(master: int, admin_url: str, database: str, *, limit: float = 120.0) -
     return time.perf_counter() - started
 
 
-def lua_script(figure: Figure) -> str:
+FORM_TOKEN = "FORM_TOKEN"  # noqa: S105 (a placeholder in the body, not a secret)
+TOKENS_PER_THREAD_SECOND = 400  # above any rate the form reaches on this machine: no token is sent twice
+
+
+def fresh_form_tokens(count: int) -> list[str]:
+    """Report-form tokens as the server issues them (same SECRET_KEY: the bench runs with its settings)."""
+    from urllib.parse import quote
+
+    from incidents.forms import new_form_token
+
+    return [quote(new_form_token(), safe="") for _ in range(count)]
+
+
+def lua_script(figure: Figure, threads: int = 1, seconds: int = 1) -> str:
     lines = [f'wrk.method = "{figure.method}"']
     for name, value in figure.headers.items():
         lines.append(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}")
-    if figure.lua_body:
+    if figure.form_tokens:
+        # Each wrk thread takes its own slice of tokens signed for this run, one per request.
+        per_thread = TOKENS_PER_THREAD_SECOND * seconds + 200
+        before, _, after = figure.body.partition(FORM_TOKEN)
+        tokens = fresh_form_tokens(per_thread * threads)
+        lines += [
+            "tokens = {" + ",".join(json.dumps(t) for t in tokens) + "}",
+            "threads = 0",
+            'setup = function(thread) thread:set("tid", threads); threads = threads + 1 end',
+            "counter = 0",
+            "request = function()",
+            "  counter = counter + 1",
+            f"  local token = tokens[tid * {per_thread} + ((counter - 1) % {per_thread}) + 1]",
+            f"  return wrk.format(nil, nil, nil, {json.dumps(before)} .. token .. {json.dumps(after)})",
+            "end",
+        ]
+    elif figure.lua_body:
         lines += [
             "counter = 0",
             "math.randomseed(os.time() + math.floor(os.clock() * 1000000))",
@@ -234,7 +266,7 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 def run_wrk(base: str, figure: Figure, args: argparse.Namespace, workdir: Path) -> str:
     script = workdir / f"{re.sub(r'[^a-z0-9]+', '-', figure.name.lower())}.lua"
-    script.write_text(lua_script(figure))
+    script.write_text(lua_script(figure, min(2, args.connections), args.seconds))
     command = [
         "wrk", f"-t{min(2, args.connections)}", f"-c{args.connections}", f"-d{args.seconds}s",
         "--latency", "--timeout", "30s", "-s", str(script), base + figure.path,
@@ -309,6 +341,7 @@ def setup_database(args: argparse.Namespace) -> dict[str, Any]:
     if sample is None:
         raise SystemExit("the fill made no responding incident of the bench team")
     return {
+        # accounts.ApiToken: the API authenticates against its hashed keys (DRF's authtoken table is unused).
         "reporter_token": ApiToken.issue(reporter, name="bench")[1],
         "agent_token": ApiToken.issue(agent, name="bench")[1],
         "reference": sample.reference,
@@ -477,7 +510,7 @@ def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: st
     )
     form = (
         f"csrfmiddlewaretoken={csrf_token}&title=Printer+on+floor+3+jams&description=Since+this+morning"
-        "&reporter_email=someone%40example.org&website="
+        f"&reporter_email=someone%40example.org&website=&form_token={FORM_TOKEN}"
     )
     event = (
         '\'{"routing_key": "' + data["routing_key"] + '", "event_action": "trigger", "dedup_key": "\' '
@@ -497,7 +530,7 @@ def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: st
                expect=(201,)),
         Figure("public form POST", "POST", "/report/",
                {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf_cookie}"},
-               form, ceiling="ceiling: one insert", expect=(302,)),
+               form, ceiling="ceiling: one insert", expect=(302,), form_tokens=True),
         Figure("monitoring event, new incident", "POST", "/api/v1/events/", {"Content-Type": "application/json"},
                lua_body=event, ceiling="ceiling: one insert", expect=(202,)),
         Figure("monitoring event, dedup hit", "POST", "/api/v1/events/", {"Content-Type": "application/json"},
@@ -514,6 +547,8 @@ def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: st
 
 def check(base: str, figure: Figure) -> None:
     body = figure.body.encode() if figure.body else None
+    if figure.form_tokens:
+        body = figure.body.replace(FORM_TOKEN, fresh_form_tokens(1)[0]).encode()
     if figure.lua_body:
         body = figure.lua_body.replace("' .. prefix .. \"-\" .. counter .. '", "check-0").strip("'").encode()
     request = urllib.request.Request(
@@ -549,6 +584,8 @@ def count_queries(figure: Figure) -> int:
             name, value = part.strip().split("=", 1)
             client.cookies[name] = value
     body = figure.body
+    if figure.form_tokens:
+        body = figure.body.replace(FORM_TOKEN, fresh_form_tokens(1)[0])
     if figure.lua_body:
         body = figure.lua_body.replace("' .. prefix .. \"-\" .. counter .. '", f"count-{time.time()}").strip(
             "'"

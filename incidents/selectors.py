@@ -103,49 +103,67 @@ def desk_user(user: Actor) -> DeskUser:
     if cached is not None:
         return cached
     if user is None or not user.is_authenticated:
-        result = DeskUser(None, False, frozenset(), frozenset(), False)
-    else:
-        # One query for the roles: the memberships with their teams' domains, and the permission beside
-        # them. Written out once (_roles_sql) rather than built by the ORM: it runs on every request, and
-        # compiling the ORM's version of it took more CPU than the rest of an API create.
-        with connection.cursor() as cursor:
-            cursor.execute(_roles_sql(), {"user": user.pk, "codename": "view_confidential_reporter"})
-            rows = cursor.fetchall()
-        result = DeskUser(
-            user_id=user.pk,
-            is_superuser=user.is_superuser,
-            team_ids=frozenset(team_id for _, team_id, _ in rows if team_id is not None),
-            domain_ids=frozenset(domain_id for _, _, domain_id in rows if domain_id is not None),
-            sees_confidential=user.is_superuser or (user.is_active and any(bool(row[0]) for row in rows)),
-        )
-        user._desk_user = result  # type: ignore[attr-defined]  # a per-request memo on the user object
+        return DeskUser(None, False, frozenset(), frozenset(), False)
+    # One query for the roles, written out once (roles_sql) rather than built by the ORM: it runs on every
+    # request, and compiling the ORM's version of it took more CPU than the rest of an API create.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {roles_sql('%(user)s')}", {"user": user.pk, **ROLES_PARAMS})
+        row = cursor.fetchone()
+    return remember_roles(user, row)
+
+
+# The permission that shows a confidential reporter (the privacy officer's), a parameter of roles_sql.
+ROLES_PARAMS = {"roles_codename": "view_confidential_reporter"}
+
+
+def remember_roles(user: Any, row: tuple[Any, Any, Any]) -> DeskUser:
+    """The DeskUser of `user` from the three columns of `roles_sql`, memoised on the user object (a
+    per-request memo: the user object lives as long as its request)."""
+    sees, team_ids, domain_ids = row
+
+    def ids(text: Any) -> frozenset[int]:
+        return frozenset(int(part) for part in str(text or "").split(",") if part)
+
+    result = DeskUser(
+        user_id=user.pk,
+        is_superuser=user.is_superuser,
+        team_ids=ids(team_ids),
+        domain_ids=ids(domain_ids),
+        sees_confidential=user.is_superuser or (user.is_active and bool(sees)),
+    )
+    user._desk_user = result
     return result
 
 
 @functools.cache
-def _roles_sql() -> str:
-    """(has the permission `codename` of the incidents app directly or through a group, team id, domain id)
-    for each membership of `user` and each domain of its team; one row of NULLs without memberships."""
+def roles_sql(user: str) -> str:
+    """Three columns for the user whose id is the SQL expression `user` (a parameter, or a column of a
+    query that reads the user, as the API's token lookup does): whether they hold the incidents app's
+    permission %(roles_codename)s directly or through a group; their teams' ids; the domain ids of their
+    teams (both comma-separated, NULL without memberships). The one place the roles are read."""
     membership, team_domains = Membership._meta.db_table, Team.domains.through._meta.db_table
     user_permissions = User.user_permissions.through._meta.db_table
     group_permissions, user_groups = (
         Group.permissions.through._meta.db_table,
         User.groups.through._meta.db_table,
     )
+    if connection.vendor == "postgresql":
+        teams, domains = "string_agg(m.team_id::text, ',')", "string_agg(td.domain_id::text, ',')"
+    else:
+        teams, domains = "group_concat(m.team_id, ',')", "group_concat(td.domain_id, ',')"
     return f"""
-        SELECT EXISTS (
-                   SELECT 1 FROM {Permission._meta.db_table} p
-                   JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id
-                   WHERE ct.app_label = 'incidents' AND p.codename = %(codename)s AND (
-                       p.id IN (SELECT permission_id FROM {user_permissions} WHERE user_id = %(user)s)
-                       OR p.id IN (SELECT gp.permission_id FROM {group_permissions} gp
-                                   JOIN {user_groups} ug ON ug.group_id = gp.group_id
-                                   WHERE ug.user_id = %(user)s))
-               ),
-               m.team_id, td.domain_id
-        FROM (SELECT 1 AS one) AS anchor
-        LEFT JOIN {membership} m ON m.user_id = %(user)s
-        LEFT JOIN {team_domains} td ON td.team_id = m.team_id
+        EXISTS (
+            SELECT 1 FROM {Permission._meta.db_table} p
+            JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id
+            WHERE ct.app_label = 'incidents' AND p.codename = %(roles_codename)s AND (
+                p.id IN (SELECT permission_id FROM {user_permissions} WHERE user_id = {user})
+                OR p.id IN (SELECT gp.permission_id FROM {group_permissions} gp
+                            JOIN {user_groups} ug ON ug.group_id = gp.group_id
+                            WHERE ug.user_id = {user}))
+        ),
+        (SELECT {teams} FROM {membership} m WHERE m.user_id = {user}),
+        (SELECT {domains} FROM {membership} m JOIN {team_domains} td ON td.team_id = m.team_id
+         WHERE m.user_id = {user})
     """  # noqa: S608 (the names are the models' tables; the values are parameters)
 
 

@@ -25,7 +25,11 @@ BUMP_SQLITE = "INSERT OR REPLACE INTO escalation_configstamp (id, token) VALUES 
 
 
 def forwards(apps, schema_editor):
-    apps.get_model("escalation", "ConfigStamp").objects.create(pk=1, token=0)
+    # On the migrated database itself: a bare create would go through the router to the default database,
+    # which has its row already when the reports database is migrated (tests/test_scaleout.py).
+    apps.get_model("escalation", "ConfigStamp").objects.using(schema_editor.connection.alias).create(
+        pk=1, token=0
+    )
     vendor = schema_editor.connection.vendor
     run = schema_editor.execute
     if vendor == "postgresql":

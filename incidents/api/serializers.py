@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -8,6 +9,8 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
 
 from incidents.lifecycle import allowed_actions
 from incidents.models import (
@@ -58,7 +61,49 @@ def _targets(incident: Incident) -> list[dict[str, Any]]:
     return reporting_targets(incident)
 
 
-class IncidentSerializer(serializers.ModelSerializer):
+class FieldsBuiltOnce(serializers.ModelSerializer):
+    # A read-only ModelSerializer whose fields are built once per class and process, not per instance.
+    #
+    # DRF builds a serializer's fields (47 for an incident, each a deep copy re-running its __init__) every
+    # time a serializer is made, which cost more than the rest of an API create's answer. The fields built
+    # once are the same objects DRF would build (a serializer made without context: none of them reads the
+    # context to represent a value), walked with DRF's own loop (Serializer.to_representation); the method
+    # fields call the method on the serializer at hand, which has the request.
+    #
+    # (Comments, not a docstring: the schema would take a docstring as the description of every subclass.)
+
+    _plans: ClassVar[dict[type, list[tuple[str, serializers.Field, str | None]]]] = {}
+
+    @classmethod
+    def _plan(cls) -> list[tuple[str, serializers.Field, str | None]]:
+        plan = FieldsBuiltOnce._plans.get(cls)
+        if plan is None:
+            plan = [
+                (str(field.field_name), field, getattr(field, "method_name", None))
+                for field in cls()._readable_fields
+            ]
+            FieldsBuiltOnce._plans[cls] = plan
+        return plan
+
+    def represent(self, instance: Any, only: frozenset[str] | None = None) -> dict[str, Any]:
+        """Serializer.to_representation, over the fields of `only` (all when None)."""
+        ret: dict[str, Any] = {}
+        for name, field, method in self._plan():
+            if only is not None and name not in only:
+                continue
+            if method is not None:
+                ret[name] = getattr(self, method)(instance)
+                continue
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:
+                continue
+            check_for_none = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+            ret[name] = None if check_for_none is None else field.to_representation(attribute)
+        return ret
+
+
+class IncidentSerializer(FieldsBuiltOnce):
     reference = serializers.CharField(read_only=True)
     domain = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     category = serializers.SlugRelatedField(slug_field="path", read_only=True, allow_null=True)
@@ -130,12 +175,11 @@ class IncidentSerializer(serializers.ModelSerializer):
         return self._url_pattern.replace("INC-000000", obj.reference)
 
     def to_representation(self, instance: Incident) -> dict[str, Any]:
-        data = super().to_representation(instance)
         me = desk_user(_viewer(self))
-        if not me.as_responder(instance):
-            # The reporter's view (also a responder's own report outside their teams' domains): exactly
-            # what their page shows, nothing internal (team, assignee, priority, override reason...).
-            data = {key: value for key, value in data.items() if key in REPORTER_FIELDS}
+        # The reporter's view (also a responder's own report outside their teams' domains): exactly what
+        # their page shows, nothing internal (team, assignee, priority, override reason, targets...), and
+        # the fields it does not show are not computed either.
+        data = self.represent(instance, None if me.as_responder(instance) else REPORTER_FIELDS)
         if not me.can_see_reporter(instance):
             # Confidential report: the fields are absent, not empty.
             data.pop("reporter", None)
@@ -187,7 +231,28 @@ def resolve_category(
     return matches[0], matches[0].domain
 
 
-class IncidentCreateSerializer(serializers.Serializer):
+class DeclaredFieldsOnce(serializers.Serializer):
+    # An input serializer whose declared fields are deep-copied once per class and process; each instance
+    # binds shallow copies of them (DRF deep-copies every declared field per instance, re-running each
+    # field's __init__: a tenth of an API create's CPU).
+    #
+    # Safe because a declared field keeps no state of its own while validating: binding sets its name and
+    # parent on the copy; its validators, choices and error messages are built in __init__ and only read;
+    # a related field's queryset is cloned (`.all()`) on every lookup.
+    #
+    # (Comments, not a docstring: the schema would take a docstring as the description of every subclass.)
+
+    _templates: ClassVar[dict[type, dict[str, serializers.Field]]] = {}
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        template = DeclaredFieldsOnce._templates.get(type(self))
+        if template is None:
+            template = copy.deepcopy(self._declared_fields)
+            DeclaredFieldsOnce._templates[type(self)] = template
+        return {name: copy.copy(field) for name, field in template.items()}
+
+
+class IncidentCreateSerializer(DeclaredFieldsOnce):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=MAX_TEXT, allow_blank=True, required=False, default="")
     domain = serializers.SlugRelatedField(slug_field="slug", queryset=Domain.objects.all(), required=False)

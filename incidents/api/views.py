@@ -99,6 +99,11 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = services.create_incident(reporter=request.user, channel=Incident.Channel.API, **data)
         # The response is built from the object in hand: it holds every column it was inserted with, and
         # its relations are the objects validation resolved (no re-read; tests/incidents/test_create_queries).
+        # A reported incident has no SLA clock yet (they start at classification), so its targets are known
+        # to be none without reading them.
+        none = incident.sla_clocks.none()
+        none._result_cache, none._prefetch_done = [], True  # type: ignore[attr-defined]  # as a prefetch leaves it
+        incident._prefetched_objects_cache = {"sla_clocks": none}  # type: ignore[attr-defined]
         return Response(self.get_serializer(incident).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.IncidentEditSerializer, responses={200: INCIDENT_RESPONSE, **ERRORS})

@@ -11,10 +11,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import lifecycle, notifications, selectors, services, timeline
@@ -75,12 +76,8 @@ def report(request: HttpRequest) -> HttpResponse:
     incident: Incident | None = None
     try:
         with transaction.atomic():
-            try:
-                # First, so that a concurrent second submit of this form waits here, then finds the first.
-                with transaction.atomic():
-                    submission = ReportSubmission.objects.create(token=token)
-            except IntegrityError:
-                submission = None
+            # First, so that a concurrent second submit of this form waits here, then finds the first.
+            submission = _claim_submission(token)
             if submission is not None:
                 incident = services.create_incident(
                     title=data["title"],
@@ -98,8 +95,7 @@ def report(request: HttpRequest) -> HttpResponse:
                 )
                 if data["attachment"]:
                     services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
-                submission.incident = incident
-                submission.save(update_fields=["incident"])
+                ReportSubmission.objects.filter(pk=submission).update(incident=incident)
                 notifications.notify_received(incident)
     except ValidationError as exc:
         apply_errors(form, exc)
@@ -109,6 +105,23 @@ def report(request: HttpRequest) -> HttpResponse:
     if incident is None:
         return _already_reported(request, form, token)
     return redirect("web:report_done", token=incident.tracking_token)
+
+
+def _claim_submission(token: str) -> int | None:
+    """Insert the form's ReportSubmission row; its id, or None when this token was already sent.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), with no savepoint around it: a second
+    submit of the same form waits on the unique key until the first commits, then inserts nothing.
+    """
+    table = ReportSubmission._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("token", "incident_id", "created_at") VALUES (%s, NULL, %s) '  # noqa: S608
+            'ON CONFLICT ("token") DO NOTHING RETURNING "id"',
+            [token, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 def _already_reported(request: HttpRequest, form: ReportForm, token: str) -> HttpResponse:
