@@ -22,7 +22,7 @@ import heapq
 import math
 import random
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
@@ -874,9 +874,13 @@ def _direct_delivery() -> Iterator[None]:
     def deliver_set(args: tuple[list[int]], **options: object) -> None:
         delivery.deliver_many(*args)
 
+    # The sweep's prompts share one broker connection (`app.producer_or_acquire()`); here there is none.
+    no_broker = SimpleNamespace(producer_or_acquire=nullcontext)
     with (
         mock.patch.object(delivery, "deliver_notification", SimpleNamespace(delay=delivery.deliver)),
-        mock.patch.object(delivery, "deliver_notifications", SimpleNamespace(apply_async=deliver_set)),
+        mock.patch.object(
+            delivery, "deliver_notifications", SimpleNamespace(apply_async=deliver_set, app=no_broker)
+        ),
     ):
         yield
 
