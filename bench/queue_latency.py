@@ -62,14 +62,15 @@ def main() -> None:
         sys.exit("Set DATABASE_URL to a PostgreSQL database made for the bench (it is filled and emptied).")
 
     django.setup()
-    from api_latency import FILL_SQL  # bench/ is on sys.path when the script runs
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
+    from fill import FILL_SQL, empty_incidents, fill_incidents  # bench/ is on sys.path when the script runs
 
     from incidents.models import Category, Domain, Incident, Membership, Team
+    from reporting.daily import rebuild_all
 
     call_command("migrate", verbosity=0)
     user_model = get_user_model()
@@ -85,27 +86,16 @@ def main() -> None:
     if not (args.keep and Incident.objects.count() == args.incidents):
         start = time.perf_counter()
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE incidents_timelineentry DISABLE TRIGGER USER")
-            cursor.execute(
-                "TRUNCATE incidents_timelineentry, incidents_comment, incidents_attachment, "
-                "incidents_satisfactionrating, incidents_incident CASCADE"
+            empty_incidents(cursor)
+            fill_incidents(
+                cursor,
+                args.incidents,
+                reporter=reporter.pk,
+                other=other.pk,
+                team=team.pk,
+                sql=queue_fill_sql(FILL_SQL),
             )
-            cursor.execute("ALTER TABLE incidents_timelineentry ENABLE TRIGGER USER")
-            # Columns added after the shared fill statement was written get their empty value for the fill.
-            cursor.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'incidents_incident' "
-                "AND is_nullable = 'NO' AND column_default IS NULL AND data_type IN ('character varying', 'text')"
-            )
-            text_columns = [row[0] for row in cursor.fetchall()]
-            for column in text_columns:
-                cursor.execute(f"ALTER TABLE incidents_incident ALTER COLUMN {column} SET DEFAULT ''")
-            cursor.execute(
-                queue_fill_sql(FILL_SQL),
-                {"n": args.incidents, "reporter": reporter.pk, "other": other.pk, "team": team.pk},
-            )
-            for column in text_columns:
-                cursor.execute(f"ALTER TABLE incidents_incident ALTER COLUMN {column} DROP DEFAULT")
-            cursor.execute("ANALYZE incidents_incident")
+        rebuild_all()  # the fast fill fires no trigger: the per-day report figures are rebuilt, as on install
         print(f"filled {args.incidents:,} incidents in {time.perf_counter() - start:.1f} s")
 
     client = Client()

@@ -64,6 +64,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+    from fill import empty_incidents, fill_incidents  # bench/ is on sys.path when the script runs
 
     from incidents import problems
     from incidents.models import Category, Domain, Incident, Problem, Team
@@ -79,20 +80,14 @@ def main() -> None:
     for size in args.sizes:
         for case in ("category", "text"):
             with connection.cursor() as cursor:
-                cursor.execute("ALTER TABLE incidents_timelineentry DISABLE TRIGGER USER")
+                empty_incidents(cursor)
                 cursor.execute(
-                    "TRUNCATE incidents_timelineentry, incidents_comment, incidents_attachment, "
-                    "incidents_incident, incidents_followupaction, incidents_problem, escalation_notification CASCADE"
+                    "TRUNCATE incidents_followupaction, incidents_problem, escalation_notification CASCADE"
                 )
-                cursor.execute("ALTER TABLE incidents_timelineentry ENABLE TRIGGER USER")
-                cursor.execute(
-                    FILL_SQL,
-                    {
-                        "n": size, "domain": domain.pk, "category": storm.pk if case == "category" else None,
-                        "reporter": reporter.pk, "team": team.pk, "spread": 3600,
-                    },
+                fill_incidents(
+                    cursor, size, reporter=reporter.pk, other=reporter.pk, team=team.pk, sql=FILL_SQL,
+                    params={"domain": domain.pk, "category": storm.pk if case == "category" else None, "spread": 3600},
                 )  # fmt: skip
-                cursor.execute("VACUUM ANALYZE incidents_incident")
             checked = Incident.objects.filter(domain=domain).order_by("-received_at").first()
             if checked is None:
                 raise SystemExit("the fill inserted nothing")
