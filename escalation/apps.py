@@ -7,7 +7,8 @@ class EscalationConfig(AppConfig):
 
     def ready(self) -> None:
         # The lifecycle announces, escalation listens: incidents imports nothing from this app.
-        from . import services, webhooks
+        from . import configcache, services, webhooks
 
+        configcache.connect()
         services.connect()
         webhooks.connect()

@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 from django.db.models.expressions import RawSQL
 
+from incidents import hooks
+
 from .models import ConfigStamp
 
 T = TypeVar("T")
@@ -71,6 +73,11 @@ def cached(key: Hashable, load: Callable[[], T]) -> T:
             _cache = (token, values)
         values[key] = value
     return value
+
+
+def connect() -> None:
+    """Let `incidents` read the stamp in its own statements and announce under it (incidents.hooks)."""
+    hooks.provide_config_stamp(hooks.ConfigStamp(sql=_STAMP_SQL, using=using))
 
 
 def clear() -> None:

@@ -12,11 +12,16 @@ off it instead, registering in their `AppConfig.ready()`:
   transaction. `incidents` writes the content; the outbox stores, keys and delivers it.
 - **Team page context** (`connect_team_page`, `team_page_context`): extra context for a team's page (who
   is on call), from the app that knows it.
+- **The configuration stamp** (`provide_config_stamp`, `config_stamp_sql`, `configuration`): the receivers
+  read configuration (which webhooks hear of what) that the escalation app keeps under a stamp. A path of
+  `incidents` that reads the stamp in a statement it makes anyway (the API's token lookup) announces inside
+  `configuration(token)`, and the receivers take what they read under that token instead of reading it again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -125,3 +130,35 @@ def team_page_context(team: Team, *, at: datetime) -> dict[str, Any]:
     for provider in _team_page:
         context.update(provider(team, at))
     return context
+
+
+# --- the configuration stamp ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigStamp:
+    """`sql`: a scalar subquery that reads the stamp, to put in a statement made anyway; `using(token)`: the
+    block within which the receivers keep what they read under the stamp read (escalation.configcache)."""
+
+    sql: str
+    using: Callable[[int | None], AbstractContextManager[None]]
+
+
+_config_stamp: list[ConfigStamp] = []
+
+
+def provide_config_stamp(stamp: ConfigStamp) -> None:
+    _config_stamp[:] = [stamp]
+
+
+def config_stamp_sql() -> str | None:
+    """The stamp's scalar subquery, or None when no app keeps configuration under a stamp."""
+    return _config_stamp[0].sql if _config_stamp else None
+
+
+def configuration(token: int | None) -> AbstractContextManager[None]:
+    """Announce within this block, with `token` read by `config_stamp_sql()` before the block (None: not read,
+    the receivers read what they need)."""
+    if token is None or not _config_stamp:
+        return nullcontext()
+    return _config_stamp[0].using(token)

@@ -17,6 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .inserts import CompiledInsert
+
 REFERENCE_PREFIX = "INC-"
 REFERENCE_RE = re.compile(r"^INC-(\d{1,12})$", re.IGNORECASE)
 
@@ -307,7 +309,7 @@ STATE_VALUES = [
 ]
 
 
-class Incident(models.Model):
+class Incident(CompiledInsert, models.Model):  # inserted on every report: its INSERT compiled once
     class State(models.TextChoices):
         RECEIVED = "received", _("Received")
         CLASSIFIED = "classified", _("Classified")
@@ -570,7 +572,7 @@ class AppendOnlyError(Exception):
     pass
 
 
-class TimelineEntry(models.Model):
+class TimelineEntry(CompiledInsert, models.Model):
     """One change to an incident. Written once, never edited or deleted (a PostgreSQL trigger enforces it too)."""
 
     class Kind(models.TextChoices):

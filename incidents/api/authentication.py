@@ -5,7 +5,9 @@ accounts.authentication.TokenAuthentication reads the token with its user; the r
 roles (incidents.selectors.desk_user) and, at most once a minute per token, writes the last use: three round
 trips on an API create whose budget is six statements in all. The roles columns come from
 incidents.selectors.roles_sql, the one place they are written, and are memoised on the user exactly as
-desk_user memoises them.
+desk_user memoises them. The configuration stamp (incidents.hooks.config_stamp_sql) comes along too, as the
+token's `config_token`: a create announced under it (hooks.configuration) reads no webhook configuration that
+has not changed since.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rest_framework import exceptions
 from accounts.authentication import LAST_USED_RESOLUTION
 from accounts.authentication import TokenAuthentication as AccountsTokenAuthentication
 from accounts.models import ApiToken, hash_key
+from incidents import hooks
 from incidents.selectors import ROLES_PARAMS, remember_roles, roles_sql
 
 User = get_user_model()
@@ -38,7 +41,7 @@ class TokenAuthentication(AccountsTokenAuthentication):
         stale = now - LAST_USED_RESOLUTION
         params: dict[str, Any] = {"key_hash": hash_key(key), "now": now, "stale": stale, **ROLES_PARAMS}
         with connection.cursor() as cursor:
-            cursor.execute(_lookup_sql(connection.vendor == "postgresql"), params)
+            cursor.execute(_lookup_sql(connection.vendor == "postgresql", hooks.config_stamp_sql()), params)
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
@@ -51,6 +54,7 @@ class TokenAuthentication(AccountsTokenAuthentication):
                 ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
             token.last_used_at = now
         token.user = user
+        token.config_token = row[-4]  # type: ignore[attr-defined]  # read with it: see hooks.configuration
         remember_roles(user, row[-3:])
         return user, token
 
@@ -60,14 +64,15 @@ def _fields(model: type[Model]) -> list[Field[Any, Any]]:
 
 
 @functools.cache
-def _lookup_sql(writable_cte: bool) -> str:
-    """The token (by key hash) with its user and the user's roles; with `writable_cte`, the last-use write of
-    an active user's token last used before %(stale)s too. That write does not change what the SELECT sees
-    (one snapshot): the caller sets `last_used_at` on the object as the write did."""
+def _lookup_sql(writable_cte: bool, stamp_sql: str | None) -> str:
+    """The token (by key hash) with its user, the configuration stamp (`stamp_sql`, NULL without one) and the
+    user's roles; with `writable_cte`, the last-use write of an active user's token last used before
+    %(stale)s too. That write does not change what the SELECT sees (one snapshot): the caller sets
+    `last_used_at` on the object as the write did."""
     token_table, user_table = ApiToken._meta.db_table, User._meta.db_table
     columns = [f't."{f.column}"' for f in _fields(ApiToken)] + [f'u."{f.column}"' for f in _fields(User)]
     select = f"""
-        SELECT {", ".join(columns)}, {roles_sql('u."id"')}
+        SELECT {", ".join(columns)}, ({stamp_sql or "NULL"}), {roles_sql('u."id"')}
         FROM "{token_table}" t JOIN "{user_table}" u ON u."id" = t."user_id"
         WHERE t."key_hash" = %(key_hash)s
     """  # noqa: S608 (the names are the models' tables and columns; the values are parameters)
@@ -99,7 +104,7 @@ def _converters() -> list[tuple[list[Converter], Any]]:
 
 
 def _rows_to_objects(row: tuple[Any, ...]) -> tuple[ApiToken, Any]:
-    values = list(row[:-3])
+    values = list(row[:-4])
     for index, (converters, column) in enumerate(_converters()):
         for convert in converters:
             values[index] = convert(values[index], column, connection)

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import CursorPagination, JSONParser, StrictOrderingFilter
-from incidents import audit, export, lifecycle, major, selectors, services
+from incidents import audit, export, hooks, lifecycle, major, selectors, services
 from incidents.models import Attachment, AuditEvent, Incident
 from incidents.permissions import IsResponder
 from incidents.selectors import desk_user
@@ -96,7 +96,10 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @extend_schema(request=s.IncidentCreateSerializer, responses={201: INCIDENT_RESPONSE, 400: ERRORS[400]})
     def create(self, request: Request) -> Response:
         data = self._input(s.IncidentCreateSerializer)
-        incident = services.create_incident(reporter=request.user, channel=Incident.Channel.API, **data)
+        # Under the configuration stamp the token lookup read (incidents.api.authentication): the receivers
+        # of `created` do not read again which webhooks hear of it.
+        with hooks.configuration(getattr(request.auth, "config_token", None)):
+            incident = services.create_incident(reporter=request.user, channel=Incident.Channel.API, **data)
         # The response is built from the object in hand: it holds every column it was inserted with, and
         # its relations are the objects validation resolved (no re-read; tests/incidents/test_create_queries).
         # A reported incident has no SLA clock yet (they start at classification), so its targets are known

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
+from escalation.models import Notification, WebhookEndpoint
 from incidents import services
 from incidents.forms import read_form_token
 from incidents.models import Incident, ReportSubmission, TimelineEntry
@@ -67,6 +68,44 @@ def test_api_create_with_a_token_used_a_moment_ago_writes_no_last_use():
     assert len(queries) <= 6, [q["sql"][:120] for q in queries.captured_queries]
     token.refresh_from_db()
     assert token.last_used_at == used
+
+
+def token_client(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user)[1]}")
+    return client
+
+
+def test_an_api_create_reads_no_webhook_configuration_unchanged_since_the_last():
+    client = token_client(UserFactory())
+    # The first create reads which events webhooks hear of, under the configuration stamp the token lookup
+    # read (escalation.configcache); the next ones, with the same stamp, do not read it again.
+    assert client.post("/api/v1/incidents/", {"title": "VPN drops"}, format="json").status_code == 201
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/incidents/", {"title": "VPN drops again"}, format="json")
+
+    assert response.status_code == 201, response.content
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not [q for q in sql if "escalation_webhookendpoint" in q], sql
+    # The token with its user, roles and the stamp (its last use was written a moment ago); the transaction
+    # (SAVEPOINT and RELEASE in a test), the incident and its timeline entry.
+    assert len(sql) <= 5, sql
+
+
+def test_a_webhook_subscribed_between_two_api_creates_hears_of_the_second():
+    client = token_client(UserFactory())
+    assert client.post("/api/v1/incidents/", {"title": "VPN drops"}, format="json").status_code == 201
+    hook = WebhookEndpoint.objects.create(
+        slug="listener", name="Listener", url="http://127.0.0.1:9/hook", events=["incident.created"],
+        owner_user=UserFactory(is_superuser=True),
+    )  # fmt: skip
+
+    response = client.post("/api/v1/incidents/", {"title": "VPN drops again"}, format="json")
+
+    assert response.status_code == 201, response.content
+    heard = Notification.objects.filter(webhook=hook).values_list("incident__title", "event")
+    assert list(heard) == [("VPN drops again", "incident.created")]
 
 
 def test_a_responders_api_create_answers_what_a_read_answers_with_targets_and_roles():
