@@ -369,6 +369,13 @@ def queue_message(
     if not address:
         return []
     key = _key(cause, "email", address)
+    if problem is None:  # (an Outbox row has no problem): one statement on PostgreSQL, as every `insert`
+        payload = json.dumps({"id": key, "event": event})
+        row = Outbox(
+            key, incident.pk if incident is not None else None, event, Notification.Channel.EMAIL, address,
+            user_id, None, subject_line(subject), body, payload,
+        )  # fmt: skip
+        return insert([row])
     Notification.objects.bulk_create(
         [
             Notification(

@@ -780,9 +780,9 @@ class ImportRun(models.Model):
 class ReportSubmission(models.Model):
     """One sending of the web report form, keyed by the form's one-time token.
 
-    The row is inserted first, in the transaction that creates the incident: a second submit of the same
-    form (a double click, a resend after a timeout, the back button) waits on the unique key and then
-    finds the incident the first one made, instead of making another.
+    The row is inserted with its incident, in the transaction that creates it: a second submit of the same
+    form (a double click, a resend after a timeout, the back button) waits on the unique key, rolls back
+    the incident it made and finds the one the first submit made instead.
     """
 
     token = models.CharField(max_length=64, unique=True)

@@ -73,42 +73,45 @@ def report(request: HttpRequest) -> HttpResponse:
         return render(request, "incidents/report.html", {"form": form}, status=400)
     data = form.cleaned_data
     token = data["form_token"]
-    incident: Incident | None = None
     try:
         with transaction.atomic():
-            # First, so that a concurrent second submit of this form waits here, then finds the first.
-            submission = _claim_submission(token)
-            if submission is not None:
-                incident = services.create_incident(
-                    title=data["title"],
-                    description=data["description"],
-                    reporter=user,
-                    reporter_email=data.get("reporter_email", ""),
-                    domain=data["domain"],
-                    category=data["category"],
-                    impact=data["affected"],
-                    urgency=data["urgency"],
-                    outcome=data["outcome"],
-                    harm_level=data["harm_level"],
-                    confidential=data["confidential"],
-                    channel=Incident.Channel.WEB,
-                )
-                if data["attachment"]:
-                    services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
-                ReportSubmission.objects.filter(pk=submission).update(incident=incident)
-                notifications.notify_received(incident)
+            incident = services.create_incident(
+                title=data["title"],
+                description=data["description"],
+                reporter=user,
+                reporter_email=data.get("reporter_email", ""),
+                domain=data["domain"],
+                category=data["category"],
+                impact=data["affected"],
+                urgency=data["urgency"],
+                outcome=data["outcome"],
+                harm_level=data["harm_level"],
+                confidential=data["confidential"],
+                channel=Incident.Channel.WEB,
+            )
+            # Before the attachment is stored and the receipt queued: a second submit of this form waits
+            # here until the first commits, then rolls back all it wrote.
+            if not _claim_submission(token, incident):
+                raise _AlreadySent
+            if data["attachment"]:
+                services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
+            notifications.notify_received(incident)
     except ValidationError as exc:
         apply_errors(form, exc)
         if "file" in getattr(exc, "error_dict", {}):
             form.add_error("attachment", exc.message_dict["file"])
         return render(request, "incidents/report.html", {"form": form}, status=400)
-    if incident is None:
+    except _AlreadySent:
         return _already_reported(request, form, token)
     return redirect("web:report_done", token=incident.tracking_token)
 
 
-def _claim_submission(token: str) -> int | None:
-    """Insert the form's ReportSubmission row; its id, or None when this token was already sent.
+class _AlreadySent(Exception):
+    """This form's token was sent before: the incident this submit made is rolled back."""
+
+
+def _claim_submission(token: str, incident: Incident) -> bool:
+    """Insert the form's ReportSubmission row with its incident; False when this token was already sent.
 
     One statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), with no savepoint around it: a second
     submit of the same form waits on the unique key until the first commits, then inserts nothing.
@@ -116,12 +119,11 @@ def _claim_submission(token: str) -> int | None:
     table = ReportSubmission._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" ("token", "incident_id", "created_at") VALUES (%s, NULL, %s) '  # noqa: S608
+            f'INSERT INTO "{table}" ("token", "incident_id", "created_at") VALUES (%s, %s, %s) '  # noqa: S608
             'ON CONFLICT ("token") DO NOTHING RETURNING "id"',
-            [token, connection.ops.adapt_datetimefield_value(timezone.now())],
+            [token, incident.pk, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
-        row = cursor.fetchone()
-    return row[0] if row is not None else None
+        return cursor.fetchone() is not None
 
 
 def _already_reported(request: HttpRequest, form: ReportForm, token: str) -> HttpResponse:
