@@ -107,6 +107,9 @@ class Figure:
     # The report form's one-time token (incidents.forms): `body` holds FORM_TOKEN where each request puts a
     # fresh token signed with the server's settings; a token sent twice would measure the resend path.
     form_tokens: bool = False
+    # The queue's poll as the browser sends it: If-None-Match with the ETag its URL answers now, read again
+    # before every run (other figures' writes change the rows between rounds).
+    current_etag: bool = False
     expect: tuple[int, ...] = (200,)
     rounds: list[dict[str, float]] = field(default_factory=list)
     queries: int | None = None
@@ -264,7 +267,16 @@ def parse_wrk(output: str) -> dict[str, float]:
     }
 
 
+def refresh_etag(base: str, figure: Figure) -> None:
+    if not figure.current_etag:
+        return
+    headers = {k: v for k, v in figure.headers.items() if k != "If-None-Match"}
+    request = urllib.request.Request(base + figure.path, headers=headers)
+    figure.headers["If-None-Match"] = urllib.request.urlopen(request, timeout=60).headers["ETag"]
+
+
 def run_wrk(base: str, figure: Figure, args: argparse.Namespace, workdir: Path) -> str:
+    refresh_etag(base, figure)
     script = workdir / f"{re.sub(r'[^a-z0-9]+', '-', figure.name.lower())}.lua"
     script.write_text(lua_script(figure, min(2, args.connections), args.seconds))
     command = [
@@ -505,6 +517,7 @@ def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: st
     api = {"Authorization": f"Token {data['reporter_token']}", "Content-Type": "application/json"}
     agent = {"Authorization": f"Token {data['agent_token']}"}
     desk = {"Cookie": f"sessionid={session}"}
+    poll = {**desk, "HX-Request": "true", "HX-Target": "queue-results"}
     create = json.dumps(
         {"title": "Printer on floor 3 jams", "description": "Since this morning, **every** job."}
     )
@@ -536,8 +549,12 @@ def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: st
         Figure("monitoring event, dedup hit", "POST", "/api/v1/events/", {"Content-Type": "application/json"},
                hit, ceiling="ceiling: one insert", expect=(202,)),
         Figure("queue page (50 rows)", "GET", "/desk/", desk, ceiling="ceiling: bare JSON"),
-        Figure("queue poll (rows only)", "GET", "/desk/", {**desk, "HX-Request": "true", "HX-Target": "queue-results"},
+        # The poll sends the ETag of the rows it shows: "changed" is a poll whose rows changed since (an ETag
+        # that no longer matches: the rows are rendered), "unchanged" one answered 304 with no body.
+        Figure("queue poll (rows only), changed", "GET", "/desk/", {**poll, "If-None-Match": 'W/"changed"'},
                ceiling="ceiling: bare JSON"),
+        Figure("queue poll, unchanged (304)", "GET", "/desk/", poll, ceiling="ceiling: bare JSON",
+               current_etag=True, expect=(304,)),
         Figure("incident page", "GET", f"/desk/incidents/{data['reference']}/", desk, ceiling="ceiling: bare JSON"),
         Figure("API list, first page", "GET", "/api/v1/incidents/", agent, ceiling="ceiling: bare JSON"),
         Figure("reports summary (30 days)", "GET", "/api/v1/reports/summary/", agent,
@@ -546,6 +563,7 @@ def figures(data: dict[str, Any], session: str, csrf_cookie: str, csrf_token: st
 
 
 def check(base: str, figure: Figure) -> None:
+    refresh_etag(base, figure)
     body = figure.body.encode() if figure.body else None
     if figure.form_tokens:
         body = figure.body.replace(FORM_TOKEN, fresh_form_tokens(1)[0]).encode()

@@ -9,7 +9,9 @@ stop at a cap.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import hashlib
+import pickle
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -158,24 +160,27 @@ _page_sql: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
 
 
 def queue_page(
-    qs: QuerySet[Incident], limit: int, *, memo_key: tuple[Any, ...] | None = None
+    qs: QuerySet[Incident] | Callable[[], QuerySet[Incident]],
+    limit: int,
+    *,
+    memo_key: tuple[Any, ...] | None = None,
 ) -> list[dict[str, Any]]:
     """At most `limit` rows of the ordered queryset as plain values: one query, no model instances.
 
     With `memo_key`, the caller vouches that the statement depends on nothing but that key (the first page
     of the unfiltered queue depends on the reach, the sort and `open` only): on PostgreSQL it is compiled
     once per process and key and then run as it is, which saves the ORM's compilation on every page and
-    every 30 s poll. PostgreSQL returns every column of a row as its Python value (psycopg2's types, aware
-    datetimes), so the rows are the same dicts as values() makes (tests/incidents/test_console.py).
+    every 30 s poll. `qs` may then be a function that builds the queryset, called only to compile it: building
+    the visibility filters was as costly as compiling them. PostgreSQL returns every column of a row as its
+    Python value (psycopg2's types, aware datetimes), so the rows are the same dicts as values() makes
+    (tests/incidents/test_console.py).
     """
-    fields = (*ROW_FIELDS, "deadline_key") if "deadline_key" in qs.query.annotations else ROW_FIELDS
-    values = qs.values(*fields)[:limit]
     if memo_key is None or connection.vendor != "postgresql":
-        return list(values)
-    key = (connection.alias, limit, fields, *memo_key)
+        return list(_page_values(qs() if callable(qs) else qs, limit))
+    key = (connection.alias, limit, *memo_key)
     statement = _page_sql.get(key)
     if statement is None:
-        sql, params = values.query.sql_with_params()
+        sql, params = _page_values(qs() if callable(qs) else qs, limit).query.sql_with_params()
         if len(_page_sql) > 1000:
             _page_sql.clear()
         statement = _page_sql[key] = (sql, tuple(params))
@@ -183,6 +188,11 @@ def queue_page(
         cursor.execute(*statement)
         names = [column.name for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _page_values(qs: QuerySet[Incident], limit: int) -> QuerySet[Incident, dict[str, Any]]:
+    fields = (*ROW_FIELDS, "deadline_key") if "deadline_key" in qs.query.annotations else ROW_FIELDS
+    return qs.values(*fields)[:limit]
 
 
 def duration(seconds: float) -> str:
@@ -249,10 +259,10 @@ ROW_HTML = (
     '<td class="d-none d-lg-table-cell small">{team}</td>'
     '<td class="d-none d-md-table-cell small">{assignee}</td>'
     '<td class="small">{sla}</td>'
-    '<td class="d-none d-sm-table-cell small text-nowrap"><time datetime="{received_iso}" title="{received_title}">'
-    "{received_ago} ago</time></td>"
-    '<td class="d-none d-xl-table-cell small text-nowrap"><time datetime="{updated_iso}" title="{updated_title}">'
-    "{updated_ago} ago</time></td></tr>\n"
+    '<td class="d-none d-sm-table-cell small text-nowrap"><time class="age" datetime="{received_iso}"'
+    ' title="{received_title}">{received_ago} ago</time></td>'
+    '<td class="d-none d-xl-table-cell small text-nowrap"><time class="age" datetime="{updated_iso}"'
+    ' title="{updated_title}">{updated_ago} ago</time></td></tr>\n'
 )
 CONFIDENTIAL_HTML = SafeString(
     ' <span class="badge text-bg-light border" title="Reported confidentially">confidential</span>'
@@ -262,7 +272,8 @@ AGE_UNITS = ((86400 * 365, "y"), (86400 * 7, "w"), (86400, "d"), (3600, "h"), (6
 
 
 def age(seconds: float) -> str:
-    """A queue-sized age ("5 min", "3 h", "2 d"): the full date is in the cell's title."""
+    """A queue-sized age ("5 min", "3 h", "2 d"): the full date is in the cell's title. static/js/desk.js
+    says the same every second, so that rows a poll left in place (304) still age."""
     for size, unit in AGE_UNITS:
         if seconds >= size:
             return f"{int(seconds // size)} {unit}"
@@ -321,6 +332,21 @@ def queue_rows(page: list[dict[str, Any]], *, now: datetime | None = None) -> li
             )
         )
     return rows
+
+
+def rows_etag(
+    viewer: int | None, query: str, page: list[dict[str, Any]], *, has_previous: bool, has_next: bool
+) -> str:
+    """A weak ETag of what a page of queue rows shows `viewer`: the rows' values as read (whatever wrote them,
+    the lifecycle, an edit, the SLA engine marking a clock, a renamed team), the page's query and bounds.
+
+    The rows' words that change with time alone (a countdown, "5 min ago", a clock turning red at its deadline)
+    are kept current by static/js/desk.js in the browser, so an unchanged ETag means the rows in the browser
+    still say what a fresh page would. Weak: the bytes of a fresh page differ by those words. The viewer is in
+    it so that one user's ETag never stands for another's rows, even when their rows are the same.
+    """
+    digest = hashlib.blake2b(pickle.dumps((viewer, query, has_previous, has_next, page)), digest_size=16)
+    return f'W/"{digest.hexdigest()}"'
 
 
 def capped_counts(querysets: dict[str, QuerySet[Incident]], cap: int) -> dict[str, int]:

@@ -128,6 +128,15 @@ BENCH_CEILING_VIEWS = env.bool("BENCH_CEILING_VIEWS", default=False)
 # limits and login lockouts kept per process would let each worker count on its own.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
+# Sessions read from the shared cache (written through to the database) when it is Redis: every console
+# request and 30 s poll reads one. Never an in-process cache: a session signed out in one process would live
+# on in the others.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if CACHES["default"]["BACKEND"].endswith("RedisCache")
+    else "django.contrib.sessions.backends.db"
+)
+
 # Sign-in lockout (django-axes) on the web login, the admin login and POST /api/v1/auth/token/: after
 # AXES_FAILURE_LIMIT failures for one username from one address, that pair is refused (429) for the
 # cool-off. Counted in the shared cache when it is Redis (production), otherwise in the database (an

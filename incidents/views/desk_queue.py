@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +18,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpRespo
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
 
@@ -168,10 +171,15 @@ def filtered_queue(request: HttpRequest, params: QueryDict) -> tuple[QuerySet[In
 class _Unfiltered:
     """What IncidentFilter answers when none of its filters is given (every filter skips an empty value):
     the visible incidents as they are. The queue's default view and its 30 s poll ask only for `open` and a
-    sort, and building the filter set's form for nothing was a sixth of the page's CPU."""
+    sort, and building the filter set's form for nothing was a sixth of the page's CPU. The queryset is built
+    when first read: a remembered first page (console.queue_page) does not read it."""
 
-    def __init__(self, qs: QuerySet[Incident]) -> None:
-        self.qs = qs
+    def __init__(self, user: Any) -> None:
+        self.user = user
+
+    @cached_property
+    def qs(self) -> QuerySet[Incident]:
+        return selectors.handled_incident_list(self.user)
 
     def is_valid(self) -> bool:
         return True
@@ -187,7 +195,7 @@ def _queue_filter(request: HttpRequest, params: QueryDict) -> tuple[IncidentFilt
     if sort not in SORTS:
         sort = "newest"
     if all(key in NOT_API_FILTERS for key in params):
-        return _Unfiltered(selectors.handled_incident_list(request.user)), sort
+        return _Unfiltered(request.user), sort
     api_params = params.copy()
     if api_params.get("assignee") == "me":
         api_params["assignee"] = request.user.get_username()
@@ -227,22 +235,27 @@ def _queue_params(request: HttpRequest) -> QueryDict:
 
 
 def _page_of(
-    qs: QuerySet[Incident], sort: str, params: QueryDict, *, memo_key: tuple[Any, ...] | None = None
+    build: Callable[[], QuerySet[Incident]],
+    sort: str,
+    params: QueryDict,
+    *,
+    memo_key: tuple[Any, ...] | None = None,
 ) -> tuple[list[dict[str, Any]], bool, bool]:
     """One page of rows in either direction, with whether a previous and a next page exist.
 
     One query whichever way: PAGE_SIZE + 1 rows tell whether there is more beyond this page; the
-    other side exists whenever the page was reached through a bound. `memo_key` (first pages only) lets
-    console.queue_page reuse the compiled statement.
+    other side exists whenever the page was reached through a bound. `build` makes the sorted queryset;
+    `memo_key` (first pages only) lets console.queue_page reuse the compiled statement without building it.
     """
     before, after = params.get("before", ""), params.get("cursor", "")
     if before:
-        rows = console.queue_page(_keyset(qs, sort, before, before=True).reverse(), PAGE_SIZE + 1)
+        rows = console.queue_page(_keyset(build(), sort, before, before=True).reverse(), PAGE_SIZE + 1)
         has_previous = len(rows) > PAGE_SIZE
         return rows[:PAGE_SIZE][::-1], has_previous, True
     if after:
-        qs = _keyset(qs, sort, after)
-    rows = console.queue_page(qs, PAGE_SIZE + 1, memo_key=None if after else memo_key)
+        rows = console.queue_page(_keyset(build(), sort, after), PAGE_SIZE + 1)
+    else:
+        rows = console.queue_page(build, PAGE_SIZE + 1, memo_key=memo_key)
     return rows[:PAGE_SIZE], bool(after), len(rows) > PAGE_SIZE
 
 
@@ -262,16 +275,24 @@ def queue(request: HttpRequest) -> HttpResponse:
         params = QueryDict(mutable=True)
         params["open"] = "1"
         filterset, sort = _queue_filter(request, params)
-    qs = _open_and_sorted(filterset.qs, params, sort)
     memo_key = None
     if isinstance(filterset, _Unfiltered):  # the statement depends on the reach, the sort and `open` only
         me = desk_user(request.user)
         memo_key = ("queue", me.is_superuser, me.is_responder, me.domain_ids, sort, params.get("open") == "1")
-    page, has_previous, has_next = _page_of(qs, sort, params, memo_key=memo_key)
+    page, has_previous, has_next = _page_of(
+        lambda: _open_and_sorted(filterset.qs, params, sort), sort, params, memo_key=memo_key
+    )
     # The rows show titles: the restricted ones are audited (the poll too, it shows them again).
     audit.note_viewed_ids(
         request.user, [row["id"] for row in page if row["domain__restricted"]], detail="GET queue"
     )
+    # The poll sends the ETag of the rows it shows (static/js/desk.js): unchanged, it keeps them (304, no body).
+    etag = console.rows_etag(
+        request.user.pk, params.urlencode(), page, has_previous=has_previous, has_next=has_next
+    )
+    poll = bool(request.htmx and request.htmx.target == "queue-results")  # type: ignore[attr-defined]
+    if poll and (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _poll_headers(not_modified, etag)
     first_query = params.copy()
     for key in PAGE_KEYS:
         first_query.pop(key, None)
@@ -293,9 +314,10 @@ def queue(request: HttpRequest) -> HttpResponse:
         "first_query": first_query.urlencode(),
         "is_first_page": not has_previous,
         "current_query": first_query.urlencode(),
+        "etag": etag,
     }
-    if request.htmx and request.htmx.target == "queue-results":  # type: ignore[attr-defined]
-        return render(request, "incidents/_queue_results.html", context)  # the poll: rows only
+    if poll:
+        return _poll_headers(render(request, "incidents/_queue_results.html", context), etag)  # rows only
     context |= {
         "attention": console.attention_counts(request.user, QUEUE_ATTENTION_CAP),
         "attention_cap": QUEUE_ATTENTION_CAP,
@@ -318,6 +340,14 @@ def queue(request: HttpRequest) -> HttpResponse:
         "active_query": _preset_query({"state": list(Incident.ACTIVE_STATES)}),
     }
     return render(request, "incidents/queue.html", context)
+
+
+def _poll_headers(response: HttpResponse, etag: str) -> HttpResponse:
+    """The poll's answer carries its ETag and stays out of the browser's cache: the page's script holds the
+    ETag (data-etag), and a fragment kept under the page's own URL could come back as the page."""
+    response["ETag"] = etag
+    patch_cache_control(response, no_store=True)
+    return response
 
 
 @login_required

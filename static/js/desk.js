@@ -161,6 +161,17 @@
     }
   });
   document.addEventListener("htmx:afterSwap", function () { restoreSelection(); updateBulk(); });
+  // The poll sends the ETag of the rows it shows; when nothing changed the server answers 304 with no body
+  // and the rows stay (their countdowns and ages tick here). The swapped-in fragment carries the next ETag.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-poll") && elt.getAttribute("data-etag")) {
+      event.detail.headers["If-None-Match"] = elt.getAttribute("data-etag");
+    }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 304) event.detail.shouldSwap = false;
+  });
 
   // --- report form: the patient-impact level only for medical incidents --------------------------
   function toggleHarm(select) {
@@ -216,11 +227,27 @@
       }
     });
   }
+  // --- queue: ages ("5 min ago"; the server renders the same words: incidents/console.py age) --------
+  var AGE_UNITS = [[86400 * 365, "y"], [86400 * 7, "w"], [86400, "d"], [3600, "h"], [60, "min"]];
+  function age(seconds) {
+    for (var i = 0; i < AGE_UNITS.length; i++) {
+      if (seconds >= AGE_UNITS[i][0]) return Math.floor(seconds / AGE_UNITS[i][0]) + " " + AGE_UNITS[i][1];
+    }
+    return "<1 min";
+  }
+  function tickAges() {
+    var now = Date.now();
+    $all("time.age[datetime]").forEach(function (el) {
+      var text = age(Math.max((now - Date.parse(el.getAttribute("datetime"))) / 1000, 0)) + " ago";
+      if (el.textContent !== text) el.textContent = text;
+    });
+  }
+  function tick() { tickCountdowns(); tickAges(); }
   // Every second: the words have minute resolution, but each deadline falls at its own second, so a
   // one-second beat changes "10 m left" to "9 m left" within a second of the minute boundary (and turns a
   // clock that runs out red within a second). Fifty rows, and the DOM is written only when the words change.
-  setInterval(tickCountdowns, 1000);
-  document.addEventListener("htmx:afterSwap", tickCountdowns);
+  setInterval(tick, 1000);
+  document.addEventListener("htmx:afterSwap", tick);
 
   // --- classify: categories of the domain, assignees of the team (qualified first), patient impact for
   // medical incidents, and the priority the matrix will give (incidents/forms.py ClassifyForm) ------
@@ -274,7 +301,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     $all("form[data-classify]").forEach(classifyForm);
-    tickCountdowns();
+    tick();
     showBulkFields();
     updateBulk();
     toggleHarm($("[data-harm-toggle]"));

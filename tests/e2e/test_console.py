@@ -385,3 +385,35 @@ def test_the_team_files_a_report_on_the_targets_card_and_sees_the_target_met(
     shoot(page, "30-report-filed")
     assert ReportFiling.objects.get(incident=incident).filed_by == nurse
     assert console_errors == []
+
+
+def test_the_queue_poll_keeps_unchanged_rows_with_a_304_and_ages_them(
+    live_server, page: Page, console_errors
+):
+    """The poll sends the ETag of its rows: nothing changed answers 304 and the rows stay, their ages ticking
+    in the browser; a new incident comes with the next poll."""
+    _, _, agent = _desk()
+    first = services.create_incident(title="Printer jams", reporter_email="a@example.org")
+    sign_in(page.context, live_server, agent)
+    page.clock.install()
+    page.goto(f"{live_server.url}/desk/")
+    age = page.locator(f'.queue-row[data-ref="{first.reference}"] time.age').first
+    expect(age).to_have_text("<1 min ago")
+    etag = page.locator("#queue-results").get_attribute("data-etag")
+
+    def poll():
+        return page.expect_response(lambda r: r.request.headers.get("hx-target") == "queue-results")
+
+    with poll() as unchanged:
+        page.clock.run_for(31_000)
+    assert unchanged.value.status == 304
+    assert unchanged.value.request.headers.get("if-none-match") == etag
+    page.clock.run_for(60_000)
+    expect(age).to_have_text("1 min ago")  # the row stayed, and aged in the browser
+    second = services.create_incident(title="Mail bounces", reporter_email="b@example.org")
+    with poll() as changed:
+        page.clock.run_for(31_000)
+    assert changed.value.status == 200
+    expect(page.locator(f'.queue-row[data-ref="{second.reference}"]')).to_have_count(1)
+    assert page.locator("#queue-results").get_attribute("data-etag") != etag
+    assert console_errors == []

@@ -552,6 +552,37 @@ def test_queue_query_count_is_constant(desk, django_assert_num_queries):
         assert "data-ref=" in desk.get("/desk/", {"before": oldest}, headers=poll).content.decode()
 
 
+def test_the_queue_poll_answers_304_while_the_viewers_rows_are_unchanged(desk, django_assert_num_queries):
+    incident = report(title="VPN drops", domain=domain("it_service"))
+    poll = {"HX-Request": "true", "HX-Target": "queue-results"}
+    page = desk.get("/desk/").content.decode()
+    first = desk.get("/desk/", headers=poll)
+    etag = first["ETag"]
+    assert etag.startswith('W/"')
+    # The page's rows carry the same ETag: the first poll may already be a 304.
+    assert f'data-etag="{etag.replace(chr(34), "&quot;")}"' in page
+    with django_assert_num_queries(4):  # as a poll that renders: session, user, roles, rows
+        unchanged = desk.get("/desk/", headers={**poll, "If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged["ETag"] == etag
+    assert "no-store" in unchanged["Cache-Control"]
+    # Any change to what a row shows, whoever writes it: an edit, or the SLA engine marking a clock.
+    services.edit_incident(incident, actor=desk.user, version=incident.version, title="VPN drops again")
+    edited = desk.get("/desk/", headers={**poll, "If-None-Match": etag})
+    assert edited.status_code == 200
+    assert "VPN drops again" in edited.content.decode()
+    Incident.objects.filter(pk=incident.pk).update(sla_response="warning")
+    marked = desk.get("/desk/", headers={**poll, "If-None-Match": edited["ETag"]})
+    assert marked.status_code == 200
+    # Per viewer: another agent's poll with the same rows never answers with this one's ETag.
+    other = Client()
+    other.force_login(agent(desk.team, username="another-agent"))
+    assert other.get("/desk/", headers={**poll, "If-None-Match": marked["ETag"]}).status_code == 200
+    # Only the poll is conditional: the page itself always renders.
+    assert desk.get("/desk/", headers={"If-None-Match": marked["ETag"]}).status_code == 200
+
+
 def test_queue_choices_are_shared_for_a_few_seconds(desk):
     from django.core.cache import cache
 
