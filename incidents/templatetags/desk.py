@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 from typing import Any
 from urllib.parse import urlencode
@@ -91,6 +92,21 @@ def priority_badge(priority: int | None) -> str:
 
 
 @register.filter
+def display(obj: Any, name: str) -> Any:
+    """`obj.get_<name>_display()`, from a dict of the field's choices made once: Django's method hashes every
+    (lazy) choice label on each call, which was a fifth of the incident page's similar-incidents panel."""
+    key = (obj._meta.label, name)
+    labels = _CHOICE_LABELS.get(key)
+    if labels is None:
+        labels = _CHOICE_LABELS[key] = dict(obj._meta.get_field(name).flatchoices)
+    value = getattr(obj, name)
+    return labels.get(value, value)
+
+
+_CHOICE_LABELS: dict[tuple[str, str], dict[Any, Any]] = {}
+
+
+@register.filter
 def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action.replace("_", " ").capitalize())
 
@@ -130,11 +146,21 @@ def domain_name(slug: str, domains: Any) -> str:
 def plain_markdown(text: str) -> str:
     """Markdown as the words it renders, without its marks (for one-line summaries such as similar
     incidents): "**VPN** `restart`" -> "VPN restart"."""
+    text = text or ""
+    # The same few summaries show on every view of the incident pages: a short text's words are kept.
+    return _plain_words(text) if len(text) <= PLAIN_MEMO_CHARS else _plain_words.__wrapped__(text)
+
+
+PLAIN_MEMO_CHARS = 4000
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_words(text: str) -> str:
     from django.utils.html import strip_tags
 
     from incidents.markup import render_markdown
 
-    return " ".join(html.unescape(strip_tags(render_markdown(text or ""))).split())
+    return " ".join(html.unescape(strip_tags(render_markdown(text))).split())
 
 
 @register.simple_tag(takes_context=True)

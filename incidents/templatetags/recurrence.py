@@ -42,6 +42,7 @@ def similar_for_page(incident: Incident, user: Any, *, limit: int) -> list[Incid
         selectors.incidents_handled_by(user)
         .filter(pk__in=list(score), state__in=[Incident.State.RESOLVED, Incident.State.CLOSED])
         .select_related("category")
+        .only("title", "state", "resolution_summary", "cause", "category__path")
     )
     found = sorted(rows, key=lambda past: (-score[past.pk], -past.pk))
     for past in found:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django import template
@@ -21,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from incidents.models import Category, Domain, Incident, Team, TimelineEntry
+from incidents.models import Category, Incident, Team, TimelineEntry
 from incidents.notifications import reporter_address
 
 register = template.Library()
@@ -92,13 +93,10 @@ class Names:
 
     incident: Incident
     reporter_visible: bool
-    teams_by_id: dict[int, str] = field(default_factory=dict)
-    teams_by_slug: dict[str, str] = field(default_factory=dict)
     users_by_id: dict[int, str] = field(default_factory=dict)
     users_by_name: dict[str, str] = field(default_factory=dict)
     users_by_email: dict[str, str] = field(default_factory=dict)
     categories: dict[int, str] = field(default_factory=dict)
-    domains: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def for_entries(
@@ -122,11 +120,6 @@ class Names:
             if isinstance(data.get("recipient"), str):
                 emails.add(data["recipient"])
             emails.update(r for r in data.get("recipients") or [] if isinstance(r, str))
-        names.teams_by_id = {pk: name for pk, _slug, name in Team.objects.values_list("id", "slug", "name")}
-        names.teams_by_slug = {
-            slug: name for _pk, slug, name in Team.objects.values_list("id", "slug", "name")
-        }
-        names.domains = dict(Domain.objects.values_list("id", "name"))
         if category_ids:
             names.categories = {
                 pk: f"{name} ({path})"
@@ -145,10 +138,17 @@ class Names:
                     names.users_by_email[email.lower()] = full
         return names
 
+    @cached_property
+    def _teams(self) -> list[tuple[int, str, str]]:
+        """The teams (id, slug, name), read when an entry first names one: most pages name none."""
+        return list(Team.objects.values_list("id", "slug", "name"))
+
     def team(self, key: Any) -> str:
         if isinstance(key, int):
-            return self.teams_by_id.get(key, "another team")
-        return self.teams_by_slug.get(str(key), _words(key)) if key else "no team"
+            return next((name for pk, _slug, name in self._teams if pk == key), "another team")
+        if not key:
+            return "no team"
+        return next((name for _pk, slug, name in self._teams if slug == str(key)), _words(key))
 
     def person(self, username: Any) -> str:
         return self.users_by_name.get(str(username), str(username)) if username else "nobody"

@@ -14,7 +14,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.safestring import SafeString
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import lifecycle, selectors, services
 from ..errors import InvalidTransition, StaleVersion
@@ -25,6 +25,9 @@ from ..permissions import responder_or_404
 from ..selectors import desk_user
 from ..templatetags.timeline_words import Names, describe
 from .common import actor_label, apply_errors, file_response, form_label, visible_incident
+
+# impact-urgency -> priority, for the classify form's preview (lifecycle.PRIORITY_MATRIX).
+PRIORITY_MATRIX_JSON = json.dumps({f"{i}-{u}": p for (i, u), p in lifecycle.PRIORITY_MATRIX.items()})
 
 
 @dataclass
@@ -48,10 +51,10 @@ def render_incident(
     me = desk_user(request.user)
     bound = bound or {}
     allowed = lifecycle.allowed_actions(incident, request.user)
-    action_forms = []
-    for name in allowed:
-        form = bound.get(name) or ACTION_FORMS[name](initial=_action_initial(incident, name), prefix=name)
-        action_forms.append((name, form))
+    # Only the open form is built here (one sent back with its errors, or one opened without JavaScript); the
+    # others are fetched when opened (action_form): building and rendering every select of every action was
+    # most of the page's CPU.
+    action_forms = [(name, bound.get(name)) for name in allowed]
     targets = selectors.reporting_targets(incident)
     unfiled = selectors.unfiled_targets(incident) if targets and me.may_file_reports(incident) else []
     rows = list(selectors.timeline_for(incident, request.user))
@@ -83,27 +86,34 @@ def render_incident(
         "sla": selectors.sla_status(incident),
         "comment_form": bound.get("comment") or CommentForm(),
         "attach_form": bound.get("attach") or AttachForm(),
-        "edit_form": bound.get("edit")
-        or EditForm(
-            initial={
-                "version": incident.version,
-                "title": incident.title,
-                "description": incident.description,
-                "impact": incident.impact,
-                "urgency": incident.urgency,
-                "outcome": incident.outcome,
-            }
-        ),
+        "edit_form": bound.get("edit"),
         "error": error,
         "conflict": conflict,
         # "you sent version 1, it is now at version 2": the one detail the banner adds to its own words.
         "conflict_versions": (
             found.group(1) if (found := re.search(r"\((you sent [^)]*)\)", conflict)) else ""
         ),
-        # impact-urgency -> priority, for the classify form's preview (lifecycle.PRIORITY_MATRIX).
-        "priority_matrix": json.dumps({f"{i}-{u}": p for (i, u), p in lifecycle.PRIORITY_MATRIX.items()}),
+        "priority_matrix": PRIORITY_MATRIX_JSON,
     }
     return render(request, "incidents/incident.html", context, status=status)
+
+
+def _page_version(request: HttpRequest, incident: Incident) -> int:
+    """The version the page showed (`?version=`), so that a form opened later still answers 409 when the
+    incident changed after the page was loaded."""
+    sent = request.GET.get("version", "")
+    return int(sent) if sent.isdigit() and len(sent) < 10 else incident.version
+
+
+def _open_form(request: HttpRequest, incident: Incident, name: str, form: Any) -> HttpResponse:
+    """One form of the incident page, opened: its fragment for htmx (the page fetches it when the form is
+    opened), else the whole page with that form open (without JavaScript, the summary's link leads here)."""
+    if not request.htmx:  # type: ignore[attr-defined]
+        return render_incident(request, incident, bound={name: form})
+    if name == "edit":
+        return render(request, "incidents/_edit_form.html", {"incident": incident, "edit_form": form})
+    context = {"incident": incident, "name": name, "form": form, "priority_matrix": PRIORITY_MATRIX_JSON}
+    return render(request, "incidents/_action_form.html", context)
 
 
 def _action_initial(incident: Incident, action: str) -> dict[str, Any]:
@@ -145,13 +155,25 @@ DONE_WORDS = {
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def incident_action(request: HttpRequest, reference: str, action: str) -> HttpResponse:
-    """Run one lifecycle action with its form's inputs; refusals are shown as the API words them."""
+    """Run one lifecycle action with its form's inputs; refusals are shown as the API words them. GET opens
+    the action's form, when the role and the transition table allow the action now."""
     responder_or_404(request)
     incident = visible_incident(request, reference)
     if action not in ACTION_FORMS:
         raise Http404("No such action.")
+    if request.method != "POST":
+        allowed = lifecycle.allowed_actions(incident, request.user)
+        if action not in allowed:
+            refused = str(InvalidTransition(incident, action, allowed))
+            if request.htmx:  # type: ignore[attr-defined]
+                return render(
+                    request, "incidents/_action_refused.html", {"incident": incident, "error": refused}
+                )
+            return render_incident(request, incident, status=409, error=refused)
+        initial = {**_action_initial(incident, action), "version": _page_version(request, incident)}
+        return _open_form(request, incident, action, ACTION_FORMS[action](initial=initial, prefix=action))
     form = ACTION_FORMS[action](request.POST, prefix=action)
     if not form.is_valid():
         return render_incident(request, incident, status=400, bound={action: form})
@@ -182,10 +204,23 @@ def incident_action(request: HttpRequest, reference: str, action: str) -> HttpRe
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def incident_edit(request: HttpRequest, reference: str) -> HttpResponse:
+    """Save the edit form; GET opens it (while the incident is not final)."""
     responder_or_404(request)
     incident = visible_incident(request, reference)
+    if request.method != "POST":
+        if incident.is_final:
+            return redirect("web:incident", reference=reference)
+        initial = {
+            "version": _page_version(request, incident),
+            "title": incident.title,
+            "description": incident.description,
+            "impact": incident.impact,
+            "urgency": incident.urgency,
+            "outcome": incident.outcome,
+        }
+        return _open_form(request, incident, "edit", EditForm(initial=initial))
     form = EditForm(request.POST)
     if not form.is_valid():
         return render_incident(request, incident, status=400, bound={"edit": form})

@@ -299,8 +299,22 @@
     filterCategories(); filterAssignees(); preview();
   }
 
+  // The action forms are fetched when opened (htmx): a classify form may arrive after the page loaded.
+  function initClassify() {
+    $all("form[data-classify]:not([data-ready])").forEach(function (form) {
+      form.setAttribute("data-ready", "");
+      classifyForm(form);
+    });
+  }
+  document.addEventListener("htmx:load", initClassify);
+  // A change that comes before htmx:load (the form just swapped in) initialises it first, in the capture phase,
+  // so that the form's own listener still hears this change.
+  document.addEventListener("change", function (event) {
+    if (event.target.closest && event.target.closest("form[data-classify]:not([data-ready])")) initClassify();
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () {
-    $all("form[data-classify]").forEach(classifyForm);
+    initClassify();
     tick();
     showBulkFields();
     updateBulk();

@@ -88,3 +88,18 @@ def test_the_similar_endpoint_takes_a_constant_number_of_queries(django_assert_n
         incident_in(S.CLOSED, title=f"Printer floor 3 jams number {n}")
     with django_assert_num_queries(2):
         assert len(api.get(url).json()) == 5
+
+
+@pytest.mark.postgres
+def test_postgres_ranks_only_the_capped_candidates_of_each_probe(monkeypatch):
+    """Each match (trigram, full text) is a probe that stops at SIMILAR_PROBE_CAP rows: a title shared by a
+    sixth of a million incidents no longer ranks all of them."""
+    from incidents import selectors
+
+    current = incident_in(S.RECEIVED, title="Printer floor 3 jams")
+    for n in range(4):
+        incident_in(S.CLOSED, title=f"Printer floor 3 jams number {n}")
+    viewer = responder_of(current)
+    assert len(similar_incidents(current, viewer)) == 4
+    monkeypatch.setattr(selectors, "SIMILAR_PROBE_CAP", 1)
+    assert 1 <= len(similar_incidents(current, viewer)) <= 2  # one from each probe at most

@@ -723,6 +723,51 @@ def test_incident_page_offers_only_the_allowed_actions(desk):
     assert 'data-action="acknowledge"' not in page
 
 
+def test_incident_page_fetches_an_action_form_when_opened(desk):
+    """The page builds no action form: each is fetched when opened (htmx), carrying the version the page showed,
+    so that a change made meanwhile still answers 409; without JavaScript the same address shows the page with
+    that form open. An action the transition table no longer allows is refused, not offered."""
+    incident = report(title="VPN", domain=domain("it_service"))
+    url = f"/desk/incidents/{incident.reference}/"
+    page = desk.get(url).content.decode()
+    assert 'name="classify-team"' not in page
+    assert f'hx-get="{url}classify/?version={incident.version}"' in page
+    assert f'href="{url}classify/?version={incident.version}"' in page  # without JavaScript
+
+    fragment = desk.get(url + "classify/", {"version": incident.version}, headers={"HX-Request": "true"})
+    html = fragment.content.decode()
+    assert fragment.status_code == 200
+    assert "<html" not in html
+    assert 'name="classify-team"' in html
+    assert f'name="classify-version" value="{incident.version}"' in html
+
+    services.edit_incident(incident, actor=desk.user, version=incident.version, title="VPN down")
+    stale = desk.get(url + "cancel/", {"version": 1}, headers={"HX-Request": "true"}).content.decode()
+    assert 'name="cancel-version" value="1"' in stale  # the page's version, not the new one
+    assert desk.post(url + "cancel/", {"cancel-version": 1, "cancel-reason": "spam"}).status_code == 409
+
+    full = desk.get(url + "cancel/", {"version": 2}).content.decode()
+    assert 'id="incident-title"' in full
+    assert re.search(r'<details class="action-details" data-action="cancel" open>', full)
+    assert 'name="cancel-reason"' in full
+
+    refused = desk.get(url + "resolve/", headers={"HX-Request": "true"})
+    assert refused.status_code == 200
+    assert "Cannot resolve an incident that is received" in refused.content.decode()
+    assert 'name="resolve-summary"' not in refused.content.decode()
+    assert desk.get(url + "resolve/").status_code == 409
+
+
+def test_incident_page_fetches_the_edit_form_when_opened(desk):
+    incident = report(title="Old title", domain=domain("it_service"))
+    url = f"/desk/incidents/{incident.reference}/"
+    assert 'id="id_title"' not in desk.get(url).content.decode()
+    fragment = desk.get(url + "edit/", {"version": 1}, headers={"HX-Request": "true"}).content.decode()
+    assert 'value="Old title"' in fragment
+    assert 'name="version" value="1"' in fragment
+    assert re.search(r'<details class="mb-3" id="edit" open>', desk.get(url + "edit/").content.decode())
+
+
 def test_classify_acknowledge_resolve_close_from_the_console(desk):
     incident = report(title="VPN", domain=domain("it_service"))
     category = CategoryFactory(slug="vpn")
@@ -835,6 +880,9 @@ def test_incident_page_query_count_is_constant(desk):
     for i in range(10):
         services.add_comment(incident, author=incident.assignee, body=f"c{i}", public=bool(i % 2))
     assert count() == small
+    # 19 before the action forms were fetched when opened (their team and responder selects) and the timeline's
+    # names read teams only when an entry names one (and domains never).
+    assert small == 12
 
 
 # --- teams and sign-in --------------------------------------------------------------------------
