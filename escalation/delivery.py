@@ -22,6 +22,7 @@ import requests
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT as MAX_LINE
 from django.core.mail.message import BadHeaderError, sanitize_address
 from django.db import transaction
@@ -124,6 +125,12 @@ def send(row: Notification, *, connection: Any = None) -> None:
         },
         connection=connection,
     )
+    if isinstance(connection, SmtpBackend) and connection.connection is not None:
+        # A set's open SMTP connection (`deliver_many`) takes the bytes as they are: Django's backend would
+        # parse both addresses again for every message (0.1 ms each), that is all it adds.
+        data = message.message().as_bytes(linesep="\r\n")
+        connection.connection.sendmail(_address(message.from_email), [_address(a) for a in message.to], data)
+        return
     message.send(fail_silently=False)
 
 

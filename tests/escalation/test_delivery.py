@@ -272,3 +272,37 @@ def test_an_outbox_mail_reads_as_djangos_own_message(subject, body, sender, reci
     head, _ = ours.as_bytes(linesep="\r\n").split(b"\r\n\r\n", 1)
     assert head.isascii()  # 7-bit headers, as Django writes them: no mail system needs SMTPUTF8 for them
     assert all(len(line) <= 998 for line in ours.as_bytes(linesep="\r\n").split(b"\r\n"))
+
+
+def test_a_set_sent_over_an_open_smtp_connection_reaches_the_server_as_single_sends_do(settings):
+    from escalation.delivery import deliver_many
+    from escalation.notify import Recipient, queue
+    from tests.escalation.processes import SmtpSink
+
+    sink = SmtpSink()
+    sink.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        incident, _ = classified(title="Kühlung ausgefallen in Halle 3")
+        people = [Recipient("email", "a@example.org"), Recipient("email", "Jörg <joerg@bücher.example>")]
+        one, other = queue(incident, event="sla_breach", detail="SLA breached", cause="c1", recipients=people)
+        assert deliver(one) == "sent"  # through Django's backend
+        assert deliver_many([other]) == {
+            "sent": 1,
+            "skipped": 0,
+            "retry": 0,
+            "dead": 0,
+        }  # the open connection
+    finally:
+        sink.stop()
+    single, batched = sink.messages
+    assert single["to"] == ["a@example.org"]
+    assert batched["to"] == ["joerg@xn--bcher-kva.example"]
+    assert batched["subject"] == single["subject"]
+    assert batched["reference"] == single["reference"] == incident.reference
+    assert {single["key"], batched["key"]} == set(
+        Notification.objects.filter(pk__in=[one, other]).values_list("key", flat=True)
+    )
