@@ -189,6 +189,15 @@ def report(name: str, run: Any, scenarios: Any) -> None:
     notes = run.notes
     if name == "breaches":
         print(f"   setup: {notes}")
+        # CPU time is what other load on the machine does not inflate (their start-up included).
+        workers = cpu_seconds([pid for child in run.stack.workers for pid in (child.pid, *child.children())])
+        sweepers = cpu_seconds(
+            [pid for child in run.stack.sweepers for pid in (child.pid, *child.children())]
+        )
+        print(
+            f"   CPU: delivery workers {workers:.1f} s ({workers / max(len(rows), 1) * 1000:.2f} ms per outbox row), "
+            f"sweeper {sweepers:.1f} s"
+        )
     elif name == "worker-kill":
         for kill in notes["kills"]:
             print(
@@ -227,6 +236,18 @@ def report(name: str, run: Any, scenarios: Any) -> None:
         print(
             f"   never-recovering endpoint (its rows are the ones never delivered): {[(r.state, r.attempts) for r in dead]}"
         )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (/proc/PID/stat, fields 14 and 15)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def reset(connection: Any) -> None:

@@ -10,14 +10,21 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from datetime import timedelta
+from email.message import Message
+from email.utils import formatdate
+from functools import lru_cache
 from typing import Any
 
 import requests
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT as MAX_LINE
+from django.core.mail.message import BadHeaderError, sanitize_address
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
@@ -26,7 +33,7 @@ from django.utils import timezone
 from incidents import timeline
 from incidents.models import TimelineEntry
 
-from .headers import one_line, subject_line
+from .headers import folded, one_line, subject_line
 from .models import Notification
 from .notify import dead_alert_recipients, queue, queue_message
 
@@ -104,7 +111,7 @@ def send(row: Notification, *, connection: Any = None) -> None:
     domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "incidentdesk"
     # Normalised again here, not only when queued: a row written before (or around) that rule would
     # otherwise fail with BadHeaderError on every attempt until it is dead.
-    message = EmailMessage(
+    message = OutboxMail(
         subject=subject_line(row.subject),
         body=row.body,
         from_email=settings.DEFAULT_FROM_EMAIL,
@@ -118,7 +125,69 @@ def send(row: Notification, *, connection: Any = None) -> None:
         },
         connection=connection,
     )
+    if isinstance(connection, SmtpBackend) and connection.connection is not None:
+        # A set's open SMTP connection (`deliver_many`) takes the bytes as they are: Django's backend would
+        # parse both addresses again for every message (0.1 ms each), that is all it adds.
+        data = message.message().as_bytes(linesep="\r\n")
+        connection.connection.sendmail(_address(message.from_email), [_address(a) for a in message.to], data)
+        return
     message.send(fail_silently=False)
+
+
+class OutboxMail(EmailMessage):
+    """An outbox row's e-mail, whose wire form is written in one pass: what Django's own `message()` would
+    carry once parsed (tests/escalation/test_delivery.py compares them), at a fraction of its CPU. Django
+    folds and encodes every header through `email.header` twice, 0.6 ms a message here, most of a burst's
+    delivery (issue 15). A body with a line too long for SMTP takes Django's way (quoted-printable)."""
+
+    def message(self) -> Any:  # type: ignore[override]  # Django 5.2's takes no policy (the stubs are 6.0's)
+        body = str(self.body)
+        if any(len(line.encode(errors="surrogateescape")) > MAX_LINE for line in body.splitlines()):
+            return super().message()
+        headers = [
+            ("Content-Type", 'text/plain; charset="utf-8"'),
+            ("MIME-Version", "1.0"),
+            ("Content-Transfer-Encoding", "7bit" if body.isascii() else "8bit"),
+            ("Subject", self.subject),
+            ("From", _address(self.from_email)),
+            ("To", ", ".join(_address(to) for to in self.to)),
+            ("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)),
+            *self.extra_headers.items(),
+        ]
+        if any("\n" in value or "\r" in value for _, value in headers):
+            raise BadHeaderError(f"a header value holds a line break: {headers!r}")
+        head = "".join(f"{folded(name, value)}\r\n" for name, value in headers)
+        text = "\r\n".join(_LINE_END.split(body))
+        return Wire(headers, f"{head}\r\n{text}".encode(errors="surrogateescape"))
+
+
+class Wire(Message):
+    """A message whose wire form (`data`, CRLF line ends) is built already: the backends send `as_bytes`,
+    and its headers read as on any message."""
+
+    def __init__(self, headers: list[tuple[str, str]], data: bytes) -> None:
+        super().__init__()
+        for name, value in headers:
+            self[name] = value
+        self.data = data
+
+    def as_bytes(self, unixfrom: bool = False, policy: Any = None, linesep: str = "\n") -> bytes:
+        return self.data.replace(b"\r\n", linesep.encode())
+
+    def as_string(
+        self, unixfrom: bool = False, maxheaderlen: int = 0, policy: Any = None, linesep: str = "\n"
+    ) -> str:
+        return self.as_bytes(linesep=linesep).decode(errors="surrogateescape")
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+@lru_cache(maxsize=4096)
+def _address(address: str) -> str:
+    """An address as it goes in a header, as Django writes it (display name and IDN encoded). A burst
+    goes to the same few people: each is parsed once per process."""
+    return sanitize_address(address, "utf-8")
 
 
 def _reference(row: Notification) -> str:

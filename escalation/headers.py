@@ -8,7 +8,10 @@ row is dead, so every header value is folded to one line when it is stored and a
 from __future__ import annotations
 
 import unicodedata
+from email.header import Header
 
+CRLF = "\r\n"
+LINE_LENGTH = 78  # RFC 5322's recommended limit: headers are folded to it
 SUBJECT_MAX_LENGTH = 200  # RFC 5322 recommends 78 per line; Django folds longer ones, many clients cut at 255
 HEADER_MAX_LENGTH = 200
 
@@ -32,6 +35,22 @@ def one_line(value: object, *, limit: int = HEADER_MAX_LENGTH) -> str:
 
 def subject_line(value: object) -> str:
     return one_line(value, limit=SUBJECT_MAX_LENGTH)
+
+
+def folded(name: str, value: str) -> str:
+    """`name: value` as it goes on the wire (CRLF between lines, none at the end), as Django's messages
+    carry it: ASCII folded at spaces to LINE_LENGTH (a word longer than that stays whole), other text as
+    RFC 2047 encoded words in UTF-8. `value` is one line already (`one_line`)."""
+    if not value.isascii():
+        return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=CRLF)}"
+    first, *words = value.split(" ")
+    lines = [f"{name}: {first}"]
+    for word in words:
+        if word and len(lines[-1]) + 1 + len(word) > LINE_LENGTH:
+            lines.append(f" {word}")
+        else:
+            lines[-1] += f" {word}"
+    return CRLF.join(lines)
 
 
 def _fold(ch: str) -> str:

@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 import hashlib
 import hmac
+from email import policy
 
 import pytest
 import time_machine
 from django.core import mail
+from django.core.mail import EmailMessage
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
-from escalation.delivery import deliver, sign
+from escalation.delivery import OutboxMail, deliver, sign
 from escalation.engine import republish, sweep
+from escalation.headers import one_line, subject_line
 from escalation.models import EscalationPolicy, EscalationStep, Notification, WebhookEndpoint
 from incidents.models import Membership
 from tests.escalation.receiver import Receiver
@@ -222,3 +229,80 @@ def test_a_set_of_rows_is_claimed_sent_over_one_connection_and_marked_in_a_fixed
     assert set(Notification.objects.filter(pk__in=small + large).values_list("state", flat=True)) == {"sent"}
     assert TimelineEntry.objects.filter(kind="notification", data__event="sla_breach").count() == 22
     assert deliver_many(small) == {"sent": 0, "skipped": 2, "retry": 0, "dead": 0}
+
+
+ADDRESSES = [
+    "oncall@example.org",
+    "IncidentDesk <desk@localhost>",
+    "Jörg Müller <joerg@bücher.example>",
+    "a.very.long.local.part.of.an.address.that.goes.on.and.on@a-long-subdomain.example.org",
+]
+
+
+def parsed(message) -> tuple[list[tuple[str, str]], str]:
+    """What a receiving mail system reads: every header but Date (the second it was built), and the text."""
+    read = email.message_from_bytes(message.as_bytes(linesep="\r\n"), policy=policy.default)
+    return [(k, str(v).strip()) for k, v in read.items() if k != "Date"], read.get_content()
+
+
+@examples(max_examples=300, deadline=None)
+@given(
+    subject=st.text(max_size=300),
+    body=st.text(st.characters(exclude_categories=["Cs"]), max_size=1500),
+    sender=st.sampled_from(ADDRESSES),
+    recipient=st.sampled_from(ADDRESSES),
+    reference=st.sampled_from(["INC-000042", "PRB-7", ""]),
+)
+def test_an_outbox_mail_reads_as_djangos_own_message(subject, body, sender, recipient, reference):
+    fields = {
+        "subject": subject_line(subject),
+        "body": body,
+        "from_email": sender,
+        "to": [one_line(recipient)],
+        "headers": {
+            "Message-ID": f"<{'k' * 64}@localhost>",
+            "X-IncidentDesk-Reference": reference,
+            "X-IncidentDesk-Event": "sla_breach",
+            "Auto-Submitted": "auto-generated",
+        },
+    }
+    ours, django = OutboxMail(**fields).message(), EmailMessage(**fields).message()
+    assert parsed(ours) == parsed(django)
+    assert ours["Message-ID"] == django["Message-ID"]
+    head, _ = ours.as_bytes(linesep="\r\n").split(b"\r\n\r\n", 1)
+    assert head.isascii()  # 7-bit headers, as Django writes them: no mail system needs SMTPUTF8 for them
+    assert all(len(line) <= 998 for line in ours.as_bytes(linesep="\r\n").split(b"\r\n"))
+
+
+def test_a_set_sent_over_an_open_smtp_connection_reaches_the_server_as_single_sends_do(settings):
+    from escalation.delivery import deliver_many
+    from escalation.notify import Recipient, queue
+    from tests.escalation.processes import SmtpSink
+
+    sink = SmtpSink()
+    sink.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        incident, _ = classified(title="Kühlung ausgefallen in Halle 3")
+        people = [Recipient("email", "a@example.org"), Recipient("email", "Jörg <joerg@bücher.example>")]
+        one, other = queue(incident, event="sla_breach", detail="SLA breached", cause="c1", recipients=people)
+        assert deliver(one) == "sent"  # through Django's backend
+        assert deliver_many([other]) == {
+            "sent": 1,
+            "skipped": 0,
+            "retry": 0,
+            "dead": 0,
+        }  # the open connection
+    finally:
+        sink.stop()
+    single, batched = sink.messages
+    assert single["to"] == ["a@example.org"]
+    assert batched["to"] == ["joerg@xn--bcher-kva.example"]
+    assert batched["subject"] == single["subject"]
+    assert batched["reference"] == single["reference"] == incident.reference
+    assert {single["key"], batched["key"]} == set(
+        Notification.objects.filter(pk__in=[one, other]).values_list("key", flat=True)
+    )
