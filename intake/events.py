@@ -11,6 +11,7 @@ when a person classifies it (apply_held), never refused: monitoring tools do not
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -18,11 +19,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field, ForeignKey, Model
 from django.utils import timezone
 
 from escalation import configcache, notify, sla
@@ -60,15 +62,76 @@ def integration_for_key(raw: str) -> Integration | None:
     """The active integration holding this routing key, or None: callers answer 404 either way."""
     if not raw:
         return None
-    # With what opening and classifying an incident reads from it (one query instead of four).
-    # The configuration stamp comes along (escalation.configcache): opening an incident reads no configuration
+    # With what opening and classifying an incident reads from it, in one statement written once (the ORM
+    # compiled the same select_related join for every event: two thirds of a dedup hit's CPU). The
+    # configuration stamp comes along (escalation.configcache): opening an incident reads no configuration
     # that has not changed since.
-    return (
-        Integration.objects.select_related("domain", "category", "team", "user")
-        .annotate(config_token=configcache.stamp())
-        .filter(key_hash=hash_routing_key(raw), active=True)
-        .first()
+    sql, parts = _lookup()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hash_routing_key(raw)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    integration: Any = None
+    start = 0
+    for part in parts:
+        values = list(row[start : start + len(part.names)])
+        start += len(part.names)
+        for index, field in part.converting:
+            values[index] = _db_value(field, values[index])
+        found = part.model.from_db(connection.alias, part.names, values) if values[0] is not None else None
+        if part.relation is None:
+            integration = found
+        else:
+            part.relation.set_cached_value(integration, found)
+    integration.config_token = row[start]
+    return integration
+
+
+RELATED = ("domain", "category", "team", "user")  # what integration_for_key reads with the integration
+
+
+class _Part(NamedTuple):
+    model: type[Model]
+    names: list[str]  # its fields' attribute names, in the statement's order
+    converting: list[tuple[int, Field]]  # the fields whose values the ORM converts from the database's
+    relation: ForeignKey | None  # the integration's field that holds it
+
+
+@functools.cache
+def _lookup() -> tuple[str, list[_Part]]:
+    """integration_for_key's statement, and what each model's columns in it are."""
+    relations = [cast(ForeignKey, Integration._meta.get_field(name)) for name in RELATED]
+    columns: list[str] = []
+    joins: list[str] = []
+    parts = []
+    for number, relation in enumerate([None, *relations]):
+        model = Integration if relation is None else relation.related_model
+        fields = [cast(Field, field) for field in model._meta.concrete_fields]
+        columns += [f"t{number}.{connection.ops.quote_name(str(field.column))}" for field in fields]
+        converting = [
+            (index, field)
+            for index, field in enumerate(fields)
+            if connection.ops.get_db_converters(field.cached_col) or field.get_db_converters(connection)
+        ]
+        parts.append(_Part(model, [field.attname for field in fields], converting, relation))
+        if relation is not None:
+            pk = model._meta.pk.column
+            joins.append(
+                f"LEFT JOIN {model._meta.db_table} t{number} ON t{number}.{pk} = t0.{relation.column}"
+            )
+    # Names from _meta; the one value is bound.
+    sql = (
+        f"SELECT {', '.join(columns)}, ({configcache.stamp().sql}) FROM {Integration._meta.db_table} t0 "  # noqa: S608
+        f"{' '.join(joins)} WHERE t0.key_hash = %s AND t0.active"
     )
+    return sql, parts
+
+
+def _db_value(field: Field, value: Any) -> Any:
+    for convert in connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection):
+        value = convert(value, field.cached_col, connection)
+    return value
 
 
 def derive_dedup_key(payload: dict[str, Any]) -> str:
