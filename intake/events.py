@@ -30,7 +30,7 @@ from django.utils import timezone
 from escalation import configcache, notify, sla
 from incidents import lifecycle, services, timeline
 from incidents.lifecycle import InvalidTransition
-from incidents.models import Incident
+from incidents.models import Incident, TimelineEntry
 
 from .models import AlertGroup, Integration, hash_routing_key
 
@@ -290,18 +290,26 @@ def trigger(integration: Integration, *, dedup_key: str, payload: dict[str, Any]
 
     Safe under concurrency: the partial unique index on (integration, dedup_key) WHERE open lets one
     transaction insert the open group; the others wait for it, fail, roll back and, on the next attempt,
-    add to it instead. On PostgreSQL a hit is one `UPDATE ... SET alert_count = alert_count + 1` whose
-    WHERE (open, still collecting, firing not yet counted) PostgreSQL re-checks on the newest row version
-    after waiting for a concurrent one: exact counts without a lock round trip.
+    add to it instead. On PostgreSQL a hit is one statement, atomic by itself (no transaction around it):
+    `UPDATE ... SET alert_count = alert_count + 1` whose WHERE (open, still collecting, firing not yet
+    counted) PostgreSQL re-checks on the newest row version after waiting for a concurrent one, and the
+    INSERT of the alert entry with the count it reached: exact counts without a lock round trip.
     """
     derived = not dedup_key
     key = dedup_key or derive_dedup_key(payload)
+    kept = _timeline_payload(payload)
+    firing = _firing(payload)
+    if connection.vendor == "postgresql":
+        hit = _hit_postgresql(integration, key=key, kept=kept, firing=firing, now=timezone.now())
+        if hit is not None:
+            return hit
     for attempt in range(5):
         try:
             with transaction.atomic():
                 return _trigger_once(
-                    integration, key=key, derived=derived, payload=payload, close_stale=attempt > 0
-                )
+                    integration, key=key, derived=derived, payload=payload, kept=kept, firing=firing,
+                    retry=attempt > 0,
+                )  # fmt: skip
         except IntegrityError:
             continue  # another trigger of this key opened the group first, or a stale group is in the way
     raise RuntimeError(f"could not settle the alert group of {key}")  # pragma: no cover
@@ -321,7 +329,14 @@ _COUNT_SQL = f"""
         alert_count = g.alert_count + 1, last_seen_at = %(now)s, last_payload = %(payload)s::jsonb,
         held_action = '', held_payload = '{{}}'::jsonb, firings = FIRINGS
     WHERE {_COLLECTING_SQL} UNSEEN
-    RETURNING g.incident_id, g.alert_count
+    RETURNING g.incident_id, g.alert_count"""  # noqa: S608 (table names from _meta; every value is bound)
+# The count and the alert entry with the count reached, in one statement (timeline.alert_data's data).
+_HIT_SQL = f"""
+    WITH hit AS ({_COUNT_SQL})
+    INSERT INTO {TimelineEntry._meta.db_table} (incident_id, at, kind, action, public, data)
+    SELECT hit.incident_id, %(now)s, %(kind)s, 'trigger', false, %(entry)s::jsonb || jsonb_build_object('count', hit.alert_count)
+    FROM hit
+    RETURNING incident_id
 """  # noqa: S608 (table names from _meta; every value is bound)
 _APPEND_FIRING = (
     f"CASE WHEN jsonb_array_length(g.firings) >= {FIRINGS_KEPT} THEN (g.firings - 0) "
@@ -345,31 +360,26 @@ _CLOSE_STALE_SQL = f"""
 def _hit_postgresql(
     integration: Integration, *, key: str, kept: dict[str, Any], firing: str, now: datetime
 ) -> EventResult | None:
-    """Count the alert on the open group in one statement (two for a redelivered firing); None if no
-    open group of the key collects."""
+    """Count the alert on the open group and record it, in one statement (two for a redelivered firing, which
+    is seen but not counted); None if no open group of the key collects."""
+    entry = timeline.alert_data(
+        event="trigger", integration=integration.name, dedup_key=key, payload=kept, count=0
+    )
     params: dict[str, Any] = {
         "integration": integration.pk, "key": key, "now": now, "payload": json.dumps(kept),
         "since": now - timedelta(minutes=integration.grouping_window_minutes),
-        "states": list(COLLECTING), "firing": firing,
+        "states": list(COLLECTING), "firing": firing, "kind": TimelineEntry.Kind.ALERT, "entry": json.dumps(entry),
     }  # fmt: skip
-    count_sql = _COUNT_SQL.replace("FIRINGS", _APPEND_FIRING if firing else "g.firings").replace(
+    hit_sql = _HIT_SQL.replace("FIRINGS", _APPEND_FIRING if firing else "g.firings").replace(
         "UNSEEN", _UNSEEN if firing else ""
     )
     with connection.cursor() as cursor:
-        cursor.execute(count_sql, params)
+        cursor.execute(hit_sql, params)
         row = cursor.fetchone()
         if row is None and firing:
             cursor.execute(_SEEN_SQL, params)
-            seen = cursor.fetchone()
-            return EventResult(key, Incident(pk=seen[0])) if seen else None
-    if row is None:
-        return None
-    incident = Incident(pk=row[0])
-    timeline.record_alert(
-        incident=incident, event="trigger", integration=integration.name, dedup_key=key, payload=kept,
-        count=row[1],
-    )  # fmt: skip
-    return EventResult(key, incident)
+            row = cursor.fetchone()
+    return None if row is None else EventResult(key, Incident(pk=row[0]))
 
 
 def _hit_locked(
@@ -413,16 +423,21 @@ def _hit_locked(
 
 
 def _trigger_once(
-    integration: Integration, *, key: str, derived: bool, payload: dict[str, Any], close_stale: bool
+    integration: Integration,
+    *,
+    key: str,
+    derived: bool,
+    payload: dict[str, Any],
+    kept: dict[str, Any],
+    firing: str,
+    retry: bool,
 ) -> EventResult:
     now = timezone.now()
-    kept = _timeline_payload(payload)
-    firing = _firing(payload)
     if connection.vendor == "postgresql":
-        hit = _hit_postgresql(integration, key=key, kept=kept, firing=firing, now=now)
-        if hit is not None:
-            return hit
-        if close_stale:
+        if retry:  # the first attempt follows trigger's own hit
+            hit = _hit_postgresql(integration, key=key, kept=kept, firing=firing, now=now)
+            if hit is not None:
+                return hit
             params: dict[str, Any] = {
                 "integration": integration.pk, "key": key,
                 "since": now - timedelta(minutes=integration.grouping_window_minutes), "states": list(COLLECTING),
