@@ -61,7 +61,6 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
     from django.test import Client
-
     from events_throughput import make_integration
 
     call_command("migrate", verbosity=0)

@@ -72,7 +72,9 @@ def test_repeated_trigger_adds_alerts_to_the_open_incident_without_new_notificat
     assert not any(a.public for a in alerts)
     # A hit records its entry in its counting statement: the same entry as the first one's (timeline.record_alert).
     first = alerts[0]
-    assert all((a.action, a.actor_id, a.data.keys()) == (first.action, None, first.data.keys()) for a in alerts)
+    assert all(
+        (a.action, a.actor_id, a.data.keys()) == (first.action, None, first.data.keys()) for a in alerts
+    )
     assert alerts[4].data["payload"]["summary"] == "Disk full on db1 (3)"
     assert Notification.objects.count() == notifications
 
