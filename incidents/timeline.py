@@ -258,19 +258,22 @@ def record_alert(
     *, incident: Incident, event: str, integration: str, dedup_key: str, payload: dict[str, Any], count: int
 ) -> TimelineEntry:
     """A monitoring event about the incident (trigger, acknowledge, resolve): internal, never notified."""
-    return _entry(
-        incident,
-        kind=TimelineEntry.Kind.ALERT,
-        actor=None,
-        action=event,
-        data={
-            "event": event,
-            "integration": integration,
-            "dedup_key": dedup_key,
-            "count": count,
-            "payload": payload,
-        },
-    )
+    data = alert_data(event=event, integration=integration, dedup_key=dedup_key, payload=payload, count=count)
+    return _entry(incident, kind=TimelineEntry.Kind.ALERT, actor=None, action=event, data=data)
+
+
+def alert_data(
+    *, event: str, integration: str, dedup_key: str, payload: dict[str, Any], count: int
+) -> dict[str, Any]:
+    """What an alert entry holds (record_alert; intake.events writes a dedup hit's entry in its counting
+    statement, with this data)."""
+    return {
+        "event": event,
+        "integration": integration,
+        "dedup_key": dedup_key,
+        "count": count,
+        "payload": payload,
+    }
 
 
 # Imported history (import_incidents): rows, not model instances, written by the importer in one INSERT per

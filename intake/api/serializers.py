@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC
 from typing import Any
 
 from django.core.validators import URLValidator
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 from incidents.models import Category, Domain, Team
@@ -103,6 +105,63 @@ class EventInputSerializer(EventSerializer):
                 raise serializers.ValidationError({"payload": payload.errors})
             attrs["payload"] = dict(payload.validated_data)
         return attrs
+
+
+# What EventInputSerializer accepts and gives for the trigger nearly every monitoring tool sends, checked
+# without building it: DRF builds and deep-copies every field of both serializers for each event, a third of
+# a dedup hit's CPU. Texts as they come (no surrounding whitespace to trim, no NUL, no surrogate), a known
+# severity, a timestamp with its offset, custom_details without NUL. Anything else, every refusal included,
+# goes through the serializers (plain_trigger gives None).
+PLAIN_EVENT_TEXTS = {"routing_key": (128, False), "dedup_key": (255, True)}  # max length, may be blank
+PLAIN_PAYLOAD_TEXTS = {
+    "summary": (1024, False), "source": (255, False), "component": (255, True), "group": (255, True),
+    "class": (255, True),
+}  # fmt: skip
+PLAIN_PAYLOAD_FIELDS = {*PLAIN_PAYLOAD_TEXTS, "severity", "timestamp", "custom_details"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain_text(value: Any, max_length: int, blank: bool) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) <= max_length
+        and (blank or value != "")
+        and value == value.strip()
+        and "\x00" not in value
+        and (value.isascii() or not _SURROGATE.search(value))
+    )
+
+
+def plain_trigger(data: dict[str, Any]) -> dict[str, Any] | None:
+    """EventInputSerializer's validated data for a trigger of that shape, or None: let the serializer decide."""
+    payload = data.get("payload")
+    if (
+        data.get("event_action") != "trigger"
+        or not isinstance(payload, dict)
+        or not data.keys() <= {*PLAIN_EVENT_TEXTS, "event_action", "payload"}
+        or not payload.keys() <= PLAIN_PAYLOAD_FIELDS
+        or not {"summary", "source", "severity"} <= payload.keys()
+        or payload["severity"] not in SEVERITIES
+        or any(not _plain_text(data[k], *limits) for k, limits in PLAIN_EVENT_TEXTS.items() if k in data)
+        or any(
+            not _plain_text(payload[k], *limits) for k, limits in PLAIN_PAYLOAD_TEXTS.items() if k in payload
+        )
+    ):
+        return None
+    checked = dict(payload)
+    if "custom_details" in payload and (
+        payload["custom_details"] is None or "\\u0000" in json.dumps(payload["custom_details"])
+    ):
+        return None
+    if "timestamp" in payload:
+        try:
+            at = parse_datetime(payload["timestamp"])
+            if at is None or at.tzinfo is None:
+                return None
+            checked["timestamp"] = at.astimezone(UTC).isoformat()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return {**data, "dedup_key": data.get("dedup_key", ""), "payload": checked}
 
 
 class EventAcceptedSerializer(serializers.Serializer):

@@ -143,9 +143,11 @@ class EventsView(EventsBase):
         """A monitoring event: trigger, acknowledge or resolve (PagerDuty Events API v2 shape). Also at
         `/api/v1/events/v2/enqueue`, so PagerDuty's clients work with the base URL `.../api/v1/events`."""
         data = self._body(request)
-        serializer = s.EventInputSerializer(data=data)
-        serializer.is_valid(raise_exception=True)
-        values = serializer.validated_data
+        values = s.plain_trigger(data)
+        if values is None:
+            serializer = s.EventInputSerializer(data=data)
+            serializer.is_valid(raise_exception=True)
+            values = serializer.validated_data
         integration = self._integration(request, self._routing_key(request, values.get("routing_key", "")))
         payload = dict(values.get("payload") or {})
         payload |= {field: values[field] for field in EVENT_FIELDS if values.get(field)}
