@@ -408,7 +408,8 @@ def test_the_queue_poll_keeps_unchanged_rows_with_a_304_and_ages_them(
         page.clock.run_for(31_000)
     assert unchanged.value.status == 304
     assert unchanged.value.request.headers.get("if-none-match") == etag
-    for _ in range(2):  # each poll waited for: on SQLite a write while one is being served finds the table locked
+    # Each poll is waited for: on SQLite a write while a poll is being served finds the table locked.
+    for _ in range(2):
         with poll() as unchanged:
             page.clock.run_for(30_000)
         assert unchanged.value.status == 304
