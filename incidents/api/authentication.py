@@ -13,9 +13,12 @@ has not changed since.
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Field, Model
@@ -41,7 +44,7 @@ class TokenAuthentication(AccountsTokenAuthentication):
         stale = now - LAST_USED_RESOLUTION
         params: dict[str, Any] = {"key_hash": hash_key(key), "now": now, "stale": stale, **ROLES_PARAMS}
         with connection.cursor() as cursor:
-            cursor.execute(_lookup_sql(connection.vendor == "postgresql", hooks.config_stamp_sql()), params)
+            _execute(cursor, _lookup_sql(connection.vendor == "postgresql", hooks.config_stamp_sql()), params)
             row = cursor.fetchone()
         if row is None:
             raise exceptions.AuthenticationFailed("Invalid token.")
@@ -87,6 +90,49 @@ def _lookup_sql(writable_cte: bool, stamp_sql: str | None) -> str:
         )
         {select}
     """  # noqa: S608 (as above)
+
+
+# The lookup is a prepared statement of each PostgreSQL connection: planning it (a join, the roles' EXISTS and
+# subqueries, the writable CTE) cost PostgreSQL several times what running it does, on every request. A
+# prepared statement lives on its server connection, outside transactions (a rollback keeps it), so it is
+# off behind a pooler that hands a client's statements to other server connections (DATABASE_POOLING,
+# docs/operations.md). Which statements a connection has prepared is kept on Django's connection object,
+# for the driver connection it had then: a new driver connection prepares again.
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+@functools.cache
+def _prepare(sql: str) -> tuple[str, str, tuple[str, ...]]:
+    """The statement's name, its PREPARE (named parameters as $1, $2 ...) and the parameters' names."""
+    names = tuple(dict.fromkeys(_PARAMETER.findall(sql)))
+    numbered = _PARAMETER.sub(lambda match: f"${names.index(match.group(1)) + 1}", sql)
+    name = "idesk_token_lookup_" + hashlib.sha256(sql.encode()).hexdigest()[:16]
+    return name, f"PREPARE {name} AS {numbered}", names
+
+
+def _execute(cursor: Any, sql: str, params: dict[str, Any]) -> None:
+    """Run `sql` as this connection's prepared statement (EXECUTE, preceded in the same round trip by its
+    PREPARE the first time on this driver connection); as it is on other databases, behind a pooler, and on
+    a connection where that first time failed (what it left is unknown)."""
+    if connection.vendor != "postgresql" or settings.DATABASE_POOLING:
+        cursor.execute(sql, params)
+        return
+    name, prepare, names = _prepare(sql)
+    raw = connection.connection
+    held = getattr(connection, "_prepared_lookups", None)
+    if held is None or held[0] is not raw:
+        held = (raw, {})
+        connection._prepared_lookups = held  # type: ignore[attr-defined]
+    prepared: dict[str, bool] = held[1]
+    execute = f"EXECUTE {name}({', '.join(f'%({n})s' for n in names)})"
+    if prepared.get(name) is True:
+        cursor.execute(execute, params)
+    elif name in prepared:
+        cursor.execute(sql, params)
+    else:
+        prepared[name] = False  # a failure below leaves it so
+        cursor.execute(f"{prepare}; {execute}", params)
+        prepared[name] = True
 
 
 @functools.cache

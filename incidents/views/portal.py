@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from .. import lifecycle, notifications, selectors, services, timeline
+from .. import hooks, lifecycle, notifications, selectors, services, timeline
 from ..errors import InvalidTransition, StaleVersion
 from ..forms import AttachForm, ReopenForm, ReplyForm, ReportForm, categories_of
 from ..models import Attachment, Domain, Incident, ReportSubmission, TimelineEntry
@@ -75,24 +75,29 @@ def report(request: HttpRequest) -> HttpResponse:
     token = data["form_token"]
     try:
         with transaction.atomic():
-            incident = services.create_incident(
-                title=data["title"],
-                description=data["description"],
-                reporter=user,
-                reporter_email=data.get("reporter_email", ""),
-                domain=data["domain"],
-                category=data["category"],
-                impact=data["affected"],
-                urgency=data["urgency"],
-                outcome=data["outcome"],
-                harm_level=data["harm_level"],
-                confidential=data["confidential"],
-                channel=Incident.Channel.WEB,
-            )
-            # Before the attachment is stored and the receipt queued: a second submit of this form waits
-            # here until the first commits, then rolls back all it wrote.
-            if not _claim_submission(token, incident):
+            # The claim comes first: a second submit of this form waits here until the first commits, then
+            # writes nothing. It reads the configuration stamp too, so the receivers of `created` take what
+            # they read under it (which webhooks hear of a new incident) instead of reading it again.
+            claim = _claim_submission(token)
+            if claim is None:
                 raise _AlreadySent
+            submission, stamp = claim
+            with hooks.configuration(stamp):
+                incident = services.create_incident(
+                    title=data["title"],
+                    description=data["description"],
+                    reporter=user,
+                    reporter_email=data.get("reporter_email", ""),
+                    domain=data["domain"],
+                    category=data["category"],
+                    impact=data["affected"],
+                    urgency=data["urgency"],
+                    outcome=data["outcome"],
+                    harm_level=data["harm_level"],
+                    confidential=data["confidential"],
+                    channel=Incident.Channel.WEB,
+                )
+            _link_submission(submission, incident)
             if data["attachment"]:
                 services.add_attachment(incident, uploaded_by=user, upload=data["attachment"])
             notifications.notify_received(incident)
@@ -107,11 +112,13 @@ def report(request: HttpRequest) -> HttpResponse:
 
 
 class _AlreadySent(Exception):
-    """This form's token was sent before: the incident this submit made is rolled back."""
+    """This form's token was sent before: this submit writes nothing (its claim inserted no row)."""
 
 
-def _claim_submission(token: str, incident: Incident) -> bool:
-    """Insert the form's ReportSubmission row with its incident; False when this token was already sent.
+def _claim_submission(token: str) -> tuple[int, int | None] | None:
+    """Insert the form's ReportSubmission row (its incident is linked once made: `_link_submission`); None
+    when this token was already sent. Else the row's id and the configuration stamp (hooks.config_stamp_sql,
+    None without one), read in the same statement.
 
     One statement (INSERT ... ON CONFLICT DO NOTHING RETURNING), with no savepoint around it: a second
     submit of the same form waits on the unique key until the first commits, then inserts nothing.
@@ -119,11 +126,22 @@ def _claim_submission(token: str, incident: Incident) -> bool:
     table = ReportSubmission._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO "{table}" ("token", "incident_id", "created_at") VALUES (%s, %s, %s) '  # noqa: S608
-            'ON CONFLICT ("token") DO NOTHING RETURNING "id"',
-            [token, incident.pk, connection.ops.adapt_datetimefield_value(timezone.now())],
+            f'INSERT INTO "{table}" ("token", "incident_id", "created_at") VALUES (%s, NULL, %s) '  # noqa: S608
+            f'ON CONFLICT ("token") DO NOTHING RETURNING "id", ({hooks.config_stamp_sql() or "NULL"})',
+            [token, connection.ops.adapt_datetimefield_value(timezone.now())],
         )
-        return cursor.fetchone() is not None
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _link_submission(submission: int, incident: Incident) -> None:
+    """The claimed submission row gets its incident, in the transaction that made both."""
+    table = ReportSubmission._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'UPDATE "{table}" SET "incident_id" = %s WHERE "id" = %s',  # noqa: S608 (the model's table)
+            [incident.pk, submission],
+        )
 
 
 def _already_reported(request: HttpRequest, form: ReportForm, token: str) -> HttpResponse:

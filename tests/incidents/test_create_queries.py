@@ -223,3 +223,115 @@ def test_the_public_report_form_creates_in_a_fixed_number_of_statements(client):
     again = client.post("/report/", body)
     assert again.status_code == 302
     assert Incident.objects.count() == 1
+
+
+@pytest.fixture
+def reports(settings):
+    """The report form without its per-address limit (the tests below send several reports)."""
+    settings.WEB_REPORT_RATE = "1000/hour"
+
+
+def report_form_body(client) -> dict[str, str]:
+    page = client.get("/report/").content.decode()
+    token = re.search(r'name="form_token" value="([^"]+)"', page).group(1)
+    return {"form_token": token, "title": "Printer on floor 3 jams", "description": "Since this morning",
+            "reporter_email": "someone@example.org", "website": ""}  # fmt: skip
+
+
+def test_the_public_report_form_reads_no_webhook_configuration_unchanged_since_the_last(client, reports):
+    # The form's submission claim reads the configuration stamp (as the API's token lookup does): the first
+    # report reads which events webhooks hear of, the next ones under the same stamp do not read it again.
+    assert client.post("/report/", report_form_body(client)).status_code == 302
+    body = report_form_body(client)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/report/", body)
+
+    assert response.status_code == 302, response.content
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not [q for q in sql if "escalation_webhookendpoint" in q], sql
+    # The claim comes first and holds the incident once made: a second submit waits on it and writes nothing.
+    writes = [q for q in sql if q.startswith(("INSERT", "UPDATE"))]
+    assert writes[0].startswith('INSERT INTO "incidents_reportsubmission"'), writes
+    submission = ReportSubmission.objects.get(token=read_form_token(body["form_token"]))
+    assert submission.incident == Incident.objects.latest("pk")
+    # The transaction (SAVEPOINT and RELEASE in a test), the claim, create_incident's savepoint with the
+    # incident and its timeline entry, the claim's incident, and the receipt (one statement on PostgreSQL).
+    receipt = 1 if connection.vendor == "postgresql" else 2
+    assert len(sql) <= 8 + receipt, sql
+
+
+def test_a_webhook_subscribed_between_two_report_forms_hears_of_the_second(client, reports):
+    assert client.post("/report/", report_form_body(client)).status_code == 302
+    hook = WebhookEndpoint.objects.create(
+        slug="listener", name="Listener", url="http://127.0.0.1:9/hook", events=["incident.created"],
+        owner_user=UserFactory(is_superuser=True),
+    )  # fmt: skip
+
+    response = client.post("/report/", {**report_form_body(client), "title": "Printer on floor 4 jams"})
+
+    assert response.status_code == 302, response.content
+    heard = Notification.objects.filter(webhook=hook).values_list("incident__title", "event")
+    assert list(heard) == [("Printer on floor 4 jams", "incident.created")]
+
+
+def test_a_second_submit_of_the_same_form_writes_nothing_and_shows_the_first(client, reports):
+    body = report_form_body(client)
+    assert client.post("/report/", body).status_code == 302
+    first = Incident.objects.get()
+
+    with CaptureQueriesContext(connection) as queries:
+        again = client.post("/report/", body)
+
+    assert again.status_code == 302
+    assert (
+        again["Location"].endswith(f"/{first.tracking_token}/") or first.tracking_token in again["Location"]
+    )
+    assert Incident.objects.count() == 1
+    # Refused at the claim, before anything else is written (no incident made and rolled back).
+    assert not [
+        q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "incidents_incident"')
+    ]
+
+
+@pytest.mark.postgres
+def test_the_token_lookup_is_prepared_once_per_connection_and_not_behind_a_transaction_pooler(settings):
+    client = token_client(UserFactory())
+    assert client.post("/api/v1/incidents/", {"title": "VPN drops"}, format="json").status_code == 201
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/incidents/", {"title": "VPN drops again"}, format="json")
+
+    assert response.status_code == 201, response.content
+    lookup = queries.captured_queries[0]["sql"]
+    assert lookup.startswith("EXECUTE idesk_token_lookup_"), lookup
+    name = lookup.split("(")[0].removeprefix("EXECUTE ")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name])
+        assert cursor.fetchone() == (1,)
+    assert len(queries) <= 5, [q["sql"][:120] for q in queries.captured_queries]
+    # Behind PgBouncer in transaction mode the next statement may reach another server connection, where
+    # nothing is prepared: the lookup is sent as it is.
+    settings.DATABASE_POOLING = "transaction"
+    with CaptureQueriesContext(connection) as pooled:
+        response = client.post("/api/v1/incidents/", {"title": "VPN drops once more"}, format="json")
+    assert response.status_code == 201, response.content
+    assert "EXECUTE" not in pooled.captured_queries[0]["sql"]
+    assert '"accounts_apitoken"' in pooled.captured_queries[0]["sql"]
+
+
+@pytest.mark.postgres
+def test_a_new_driver_connection_prepares_the_token_lookup_again():
+    client = token_client(UserFactory())
+    assert client.post("/api/v1/incidents/", {"title": "VPN drops"}, format="json").status_code == 201
+    # What a server restart, or a pooler's DISCARD ALL, leaves: the statement gone from the connection.
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection._prepared_lookups = (object(), {})  # as after Django opened a new driver connection
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/incidents/", {"title": "VPN drops again"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert queries.captured_queries[0]["sql"].startswith("PREPARE idesk_token_lookup_")
+    assert len(queries) <= 5
