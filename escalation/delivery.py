@@ -35,7 +35,7 @@ from incidents.models import TimelineEntry
 
 from .headers import folded, one_line, subject_line
 from .models import Notification
-from .notify import dead_alert_recipients, queue, queue_message
+from .notify import Enqueued, dead_alert_recipients, queue, queue_message
 
 logger = logging.getLogger(__name__)
 State = Notification.State
@@ -453,23 +453,31 @@ def enqueue_batches(ids: list[int], *, urgent: bool = False, stamped: bool = Fal
         Notification.objects.filter(pk__in=sent).update(enqueued_at=timezone.now())
 
 
-def enqueue(ids: list[int]) -> None:
-    """Prompt the delivery tasks; a broker that is down is not an error (the next sweep republishes)."""
+def enqueue(ids: list[int], *, stamped: bool = False) -> None:
+    """Prompt the delivery tasks; a broker that is down is not an error (the next sweep republishes).
+    `stamped`: the rows were written with `enqueued_at` set (notify.Enqueued): nothing is written once they
+    are prompted, and the stamp of those left unprompted is cleared, as enqueue_batches does."""
     if not ids:
         return
+    unique = list(dict.fromkeys(ids))
     sent = []
-    for pk in dict.fromkeys(ids):
+    for pk in unique:
         try:
             deliver_notification.delay(pk)
             sent.append(pk)
         except Exception:
             logger.warning("could not enqueue notification %s; the sweep will republish it", pk)
             break
-    if sent:
+    if stamped:
+        if len(sent) < len(unique):
+            unsent = unique[len(sent) :]
+            Notification.objects.filter(pk__in=unsent, state=State.PENDING).update(enqueued_at=None)
+    elif sent:
         Notification.objects.filter(pk__in=sent).update(enqueued_at=timezone.now())
 
 
 def deliver_after_commit(ids: list[int]) -> None:
     """Prompt delivery once the transaction commits; a dead broker is tolerated (the sweep republishes)."""
     if ids:
-        transaction.on_commit(lambda: enqueue(ids))
+        stamped = isinstance(ids, Enqueued)
+        transaction.on_commit(lambda: enqueue(ids, stamped=stamped))

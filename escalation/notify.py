@@ -349,6 +349,14 @@ def queue_team(incident: Incident, *, team: Team | None, event: str, detail: str
     )
 
 
+class Enqueued(list[int]):
+    """Ids of outbox rows written with `enqueued_at` set, as the sweep writes its rows: the prompt after
+    commit (delivery.deliver_after_commit) writes nothing more when it goes out, and clears the stamp of those
+    it could not send (a broker that is down), so the sweep republishes them at once. A row whose prompt is
+    lost otherwise (the process died after its commit) is republished once its stamp is REPUBLISH_AFTER old.
+    A list made from it (`ids += ...`) is a plain list again, and is stamped after its prompt as before."""
+
+
 def queue_message(
     *,
     event: str,
@@ -362,9 +370,11 @@ def queue_message(
 ) -> list[int]:
     """One e-mail with its own subject and body (to a reporter, or a follow-up owner) in the outbox.
 
-    Call it inside the transaction of the change it reports. `cause` names that change stably (e.g.
+    Call it inside the transaction of the change it reports, and prompt the ids it returns with
+    `deliver_after_commit` (every caller does). `cause` names that change stably (e.g.
     ``reporter:42:resolved:7``): queueing the same cause twice creates one row. Returns the ids of rows
-    still to deliver (empty when there is no address or the row already went out).
+    still to deliver (empty when there is no address or the row already went out); on the one-statement path
+    they are `Enqueued`: the row is written with its prompt's stamp (one UPDATE fewer after the commit).
     """
     if not address:
         return []
@@ -375,7 +385,7 @@ def queue_message(
             key, incident.pk if incident is not None else None, event, Notification.Channel.EMAIL, address,
             user_id, None, subject_line(subject), body, payload,
         )  # fmt: skip
-        return insert([row])
+        return Enqueued(insert([row], enqueued_at=timezone.now()))
     Notification.objects.bulk_create(
         [
             Notification(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from escalation.delivery import deliver
-from escalation.engine import republish
+from escalation.engine import REPUBLISH_AFTER, republish
 from escalation.models import Notification
 from escalation.tasks import deliver_notification
 from incidents import lifecycle, notifications
@@ -122,3 +126,49 @@ def test_a_broker_outage_never_fails_the_change_and_the_sweep_republishes(
     assert row.state == "pending"
     assert row.enqueued_at is None
     assert row.pk in republish()  # the engine sweep prompts it again
+
+
+def test_the_receipt_is_written_enqueued_and_its_prompt_writes_nothing_after_commit(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    prompted = []
+    monkeypatch.setattr(deliver_notification, "delay", lambda pk: prompted.append(pk))
+    incident = incident_in(Incident.State.RECEIVED, reporter=UserFactory(email="rep@example.org"))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        notifications.notify_received(incident)
+    (row,) = reporter_rows(incident, "received")
+    assert row.enqueued_at is not None  # written as the sweep writes its rows: the prompt follows the commit
+    assert row.pk not in republish()  # nor does the sweep prompt it meanwhile
+
+    with CaptureQueriesContext(connection) as queries:
+        for callback in callbacks:
+            callback()
+
+    assert prompted == [row.pk]
+    assert not [q for q in queries.captured_queries if "escalation_notification" in q["sql"]]
+
+
+def test_a_receipt_whose_prompt_was_lost_is_republished_by_the_sweep(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    def broker_down(*args):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(deliver_notification, "delay", broker_down)
+    incident = incident_in(Incident.State.RECEIVED, reporter=UserFactory(email="rep@example.org"))
+    other = incident_in(Incident.State.RECEIVED, reporter=UserFactory(email="other@example.org"))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        notifications.notify_received(incident)
+    # The process died before its prompt:
+    with django_capture_on_commit_callbacks(execute=False), transaction.atomic():
+        notifications.notify_received(other)
+
+    (refused,) = reporter_rows(incident, "received")
+    assert refused.enqueued_at is None  # the broker refused it: the next sweep prompts it
+    assert refused.pk in republish()
+    (lost,) = reporter_rows(other, "received")
+    assert lost.pk not in republish()
+    Notification.objects.filter(pk=lost.pk).update(
+        enqueued_at=timezone.now() - REPUBLISH_AFTER - timedelta(seconds=1)
+    )
+    assert lost.pk in republish()  # once its stamp is older than a prompt takes
