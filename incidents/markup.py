@@ -1,5 +1,6 @@
 """Markdown in, safe HTML out: render with python-markdown, then sanitise with an allowlist (nh3)."""
 
+import re
 import threading
 
 import markdown
@@ -28,8 +29,17 @@ def _renderer() -> markdown.Markdown:
     return renderer
 
 
+# One line of words with nothing Markdown (or HTML) reads as syntax: no emphasis, code, link, heading, list,
+# table, footnote, attribute or definition marker, no entity, no tag, no leading or trailing space. Markdown
+# renders such a line as one paragraph of the line as it is, which the sanitiser leaves alone; a number then
+# a dot ("1. ") starts a list and is excluded. tests/incidents/test_markup.py compares both ways on random lines.
+_PLAIN_LINE = re.compile(r"(?!\d+\.)[A-Za-z0-9](?:[A-Za-z0-9 ,.;?'()/]*[A-Za-z0-9,.;?'()/])?")
+
+
 def render_markdown(text: str) -> str:
     """Render untrusted Markdown to HTML that is safe to embed in a page or an e-mail."""
+    if _PLAIN_LINE.fullmatch(text) and "  " not in text:
+        return f"<p>{text}</p>"
     html = _renderer().reset().convert(text)
     return nh3.clean(
         html,

@@ -53,7 +53,7 @@ MIDDLEWARE = [
     "config.errors.StaffOnlyTechnicalPages",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "incidents.views.common.CSPMiddleware",  # django-csp's, with the settings' policy built once
     "django_htmx.middleware.HtmxMiddleware",
     "incidents.audit.AuditMiddleware",  # one INSERT per request for the audit trail of restricted incidents
     # Last: turns a sign-in that django-axes locked out into accounts.lockout.lockout_response.

@@ -867,6 +867,18 @@ def test_pages_carry_a_content_security_policy(client):
     assert "unsafe-inline" not in csp
 
 
+def test_the_policy_built_once_is_django_csps_and_follows_the_settings_and_the_decorators(client, settings):
+    from csp.utils import build_policy
+
+    assert client.get("/report/")["Content-Security-Policy"] == build_policy()
+    assert client.get("/api/v1/")["Content-Security-Policy"] == build_policy()  # built once, the same
+    # ReDoc's view widens it with csp_update: that response gets its own policy, the next ones the settings'.
+    assert "worker-src 'self' blob:" in client.get("/api/redoc/")["Content-Security-Policy"]
+    assert "worker-src" not in client.get("/report/")["Content-Security-Policy"]
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert client.get("/report/")["Content-Security-Policy"] == "default-src 'none'"
+
+
 def test_incident_page_query_count_is_constant(desk):
     incident = incident_in(S.RESPONDING)
     desk.force_login(agent(incident.team))
