@@ -467,13 +467,19 @@ def _notify_proposal(problem: Problem, cluster: list[Incident]) -> None:
     outbox.deliver_after_commit(ids)
 
 
-def check_recurrence_after_commit(incident: Incident) -> None:
-    """Schedule check_recurrence once the classification commits; its failure never undoes the classification."""
+def check_recurrence_after_commit(incident: Incident, *, fresh: bool = False) -> None:
+    """Schedule check_recurrence once the classification commits; its failure never undoes the classification.
+
+    `fresh`: the incident was inserted classified in this transaction and is in hand as written (incidents.
+    services.create_classified_incident): it is checked as it is, not read again.
+    """
 
     def run() -> None:
         try:
             check_recurrence(
-                Incident.objects.select_related("category__default_team", "team").get(pk=incident.pk)
+                incident
+                if fresh
+                else Incident.objects.select_related("category__default_team", "team").get(pk=incident.pk)
             )
         except Exception:
             logger.exception("recurrence check failed for %s", incident.reference)
