@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from incidents.inserts import CompiledInsert
 from incidents.models import Domain, Incident, Team
 
 from .calendars import TWENTY_FOUR_SEVEN, CalendarSpec, validate_calendar
@@ -395,7 +396,7 @@ class EscalationStep(models.Model):
         }
 
 
-class IncidentEscalation(models.Model):
+class IncidentEscalation(CompiledInsert, models.Model):  # one per opened incident: its INSERT compiled once
     """A copy of the policy on one incident: editing the policy later changes nothing here."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="escalations")

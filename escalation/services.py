@@ -9,11 +9,11 @@ from typing import Any
 
 from incidents import hooks
 from incidents.hooks import Event
+from incidents.inserts import bulk_insert
 from incidents.models import Incident, Team
 
 from . import assignment, chains, notify, oncall, sla
 from .delivery import deliver_after_commit
-from .models import Timer
 
 
 def on_classified(incident: Incident, *, now: datetime, first: bool, fresh: bool = False) -> None:
@@ -28,7 +28,7 @@ def on_classified(incident: Incident, *, now: datetime, first: bool, fresh: bool
         timers = sla.write_fresh(incident, policy, clocks)
         assignment.auto_assign(incident, now=now)
         timers += chains.start_fresh(incident, now=now, reason="classified", sla_policy=policy, clocks=clocks)
-        Timer.objects.bulk_create(timers)
+        bulk_insert(timers)
         return
     sla.start_or_retarget(incident, now=now)
     assignment.auto_assign(incident, now=now)

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import F, Q
 
 from incidents import timeline
+from incidents.inserts import bulk_insert
 from incidents.models import Incident, SlaStatus
 
 from . import configcache
@@ -248,7 +249,7 @@ def write_fresh(incident: Incident, policy: SlaPolicy | None, clocks: list[SlaCl
         return []
     for clock in clocks:
         clock.incident = incident
-    SlaClock.objects.bulk_create(clocks)
+    bulk_insert(clocks)
     for clock in clocks:
         _record(incident, clock, "started", due_at=clock.due_at.isoformat() if clock.due_at else None,
                 target_minutes=clock.target_seconds // 60, policy=policy.name if policy else None)  # fmt: skip

@@ -8,9 +8,10 @@ linking writes a timeline entry on each incident (incidents.writes). Mails go th
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -340,10 +341,57 @@ def category_reaches_threshold(incident: Incident, *, now: datetime | None = Non
     that stops at the threshold, whatever the size of the cluster."""
     if incident.category_id is None:
         return False
-    threshold = settings.RECURRENCE_THRESHOLD
-    probe = _candidates(now or timezone.now()).filter(category_id=incident.category_id)
-    newest = probe.order_by("-received_at").values_list("received_at", flat=True)
-    return len(newest[:threshold]) >= threshold
+    return _category_state(incident.category_id, now or timezone.now())[0]
+
+
+def _category_state(category_id: int, now: datetime) -> tuple[bool, bool]:
+    """(reached, covered): whether RECURRENCE_THRESHOLD incidents of the category count now (the capped probe
+    of the newest candidates), and whether a problem not yet closed covers the category, in one statement.
+
+    The statement is the ORM's own SQL of the two querysets, compiled once per threshold (building them took
+    more CPU than anything else in a monitoring event's recurrence check); only the values are bound per call.
+    """
+    sql, sources = _category_state_sql(settings.RECURRENCE_THRESHOLD, connection.vendor)
+    since = connection.ops.adapt_datetimefield_value(now - settings.RECURRENCE_WINDOW)
+    values = {"since": since, "category": category_id}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values[name] if name else constant for name, constant in sources])
+        counted, covered = cursor.fetchone()
+    return counted >= settings.RECURRENCE_THRESHOLD, bool(covered)
+
+
+_SENTINEL_NOW = datetime(1970, 1, 2, 3, 4, 5, 424242, tzinfo=UTC)
+_SENTINEL_CATEGORY = -424242
+
+
+@functools.cache
+def _category_state_sql(threshold: int, vendor: str) -> tuple[str, list[tuple[str, Any]]]:
+    """_category_state's statement on this database and, for each of its parameters, the name of the value
+    bound per call ("since", "category") or "" and the constant the ORM put there."""
+    since = connection.ops.adapt_datetimefield_value(_SENTINEL_NOW - settings.RECURRENCE_WINDOW)
+    probe = (
+        _candidates(_SENTINEL_NOW)
+        .filter(category_id=_SENTINEL_CATEGORY)
+        .order_by("-received_at")
+        .values("received_at")[:threshold]
+    )
+    open_problem = (
+        Problem.objects.filter(category_id=_SENTINEL_CATEGORY).exclude(state=PS.CLOSED).values("pk")
+    )
+    sources: list[tuple[str, Any]] = []
+    parts = []
+    for queryset, expected in ((probe, {"since", "category"}), (open_problem, {"category"})):
+        part, params = queryset.query.sql_with_params()
+        parts.append(part)
+        named = [
+            ("since", None) if p == since else ("category", None) if p == _SENTINEL_CATEGORY else ("", p)
+            for p in params
+        ]
+        if sorted(name for name, _ in named if name) != sorted(expected):
+            raise AssertionError(f"unexpected parameters in the recurrence probe: {params}")
+        sources += named
+    sql = f"SELECT (SELECT count(*) FROM ({parts[0]}) AS newest), EXISTS ({parts[1]})"  # noqa: S608 (the ORM's own SQL; every value is bound)
+    return sql, sources
 
 
 def recurrence_cluster(incident: Incident, *, now: datetime | None = None) -> list[Incident]:
@@ -419,8 +467,11 @@ def check_recurrence(incident: Incident, *, now: datetime | None = None) -> Prob
     now = now or timezone.now()
     # Each probe is capped and stops at the threshold; once the category has decided (a proposal, or a
     # problem already covering it), the text probe is skipped.
-    if incident.category_id is not None and category_reaches_threshold(incident, now=now):
-        if Problem.objects.filter(category_id=incident.category_id).exclude(state=PS.CLOSED).exists():
+    reached, covered = (
+        _category_state(incident.category_id, now) if incident.category_id is not None else (False, False)
+    )
+    if reached:
+        if covered:
             return None
         cluster = recurrence_cluster(incident, now=now)
         if len(cluster) < threshold:
@@ -467,13 +518,19 @@ def _notify_proposal(problem: Problem, cluster: list[Incident]) -> None:
     outbox.deliver_after_commit(ids)
 
 
-def check_recurrence_after_commit(incident: Incident) -> None:
-    """Schedule check_recurrence once the classification commits; its failure never undoes the classification."""
+def check_recurrence_after_commit(incident: Incident, *, fresh: bool = False) -> None:
+    """Schedule check_recurrence once the classification commits; its failure never undoes the classification.
+
+    `fresh`: the incident was inserted classified in this transaction and is in hand as written (incidents.
+    services.create_classified_incident): it is checked as it is, not read again.
+    """
 
     def run() -> None:
         try:
             check_recurrence(
-                Incident.objects.select_related("category__default_team", "team").get(pk=incident.pk)
+                incident
+                if fresh
+                else Incident.objects.select_related("category__default_team", "team").get(pk=incident.pk)
             )
         except Exception:
             logger.exception("recurrence check failed for %s", incident.reference)

@@ -21,6 +21,7 @@ from .lifecycle import allowed_actions, classification_errors, priority_for
 from .major import forward_public_update
 from .markup import render_markdown
 from .models import Attachment, Category, Comment, Domain, Incident, SatisfactionRating, Team
+from .problems import check_recurrence_after_commit
 from .selectors import desk_user
 from .timeline import Actor
 
@@ -114,6 +115,7 @@ def create_classified_incident(
     `created` and the `classify` entries the two steps write, and the receivers hear `created` and then
     `classified` (first, with `fresh=True`: nothing of the incident exists yet, so they insert rather than
     look for clocks, chains and timers to change). Every entry recorded meanwhile is written in one INSERT.
+    The recurrence check that classifying into a category schedules (incidents.problems) runs after commit.
     A classification the lifecycle would refuse raises ValidationError before anything is written (the
     caller then reports it unclassified). For a reporter who is a user (a monitoring integration's
     service account); calling it twice reports two incidents.
@@ -159,6 +161,9 @@ def create_classified_incident(
             data={"changes": {k.removesuffix("_id"): v for k, v in changes.items()}},
         )  # fmt: skip
         hooks.announce(Event.CLASSIFIED, incident, now=now, first=True, fresh=True)
+        # classify_incident's recurrence check of a new category, once this commits (its failure is logged and
+        # never undoes the incident; it runs not at all if the caller rolls back).
+        check_recurrence_after_commit(incident, fresh=True)
     return incident
 
 

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth.models import AnonymousUser, User
 
+from .inserts import bulk_insert
 from .models import Attachment, Comment, Incident, TimelineEntry
 
 # Who does something: a signed-in user, an anonymous visitor (a reporter through the private link), or None
@@ -51,7 +52,7 @@ def batch() -> Iterator[None]:
     finally:
         _batch.reset(token)
     if entries:
-        TimelineEntry.objects.bulk_create(entries)
+        bulk_insert(entries)
 
 
 def _save(entry: TimelineEntry) -> TimelineEntry:

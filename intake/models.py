@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from incidents.inserts import CompiledInsert
 from incidents.models import Category, Domain, Incident, Team
 
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -123,7 +124,7 @@ class Integration(models.Model):
         return (pair["impact"], pair["urgency"]) if pair else None
 
 
-class AlertGroup(models.Model):
+class AlertGroup(CompiledInsert, models.Model):  # one per opened incident: its INSERT compiled once
     """The alerts of one dedup key on one incident. At most one group per key is open: a unique index
     (not luck) makes concurrent triggers of the same key land on one incident."""
 

@@ -13,7 +13,7 @@ from django.db.models.sql.compiler import SQLInsertCompiler
 from django.test.utils import CaptureQueriesContext
 
 from incidents import services
-from incidents.inserts import CompiledInsert
+from incidents.inserts import CompiledInsert, bulk_insert
 from incidents.models import Incident, TimelineEntry
 from tests.factories import CategoryFactory, UserFactory, domain
 
@@ -90,3 +90,37 @@ def test_a_check_constraint_refused_on_the_compiled_insert_is_still_a_validation
         services._save_checked(Incident(title="out of range", reporter_email="a@example.org", priority=9))
 
     assert "incident_priority_1_5" in str(refused.value)
+
+
+def test_a_bulk_insert_writes_what_bulk_create_writes_and_compiles_once():
+    incident = reported()
+    actor = UserFactory()
+
+    def entries() -> list[TimelineEntry]:
+        return [
+            TimelineEntry(incident=incident, kind="comment", actor=actor, data={"n": n}, public=n % 2 == 0)
+            for n in range(3)
+        ]
+
+    bulk_insert(entries())  # compiles the statement
+    compiled = []
+    as_sql = SQLInsertCompiler.as_sql
+
+    def counting(compiler):
+        compiled.append(compiler.query.model)
+        return as_sql(compiler)
+
+    ours = entries()
+    with mock.patch.object(SQLInsertCompiler, "as_sql", counting):
+        bulk_insert(ours)
+    theirs = TimelineEntry.objects.bulk_create(entries())
+
+    if connection.vendor == "postgresql":
+        assert compiled == []
+    assert [e.pk for e in ours] == sorted(e.pk for e in ours)
+    assert all(e.pk is not None and not e._state.adding for e in ours)
+    for mine, django in zip(ours, theirs, strict=True):
+        assert mine.at is not None
+        left, right = stored(TimelineEntry, mine.pk), stored(TimelineEntry, django.pk)
+        assert abs((left.pop("at") - right.pop("at")).total_seconds()) < 60
+        assert left == right

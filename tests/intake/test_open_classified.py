@@ -5,6 +5,7 @@ and then classifying it (the general path), in a fixed, small number of statemen
 from __future__ import annotations
 
 import datetime as dt
+from unittest import mock
 
 import pytest
 import time_machine
@@ -23,10 +24,10 @@ from escalation.models import (
     Timer,
     WebhookEndpoint,
 )
-from incidents import lifecycle, services
-from incidents.models import Incident, Membership, TimelineEntry
+from incidents import lifecycle, problems, services
+from incidents.models import Incident, Membership, Problem, TimelineEntry
 from intake.models import AlertGroup
-from tests.factories import UserFactory, sla_policy
+from tests.factories import TeamFactory, UserFactory, sla_policy
 
 from .conftest import make_integration
 
@@ -243,7 +244,9 @@ def test_a_new_incident_with_webhooks_and_auto_assignment_takes_a_fixed_number_o
     assert len(sql) <= 22, "\n".join(s[:150] for s in sql)
 
 
-def test_a_new_incident_without_assignment_or_webhooks_takes_ten_statements():
+def test_a_new_incident_without_assignment_or_webhooks_takes_ten_statements_and_two_for_recurrence(
+    django_capture_on_commit_callbacks,
+):
     integration, key = make_integration(classified=True)
     configure(integration.team, auto_assign=False)
     WebhookEndpoint.objects.all().delete()
@@ -251,11 +254,17 @@ def test_a_new_incident_without_assignment_or_webhooks_takes_ten_statements():
 
     def send(dedup_key):
         body = {"routing_key": key, "event_action": "trigger", "dedup_key": dedup_key, "payload": PAYLOAD}
-        assert client.post("/api/v1/events/", body, format="json").status_code == 202
+        with django_capture_on_commit_callbacks() as after_commit:
+            assert client.post("/api/v1/events/", body, format="json").status_code == 202
+        return after_commit
 
-    send("warm-up")
+    for callback in send("warm-up"):
+        callback()
     with CaptureQueriesContext(connection) as queries:
-        send("new-one")
+        after_commit = send("new-one")
+    with CaptureQueriesContext(connection) as checks:
+        for callback in after_commit:
+            callback()
 
     sql = [q["sql"] for q in queries.captured_queries]
     incident = AlertGroup.objects.get(dedup_key="new-one").incident
@@ -264,6 +273,12 @@ def test_a_new_incident_without_assignment_or_webhooks_takes_ten_statements():
     # integration + stamp; savepoint; the hit UPDATE (SQLite: the group's lock); incident; clocks; chain; timers;
     # group; entries; release. Nothing of the configuration is read again.
     assert len(sql) <= 10, sql
+    # Once it committed, the recurrence check of its category (incidents.problems.check_recurrence, as after
+    # classifying): the category's capped probe with its open problem, then (below the threshold) the capped
+    # text probe (SQLite: the candidates' titles, then the matches). The incident is not read again.
+    expected = 2 if connection.vendor == "postgresql" else 3
+    assert len(checks.captured_queries) == expected, [q["sql"] for q in checks.captured_queries]
+    assert "incidents_incident" in checks.captured_queries[0]["sql"]
 
 
 def test_a_configuration_change_is_seen_by_the_next_event():
@@ -307,3 +322,108 @@ def test_the_stamp_changes_with_every_configuration_write_and_not_with_a_turn():
     rule.mode = AutoAssign.Mode.OFF
     rule.save(update_fields=["mode"])
     assert token() != created
+
+
+def _proposal(integration) -> tuple:
+    """The problem proposed for the integration's category: what it is, whom it told, what it links."""
+    problem = Problem.objects.get(category=integration.category)
+    linked = problem.incidents.order_by("received_at", "pk")
+    told = Notification.objects.filter(event="problem_proposed", incident__in=linked)
+    return (
+        problem.state,
+        problem.proposal_key.split(":")[:2],
+        problem.team_id,
+        problem.title.replace(integration.category.name, "CATEGORY"),
+        [(i.title, i.state) for i in linked],
+        sorted(told.values_list("channel", "recipient")),
+        [e.data["event"] for e in TimelineEntry.objects.filter(incident__in=linked, kind="problem")],
+    )
+
+
+def test_events_opening_incidents_of_one_category_propose_a_problem_as_classifying_them_does(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.RECURRENCE_THRESHOLD = 3
+    settings.RECURRENCE_WINDOW = dt.timedelta(hours=24)
+    team = TeamFactory(domains=["it_service"])
+    Membership.objects.create(team=team, user=UserFactory(email="member@example.org"))
+    by_hand, _ = make_integration(classified=True, team=team)
+    by_events, key = make_integration(classified=True, team=team)
+    client = APIClient()
+
+    mapping = by_hand.mapping_for("critical")
+    for _ in range(3):
+        # Reported without a category and classified into it: the lifecycle's check runs (classify_incident
+        # checks when the category changes).
+        reported = services.create_incident(
+            title="Disk full on db1", reporter=by_hand.user, domain=by_hand.domain,
+            channel=Incident.Channel.MONITORING,
+        )  # fmt: skip
+        with django_capture_on_commit_callbacks(execute=True):
+            lifecycle.classify_incident(
+                reported, actor=None, domain=by_hand.domain, category=by_hand.category, impact=mapping[0],
+                urgency=mapping[1], team=team,
+            )  # fmt: skip
+    for n in range(3):
+        body = {"routing_key": key, "event_action": "trigger", "dedup_key": f"d{n}", "payload": PAYLOAD}
+        with django_capture_on_commit_callbacks(execute=True):
+            assert client.post("/api/v1/events/", body, format="json").status_code == 202
+
+    assert Problem.objects.count() == 2
+    expected = _proposal(by_hand)
+    assert expected[-1] == ["recurrence"] * 3
+    assert ("email", "member@example.org") in expected[-2]
+    assert _proposal(by_events) == expected
+
+
+def test_a_failing_recurrence_check_never_undoes_an_incident_opened_by_an_event(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    _integration, key = make_integration(classified=True)
+    checked = []
+
+    def broken(incident, **kwargs):
+        checked.append(incident.pk)
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(problems, "check_recurrence", broken)
+    body = {"routing_key": key, "event_action": "trigger", "dedup_key": "d", "payload": PAYLOAD}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert APIClient().post("/api/v1/events/", body, format="json").status_code == 202
+
+    incident = AlertGroup.objects.get(dedup_key="d").incident
+    assert checked == [incident.pk]
+    assert incident.state == Incident.State.CLASSIFIED
+
+
+def test_the_second_event_opening_an_incident_compiles_no_insert():
+    from django.db.models.sql.compiler import SQLInsertCompiler
+
+    integration, key = make_integration(classified=True)
+    configure(integration.team, auto_assign=False)
+    WebhookEndpoint.objects.all().delete()
+    client = APIClient()
+
+    def send(dedup_key):
+        body = {"routing_key": key, "event_action": "trigger", "dedup_key": dedup_key, "payload": PAYLOAD}
+        assert client.post("/api/v1/events/", body, format="json").status_code == 202
+
+    send("warm-up")
+    compiled = []
+    as_sql = SQLInsertCompiler.as_sql
+
+    def counting(compiler):
+        compiled.append(compiler.query.model.__name__)
+        return as_sql(compiler)
+
+    with mock.patch.object(SQLInsertCompiler, "as_sql", counting):
+        send("new-one")
+
+    incident = AlertGroup.objects.get(dedup_key="new-one").incident
+    assert Timer.objects.filter(incident=incident).count() >= 2
+    assert incident.timeline.count() >= 2
+    # The incident, its chain and alert group (one row each), and on PostgreSQL its clocks, timers and entries
+    # (one UNNEST each): every statement compiled before.
+    assert not {"Incident", "IncidentEscalation", "AlertGroup"} & set(compiled), compiled
+    if connection.vendor == "postgresql":
+        assert compiled == [], compiled
