@@ -29,10 +29,12 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +134,7 @@ def main() -> None:
                     concurrency=args.concurrency,
                     sweeper=not args.shared_queue,
                 )
-                with stack:
+                with stack, Sampler(stack, connection.settings_dict["NAME"]) as sampler:
                     try:
                         run = scenario(stack)
                     except Exception:
@@ -141,6 +143,8 @@ def main() -> None:
                         run = None
                     if run is not None:
                         report(name, run, scenarios)
+                        if name == "breaches":
+                            sampler.report(run)
             if logged.records:
                 print(f"   logged (not raised) while enqueueing: {dict(logged.records)}")
             print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
@@ -248,6 +252,99 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class Sampler:
+    """Every 0.5 s: the CPU seconds used so far by each part of the stack (sweeper, delivery workers, this
+    process: the SMTP sink, the receiver and the poller; the PostgreSQL backends of the test database; Redis;
+    beat) and the machine's busy time (/proc/stat). `report` prints, for the window from the first due time
+    to the last arrival, what each part used of the 2 cores, and how much of the machine stood idle."""
+
+    def __init__(self, stack: Any, database: str) -> None:
+        self.stack, self.database = stack, database
+        self.samples: list[tuple[float, dict[str, float], float, float]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    def groups(self) -> dict[str, list[int]]:
+        def tree(children: list[Any]) -> list[int]:
+            return [pid for child in children if child.alive() for pid in (child.pid, *kids(child.pid))]
+
+        def kids(pid: int) -> list[int]:
+            try:
+                return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except OSError:
+                return []
+
+        backends = []
+        marker = f" {self.database} ".encode()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if cmdline.startswith(b"postgres: ") and marker in cmdline:
+                    backends.append(int(entry.name))
+        redis = self.stack.redis.child
+        return {
+            "sweeper": tree(self.stack.sweepers),
+            "delivery": tree(self.stack.workers),
+            "beat": tree(self.stack.beats),
+            "bench (SMTP sink, poller)": [os.getpid()],
+            "postgres (test db)": backends,
+            "redis": [redis.pid] if redis is not None and redis.alive() else [],
+        }
+
+    def loop(self) -> None:
+        groups: dict[str, list[int]] = {}
+        found = 0.0
+        while not self.stop.is_set():
+            with suppress(Exception):
+                if time.monotonic() - found > 3:  # finding the processes costs more than reading them
+                    groups, found = self.groups(), time.monotonic()
+                cpu = {name: cpu_seconds(pids) for name, pids in groups.items()}
+                fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+                idle = (fields[3] + fields[4]) / os.sysconf("SC_CLK_TCK")
+                total = sum(fields[:8]) / os.sysconf("SC_CLK_TCK")
+                self.samples.append((time.time(), cpu, idle, total))
+            self.stop.wait(0.5)
+
+    def report(self, run: Any) -> None:
+        from tests.escalation.processes import arrivals
+
+        due = run.notes["breach_at"].timestamp() - 1  # the warnings are due just before
+        seen = arrivals(run.stack)
+        if not seen or len(self.samples) < 2:
+            return
+        last = max(min(times) for times in seen.values())
+        inside = [s for s in self.samples if due - 0.5 <= s[0] <= last + 0.5]
+        if len(inside) < 2:
+            return
+        (t0, cpu0, idle0, total0), (t1, cpu1, idle1, total1) = inside[0], inside[-1]
+        wall = t1 - t0
+        parts = ", ".join(f"{name} {cpu1.get(name, 0) - cpu0.get(name, 0):.1f} s" for name in cpu1)
+        ours = sum(cpu1.get(name, 0) - cpu0.get(name, 0) for name in cpu1)
+        cores = os.cpu_count() or 1
+        print(
+            f"   window due-1s .. last arrival: {wall:.1f} s wall x {cores} cores = {wall * cores:.1f} core-s"
+        )
+        print(
+            f"   CPU in the window: {parts}; ours {ours:.1f} s ({ours / (wall * cores) * 100:.0f} % of the cores)"
+        )
+        print(
+            f"   machine: idle {(idle1 - idle0) / (total1 - total0) * 100:.0f} %, others "
+            f"{max(0.0, (total1 - total0) - (idle1 - idle0) - ours):.1f} core-s; "
+            f"load average {os.getloadavg()}"
+        )
 
 
 def reset(connection: Any) -> None:
