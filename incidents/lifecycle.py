@@ -276,7 +276,8 @@ def classify_incident(
             incident=incident, actor=actor, matrix=matrix, priority=final_priority, reason=priority_reason
         )
     hooks.announce(Event.CLASSIFIED, incident, now=now, first=old_state == State.RECEIVED)
-    if "category_id" in changes:
+    # The first classification counts the incident even when the reporter had already chosen its category.
+    if "category_id" in changes or old_state == State.RECEIVED:
         check_recurrence_after_commit(incident)
     return incident
 

@@ -219,6 +219,23 @@ def test_the_third_incident_of_a_category_proposes_a_problem_to_its_team_once(
     assert Problem.objects.count() == 1  # once: the open proposal covers the category
 
 
+def test_incidents_reported_in_their_category_and_classified_as_they_are_propose_a_problem(
+    recurring, django_capture_on_commit_callbacks
+):
+    """The reporter chose the category and the desk kept it: the first classification checks too."""
+    category, team, _classify = recurring
+    actor = agent(team)
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            incident = report(title="VPN drops", domain=category.domain, category=category)
+            lifecycle.classify_incident(
+                incident, actor=actor, domain=category.domain, category=category, impact=2, urgency=2, team=team
+            )
+    problem = Problem.objects.get()
+    assert problem.category == category
+    assert problem.incidents.count() == 3
+
+
 def test_the_proposal_key_stops_a_concurrent_second_proposal(recurring):
     category, _team, classify = recurring
     incidents = [classify() for _ in range(3)]
