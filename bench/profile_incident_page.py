@@ -98,7 +98,9 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="the CPU figures only")
     parser.add_argument("--sample", action="store_true", help="profile the suite's sample page instead")
     parser.add_argument(
-        "--pyinstrument", action="store_true", help="a sampling profile (pip install pyinstrument), not cProfile"
+        "--pyinstrument",
+        action="store_true",
+        help="a sampling profile (pip install pyinstrument), not cProfile",
     )
     args = parser.parse_args()
     os.environ.update(
@@ -139,7 +141,8 @@ def main() -> None:
         .order_by("-id")
         .first()
     )
-    assert sample is not None, data
+    if sample is None:
+        raise SystemExit(f"no responding incident of the bench team besides {incident.reference}: {data}")
     pages = {
         "sample (the suite's)": f"/desk/incidents/{sample.reference}/",
         f"realistic ({incident.timeline.count()} entries)": f"/desk/incidents/{incident.reference}/",
@@ -159,7 +162,11 @@ def main() -> None:
     def one_insert() -> None:
         client.post("/bench/ceiling/insert/", '{"title": "ceiling"}', content_type="application/json")
 
-    calls = {**{name: page(url) for name, url in pages.items()}, "bare JSON": bare_json, "one insert": one_insert}
+    calls = {
+        **{name: page(url) for name, url in pages.items()},
+        "bare JSON": bare_json,
+        "one insert": one_insert,
+    }
     for call in calls.values():
         cpu_per_call(call, 20)
     for name, url in pages.items():

@@ -90,9 +90,13 @@ def render_incident(
     # The actions' URLs from one reverse (a {% url %} per action was a tenth of the page's CPU).
     page_url = reverse("web:incident", args=[incident.reference])
     action_forms = [(name, bound.get(name), f"{page_url}{name}/", action_label(name)) for name in allowed]
-    targets = selectors.reporting_targets(incident)
-    unfiled = selectors.unfiled_targets(incident) if targets and me.may_file_reports(incident) else []
-    rows = list(selectors.timeline_for(incident, request.user))
+    targets = selectors.reporting_targets(incident, clocks=selectors.sla_clocks(incident))
+    unfiled = (
+        selectors.unfiled_targets(incident, targets=targets)
+        if targets and me.may_file_reports(incident)
+        else []
+    )
+    rows = selectors.timeline_rows(incident, request.user)
     for entry in rows:
         # What this reader may see of the data (a confidential reporter's address is not theirs to read);
         # in memory only: the entry itself is append-only.
@@ -109,11 +113,9 @@ def render_incident(
         "action_forms": action_forms,
         "open_action": next(iter(bound), ""),
         "entries": entries,
-        "children": selectors.incidents_handled_by(request.user)
-        .filter(parent_id=incident.pk)
-        .only("id", "title", "state", "priority")[:100],
+        "children": selectors.child_incidents(incident, request.user),
         "parent_ref": incident.parent.reference if incident.parent_id else "",  # type: ignore[union-attr]
-        "attachments": Attachment.objects.filter(incident=incident).select_related("uploaded_by"),
+        "attachments": selectors.attachments_of(incident),
         "reporter_visible": me.can_see_reporter(incident),
         "targets": targets,
         "filings": list(incident.report_filings.select_related("filed_by")) if targets else [],
