@@ -548,6 +548,24 @@ def _similar_fallback(
     return scored[:limit]
 
 
+def similar_reread(pks: list[int], user: Actor) -> list[Incident]:
+    """The ranked similar incidents `pks` read again as they are now (the incident page's panel reuses a
+    ranking, never the rows): those still resolved or closed and handled by `user`, with their title, state,
+    resolution summary, cause and category path. Its SQL is compiled once per process, reach and count."""
+    me = desk_user(user)
+    reach = (me.is_superuser, me.is_responder, tuple(sorted(me.domain_ids)))
+
+    def build(*ids: int) -> IncidentQuerySet:
+        return (
+            incidents_handled_by(user)
+            .filter(pk__in=list(ids), state__in=[Incident.State.RESOLVED, Incident.State.CLOSED])
+            .select_related("category")
+            .only("title", "state", "resolution_summary", "cause", "category__path")
+        )
+
+    return compiled_list(("similar", *reach), build, *pks)
+
+
 def reporting_targets(incident: Incident, *, clocks: list[Any] | None = None) -> list[dict[str, Any]]:
     """The reporting targets (regulatory deadlines) of an incident: the latest cycle of each, by due time
     (name, due_at, state, and the clock itself). Reads `clocks` when given (`sla_clocks`), else the prefetched

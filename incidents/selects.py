@@ -7,8 +7,9 @@ for the first call of a `key` only, with a placeholder where `value` goes; later
 the placeholder's parameter replaced, and make the model instances as Django does (`Model.from_db`, the joined
 rows of `select_related`, each column through its database converters).
 
-`key` names everything but `value` that shapes the SQL (the reader's visibility, say); `value` is one integer
-(an incident's primary key). Rows are not cached: each call reads the database.
+`key` names everything but the values that shapes the SQL (the reader's visibility, how many values, say); the
+values are integers (primary keys), as many as `build` takes. Rows are not cached: each call reads the
+database.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from django.db.models.query import get_related_populators
 
 M = TypeVar("M", bound=Model)
 
-# Where `value` goes in the first compilation: a number no primary key takes (keys are positive).
+# Where the values go in the first compilation: numbers no primary key takes (keys are positive).
 PLACEHOLDER = -917_263_545
 
 
@@ -34,26 +35,31 @@ class _Statement:
     compiler: Any
     sql: str
     params: tuple[Any, ...]
-    slots: tuple[int, ...]
+    slots: tuple[tuple[int, int], ...]  # (index of a parameter, index of the value that goes there)
     db: str
 
 
 _statements: dict[tuple[Any, ...], _Statement | None] = {}
 
 
-def _compile(build: Callable[[int], QuerySet[Any]]) -> _Statement | None:
-    queryset = build(PLACEHOLDER)
+def _compile(build: Callable[..., QuerySet[Any]], count: int) -> _Statement | None:
+    placeholders = [PLACEHOLDER - index for index in range(count)]
+    queryset = build(*placeholders)
     compiler = queryset.query.get_compiler(using=queryset.db)
     try:
         sql, params = compiler.as_sql()
     except EmptyResultSet:  # nothing to read (Django answers it without a statement): read as Django does
         return None
-    slots = tuple(index for index, param in enumerate(params) if param == PLACEHOLDER)
+    slots = tuple(
+        (index, placeholders.index(param))
+        for index, param in enumerate(params)
+        if isinstance(param, int) and param in placeholders
+    )
     # Only a statement whose one changing value is a plain parameter can be reused (not one with the value in
     # its text, rows known to the queryset beforehand, or annotations, which ModelIterable would set).
     if (
-        not slots
-        or str(PLACEHOLDER) in sql
+        {value for _, value in slots} != set(range(count))
+        or any(str(placeholder) in sql for placeholder in placeholders)
         or queryset._known_related_objects  # type: ignore[attr-defined]
         or compiler.annotation_col_map
     ):
@@ -61,16 +67,17 @@ def _compile(build: Callable[[int], QuerySet[Any]]) -> _Statement | None:
     return _Statement(compiler, sql, tuple(params), slots, queryset.db)
 
 
-def compiled_list(key: tuple[Any, ...], build: Callable[[int], QuerySet[M]], value: int) -> list[M]:
-    """`list(build(value))`, its SQL compiled once per `key` and process (see the module's docstring)."""
+def compiled_list(key: tuple[Any, ...], build: Callable[..., QuerySet[M]], *values: int) -> list[M]:
+    """`list(build(*values))`, its SQL compiled once per `key` and process (see the module's docstring)."""
+    key = (*key, len(values))
     if key not in _statements:
-        _statements[key] = _compile(build)
+        _statements[key] = _compile(build, len(values))
     statement = _statements[key]
     if statement is None:
-        return list(build(value))
+        return list(build(*values))
     params = list(statement.params)
-    for index in statement.slots:
-        params[index] = value
+    for index, value in statement.slots:
+        params[index] = values[value]
     # A copy per read: the compiler's connection is this thread's, and its SQL is the stored one.
     compiler = copy.copy(statement.compiler)
     compiler.connection = connections[statement.db]
