@@ -15,7 +15,18 @@ from django.db import connection
 from django.db.models import BooleanField, F, FloatField, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
-from .models import Domain, Incident, IncidentQuerySet, Membership, Problem, SlaStatus, Team, TimelineEntry
+from .models import (
+    Attachment,
+    Domain,
+    Incident,
+    IncidentQuerySet,
+    Membership,
+    Problem,
+    SlaStatus,
+    Team,
+    TimelineEntry,
+)
+from .selects import compiled_list
 from .timeline import Actor
 
 SEARCH_DOCUMENT_SQL = (
@@ -261,9 +272,55 @@ def search_incidents(qs: QuerySet[Incident], text: str) -> QuerySet[Incident]:
 def timeline_for(incident: Incident, user: Actor) -> QuerySet[TimelineEntry]:
     """The entries the user may read: all of them for its responders, the public ones for its reporter."""
     qs = incident.timeline.select_related("actor", "comment", "attachment")
-    if not desk_user(user).as_responder(incident):
+    if _public_entries_only(incident, user):
         qs = qs.filter(public=True)
     return qs
+
+
+def _public_entries_only(incident: Incident, user: Actor) -> bool:
+    return not desk_user(user).as_responder(incident)
+
+
+def timeline_rows(incident: Incident, user: Actor) -> list[TimelineEntry]:
+    """`timeline_for` read at once, its SQL compiled once per process (the console's incident page)."""
+    public_only = _public_entries_only(incident, user)
+
+    def build(pk: int) -> QuerySet[TimelineEntry]:
+        qs = TimelineEntry.objects.filter(incident_id=pk).select_related("actor", "comment", "attachment")
+        return qs.filter(public=True) if public_only else qs
+
+    rows = compiled_list(("timeline", public_only), build, incident.pk)
+    for row in rows:
+        row.incident = incident  # as incident.timeline sets it: no query when an entry's incident is read
+    return rows
+
+
+def child_incidents(incident: Incident, user: Actor, *, limit: int = 100) -> list[Incident]:
+    """The incident's children (of a major incident) the user sees as a responder: id, title, state and
+    priority loaded, at most `limit`. Its SQL is compiled once per process and reach."""
+    me = desk_user(user)
+    reach = (me.is_superuser, me.is_responder, tuple(sorted(me.domain_ids)))
+
+    def build(pk: int) -> IncidentQuerySet:
+        return (
+            incidents_handled_by(user).filter(parent_id=pk).only("id", "title", "state", "priority")[:limit]
+        )
+
+    return compiled_list(("children", limit, *reach), build, incident.pk)
+
+
+def attachments_of(incident: Incident) -> list[Attachment]:
+    """The incident's files (the console's list: a responder's, internal ones included)."""
+    rows = compiled_list(("attachments",), lambda pk: Attachment.objects.filter(incident_id=pk), incident.pk)
+    for row in rows:
+        row.incident = incident
+    return rows
+
+
+def sla_clocks(incident: Incident) -> list[Any]:
+    """The incident's SLA clocks and reporting-target clocks (escalation.SlaClock), read at once."""
+    clock = Incident._meta.get_field("sla_clocks").related_model
+    return compiled_list(("clocks",), lambda pk: clock._default_manager.filter(incident_id=pk), incident.pk)
 
 
 def entry_data(entry: TimelineEntry, incident: Incident, user: Any) -> dict[str, Any]:
@@ -491,11 +548,31 @@ def _similar_fallback(
     return scored[:limit]
 
 
-def reporting_targets(incident: Incident) -> list[dict[str, Any]]:
+def similar_reread(pks: list[int], user: Actor) -> list[Incident]:
+    """The ranked similar incidents `pks` read again as they are now (the incident page's panel reuses a
+    ranking, never the rows): those still resolved or closed and handled by `user`, with their title, state,
+    resolution summary, cause and category path. Its SQL is compiled once per process, reach and count."""
+    me = desk_user(user)
+    reach = (me.is_superuser, me.is_responder, tuple(sorted(me.domain_ids)))
+
+    def build(*ids: int) -> IncidentQuerySet:
+        return (
+            incidents_handled_by(user)
+            .filter(pk__in=list(ids), state__in=[Incident.State.RESOLVED, Incident.State.CLOSED])
+            .select_related("category")
+            .only("title", "state", "resolution_summary", "cause", "category__path")
+        )
+
+    return compiled_list(("similar", *reach), build, *pks)
+
+
+def reporting_targets(incident: Incident, *, clocks: list[Any] | None = None) -> list[dict[str, Any]]:
     """The reporting targets (regulatory deadlines) of an incident: the latest cycle of each, by due time
-    (name, due_at, state, and the clock itself). Reads the prefetched `sla_clocks` when a list prefetched them."""
+    (name, due_at, state, and the clock itself). Reads `clocks` when given (`sla_clocks`), else the prefetched
+    `sla_clocks` when a list prefetched them."""
     latest: dict[str, Any] = {}
-    for clock in sorted(incident.sla_clocks.all(), key=lambda c: (c.name, c.cycle)):
+    every = incident.sla_clocks.all() if clocks is None else clocks
+    for clock in sorted(every, key=lambda c: (c.name, c.cycle)):
         if clock.kind == "target":
             latest[clock.name] = clock
     return [
@@ -504,7 +581,9 @@ def reporting_targets(incident: Incident) -> list[dict[str, Any]]:
     ]
 
 
-def unfiled_targets(incident: Incident) -> list[str]:
-    """The names of the incident's reporting targets whose report nobody filed yet (late ones included)."""
+def unfiled_targets(incident: Incident, *, targets: list[dict[str, Any]] | None = None) -> list[str]:
+    """The names of the incident's reporting targets (`targets` when given: `reporting_targets`) whose report
+    nobody filed yet (late ones included)."""
     filed = set(incident.report_filings.values_list("target", flat=True))
-    return [target["name"] for target in reporting_targets(incident) if target["name"] not in filed]
+    targets = reporting_targets(incident) if targets is None else targets
+    return [target["name"] for target in targets if target["name"] not in filed]

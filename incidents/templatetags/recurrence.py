@@ -38,12 +38,7 @@ def similar_for_page(incident: Incident, user: Any, *, limit: int) -> list[Incid
     if not ranked:
         return []
     score = dict(ranked)
-    rows = (
-        selectors.incidents_handled_by(user)
-        .filter(pk__in=list(score), state__in=[Incident.State.RESOLVED, Incident.State.CLOSED])
-        .select_related("category")
-        .only("title", "state", "resolution_summary", "cause", "category__path")
-    )
+    rows = selectors.similar_reread(list(score), user)
     found = sorted(rows, key=lambda past: (-score[past.pk], -past.pk))
     for past in found:
         past.similarity = score[past.pk]  # type: ignore[attr-defined]
