@@ -229,7 +229,13 @@ def test_incidents_reported_in_their_category_and_classified_as_they_are_propose
         for _ in range(3):
             incident = report(title="VPN drops", domain=category.domain, category=category)
             lifecycle.classify_incident(
-                incident, actor=actor, domain=category.domain, category=category, impact=2, urgency=2, team=team
+                incident,
+                actor=actor,
+                domain=category.domain,
+                category=category,
+                impact=2,
+                urgency=2,
+                team=team,
             )
     problem = Problem.objects.get()
     assert problem.category == category
