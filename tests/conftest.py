@@ -57,7 +57,7 @@ def _may_select_fuzz(markexpr: str) -> bool:
     names = sorted(set(re.findall(r"[\w:+\-.\[\]\\/]+", markexpr)) - {"and", "or", "not", "fuzz"})
     for values in itertools.product((False, True), repeat=len(names)):
         marks = {**dict(zip(names, values, strict=True)), "fuzz": True}
-        if expression.evaluate(lambda name, /, **kwargs: marks.get(name, False)):
+        if expression.evaluate(lambda name, /, marks=marks, **kwargs: marks.get(name, False)):
             return True
     return False
 
