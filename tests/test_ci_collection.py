@@ -3,14 +3,11 @@ them is work (schemathesis builds the coverage examples of every operation) whos
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FUZZ_FILES, _may_select_fuzz
+from tests.conftest import FUZZ_FILES, _may_select_fuzz, pytest_ignore_collect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,22 +31,23 @@ def test_a_mark_expression_may_select_fuzz_items_or_not(markexpr, selects):
     assert _may_select_fuzz(markexpr) is selects
 
 
-def _collect(*args: str) -> str:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    return done.stdout + done.stderr
+class _Config:
+    """What the hook reads of pytest's config: the root and the -m expression."""
+
+    def __init__(self, markexpr: str) -> None:
+        self.rootpath = ROOT
+        self.markexpr = markexpr
+
+    def getoption(self, name: str) -> str:
+        assert name == "markexpr"
+        return self.markexpr
 
 
-def test_a_run_without_fuzz_leaves_the_fuzz_files_uncollected_and_a_fuzz_run_collects_them():
-    folder = "tests/visibility"  # the hook skips files found in a folder (a file named outright is collected)
-    fuzz_files = sorted(name for name in FUZZ_FILES if name.startswith(f"{folder}/"))
-    assert fuzz_files
-    without = _collect("-m", "not fuzz", folder)
-    assert "deselected" not in without, without
-    assert not [name for name in fuzz_files if f"{name}::" in without], without
-    assert f"{folder}/" in without, without  # the folder's other tests are collected
-    with_fuzz = _collect("-m", "fuzz", *fuzz_files)
-    assert all(f"{name}::" in with_fuzz for name in fuzz_files), with_fuzz
+@pytest.mark.parametrize(("markexpr", "ignored"), [("not fuzz", True), ("fuzz", None), ("", None)])
+def test_the_fuzz_files_are_left_uncollected_only_by_a_run_that_deselects_fuzz(markexpr, ignored):
+    config = _Config(markexpr)
+    for name in sorted(FUZZ_FILES):
+        assert (ROOT / name).exists(), name
+        assert pytest_ignore_collect(ROOT / name, config) is ignored, (name, markexpr)
+    other = ROOT / "tests" / "visibility" / "test_policy.py"
+    assert pytest_ignore_collect(other, config) is None
