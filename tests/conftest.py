@@ -3,9 +3,13 @@ with REQUIRE_SERVICES=1 (CI) the skip becomes a failure."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
+from pathlib import Path
 
 import pytest
+from _pytest.mark.expression import Expression
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -40,6 +44,35 @@ FUZZ_FILES = frozenset({
     "tests/visibility/test_audit_paths.py",
     "tests/visibility/test_reporter_schema.py",
 })  # fmt: skip
+
+
+def _may_select_fuzz(markexpr: str) -> bool:
+    """Whether `-m markexpr` can select an item marked fuzz, whatever other markers it has: tried with fuzz
+    set and every combination of the expression's other names. Unsure (keyword arguments) means yes."""
+    if not markexpr.strip():
+        return True
+    if "=" in markexpr:
+        return True
+    expression = Expression.compile(markexpr)
+    names = sorted(set(re.findall(r"[\w:+\-.\[\]\\/]+", markexpr)) - {"and", "or", "not", "fuzz"})
+    for values in itertools.product((False, True), repeat=len(names)):
+        marks = {**dict(zip(names, values, strict=True)), "fuzz": True}
+        if expression.evaluate(lambda name, /, marks=marks, **kwargs: marks.get(name, False)):
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A run that deselects fuzz (CI's `-m 'not fuzz'` runs) does not collect the fuzz files either: collecting
+    them costs more than some whole test files (schemathesis builds every operation's coverage examples when it
+    collects), only for every item to be deselected."""
+    try:
+        relative = collection_path.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return None
+    if relative in FUZZ_FILES and not _may_select_fuzz(config.getoption("markexpr") or ""):
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
