@@ -9,23 +9,24 @@ stop at a cap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import pickle
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 
-from .models import Category, Domain, Incident, Membership, SlaStatus, Team, reference_for
+from .models import Category, Domain, Incident, Membership, SavedQueueView, SlaStatus, Team, reference_for
 from .selectors import desk_user, incidents_handled_by, sla_q
 from .templatetags.desk import priority_badge, state_badge
 from .timeline import Actor
@@ -132,7 +133,42 @@ def options_html(items: Iterable[tuple[Any, Any]], selected: Collection[str] = (
 def queue_options(
     choices: QueueChoices, params: Any, *, sort: str, sorts: Lists, sla_filters: Lists, bulk_actions: Lists
 ) -> dict[str, SafeString]:
-    """The options of the queue's filter selects (the current filters selected) and bulk-action selects."""
+    """The options of the queue's filter selects (the current filters selected) and bulk-action selects.
+
+    The same for every agent with the same filters in the same language while the lists last: rendered once
+    per process for each (language, lists, selected values) and reused. The key is all they are made of (the
+    labels of the model's choices are translated, hence the language)."""
+    selected = tuple(
+        tuple(params.getlist(key)) for key in ("state", "priority", "domain", "team", "assignee", "sla")
+    )
+    key = (
+        translation.get_language(),
+        tuple(choices.domains),
+        tuple(choices.teams),
+        tuple(choices.categories),
+        tuple(choices.assignees),
+        selected,
+        sort,
+        tuple(sorts),
+        tuple(sla_filters),
+        tuple(bulk_actions),
+    )
+    options = _options.get(key)
+    if options is None:
+        if len(_options) > 500:  # a bound: few filter combinations are in use at once
+            _options.clear()
+        options = _options[key] = _queue_options(
+            choices, params, sort=sort, sorts=sorts, sla_filters=sla_filters, bulk_actions=bulk_actions
+        )
+    return options
+
+
+_options: dict[tuple[Any, ...], dict[str, SafeString]] = {}
+
+
+def _queue_options(
+    choices: QueueChoices, params: Any, *, sort: str, sorts: Lists, sla_filters: Lists, bulk_actions: Lists
+) -> dict[str, SafeString]:
     one = {key: [params.get(key, "")] for key in ("domain", "team", "assignee", "sla")}
     return {
         "state": options_html(S.choices, params.getlist("state")),
@@ -153,6 +189,39 @@ def queue_options(
         "urgency": options_html(Incident.Urgency.choices),
         "cancel_reason": options_html(Incident.CancelReason.choices),
     }
+
+
+@functools.lru_cache(maxsize=32)
+def states_titles(language: str | None) -> tuple[str, str]:
+    """The titles that name the open and the active states (Incident.OPEN_STATES, ACTIVE_STATES), per language."""
+    return (
+        "Open: " + ", ".join(str(S(s).label) for s in Incident.OPEN_STATES),
+        "Active, still being worked: " + ", ".join(str(S(s).label) for s in Incident.ACTIVE_STATES),
+    )
+
+
+class SavedView(NamedTuple):
+    pk: int
+    name: str
+    query: str
+
+
+# The saved views' statement, compiled once per database alias: it runs on every page load.
+_saved_views_sql: dict[str, str] = {}
+
+
+def saved_views(user_id: int) -> list[SavedView]:
+    """The user's saved queue views by name: one query, compiled by the ORM once per process."""
+    sql = _saved_views_sql.get(connection.alias)
+    if sql is None:
+        query = SavedQueueView.objects.filter(user_id=0).values_list("pk", "name", "query").query
+        sql, params = query.sql_with_params()
+        if list(params) != [0]:  # the user must be the one parameter
+            raise RuntimeError(f"saved_views: unexpected parameters {params!r}")
+        _saved_views_sql[connection.alias] = sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        return [SavedView(*row) for row in cursor.fetchall()]
 
 
 # The compiled statement of a queue page, by `memo_key` (see queue_page). Bounded: a desk has few reaches.
