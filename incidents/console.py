@@ -9,23 +9,25 @@ stop at a cap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 import pickle
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 
-from .models import Category, Domain, Incident, Membership, SlaStatus, Team, reference_for
+from .models import Category, Domain, Incident, Membership, SavedQueueView, SlaStatus, Team, reference_for
 from .selectors import desk_user, incidents_handled_by, sla_q
 from .templatetags.desk import priority_badge, state_badge
 from .timeline import Actor
@@ -132,7 +134,42 @@ def options_html(items: Iterable[tuple[Any, Any]], selected: Collection[str] = (
 def queue_options(
     choices: QueueChoices, params: Any, *, sort: str, sorts: Lists, sla_filters: Lists, bulk_actions: Lists
 ) -> dict[str, SafeString]:
-    """The options of the queue's filter selects (the current filters selected) and bulk-action selects."""
+    """The options of the queue's filter selects (the current filters selected) and bulk-action selects.
+
+    The same for every agent with the same filters in the same language while the lists last: rendered once
+    per process for each (language, lists, selected values) and reused. The key is all they are made of (the
+    labels of the model's choices are translated, hence the language)."""
+    selected = tuple(
+        tuple(params.getlist(key)) for key in ("state", "priority", "domain", "team", "assignee", "sla")
+    )
+    key = (
+        translation.get_language(),
+        tuple(choices.domains),
+        tuple(choices.teams),
+        tuple(choices.categories),
+        tuple(choices.assignees),
+        selected,
+        sort,
+        tuple(sorts),
+        tuple(sla_filters),
+        tuple(bulk_actions),
+    )
+    options = _options.get(key)
+    if options is None:
+        if len(_options) > 500:  # a bound: few filter combinations are in use at once
+            _options.clear()
+        options = _options[key] = _queue_options(
+            choices, params, sort=sort, sorts=sorts, sla_filters=sla_filters, bulk_actions=bulk_actions
+        )
+    return options
+
+
+_options: dict[tuple[Any, ...], dict[str, SafeString]] = {}
+
+
+def _queue_options(
+    choices: QueueChoices, params: Any, *, sort: str, sorts: Lists, sla_filters: Lists, bulk_actions: Lists
+) -> dict[str, SafeString]:
     one = {key: [params.get(key, "")] for key in ("domain", "team", "assignee", "sla")}
     return {
         "state": options_html(S.choices, params.getlist("state")),
@@ -153,6 +190,39 @@ def queue_options(
         "urgency": options_html(Incident.Urgency.choices),
         "cancel_reason": options_html(Incident.CancelReason.choices),
     }
+
+
+@functools.lru_cache(maxsize=32)
+def states_titles(language: str | None) -> tuple[str, str]:
+    """The titles that name the open and the active states (Incident.OPEN_STATES, ACTIVE_STATES), per language."""
+    return (
+        "Open: " + ", ".join(str(S(s).label) for s in Incident.OPEN_STATES),
+        "Active, still being worked: " + ", ".join(str(S(s).label) for s in Incident.ACTIVE_STATES),
+    )
+
+
+class SavedView(NamedTuple):
+    pk: int
+    name: str
+    query: str
+
+
+# The saved views' statement, compiled once per database alias: it runs on every page load.
+_saved_views_sql: dict[str, str] = {}
+
+
+def saved_views(user_id: int) -> list[SavedView]:
+    """The user's saved queue views by name: one query, compiled by the ORM once per process."""
+    sql = _saved_views_sql.get(connection.alias)
+    if sql is None:
+        query = SavedQueueView.objects.filter(user_id=0).values_list("pk", "name", "query").query
+        sql, params = query.sql_with_params()
+        if list(params) != [0]:  # the user must be the one parameter
+            raise RuntimeError(f"saved_views: unexpected parameters {params!r}")
+        _saved_views_sql[connection.alias] = sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id])
+        return [SavedView(*row) for row in cursor.fetchall()]
 
 
 # The compiled statement of a queue page, by `memo_key` (see queue_page). Bounded: a desk has few reaches.
@@ -230,19 +300,28 @@ SLA_WORDS = {"met": "met", "paused": "paused (on hold)", "cleared": "cleared bef
 def _sla_html(values: dict[str, Any], now: datetime) -> str:
     """The running clock as a live countdown ("2 h 10 m left", "breached 35 m ago"), coloured by its state;
     a paused, met or cleared clock in words. static/js/desk.js ticks `data-due` every second."""
+    before, due, after = _sla_parts(values)
+    return before if due is None else before + countdown_text(due, now) + after
+
+
+def _sla_parts(values: dict[str, Any]) -> tuple[str, datetime | None, str]:
+    """_sla_html in the parts that do not change with time, around its countdown: (before, deadline, after);
+    the deadline is None when there is no countdown (then `before` is the whole cell)."""
     clock, status, due = running_clock(values)
     if not clock:
-        return '<span class="text-secondary" title="No SLA clock runs">—</span>'
+        return '<span class="text-secondary" title="No SLA clock runs">—</span>', None, ""
     label = SLA_LABELS[clock]
     if status in RUNNING and due is not None and values["state"] in Incident.ACTIVE_STATES:
         local = timezone.localtime(due)
         return (
             f'<span class="sla sla-{escape(status)} sla-countdown" data-due="{local.isoformat()}"'
             f' title="{label} due {local.strftime("%a %-d %b, %H:%M")}"><span class="sla-clock">{label}</span>'
-            f' <span class="sla-left">{countdown_text(due, now)}</span></span>'
+            f' <span class="sla-left">',
+            due,
+            "</span></span>",
         )
     words = SLA_WORDS.get(status, escape(status))
-    return f'<span class="sla sla-{escape(status)}" title="{label} clock">{label} {words}</span>'
+    return f'<span class="sla sla-{escape(status)}" title="{label} clock">{label} {words}</span>', None, ""
 
 
 # One queue row. Built with str.format from values escaped by html.escape (the same escaping as Django's, without
@@ -264,6 +343,10 @@ ROW_HTML = (
     '<td class="d-none d-xl-table-cell small text-nowrap"><time class="age" datetime="{updated_iso}"'
     ' title="{updated_title}">{updated_ago} ago</time></td></tr>\n'
 )
+# ROW_HTML cut at the words that change with time alone: the countdown (inside {sla}) and the two ages.
+_ROW_HEAD, _rest = ROW_HTML.split("{sla}")
+_ROW_SLA_TAIL, _rest = _rest.split("{received_ago}")
+_ROW_RECEIVED_TAIL, _ROW_TAIL = _rest.split("{updated_ago}")
 CONFIDENTIAL_HTML = SafeString(
     ' <span class="badge text-bg-light border" title="Reported confidentially">confidential</span>'
 )
@@ -280,58 +363,110 @@ def age(seconds: float) -> str:
     return "<1 min"
 
 
+_row_values = operator.itemgetter(*ROW_FIELDS)
+
+
+class _Row(NamedTuple):
+    """A row as rendered, but for its countdown and ages: head + countdown + sla_tail + received age +
+    received_tail + updated age + tail."""
+
+    head: str
+    due: datetime | None  # the countdown's deadline, None without one
+    sla_tail: str
+    received: datetime
+    received_tail: str
+    updated: datetime
+    tail: str
+
+
+# The rows rendered lately, by the language, time zone and incident URL they were rendered with and then by
+# every value a row shows (ROW_FIELDS). A row's HTML is made of its values and nothing else, in particular
+# nothing of the person who reads it, so a row rendered for one agent is what any other agent who reads the
+# same values gets; a changed value is another key. The 30 s polls of every open console read mostly the same
+# rows again: they are cut and joined, not rendered. Bounded: emptied when it holds ROWS_KEPT rows.
+_rows: dict[tuple[Any, ...], dict[tuple[Any, ...], _Row]] = {}
+ROWS_KEPT = 5000
+
+
 def queue_rows(page: list[dict[str, Any]], *, now: datetime | None = None) -> list[SafeString]:
     """The rows of one page as HTML, built in one pass from plain values.
 
-    Badges are rendered once per distinct state and priority on the page, the incident URL is built
-    from one reverse() and the reference, and times are formatted here, not by template filters.
+    Each row is rendered once for its values (_rows) and then only its ages and countdown are written anew.
+    Badges are rendered once per distinct state and priority on the page, the incident URL is built from
+    one reverse() and the reference, and times are formatted here, not by template filters.
     """
     now = now or timezone.now()
     zone = timezone.get_current_timezone()  # once: timezone.localtime() looks it up on every call
     url_template = reverse("web:incident", args=["INC-000000"]).replace("INC-000000", "{}")
-    states: dict[str, str] = {}
-    priorities: dict[int | None, str] = {}
+    setting = (translation.get_language(), zone, url_template)
+    rendered = _rows.get(setting)
+    if rendered is None:
+        rendered = _rows[setting] = {}
+    if sum(len(rows) for rows in _rows.values()) + len(page) > ROWS_KEPT:
+        _rows.clear()
+        rendered = _rows[setting] = {}
+    badges: dict[Any, str] = {}
     rows = []
     for values in page:
-        reference = reference_for(values["id"]) or ""
-        state, priority = values["state"], values["priority"]
-        if state not in states:
-            states[state] = state_badge(state)
-        if priority not in priorities:
-            priorities[priority] = priority_badge(priority)
-        received = values["received_at"].astimezone(zone)
-        updated = values["updated_at"].astimezone(zone)
-        full_name = f"{values['assignee__first_name']} {values['assignee__last_name']}".strip()
-        category = values["category__path"]
+        key = _row_values(values)
+        row = rendered.get(key)
+        if row is None:
+            row = rendered[key] = _render_row(values, zone, url_template, badges)
         rows.append(
             SafeString(
-                ROW_HTML.format(
-                    url=url_template.format(reference),
-                    reference=reference,
-                    pk=values["id"],
-                    title=escape(values["title"]),
-                    confidential=CONFIDENTIAL_HTML if values["confidential"] else "",
-                    state=states[state],
-                    priority=priorities[priority],
-                    domain=escape(values["domain__name"] or "—"),
-                    category=f'<br><span class="text-secondary">{escape(category)}</span>'
-                    if category
-                    else "",
-                    team=escape(values["team__name"] or "—"),
-                    assignee=escape(full_name or values["assignee__username"])
-                    if values["assignee__username"]
-                    else UNASSIGNED_HTML,
-                    sla=_sla_html(values, now),
-                    received_iso=received.isoformat(),
-                    received_title=received.strftime("%-d %b %Y, %H:%M"),
-                    received_ago=age((now - received).total_seconds()),
-                    updated_iso=updated.isoformat(),
-                    updated_title=updated.strftime("%-d %b %Y, %H:%M"),
-                    updated_ago=age(max((now - updated).total_seconds(), 0)),
-                )
+                row.head
+                + ("" if row.due is None else countdown_text(row.due, now))
+                + row.sla_tail
+                + age((now - row.received).total_seconds())
+                + row.received_tail
+                + age(max((now - row.updated).total_seconds(), 0))
+                + row.tail
             )
         )
     return rows
+
+
+def _render_row(values: dict[str, Any], zone: Any, url_template: str, badges: dict[Any, str]) -> _Row:
+    """One row's parts (_Row) from its values."""
+    reference = reference_for(values["id"]) or ""
+    state, priority = values["state"], values["priority"]
+    if ("state", state) not in badges:
+        badges[("state", state)] = state_badge(state)
+    if ("priority", priority) not in badges:
+        badges[("priority", priority)] = priority_badge(priority)
+    received = values["received_at"].astimezone(zone)
+    updated = values["updated_at"].astimezone(zone)
+    full_name = f"{values['assignee__first_name']} {values['assignee__last_name']}".strip()
+    category = values["category__path"]
+    fields = {
+        "url": url_template.format(reference),
+        "reference": reference,
+        "pk": values["id"],
+        "title": escape(values["title"]),
+        "confidential": CONFIDENTIAL_HTML if values["confidential"] else "",
+        "state": badges[("state", state)],
+        "priority": badges[("priority", priority)],
+        "domain": escape(values["domain__name"] or "—"),
+        "category": f'<br><span class="text-secondary">{escape(category)}</span>' if category else "",
+        "team": escape(values["team__name"] or "—"),
+        "assignee": escape(full_name or values["assignee__username"])
+        if values["assignee__username"]
+        else UNASSIGNED_HTML,
+        "received_iso": received.isoformat(),
+        "received_title": received.strftime("%-d %b %Y, %H:%M"),
+        "updated_iso": updated.isoformat(),
+        "updated_title": updated.strftime("%-d %b %Y, %H:%M"),
+    }
+    sla_before, due, sla_after = _sla_parts(values)
+    return _Row(
+        head=_ROW_HEAD.format(**fields) + sla_before,
+        due=due,
+        sla_tail=sla_after + _ROW_SLA_TAIL.format(**fields),
+        received=received,
+        received_tail=_ROW_RECEIVED_TAIL.format(**fields),
+        updated=updated,
+        tail=_ROW_TAIL.format(**fields),
+    )
 
 
 def rows_etag(

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import functools
 import html
-from typing import Any
+import re
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from django import template
+from django.core.signals import setting_changed
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix, get_urlconf
+from django.utils import translation
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 from incidents.models import Incident
 from incidents.selectors import desk_user
@@ -262,3 +267,92 @@ def field_html(field: Any, wrapper_class: str = "") -> str:
         parts.append(f'<div class="invalid-feedback d-block" id="{esc(field.auto_id)}_error">{errors}</div>')
     parts.append("\n</div>\n\n")
     return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped or Django's own widget HTML
+
+
+# --- the page's chrome (base.html) ---------------------------------------------------------------------------
+# The navbar, footer, shortcuts dialog and static links are the same for everyone with the same roles, section
+# and language: some twenty URL lookups and static paths that every page rendered anew (a sixth of the queue
+# page's CPU). Each part is rendered once per process and key from a context that holds the key's fields and
+# nothing else, so no part can show what belongs to another user; the user's name and the CSRF token, which
+# are per request, go in through placeholders.
+
+
+class ChromeKey(NamedTuple):
+    """All that templates/_chrome_*.html may read: the cache key and the templates' whole context."""
+
+    language: str
+    script_prefix: str
+    urlconf: str | None
+    is_authenticated: bool
+    is_staff: bool
+    is_responder: bool
+    is_interviewer: bool
+    nav: str  # the section the page is in (nav_section)
+    namespace: str  # the URL namespace of the page ("reports" and "interviews" light their link)
+
+
+CHROME_PARTS = frozenset(("head", "nav", "foot"))
+CHROME_NAME = "\ue000name\ue000"
+CHROME_CSRF = "\ue000csrf\ue000"
+_CHROME_SPLIT = re.compile(f"({CHROME_NAME}|{CHROME_CSRF})")
+_chrome: dict[tuple[str, ChromeKey], tuple[str, ...]] = {}
+
+
+def chrome_key(context: Any) -> ChromeKey:
+    """The chrome's key for the request being rendered (memoised on the request)."""
+    request = context.get("request")
+    key = getattr(request, "_desk_chrome_key", None)
+    if key is not None:
+        return key
+    user = getattr(request, "user", None)
+    authenticated = bool(user is not None and user.is_authenticated)
+    match = getattr(request, "resolver_match", None)
+    urlconf = get_urlconf()
+    key = ChromeKey(
+        language=translation.get_language() or "",
+        script_prefix=get_script_prefix(),
+        urlconf=urlconf if urlconf is None or isinstance(urlconf, str) else repr(urlconf),
+        is_authenticated=authenticated,
+        is_staff=authenticated and bool(user.is_staff),  # type: ignore[union-attr]
+        is_responder=responder(context),
+        is_interviewer=interviewer(context),
+        nav=nav_section(context),
+        namespace=(match.namespace or "") if match is not None else "",
+    )
+    if request is not None:
+        request._desk_chrome_key = key
+    return key
+
+
+@register.simple_tag(takes_context=True)
+def chrome(context: Any, part: str) -> SafeString:
+    """One part of base.html ("head", "nav", "foot": templates/_chrome_<part>.html), rendered once per process
+    for each ChromeKey, with this request's user name and CSRF token put in."""
+    if part not in CHROME_PARTS:
+        raise template.TemplateSyntaxError(f"chrome: no part {part!r}")
+    key = chrome_key(context)
+    pieces = _chrome.get((part, key))
+    if pieces is None:
+        rendered = render_to_string(
+            f"_chrome_{part}.html", {**key._asdict(), "user_name": CHROME_NAME, "csrf_token": CHROME_CSRF}
+        )
+        pieces = tuple(_CHROME_SPLIT.split(rendered.removesuffix("\n")))
+        if len(_chrome) > 1000:  # a bound: there are few roles, sections and languages
+            _chrome.clear()
+        _chrome[(part, key)] = pieces
+    if len(pieces) == 1:
+        return SafeString(pieces[0])
+    fill = {CHROME_NAME: "", CHROME_CSRF: ""}
+    if CHROME_NAME in pieces:
+        user = context.get("request").user
+        fill[CHROME_NAME] = conditional_escape(user.get_full_name() or user.get_username())
+    if CHROME_CSRF in pieces:
+        fill[CHROME_CSRF] = conditional_escape(context.get("csrf_token") or "")
+    return SafeString("".join(fill.get(piece, piece) for piece in pieces))
+
+
+def _forget_chrome(**kwargs: Any) -> None:
+    _chrome.clear()  # settings that the parts read (static files, URLs) changed: in tests only
+
+
+setting_changed.connect(_forget_chrome)

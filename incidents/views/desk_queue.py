@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
@@ -32,6 +32,7 @@ from ..selectors import desk_user
 from .common import S, user_pk
 
 PAGE_SIZE = 50
+VIEW_PK = 987654321  # a saved view's id in its reversed delete URL, replaced by each view's own
 
 
 # The queue's "needs attention" pills count to 100 ("100+"): past that the number changes nothing at the desk,
@@ -318,11 +319,17 @@ def queue(request: HttpRequest) -> HttpResponse:
     }
     if poll:
         return _poll_headers(render(request, "incidents/_queue_results.html", context), etag)  # rows only
+    open_title, active_title = console.states_titles(translation.get_language())
+    # One reverse() for every saved view's delete URL (a {% url %} in the template's loop was one per view).
+    delete_url = reverse("web:queue_delete_view", args=[VIEW_PK]).replace(str(VIEW_PK), "{}")
     context |= {
         "attention": console.attention_counts(request.user, QUEUE_ATTENTION_CAP),
         "attention_cap": QUEUE_ATTENTION_CAP,
         "presets": [(slug, label, _preset_query(p)) for slug, label, p in PRESETS],
-        "saved_views": SavedQueueView.objects.filter(user_id=user_pk(request)),
+        "saved_views": [
+            {"name": view.name, "query": view.query, "delete_url": delete_url.format(view.pk)}
+            for view in console.saved_views(user_pk(request))
+        ],
         "options": console.queue_options(
             console.cached_queue_choices(),
             params,
@@ -332,11 +339,9 @@ def queue(request: HttpRequest) -> HttpResponse:
             bulk_actions=BulkForm.ACTIONS,
         ),
         "filters_active": any(key not in ("open", "sort", *PAGE_KEYS) for key in params),
-        "save_form": SaveViewForm(initial={"query": first_query.urlencode()}),
         # "open" and "active" as the model defines them (Incident.OPEN_STATES, Incident.ACTIVE_STATES).
-        "open_states_title": "Open: " + ", ".join(str(S(s).label) for s in Incident.OPEN_STATES),
-        "active_states_title": "Active, still being worked: "
-        + ", ".join(str(S(s).label) for s in Incident.ACTIVE_STATES),
+        "open_states_title": open_title,
+        "active_states_title": active_title,
         "active_query": _preset_query({"state": list(Incident.ACTIVE_STATES)}),
     }
     return render(request, "incidents/queue.html", context)

@@ -1394,3 +1394,89 @@ def test_the_field_tag_writes_the_field_template_byte_for_byte():
                 assert field_html(field, wrapper) == render_to_string("incidents/_field.html", context)
                 checked += 1
     assert checked > 60
+
+
+# --- the page chrome, rendered once per process (incidents/templatetags/desk.py: chrome) -----------------------
+
+
+def csrf_secrets(page: str) -> set[str]:
+    """The CSRF secret behind every token a page carries (the header htmx sends and each form's field)."""
+    from django.middleware.csrf import _unmask_cipher_token
+
+    tokens = re.findall(r'"X-CSRFToken": "([^"]+)"', page) + re.findall(
+        r'csrfmiddlewaretoken" value="([^"]+)"', page
+    )
+    return {_unmask_cipher_token(token) for token in tokens}
+
+
+def test_the_cached_navigation_is_never_another_users():
+    """The navbar and footer are rendered once per set of roles and reused: a responder's links, a staff member's
+    administration link, one person's name or CSRF token must never show on someone else's page."""
+    team = TeamFactory(domains=["it_service"])
+    responder, reporter = Client(), Client()
+    responder.force_login(agent(team, first_name="Alex", last_name="Agent"))
+    reporter.force_login(UserFactory(first_name="Robin", last_name="Reporter"))
+    staff = Client()
+    staff.force_login(UserFactory(first_name="Sam", last_name="Staff", is_staff=True))
+
+    for _ in range(2):  # the second time round, every part comes from the cache
+        pages = {
+            name: c.get("/report/")
+            for name, c in (("responder", responder), ("reporter", reporter), ("staff", staff))
+        }
+        html = {name: page.content.decode() for name, page in pages.items()}
+        assert 'href="/desk/"' in html["responder"]
+        assert 'id="shortcuts"' in html["responder"]
+        assert "Alex Agent" in html["responder"]
+        assert "Robin" not in html["responder"]
+        for other in ("reporter", "staff"):
+            assert 'href="/desk/"' not in html[other]
+            assert 'id="shortcuts"' not in html[other]
+            assert "Alex Agent" not in html[other]
+        assert "Robin Reporter" in html["reporter"]
+        assert "Sam Staff" not in html["reporter"]
+        assert "Administration" in html["staff"]
+        assert "Sam Staff" in html["staff"]
+        assert "Administration" not in html["responder"]
+        assert "Administration" not in html["reporter"]
+        clients = {"responder": responder, "reporter": reporter, "staff": staff}
+        for name, c in clients.items():  # each page's tokens are its own session's, never a cached one
+            assert csrf_secrets(html[name]) == {c.cookies["csrftoken"].value}
+    anonymous = Client().get("/report/").content.decode()
+    assert "Sign in" in anonymous
+    assert "Sign out" not in anonymous
+    assert "Robin" not in anonymous
+
+
+GERMAN = {"Queue": "Warteschlange", "Sign out": "Abmelden", "High": "Hoch", "Received": "Eingegangen"}
+
+
+def test_a_language_switch_changes_the_cached_navigation_options_and_rows(desk, monkeypatch):
+    from django.utils import translation
+    from django.utils.translation import trans_real
+
+    report(domain=domain("it_service"), title="Printer jams")
+
+    def queue() -> str:
+        return desk.get("/desk/").content.decode()
+
+    english = queue()
+    assert ">Queue</a>" in english
+    assert ">Sign out<" in english
+    assert ">High</option>" in english
+    assert 'data-state="received">Received</span>' in english
+    german_catalog = trans_real.translation("de")
+    monkeypatch.setattr(german_catalog, "gettext", lambda message: GERMAN.get(message, message))
+    with translation.override("de"):
+        german = queue()
+    assert ">Warteschlange</a>" in german
+    assert ">Abmelden<" in german
+    assert ">Hoch</option>" in german
+    assert 'data-state="received">Eingegangen</span>' in german
+    assert ">Queue</a>" not in german
+    assert ">High</option>" not in german
+    english_again = queue()
+    assert ">Queue</a>" in english_again
+    assert ">High</option>" in english_again
+    assert "Warteschlange" not in english_again
+    assert "Eingegangen" not in english_again
