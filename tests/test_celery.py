@@ -17,6 +17,9 @@ from tests.conftest import require_service
 from tests.escalation.processes import RedisServer, have_redis_server
 
 DELIVER = "escalation.tasks.deliver_notifications"
+# The connection tests (marked postgres) close and reopen the test database's connection, on PostgreSQL as
+# production workers run: SQLite's in-memory test database would be gone with its connection, and every later
+# test with it.
 
 
 def run_around(task, fixup: DjangoWorkerFixup) -> None:
@@ -27,6 +30,7 @@ def run_around(task, fixup: DjangoWorkerFixup) -> None:
     fixup.on_task_postrun(sender=task)
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_keeps_its_database_connection_from_task_to_task():
     task, fixup = app.tasks[DELIVER], DjangoWorkerFixup(app)
@@ -39,6 +43,7 @@ def test_a_worker_keeps_its_database_connection_from_task_to_task():
     assert not raw.closed
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_broken_connection_is_replaced_before_the_next_task():
     task, fixup = app.tasks[DELIVER], DjangoWorkerFixup(app)
@@ -54,6 +59,7 @@ def test_a_broken_connection_is_replaced_before_the_next_task():
         assert cursor.fetchone() == (1,)
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_old_connection_is_still_closed_after_conn_max_age():
     task, fixup = app.tasks[DELIVER], DjangoWorkerFixup(app)
