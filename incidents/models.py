@@ -780,9 +780,9 @@ class ImportRun(models.Model):
 class ReportSubmission(models.Model):
     """One sending of the web report form, keyed by the form's one-time token.
 
-    The row is inserted with its incident, in the transaction that creates it: a second submit of the same
-    form (a double click, a resend after a timeout, the back button) waits on the unique key, rolls back
-    the incident it made and finds the one the first submit made instead.
+    The row is claimed first, in the transaction that then creates the incident and links it: a second
+    submit of the same form (a double click, a resend after a timeout, the back button) waits on the unique
+    key, writes nothing, and finds the incident the first submit made.
     """
 
     token = models.CharField(max_length=64, unique=True)
