@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import inprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,24 +34,13 @@ def main() -> None:
     )
     parser.add_argument("--page", choices=("queue", "poll", "incident"), default="queue")
     parser.add_argument("--requests", type=int, default=100)
-    parser.add_argument(
-        "--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
-    )
-    parser.add_argument("--database", default="incidentdesk_bench_suite")
+    inprocess.add_database_arguments(parser, database="incidentdesk_bench_suite")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative)")
     parser.add_argument("--dump", help="also write the profile to this file (for pstats' print_callees)")
     parser.add_argument("--sql", action="store_true", help="print one request's statements with their time")
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "DEBUG": "0",
-            "DATABASE_URL": f"{args.server}/{args.database}",
-            "ALLOWED_HOSTS": "testserver",
-            "CELERY_BROKER_URL": "memory://",
-        }
-    )
+    inprocess.use_settings(args)
     import django
 
     django.setup()

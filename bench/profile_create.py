@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import sys
 import time
 from pathlib import Path
+
+import inprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -25,26 +26,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--creates", type=int, default=150)
-    parser.add_argument(
-        "--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
-    )
-    parser.add_argument("--database", default="incidentdesk_bench_suite")
+    inprocess.add_database_arguments(parser, database="incidentdesk_bench_suite")
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument(
         "--form", action="store_true", help="profile the public report form (POST /report/) instead"
     )
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "DEBUG": "0",
-            "DATABASE_URL": f"{args.server}/{args.database}",
-            "ALLOWED_HOSTS": "testserver",
-            "WEB_REPORT_RATE": "100000000/hour",
-            "API_THROTTLE_USER": "100000000/min",
-            "CELERY_BROKER_URL": "memory://",
-        }
-    )
+    inprocess.use_settings(args, WEB_REPORT_RATE="100000000/hour", API_THROTTLE_USER="100000000/min")
     import django
 
     django.setup()

@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import inprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -39,23 +41,10 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--new", action="store_true", help="every event opens an incident (own dedup_key)")
-    parser.add_argument(
-        "--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
-    )
-    parser.add_argument("--database", default="incidentdesk_bench_events")
+    inprocess.add_database_arguments(parser, database="incidentdesk_bench_events")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "DEBUG": "0",
-            "DATABASE_URL": f"{args.server}/{args.database}",
-            "ALLOWED_HOSTS": "testserver",
-            "BENCH_CEILING_VIEWS": "1",
-            "CELERY_BROKER_URL": "memory://",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    inprocess.use_settings(args, BENCH_CEILING_VIEWS="1", LOG_LEVEL="WARNING")
     import django
 
     django.setup()

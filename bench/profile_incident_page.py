@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import inprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -88,10 +90,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument(
-        "--server", default=os.environ.get("BENCH_SERVER", "postgres://postgres@127.0.0.1:5432")
-    )
-    parser.add_argument("--database", default="incidentdesk_bench_page")
+    inprocess.add_database_arguments(parser, database="incidentdesk_bench_page")
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--confidential", action="store_true", help="the reporter is confidential")
     parser.add_argument("--top", type=int, default=40)
@@ -103,17 +102,11 @@ def main() -> None:
         help="a sampling profile (pip install pyinstrument), not cProfile",
     )
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "DEBUG": "0",
-            "DATABASE_URL": f"{args.server}/{args.database}",
-            "ALLOWED_HOSTS": "testserver",
-            "BENCH_CEILING_VIEWS": "1",
-            "CELERY_BROKER_URL": "memory://",
-            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
-            "LOG_LEVEL": "WARNING",
-        }
+    inprocess.use_settings(
+        args,
+        BENCH_CEILING_VIEWS="1",
+        EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
+        LOG_LEVEL="WARNING",
     )
     import suite
 
