@@ -242,11 +242,15 @@ def _edit(
     incident.full_clean(
         exclude=["tracking_token", "reporter", "domain", "category", "parent", "team", "assignee"]
     )
-    return writes.save(
+    saved = writes.save(
         incident,
         fields=fields,
         record=lambda row, at: timeline.record_fields_changed(incident=row, actor=actor, changes=diff, at=at),
     )
+    # Moved into a category after classification: counted there, as classify_incident's category change is.
+    if "category" in diff and saved.category_id is not None and saved.classified_at is not None:
+        check_recurrence_after_commit(saved)
+    return saved
 
 
 def _refuse_if_frozen(incident: Incident, action: str) -> None:

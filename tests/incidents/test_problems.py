@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from escalation.delivery import deliver
 from escalation.models import Notification
-from incidents import lifecycle, problems
+from incidents import lifecycle, problems, services
 from incidents.models import Incident, Membership, Problem, TimelineEntry
 from incidents.tasks import remind_follow_ups
 from tests.factories import CategoryFactory, TeamFactory, UserFactory, agent, domain, incident_in, report
@@ -239,6 +239,35 @@ def test_incidents_reported_in_their_category_and_classified_as_they_are_propose
             )
     problem = Problem.objects.get()
     assert problem.category == category
+    assert problem.incidents.count() == 3
+
+
+@pytest.mark.parametrize("path", ["edit", "admin correction"])
+def test_a_category_changed_after_classification_counts_in_its_new_category(
+    recurring, path, django_capture_on_commit_callbacks
+):
+    """Classified elsewhere, then moved into the category by a responder's edit or an administrator's
+    correction: the move is checked as a classification's category change is."""
+    category, team, classify = recurring
+    with django_capture_on_commit_callbacks(execute=True):
+        classify(title="VPN drops at night")
+        classify(title="Tunnel resets every hour")
+        other = CategoryFactory(default_team=team, name="Mail", domain=category.domain)
+        moved = lifecycle.classify_incident(
+            report(title="Client cannot reach the intranet", domain=category.domain),
+            actor=agent(team), domain=category.domain, category=other, impact=2, urgency=2, team=team,
+        )  # fmt: skip
+    assert not Problem.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        if path == "edit":
+            services.edit_incident(moved, actor=agent(team), version=moved.version, category=category)
+        else:
+            services.correct_incident(
+                moved, actor=UserFactory(is_staff=True), version=moved.version, category=category
+            )
+    problem = Problem.objects.get()
+    assert problem.category == category
+    assert set(problem.incidents.all()) == set(Incident.objects.filter(category=category))
     assert problem.incidents.count() == 3
 
 
