@@ -27,6 +27,6 @@ if not _cache_url.startswith(("redis://", "rediss://", "rediscache://")):
     )
 CACHES = {"default": env.cache_url_config(_cache_url)}
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # as base.py with Redis
+SESSION_ENGINE = "accounts.sessions.cached_db"  # as base.py with Redis
 # The bench's ceiling views are unauthenticated: never served by a production process.
 BENCH_CEILING_VIEWS = False

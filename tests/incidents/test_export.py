@@ -110,13 +110,13 @@ def test_the_export_costs_the_same_queries_for_3_or_30_incidents(client, django_
     client = desk_client(client, user)
     for _ in range(3):
         report(domain=domain("it_service"))
-    # session, user, memberships and permission (one query), the audit rows of the restricted incidents (one
+    # session, user with memberships and permission (one query), the audit rows of the restricted incidents (one
     # INSERT ... SELECT), the incidents (one server-side cursor / query)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         assert len(rows_of(client.get(EXPORT))) == 3
     for _ in range(27):
         report(domain=domain("it_service"))
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         assert len(rows_of(client.get(EXPORT))) == 30
 
 

@@ -151,8 +151,8 @@ def test_problem_pages_list_show_and_act(client, django_assert_num_queries):
     )
     client.force_login(user)
     problems.create_problem(actor=user, title="Second", incidents=[incident_in(Incident.State.RECEIVED)])
-    # Session, user, desk roles (one query) and the rows with their counts: fixed, not one per problem.
-    with django_assert_num_queries(4):
+    # Session, user with desk roles (one query) and the rows with their counts: fixed, not one per problem.
+    with django_assert_num_queries(3):
         listing = client.get("/desk/problems/")
     assert problem.reference in listing.content.decode()
     page = client.get(f"/desk/problems/{problem.pk}/").content.decode()

@@ -538,17 +538,17 @@ def test_queue_query_count_is_constant(desk, django_assert_num_queries):
     agent(TeamFactory(), username="another-agent")  # more people to choose from: still one query
     CategoryFactory(slug="another")
     assert (count(), count(**poll)) == (small, small_poll)
-    # session, user, roles and permission (one query); one page of rows; one query for the three attention
+    # session; user with roles and permission (one query, incidents.signin); one page of rows; one query for the three attention
     # counts; saved views; domains, teams, categories and assignees for the selects (then cached). These
     # incidents are of an unrestricted domain: no audit row, and no statement for it (one INSERT when the page
     # shows restricted ones: test_the_queue_audits_the_restricted_rows_it_shows_in_one_insert_and_nothing_else).
-    assert small == 10
+    assert small == 9  # 10 before the user and the roles were one statement
     desk.get("/desk/")
-    with django_assert_num_queries(6):  # the choices are cached now; an empty page: no audit statement
+    with django_assert_num_queries(5):  # the choices are cached now; an empty page: no audit statement
         desk.get("/desk/", {"sort": "priority", "cursor": "3.1", "sla": "warning", "q": "vpn"})
     # A bound below the oldest row (not a fixed id: ids depend on the tests run before), so the page has rows.
     oldest = str(Incident.objects.order_by("pk").values_list("pk", flat=True).first())
-    with django_assert_num_queries(4):  # the 30-second poll renders the rows only (none restricted: no audit)
+    with django_assert_num_queries(3):  # the 30-second poll renders the rows only (none restricted: no audit)
         assert "data-ref=" in desk.get("/desk/", {"before": oldest}, headers=poll).content.decode()
 
 
@@ -561,7 +561,7 @@ def test_the_queue_poll_answers_304_while_the_viewers_rows_are_unchanged(desk, d
     assert etag.startswith('W/"')
     # The page's rows carry the same ETag: the first poll may already be a 304.
     assert f'data-etag="{etag.replace(chr(34), "&quot;")}"' in page
-    with django_assert_num_queries(4):  # as a poll that renders: session, user, roles, rows
+    with django_assert_num_queries(3):  # as a poll that renders: session, user with roles, rows
         unchanged = desk.get("/desk/", headers={**poll, "If-None-Match": etag})
     assert unchanged.status_code == 304
     assert unchanged.content == b""
@@ -893,8 +893,9 @@ def test_incident_page_query_count_is_constant(desk):
         services.add_comment(incident, author=incident.assignee, body=f"c{i}", public=bool(i % 2))
     assert count() == small
     # 19 before the action forms were fetched when opened (their team and responder selects) and the timeline's
-    # names read teams only when an entry names one (and domains never).
-    assert small == 12
+    # names read teams only when an entry names one (and domains never); 12 before the user and the roles were
+    # one statement (incidents.signin).
+    assert small == 11
 
 
 def compiles_of(call) -> int:
@@ -930,9 +931,10 @@ def test_incident_page_compiles_only_the_reads_that_vary_after_its_first_view(de
         )  # the similar incidents' panel, its ranking reused and its rows read again
 
     # The clocks, the timeline, the children, the files and the similar incidents' re-read are compiled once
-    # per process; what is left is the session, the user, the incident by its reference (and its visibility
-    # subquery) and the names the timeline refers to (categories, people, teams). 14 before.
-    assert compiles_of(view) == 7
+    # per process, and so are the session and the user (accounts.sessions, incidents.signin); what is left is
+    # the incident by its reference (and its visibility subquery) and the names the timeline refers to
+    # (categories, people, teams). 14 before, 7 before the session and the user were written out.
+    assert compiles_of(view) == 5
 
 
 def test_incident_page_reads_each_incidents_own_rows_and_only_visible_children(desk):

@@ -118,7 +118,7 @@ def test_the_calibration_list_page_takes_constant_queries(client, django_assert_
     reference_session()
     client.force_login(interviewer())
     client.get("/interviews/calibration/")
-    with django_assert_num_queries(6) as few:
+    with django_assert_num_queries(5) as few:
         client.get("/interviews/calibration/")
     reference_session()
     reference_session()

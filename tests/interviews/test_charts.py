@@ -63,7 +63,7 @@ def test_the_comparison_chart_shows_percentiles_with_a_table_in_constant_queries
     client.force_login(interviewer())
     url = f"/interviews/reports/{version.case.slug}/v{version.number}/comparison/"
     client.get(url)  # warm the session and permission caches of the first request
-    with django_assert_num_queries(23) as one:
+    with django_assert_num_queries(22) as one:
         client.get(url)
     closed_sessions(version, 3)
     with django_assert_num_queries(len(one)):
@@ -91,7 +91,7 @@ def test_case_analytics_charts_facts_problems_and_overruns(client, django_assert
     client.force_login(interviewer())
     url = f"/interviews/reports/{version.case.slug}/v{version.number}/analytics/"
     client.get(url)
-    with django_assert_num_queries(30) as two:
+    with django_assert_num_queries(29) as two:
         client.get(url)
     closed_sessions(version, 2)
     with django_assert_num_queries(len(two)):
@@ -118,7 +118,7 @@ def test_rater_analytics_charts_agreement_over_time_and_leniency(client, django_
     session_in("closed", session)
     client.force_login(interviewer())
     client.get("/interviews/reports/raters/")
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(7):
         html = client.get("/interviews/reports/raters/?by=quarter").content.decode()
 
     agreement = chart_data(html, "chart-agreement")
@@ -167,7 +167,7 @@ def test_the_reports_index_lists_every_version_in_constant_queries(client, djang
     published_version()
     client.force_login(interviewer())
     client.get("/interviews/reports/")
-    with django_assert_num_queries(6) as few:
+    with django_assert_num_queries(5) as few:
         client.get("/interviews/reports/")
     for _ in range(3):
         session_in("closed", new_session(published_version()))

@@ -106,12 +106,12 @@ def test_nav_links_to_reports_for_responders(desk):
 
 
 def test_page_query_count_is_fixed(desk, django_assert_num_queries):
-    """Session and user, the user's teams and permission (one query), the filters' lookups, the figures (see
+    """Session, the user with their teams and permission (one query), the filters' lookups, the figures (see
     tests/reporting/test_api.py), and the domain, team and category lists of the filter form."""
     fresh = type(desk.it_agent).objects.get(pk=desk.it_agent.pk)
     figures = 8 if connection.vendor == "postgresql" else 14
     client = Client()
     client.force_login(fresh)
-    with time_machine.travel(d.AFTER, tick=False), django_assert_num_queries(2 + 1 + 2 + figures + 3):
+    with time_machine.travel(d.AFTER, tick=False), django_assert_num_queries(1 + 1 + 2 + figures + 3):
         response = client.get(URL, {**d.PERIOD, "domain": "it_service", "team": "desk"})
     assert response.status_code == 200
