@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework.routers import DefaultRouter
 
-from .views import AlertmanagerView, EventsView, IntegrationViewSet
+from .views import AlertmanagerView, EventsView, IntegrationViewSet, events_route
 
 router = DefaultRouter()
 router.register("integrations", IntegrationViewSet, basename="integration")
@@ -22,7 +22,7 @@ class AlertmanagerAlias(AlertmanagerView):
 # trailing slash (no redirect, which a POST cannot follow). `events/v2/enqueue` is where PagerDuty's own
 # clients post when given the base URL `.../api/v1/events`.
 urlpatterns = [
-    path("events/", EventsView.as_view(), name="events"),
+    path("events/", events_route, name="events"),  # EventsView, with a lean route for the plain trigger
     path("events", EventsAlias.as_view()),
     path("events/v2/enqueue", EventsAlias.as_view(), name="events-enqueue"),
     path("events/v2/enqueue/", EventsAlias.as_view()),
