@@ -15,8 +15,9 @@ database.
 from __future__ import annotations
 
 import copy
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.core.exceptions import EmptyResultSet
@@ -37,6 +38,16 @@ class _Statement:
     params: tuple[Any, ...]
     slots: tuple[tuple[int, int], ...]  # (index of a parameter, index of the value that goes there)
     db: str
+    # How a row becomes instances, worked out once too: the model's columns, and the joined models' populators.
+    names: tuple[str, ...]
+    start: int
+    end: int
+    populators: tuple[Any, ...]
+    # Each column's database converters, per connection (the backend's are bound to its connection): finding
+    # them again for every read was a third of a read's CPU.
+    converters: weakref.WeakKeyDictionary[Any, dict[int, Any]] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
 
 _statements: dict[tuple[Any, ...], _Statement | None] = {}
@@ -64,7 +75,11 @@ def _compile(build: Callable[..., QuerySet[Any]], count: int) -> _Statement | No
         or compiler.annotation_col_map
     ):
         return None
-    return _Statement(compiler, sql, tuple(params), slots, queryset.db)
+    select, klass_info = compiler.select, compiler.klass_info
+    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    names = tuple(column[0].target.attname for column in select[start:end])
+    populators = tuple(get_related_populators(klass_info, select, queryset.db))  # type: ignore[call-arg]
+    return _Statement(compiler, sql, tuple(params), slots, queryset.db, names, start, end, populators)
 
 
 def compiled_list(key: tuple[Any, ...], build: Callable[..., QuerySet[M]], *values: int) -> list[M]:
@@ -79,15 +94,18 @@ def compiled_list(key: tuple[Any, ...], build: Callable[..., QuerySet[M]], *valu
     for index, value in statement.slots:
         params[index] = values[value]
     # A copy per read: the compiler's connection is this thread's, and its SQL is the stored one.
+    connection = connections[statement.db]
     compiler = copy.copy(statement.compiler)
-    compiler.connection = connections[statement.db]
+    compiler.connection = connection
     compiler.as_sql = lambda *args, **kwargs: (statement.sql, tuple(params))
+    converters = statement.converters.get(connection)
+    if converters is None:
+        columns = [column[0] for column in compiler.select[0 : compiler.col_count]]
+        converters = statement.converters[connection] = compiler.get_converters(columns)
+    compiler.get_converters = lambda expressions: converters
     results = compiler.execute_sql()
-    select, klass_info = compiler.select, compiler.klass_info
-    model: type[M] = klass_info["model"]
-    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-    names = [column[0].target.attname for column in select[start:end]]
-    populators = get_related_populators(klass_info, select, statement.db)  # type: ignore[call-arg]
+    model: type[M] = compiler.klass_info["model"]
+    names, start, end, populators = statement.names, statement.start, statement.end, statement.populators
     rows = []
     for row in compiler.results_iter(results):
         obj = model.from_db(statement.db, names, row[start:end])

@@ -12,6 +12,7 @@ from django.core.cache import cache
 
 from incidents import selectors
 from incidents.models import Incident, Problem, reference_for
+from incidents.templatetags.desk import reference_url
 
 register = template.Library()
 
@@ -58,6 +59,9 @@ def recurrence_panel(context: dict[str, Any], incident: Incident) -> dict[str, A
         "similar": similar_for_page(incident, request.user, limit=5),
         "problem": problem,
         "can_link": not incident.is_final,
+        # Its forms' URLs, reversed once per process (reference_url).
+        "problem_url": reference_url("web:incident_problem", incident.reference),
+        "parent_url": reference_url("web:incident_parent", incident.reference),
         "parent_ref": reference_for(incident.parent_id) or "",
         "is_parent": context.get("children") is not None and bool(context.get("children")),
         "csrf_token": context.get("csrf_token"),

@@ -28,7 +28,7 @@ S = Incident.State
 def visible_incident(request: HttpRequest, reference: str) -> Incident:
     """An incident of the console: one the user sees as a responder. One they only reported (outside their
     teams' domains) does not exist here; they follow it in their portal, as its reporter."""
-    incident = selectors.handled_incident_list(request.user).by_reference(reference).first()
+    incident = selectors.handled_incident(request.user, reference)
     if incident is None:
         raise Http404("No such incident.")
     what = AuditEvent.What.VIEW if request.method in ("GET", "HEAD") else AuditEvent.What.CHANGE

@@ -26,7 +26,7 @@ from ..markup import render_markdown
 from ..models import Attachment, Incident, TimelineEntry
 from ..permissions import responder_or_404
 from ..selectors import desk_user
-from ..templatetags.desk import action_label, field_html
+from ..templatetags.desk import action_label, field_html, reference_url
 from ..templatetags.timeline_words import Names, describe
 from .common import actor_label, apply_errors, file_response, form_label, visible_incident
 
@@ -54,10 +54,14 @@ _UNBOUND_FIELDS: dict[tuple[str, str], SafeString] = {}
 
 
 def _fields_html(form: Any, names: tuple[str, ...]) -> SafeString:
-    """`{% field_html %}` of each named field of `form`; rendered once per process for an unbound form."""
-    key = (f"{type(form).__name__}:{','.join(names)}", get_language() or "")
-    if not form.is_bound and key in _UNBOUND_FIELDS:
+    """`{% field_html %}` of each named field of `form` (a form, or a form class for its unbound form);
+    rendered once per process for an unbound form, which is then not even built."""
+    built = not isinstance(form, type)
+    key = (f"{(type(form) if built else form).__name__}:{','.join(names)}", get_language() or "")
+    if not (built and form.is_bound) and key in _UNBOUND_FIELDS:
         return _UNBOUND_FIELDS[key]
+    if not built:
+        form = form()
     # Joined as the template's lines were.
     html = SafeString("\n          ".join(field_html(form[name]) for name in names))
     if not form.is_bound:
@@ -65,9 +69,19 @@ def _fields_html(form: Any, names: tuple[str, ...]) -> SafeString:
     return html
 
 
+# The `date` filter's "M" (Jan ... Dec) per language: read once per process, not translated again per page.
+_MONTHS: dict[str, list[str]] = {}
+
+
 def _month_names() -> list[str]:
-    """The `date` filter's "M" (Jan ... Dec, in the active language), read once per page."""
-    return ["", *(str(MONTHS_3[month]).title() for month in range(1, 13))]
+    """The `date` filter's "M" (Jan ... Dec, in the active language)."""
+    language = get_language() or ""
+    months = _MONTHS.get(language)
+    if months is None:
+        if len(_MONTHS) > 100:  # a bound: there are few languages
+            _MONTHS.clear()
+        months = _MONTHS[language] = ["", *(str(MONTHS_3[month]).title() for month in range(1, 13))]
+    return months
 
 
 def _console_entry(
@@ -105,8 +119,14 @@ def render_incident(
     # Only the open form is built here (one sent back with its errors, or one opened without JavaScript); the
     # others are fetched when opened (action_form): building and rendering every select of every action was
     # most of the page's CPU.
-    # The actions' URLs from one reverse (a {% url %} per action was a tenth of the page's CPU).
-    page_url = reverse("web:incident", args=[incident.reference])
+    # The page's URLs reversed once per process (reference_url; a {% url %} per action and per form was a tenth
+    # of the page's CPU), the actions' from the page's.
+    page_url = reference_url("web:incident", incident.reference)
+    urls = {
+        name: reference_url(f"web:incident_{name}", incident.reference)
+        for name in ("edit", "comment", "attach")
+    }
+    urls.update(queue=reference_url("web:queue"), preview=reference_url("web:markdown_preview"))
     action_forms = [(name, bound.get(name), f"{page_url}{name}/", action_label(name)) for name in allowed]
     targets = selectors.reporting_targets(incident, clocks=selectors.sla_clocks(incident))
     unfiled = (
@@ -121,12 +141,14 @@ def render_incident(
         entry.data = selectors.entry_data(entry, incident, request.user)
     names = Names.for_entries(rows, incident, reporter_visible=me.can_see_reporter(incident))
     months, files_url = _month_names(), f"{page_url}files/"
+    urls["files"] = files_url
     entries = [
         _console_entry(entry, actor_label(entry, incident, me), names, months, files_url) for entry in rows
     ]
     context = {
         "incident": incident,
         "page_url": page_url,
+        "urls": urls,
         "allowed": allowed,
         "action_forms": action_forms,
         "open_action": next(iter(bound), ""),
@@ -141,8 +163,8 @@ def render_incident(
         "file_report_form": bound.get("file_report")
         or (FileReportForm(targets=unfiled, prefix="file_report") if unfiled else None),
         "sla": selectors.sla_status(incident),
-        "comment_fields": _fields_html(bound.get("comment") or CommentForm(), ("body", "public")),
-        "attach_fields": _fields_html(bound.get("attach") or AttachForm(), ("file", "public")),
+        "comment_fields": _fields_html(bound.get("comment") or CommentForm, ("body", "public")),
+        "attach_fields": _fields_html(bound.get("attach") or AttachForm, ("file", "public")),
         "edit_form": bound.get("edit"),
         "error": error,
         "conflict": conflict,

@@ -57,3 +57,57 @@ def test_a_read_with_nothing_to_read_answers_as_django_does():
         assert selectors.child_incidents(incident, reporter) == []
     assert all("incidents_incident" not in q["sql"] for q in queries.captured_queries)
     assert selectors.child_incidents(incident, agent(incident.team)) == []
+
+
+def test_the_incident_by_reference_never_serves_one_readers_visibility_to_another(monkeypatch):
+    """The console's look-up is compiled once per reach: a restricted incident read first by a member of its
+    domain's team stays out of reach for a responder of another domain, and the other way round."""
+    from incidents import selects
+    from incidents.models import Membership
+    from tests.factories import TeamFactory
+
+    monkeypatch.setattr(selects, "_statements", {})  # compiled afresh, in this test's order
+    secret, plain = incident_in(S.RESPONDING, domain_slug="security"), incident_in(S.RESPONDING)
+    security = agent(TeamFactory(domains=["security"]))
+    other = agent()  # an it_service team: the security domain is restricted to its own teams
+    both = agent(TeamFactory(domains=["security"]))  # in two teams: security's and an it_service one
+    Membership.objects.create(team=TeamFactory(domains=["it_service"]), user=both)
+    superuser = UserFactory(is_superuser=True)
+    reporter = secret.reporter
+
+    def found(user, incident: Incident) -> bool:
+        user = type(user).objects.get(pk=user.pk)  # a new request's user: its roles read again
+        return selectors.handled_incident(user, incident.reference) is not None
+
+    for first, second in ((security, other), (other, security)):
+        assert found(first, secret) == (first is security)
+        assert found(second, secret) == (second is security)
+    for reader in (both, superuser, other, security):
+        assert found(reader, plain)
+    assert found(both, secret)
+    assert found(superuser, secret)
+    assert not found(reporter, secret)  # who only reported it follows it in their portal
+    assert not found(other, secret)
+    for nonsense in ("INC-0", "INC-999999999999", "nonsense", "", f"{secret.reference}x"):
+        assert selectors.handled_incident(superuser, nonsense) is None
+
+
+def test_the_incident_by_reference_is_compiled_once_and_read_in_one_statement():
+    first, second = incident_in(S.RESPONDING), incident_in(S.CLASSIFIED)
+    reader = UserFactory(is_superuser=True)
+    selectors.handled_incident(reader, first.reference)  # compiled (and the roles read) here
+    with CaptureQueriesContext(connection) as queries:
+        assert compiles_of(lambda: selectors.handled_incident(reader, second.reference)) == 0
+        found = selectors.handled_incident(reader, second.reference.lower())
+    assert len(queries.captured_queries) == 2
+    expected = selectors.handled_incident_list(reader).by_reference(second.reference).first()
+    assert found is not None
+    assert expected is not None
+    assert {f.attname: getattr(found, f.attname) for f in Incident._meta.concrete_fields} == {
+        f.attname: getattr(expected, f.attname) for f in Incident._meta.concrete_fields
+    }
+    with CaptureQueriesContext(connection) as queries:  # the related rows came with the read
+        assert (found.domain, found.category, found.team, found.assignee, found.reporter) == (
+            expected.domain, expected.category, expected.team, expected.assignee, expected.reporter,
+        )  # fmt: skip
+    assert len(queries.captured_queries) == 0
