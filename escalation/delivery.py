@@ -25,6 +25,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.mail.message import RFC5322_EMAIL_LINE_LENGTH_LIMIT as MAX_LINE
 from django.core.mail.message import BadHeaderError, sanitize_address
+from django.db import connection as database
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
@@ -291,23 +292,14 @@ def deliver_many(ids: list[int]) -> dict[str, int]:
 
 
 def _mark_sent(sent: list[Notification]) -> int:
-    """Mark sent rows (still sending) as sent, with their timeline entries: three statements for the set."""
+    """Mark sent rows (still sending) as sent, with their timeline entries: two statements for the set."""
     if not sent:
         return 0
     with transaction.atomic():
-        # Locked as read, and still `sending` when marked: a row that another worker re-claimed and settled
-        # meanwhile is neither overwritten nor given a second timeline entry (as the one-row path's UPDATE).
-        marked = set(
-            Notification.objects.select_for_update(of=("self",))
-            .filter(pk__in=[row.pk for row in sent], state=State.SENDING)
-            .values_list("pk", flat=True)
-        )
-        Notification.objects.filter(pk__in=marked, state=State.SENDING).update(
-            state=State.SENT, sent_at=Now(), lease_until=None, last_error=""
-        )
-        secret = [row.pk for row in sent if row.event in SECRET_BODY_EVENTS]
-        if secret:
-            Notification.objects.filter(pk__in=secret, state=State.SENT).update(body="")
+        # One UPDATE ... RETURNING: it locks each row and, once it holds it, checks again that it is still
+        # `sending`, so a row that another worker re-claimed and settled meanwhile is neither overwritten nor
+        # given a second timeline entry (as the one-row path's UPDATE). A credential's body goes with it.
+        marked = _update_sent([row.pk for row in sent])
         TimelineEntry.objects.bulk_create(
             [
                 timeline.notification_entry(
@@ -322,6 +314,24 @@ def _mark_sent(sent: list[Notification]) -> int:
             ]
         )
     return len(marked)
+
+
+def _update_sent(ids: list[int]) -> set[int]:
+    """UPDATE ... SET state = 'sent' ... RETURNING id of the rows among `ids` still sending: what
+    `.filter(...).update(...)` would write (`sent_at` the database's clock, as `Now()`), and their ids."""
+    table = database.ops.quote_name(Notification._meta.db_table)
+    now, _ = Notification.objects.none().query.get_compiler(connection=database).compile(Now())
+    secret = ", ".join(["%s"] * len(SECRET_BODY_EVENTS))
+    keys = ", ".join(["%s"] * len(ids))
+    # No value in the text: the model's table, Now() compiled, and placeholders.
+    sql = (
+        f"UPDATE {table} SET state = %s, sent_at = {now}, lease_until = NULL, last_error = '', "  # noqa: S608
+        f"body = CASE WHEN event IN ({secret}) THEN '' ELSE body END WHERE id IN ({keys}) AND state = %s "
+        "RETURNING id"
+    )
+    with database.cursor() as cursor:
+        cursor.execute(sql, [State.SENT.value, *sorted(SECRET_BODY_EVENTS), *ids, State.SENDING.value])
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 def _forget(row: Notification) -> dict[str, str]:

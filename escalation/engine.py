@@ -12,13 +12,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from incidents import lifecycle, timeline
-from incidents.models import Incident, Team, TimelineEntry
+from incidents.models import Category, Domain, Incident, Team, TimelineEntry
 
 from . import chains, notify, webhooks
 from .delivery import enqueue_batches
@@ -87,21 +88,55 @@ def sweep(*, limit: int = 500, now: datetime | None = None, budget_seconds: floa
 def _claim(kind: str, *, now: datetime, limit: int) -> list[Timer]:
     """Lock up to `limit` due timers of one kind with their incidents, the earliest first; rows another
     sweeper holds are skipped (it decides them), and an acknowledge in progress is waited for by nobody."""
-    # An SLA timer is decided from its clock, a step from its chain: each kind reads only its own.
-    own = ("clock",) if kind in SLA_KINDS else ("clock", "escalation")
-    return list(
+    due = (
         Timer.objects.select_for_update(skip_locked=True, of=("self", "incident"), no_key=True)
-        .select_related(
+        .filter(state=Timer.State.PENDING, kind=kind, due_at__lte=now)
+        .order_by("due_at")
+    )
+    if kind in SLA_KINDS:
+        # An SLA timer is decided from its clock and the columns below (_decide_sla, notify.rows_for,
+        # webhooks.incident_payload): not the incident's 55 columns with its text, nor a user's password.
+        # The incident's domain, team, category and assignee are the same few rows for a whole burst:
+        # read once per batch, one instance each, rather than joined and built again for every timer.
+        return list(
+            due.select_related("incident", "clock")
+            .only(*_SLA_TIMER_COLUMNS)
+            .prefetch_related(*_sla_relations())[:limit]
+        )
+    return list(
+        due.select_related(
             "incident",
             "incident__domain",
             "incident__team",
             "incident__category",
             "incident__assignee",
-            *own,
-        )
-        .filter(state=Timer.State.PENDING, kind=kind, due_at__lte=now)
-        .order_by("due_at")[:limit]
+            "clock",
+            "escalation",
+        )[:limit]
     )
+
+
+# What deciding an SLA timer reads. A column left out here would cost a query per timer when read (Django
+# loads a deferred field on access): tests/escalation/test_sweep_queries.py counts them.
+_SLA_TIMER_COLUMNS = (
+    "key", "incident", "kind", "clock", "due_at", "state",
+    "incident__title", "incident__state", "incident__priority", "incident__version", "incident__domain",
+    "incident__category", "incident__team", "incident__assignee", "incident__reporter",
+    "incident__confidential", "incident__sla_response", "incident__sla_resolution",
+    "clock__kind", "clock__name", "clock__cycle", "clock__epoch", "clock__target_seconds",
+    "clock__warn_seconds", "clock__running_since", "clock__due_at", "clock__warned_at", "clock__breached_at",
+    "clock__completed_at", "clock__cancelled_at", "clock__cleared_at",
+)  # fmt: skip
+
+
+def _sla_relations() -> list[Prefetch]:
+    user = get_user_model()
+    return [
+        Prefetch("incident__domain", Domain.objects.only("slug", "restricted")),
+        Prefetch("incident__team", Team.objects.only("slug", "email", "manager")),
+        Prefetch("incident__category", Category.objects.only("path")),
+        Prefetch("incident__assignee", user.objects.only(user.USERNAME_FIELD, "email", "is_active")),
+    ]
 
 
 def _sweep_batch(*, limit: int, now: datetime | None, result: SweepResult) -> int:

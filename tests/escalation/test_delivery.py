@@ -306,3 +306,48 @@ def test_a_set_sent_over_an_open_smtp_connection_reaches_the_server_as_single_se
     assert {single["key"], batched["key"]} == set(
         Notification.objects.filter(pk__in=[one, other]).values_list("key", flat=True)
     )
+
+
+def test_a_set_is_marked_sent_in_one_update_that_leaves_a_row_settled_meanwhile_alone(monkeypatch):
+    """The set's rows still `sending` are marked sent by one UPDATE ... RETURNING (a credential's body
+    cleared by it too), then their timeline entries in one INSERT; a row whose lease another worker took
+    and settled while this one sent is neither marked nor given an entry."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from escalation import delivery
+    from escalation.notify import Recipient, queue, queue_message
+    from incidents.models import TimelineEntry
+
+    incident, _ = classified()
+    people = [Recipient("email", f"p{i}@example.org") for i in range(3)]
+    ids = queue(incident, event="sla_breach", detail="SLA breached", cause="t1", recipients=people)
+    ids += queue_message(
+        event="password_reset", cause="reset:1", address="someone@example.org", subject="Reset",
+        body="https://desk.example.org/reset/secret-token/",
+    )  # fmt: skip
+    settled = ids[1]
+    real_send = delivery.send
+
+    def send(row, *, connection=None):
+        real_send(row, connection=connection)
+        if row.pk == settled:  # its lease ran out; another worker claimed it, failed, and backed off
+            Notification.objects.filter(pk=row.pk).update(state="pending", lease_until=None)
+
+    monkeypatch.setattr(delivery, "send", send)
+    entries = TimelineEntry.objects.filter(kind="notification", incident=incident)
+    before = entries.count()
+    mail.outbox.clear()
+    with CaptureQueriesContext(connection) as ctx:
+        outcome = delivery.deliver_many(ids)
+    assert outcome == {"sent": 3, "skipped": 0, "retry": 0, "dead": 0}
+    assert len(mail.outbox) == 4
+    states = dict(Notification.objects.filter(pk__in=ids).values_list("pk", "state"))
+    assert states == {pk: "pending" if pk == settled else "sent" for pk in ids}
+    assert Notification.objects.get(event="password_reset").body == ""
+    assert Notification.objects.get(pk=ids[0]).body != ""
+    assert entries.count() == before + 2  # the incident's two rows marked here; the settled one has none
+    # The claim's locking SELECT and UPDATE, the other worker's UPDATE (above), then one UPDATE ... RETURNING:
+    # no locking SELECT before it, and no UPDATE of the credential's body after it.
+    outbox = [q["sql"] for q in ctx.captured_queries if "escalation_notification" in q["sql"]]
+    assert len(outbox) == 4, outbox
