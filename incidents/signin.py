@@ -6,7 +6,8 @@ one statement written out once: the user's row and the three columns of `roles_s
 object as `desk_user` would (`remember_roles`). Everything else is `django.contrib.auth.get_user`'s: a missing
 or inactive user is anonymous, and a session whose password hash no longer matches (the password was changed
 elsewhere) is flushed; a hash of a fallback secret key is moved to the current one. Sessions signed in through
-another backend than ModelBackend go through Django's own `get_user`.
+another backend than ModelBackend, and a user first asked for inside `reports_reads()` (Django reads the person
+from the replica but the roles from the primary), go through Django's own `get_user`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.middleware import AuthenticationMiddleware as DjangoAuthenticationMiddleware
 from django.contrib.auth.models import AnonymousUser, User
-from django.db import connections, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from django.utils.functional import SimpleLazyObject
@@ -48,6 +49,10 @@ def get_user(request: HttpRequest) -> Any:
     except KeyError:
         return AnonymousUser()
     if backend_path != MODEL_BACKEND or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return auth.get_user(request)
+    if router.db_for_read(User) != DEFAULT_DB_ALIAS:
+        # Inside reports_reads() (config.dbrouter): Django reads the person there but their roles (desk_user)
+        # from the primary, which one statement cannot do.
         return auth.get_user(request)
     user = user_with_roles(user_id)
     if user is None:
